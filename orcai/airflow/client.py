@@ -1,0 +1,202 @@
+"""The one module that talks to Airflow: its REST API (/api/v2) via apache-airflow-client.
+
+Auth: a JWT from `POST /auth/token` (username/password), refreshed shortly before it
+expires and once more on a 401; or a token given in settings. Every request has a
+timeout. Failures become AirflowUnreachable / AirflowAuthError / AirflowResponseError,
+with a message that names the URL and what to check, never a credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Callable, Iterator, TypeVar
+
+import pydantic
+import urllib3
+from airflow_client.client import ApiClient, Configuration
+from airflow_client.client.api import DAGApi, DagRunApi, TaskApi, TaskInstanceApi
+from airflow_client.client.exceptions import ApiException
+from airflow_client.client.models import DAGPatchBody
+
+from orcai.config import Settings
+from orcai.errors import AirflowAuthError, AirflowResponseError, AirflowUnreachable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TOKEN_REFRESH_MARGIN_S = 60
+_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+
+
+class AirflowClient:
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._base_url = settings.airflow_url
+        self._lock = threading.Lock()
+        self._api_client: ApiClient | None = None  # built lazily: no network in __init__
+        self._token_expires_at = 0.0
+        self.requests_made = 0  # counted for sync reports and benchmarks
+
+    # --- auth --------------------------------------------------------------------------
+
+    def _client(self) -> ApiClient:
+        with self._lock:
+            if self._api_client is None:
+                config = Configuration(host=self._base_url)
+                config.retries = 1
+                self._api_client = ApiClient(config)
+            if time.time() > self._token_expires_at - TOKEN_REFRESH_MARGIN_S:
+                token, expires_at = self._obtain_token()
+                self._api_client.configuration.access_token = token
+                self._token_expires_at = expires_at
+            return self._api_client
+
+    def _obtain_token(self) -> tuple[str, float]:
+        given = self._settings.airflow_token
+        if given is not None:
+            token = given.get_secret_value()
+            return token, _jwt_expiry(token) or float("inf")
+        password = self._settings.airflow_password
+        if password is None:
+            raise AirflowAuthError(
+                "no Airflow credentials: set ORCAI_AIRFLOW_PASSWORD, ORCAI_AIRFLOW_PASSWORD_FILE or ORCAI_AIRFLOW_TOKEN")
+        body = {"username": self._settings.airflow_username, "password": password.get_secret_value()}
+        url = f"{self._base_url}/auth/token"
+        try:
+            response = urllib3.request("POST", url, json=body, timeout=self._settings.airflow_timeout_s,
+                                       retries=False)
+        except _NETWORK_ERRORS as exc:
+            raise AirflowUnreachable(f"Airflow at {self._base_url} is unreachable ({_reason(exc)})") from None
+        self.requests_made += 1
+        if response.status in (401, 403):
+            raise AirflowAuthError(f"Airflow at {self._base_url} rejected user "
+                                   f"{self._settings.airflow_username!r}: check ORCAI_AIRFLOW_PASSWORD")
+        if response.status not in (200, 201):
+            raise AirflowResponseError(f"POST {url} answered HTTP {response.status}")
+        try:
+            token = response.json()["access_token"]
+        except (ValueError, KeyError, TypeError):
+            raise AirflowResponseError(f"POST {url} returned no access_token") from None
+        return token, _jwt_expiry(token) or time.time() + 3600
+
+    # --- calls -------------------------------------------------------------------------
+
+    def _call(self, what: str, request: Callable[[ApiClient], T]) -> T:
+        """Run one API request; on a 401 refresh the token once and try again."""
+        for attempt in (1, 2):
+            client = self._client()
+            try:
+                self.requests_made += 1
+                return request(client)
+            except ApiException as exc:
+                if exc.status == 401 and attempt == 1 and self._settings.airflow_token is None:
+                    self._token_expires_at = 0.0  # force a new token
+                    continue
+                raise _api_error(what, exc, self._base_url) from None
+            except pydantic.ValidationError as exc:
+                raise AirflowResponseError(
+                    f"{what}: Airflow returned a malformed payload ({exc.error_count()} invalid fields, "
+                    f"first: {'.'.join(map(str, exc.errors()[0]['loc']))})") from None
+            except (ValueError, json.JSONDecodeError) as exc:
+                raise AirflowResponseError(f"{what}: Airflow returned invalid JSON ({exc})") from None
+            except _NETWORK_ERRORS as exc:
+                raise AirflowUnreachable(f"Airflow at {self._base_url} is unreachable during {what} ({_reason(exc)})") from None
+        raise AssertionError("unreachable")
+
+    def _paginate(self, what: str, fetch_page: Callable[[ApiClient, int, int], object],
+                  items_field: str) -> Iterator:
+        """Yield every item of a paginated list, by offset, until total_entries is reached.
+
+        The server may cap `limit` at its `maximum_page_limit`, so the offset advances by
+        what actually arrived, not by what was asked for.
+        """
+        offset, limit = 0, self._settings.page_size
+        while True:
+            page = self._call(what, lambda client: fetch_page(client, offset, limit))
+            items = getattr(page, items_field) or []
+            yield from items
+            offset += len(items)
+            if not items or offset >= (page.total_entries or 0):
+                return
+
+    def health(self) -> dict:
+        from airflow_client.client.api import MonitorApi
+        return self._call("GET /monitor/health", lambda c: MonitorApi(c).get_health(
+            _request_timeout=self._settings.airflow_timeout_s)).to_dict()
+
+    def list_dags(self) -> list:
+        timeout = self._settings.airflow_timeout_s
+        return list(self._paginate("GET /dags", lambda c, offset, limit: DAGApi(c).get_dags(
+            limit=limit, offset=offset, order_by=["dag_id"], _request_timeout=timeout), "dags"))
+
+    def list_tasks(self, dag_id: str) -> list:
+        page = self._call(f"GET /dags/{dag_id}/tasks", lambda c: TaskApi(c).get_tasks(
+            dag_id, _request_timeout=self._settings.airflow_timeout_s))
+        return list(page.tasks or [])
+
+    def list_dag_runs(self, dag_id: str, updated_since: datetime | None) -> list:
+        timeout = self._settings.airflow_timeout_s
+        return list(self._paginate(
+            f"GET /dags/{dag_id}/dagRuns",
+            lambda c, offset, limit: DagRunApi(c).get_dag_runs(
+                dag_id, limit=limit, offset=offset, updated_at_gte=updated_since,
+                order_by=["id"], _request_timeout=timeout),
+            "dag_runs"))
+
+    def list_task_instances(self, dag_id: str, updated_since: datetime | None) -> list:
+        timeout = self._settings.airflow_timeout_s
+        return list(self._paginate(
+            f"GET /dags/{dag_id}/dagRuns/~/taskInstances",
+            lambda c, offset, limit: TaskInstanceApi(c).get_task_instances(
+                dag_id, "~", limit=limit, offset=offset, updated_at_gte=updated_since,
+                order_by=["id"], _request_timeout=timeout),
+            "task_instances"))
+
+    def set_paused(self, dag_id: str, paused: bool):
+        return self._call(f"PATCH /dags/{dag_id}", lambda c: DAGApi(c).patch_dag(
+            dag_id, DAGPatchBody(is_paused=paused), _request_timeout=self._settings.airflow_timeout_s))
+
+    def trigger_dag_run(self, dag_id: str):
+        from airflow_client.client.models import TriggerDAGRunPostBody
+        return self._call(f"POST /dags/{dag_id}/dagRuns", lambda c: DagRunApi(c).trigger_dag_run(
+            dag_id, TriggerDAGRunPostBody(logical_date=None),
+            _request_timeout=self._settings.airflow_timeout_s))
+
+    def get_dag_run(self, dag_id: str, run_id: str):
+        return self._call(f"GET /dags/{dag_id}/dagRuns/{run_id}", lambda c: DagRunApi(c).get_dag_run(
+            dag_id, run_id, _request_timeout=self._settings.airflow_timeout_s))
+
+    def close(self) -> None:
+        if self._api_client is not None:
+            self._api_client.close()
+            self._api_client = None
+
+
+def _api_error(what: str, exc: ApiException, base_url: str) -> Exception:
+    if exc.status in (401, 403):
+        return AirflowAuthError(f"{what}: Airflow at {base_url} answered HTTP {exc.status}: "
+                                "check ORCAI_AIRFLOW_USERNAME / ORCAI_AIRFLOW_PASSWORD / ORCAI_AIRFLOW_TOKEN")
+    if exc.status in (502, 503, 504):
+        return AirflowUnreachable(f"{what}: Airflow at {base_url} answered HTTP {exc.status} (not ready?)")
+    return AirflowResponseError(f"{what}: Airflow answered HTTP {exc.status} {exc.reason or ''}".rstrip())
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    text = type(reason).__name__
+    return "connection refused" if "Refused" in str(reason) or "refused" in str(reason) else text
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """The `exp` claim of a JWT (not verified: only used to know when to refresh)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,103 @@
+"""ORC AI's settings: one object, read from `ORCAI_*` environment variables.
+
+Precedence (highest first): explicit constructor arguments, environment variables, a
+`.env` file in the working directory, then the defaults below. A secret can also come
+from a file named by its `*_FILE` variable (Docker/Kubernetes secrets); the Airflow
+password file may be plain text or Airflow's generated `{"user": "password"}` JSON.
+Secrets are `SecretStr`: they print as '**********' and never reach logs or pages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orcai.errors import ConfigError
+
+GRAPH_SCHEMES = ("falkor", "falkors", "bolt", "bolt+s", "neo4j", "neo4j+s")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORCAI_", env_file=".env", extra="ignore")
+
+    airflow_url: str = Field("http://localhost:8089", description="Airflow base URL (no /api/v2).")
+    airflow_ui_url: str | None = Field(None, description="Airflow UI base URL for links; defaults to airflow_url.")
+    airflow_username: str = Field("admin", description="Airflow user for POST /auth/token.")
+    airflow_password: SecretStr | None = Field(None, description="Airflow password (secret).")
+    airflow_password_file: Path | None = Field(None, description="File holding the Airflow password, plain or Airflow's generated JSON.")
+    airflow_token: SecretStr | None = Field(None, description="A ready JWT for Airflow, instead of username/password (secret).")
+    airflow_timeout_s: float = Field(15.0, gt=0, description="Timeout of each Airflow API request.")
+    airflow_concurrency: int = Field(4, ge=1, le=32, description="Parallel Airflow API requests during a sync.")
+    page_size: int = Field(100, ge=1, le=10_000, description="Items per API page (Airflow caps it at [api] maximum_page_limit).")
+
+    graph_uri: str = Field("falkor://127.0.0.1:6380/orcai", description="falkor://host:port/graph, or bolt:// / neo4j:// / neo4j+s:// for Neo4j (path = database).")
+    graph_username: str | None = Field(None, description="Graph user (Neo4j).")
+    graph_password: SecretStr | None = Field(None, description="Graph password (secret).")
+    graph_password_file: Path | None = Field(None, description="File holding the graph password.")
+
+    sync_interval_s: int = Field(60, ge=5, description="Seconds between worker syncs.")
+    sync_lookback_days: int = Field(30, ge=1, description="History fetched for a DAG seen for the first time.")
+    worker_name: str = Field("worker", min_length=1, description="Name of this worker's heartbeat node.")
+    home: Path = Field(Path(".orcai"), description="Local data folder (embedded FalkorDB, local Airflow).")
+    log_level: str = Field("INFO", description="Python log level for the worker.")
+
+    @field_validator("graph_uri")
+    @classmethod
+    def _known_graph_scheme(cls, uri: str) -> str:
+        parsed = urlparse(uri)
+        if parsed.scheme not in GRAPH_SCHEMES or not parsed.hostname:
+            raise ValueError(f"must look like falkor://host:port/graph or bolt://host:port, got scheme {parsed.scheme!r}")
+        return uri
+
+    @field_validator("airflow_url", "airflow_ui_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be an http(s):// URL")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> "Settings":
+        if self.airflow_password is None and self.airflow_password_file:
+            self.airflow_password = SecretStr(
+                read_password_file(self.airflow_password_file, self.airflow_username))
+        if self.graph_password is None and self.graph_password_file:
+            self.graph_password = SecretStr(read_password_file(self.graph_password_file, None))
+        return self
+
+    @property
+    def airflow_links_url(self) -> str:
+        return self.airflow_ui_url or self.airflow_url
+
+
+def read_password_file(path: Path, username: str | None) -> str:
+    """A password from a secrets file: plain text, or Airflow's `{"admin": "..."}` JSON."""
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read password file {path}: {exc.strerror}") from None
+    if text.startswith("{") and username:
+        try:
+            return json.loads(text)[username]
+        except (ValueError, KeyError):
+            raise ValueError(f"{path} is JSON but has no password for user {username!r}") from None
+    return text
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ORCAI_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,50 @@
+"""ORC AI's exceptions: a small tree, each saying what went wrong and what to check.
+
+    OrcaiError
+    ├── ConfigError            a setting is invalid (names the ORCAI_* variable)
+    ├── AirflowError           talking to Airflow's REST API failed
+    │   ├── AirflowUnreachable     connection refused, DNS, timeout
+    │   ├── AirflowAuthError       401/403: wrong credentials or expired token
+    │   └── AirflowResponseError   unexpected status or a malformed payload
+    └── GraphError             talking to the graph database failed
+        ├── GraphUnavailable       server down or unreachable
+        └── GraphQueryError        the server rejected a query
+
+Messages never contain secrets: they are built from URLs, statuses and setting names.
+"""
+
+
+class OrcaiError(Exception):
+    """Base of every error ORC AI raises on purpose."""
+
+
+class ConfigError(OrcaiError):
+    pass
+
+
+class AirflowError(OrcaiError):
+    pass
+
+
+class AirflowUnreachable(AirflowError):
+    pass
+
+
+class AirflowAuthError(AirflowError):
+    pass
+
+
+class AirflowResponseError(AirflowError):
+    pass
+
+
+class GraphError(OrcaiError):
+    pass
+
+
+class GraphUnavailable(GraphError):
+    pass
+
+
+class GraphQueryError(GraphError):
+    pass

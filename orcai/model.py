@@ -1,0 +1,136 @@
+"""Plain records of what ORC AI knows about an Airflow deployment.
+
+Backend-neutral: the Airflow extractor produces them, the simulator produces them, the
+graph loader writes them. Times are UTC epoch milliseconds (ints), so FalkorDB and Neo4j
+answer the same way. Each record has a deterministic key, so writes can MERGE on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class DagRecord:
+    dag_id: str
+    is_paused: bool
+    schedule: str | None = None
+    timetable: str | None = None
+    description: str | None = None
+    owners: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    fileloc: str | None = None
+    max_active_runs: int | None = None
+    has_import_errors: bool = False
+    next_run_at: int | None = None
+    source: str = "airflow"
+
+    def props(self) -> dict:
+        values = asdict(self)
+        values["owners"], values["tags"] = list(self.owners), list(self.tags)
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    dag_id: str
+    task_id: str
+    operator: str | None = None
+    pool: str | None = None
+    retries: int | None = None
+    queue: str | None = None
+    trigger_rule: str | None = None
+    is_mapped: bool = False
+    owner: str | None = None
+    downstream_task_ids: tuple[str, ...] = field(default=(), compare=True)
+
+    @property
+    def key(self) -> str:
+        return task_key(self.dag_id, self.task_id)
+
+    def props(self) -> dict:
+        values = asdict(self)
+        del values["downstream_task_ids"]  # stored as DEPENDS_ON edges instead
+        return {"key": self.key, **values}
+
+
+@dataclass(frozen=True, slots=True)
+class DagRunRecord:
+    dag_id: str
+    run_id: str
+    state: str | None
+    run_type: str | None = None
+    logical_date: int | None = None
+    run_after: int | None = None
+    queued_at: int | None = None
+    start_date: int | None = None
+    end_date: int | None = None
+    duration_s: float | None = None
+    triggered_by: str | None = None
+    source: str = "airflow"
+    injected_anomaly: str | None = None  # ground truth, set only by the simulator
+
+    @property
+    def key(self) -> str:
+        return dag_run_key(self.dag_id, self.run_id)
+
+    def props(self) -> dict:
+        return {"key": self.key, **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRunRecord:
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    state: str | None
+    try_number: int | None = None
+    start_date: int | None = None
+    end_date: int | None = None
+    duration_s: float | None = None
+    queued_s: float | None = None
+    pool: str | None = None
+    hostname: str | None = None
+    operator: str | None = None
+    source: str = "airflow"
+    injected_anomaly: str | None = None  # ground truth, set only by the simulator
+
+    @property
+    def key(self) -> str:
+        return f"{self.dag_id}/{self.run_id}/{self.task_id}/{self.map_index}"
+
+    @property
+    def task_key(self) -> str:
+        return task_key(self.dag_id, self.task_id)
+
+    @property
+    def dag_run_key(self) -> str:
+        return dag_run_key(self.dag_id, self.run_id)
+
+    def props(self) -> dict:
+        return {"key": self.key, **asdict(self)}
+
+
+def task_key(dag_id: str, task_id: str) -> str:
+    return f"{dag_id}.{task_id}"
+
+
+def dag_run_key(dag_id: str, run_id: str) -> str:
+    return f"{dag_id}/{run_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class DagSnapshot:
+    """Everything one sync learned about one DAG."""
+
+    dag: DagRecord
+    tasks: list[TaskRecord]
+    dag_runs: list[DagRunRecord]
+    task_runs: list[TaskRunRecord]
+    synced_until: int  # epoch ms: the watermark to start from next time

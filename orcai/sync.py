@@ -1,0 +1,127 @@
+"""One sync: Airflow's REST API -> records -> graph, incremental per DAG.
+
+Each DAG keeps a watermark (`Dag.synced_until`, epoch ms): the next sync asks Airflow only
+for runs and task instances updated since then (minus an overlap for clock skew and
+in-flight commits). A run still in progress is picked up again when Airflow updates it.
+The watermark is written last, so a sync that dies half-way is simply redone: every
+write is an idempotent MERGE.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from orcai.airflow import AirflowClient
+from orcai.airflow.records import dag_record, dag_run_record, task_record, task_run_record
+from orcai.config import Settings
+from orcai.errors import AirflowAuthError, AirflowError, AirflowUnreachable
+from orcai.graph import Graph, WriteCounts
+from orcai.graph import load
+from orcai.model import DagRecord, DagSnapshot
+
+log = logging.getLogger(__name__)
+
+# Re-read this much before the watermark: covers clock skew between ORC AI and Airflow's
+# database and transactions committed just after the previous sync looked.
+WATERMARK_OVERLAP_MS = 120_000
+
+
+@dataclass
+class SyncReport:
+    started_at: int
+    duration_s: float = 0.0
+    dags: int = 0
+    dag_runs_seen: int = 0
+    task_runs_seen: int = 0
+    written: WriteCounts = field(default_factory=WriteCounts)
+    deleted_dags: list[str] = field(default_factory=list)
+    dag_errors: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+
+    def summary(self) -> str:
+        text = (f"synced {self.dags} DAGs, {self.dag_runs_seen} runs and {self.task_runs_seen} "
+                f"task runs seen, {self.written.nodes_created} nodes created, "
+                f"{self.written.properties_set} properties set in {self.duration_s:.1f} s "
+                f"({self.requests} API requests)")
+        if self.dag_errors:
+            text += f"; {len(self.dag_errors)} DAGs failed: " + "; ".join(
+                f"{dag}: {err}" for dag, err in sorted(self.dag_errors.items())[:3])
+        return text
+
+
+def since_for(dag_id: str, watermarks: dict[str, int], now_ms: int, lookback_days: int) -> datetime:
+    """Where to start reading a DAG's history: its watermark minus the overlap, or the lookback."""
+    start_ms = watermarks.get(dag_id)
+    start_ms = start_ms - WATERMARK_OVERLAP_MS if start_ms else now_ms - lookback_days * 86_400_000
+    return datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
+
+
+def fetch_dag_snapshot(airflow: AirflowClient, dag: DagRecord, since: datetime,
+                       clock=time.time) -> DagSnapshot:
+    synced_until = int(clock() * 1000)  # taken before reading: nothing can slip between
+    tasks = [task_record(dag.dag_id, task) for task in airflow.list_tasks(dag.dag_id)]
+    runs = [dag_run_record(run) for run in airflow.list_dag_runs(dag.dag_id, since)]
+    task_runs = [task_run_record(ti) for ti in airflow.list_task_instances(dag.dag_id, since)]
+    return DagSnapshot(dag=dag, tasks=tasks, dag_runs=runs, task_runs=task_runs,
+                       synced_until=synced_until)
+
+
+def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=time.time) -> SyncReport:
+    """Bring the graph up to date with Airflow. Raises AirflowError/GraphError when the
+    whole sync cannot proceed; a problem with one DAG is reported and the rest continue."""
+    started = clock()
+    requests_before = airflow.requests_made
+    report = SyncReport(started_at=int(started * 1000))
+
+    dags = [dag_record(dag) for dag in airflow.list_dags()]
+    report.dags = len(dags)
+    report.written += load.load_dags(graph, dags)
+    report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in dags], report.started_at)
+    watermarks = load.read_watermarks(graph)
+
+    snapshots, fatal = _fetch_all(airflow, dags, watermarks, settings, report, clock)
+    _load_snapshots(graph, snapshots, report)
+
+    report.requests = airflow.requests_made - requests_before
+    report.duration_s = clock() - started
+    if fatal is not None:
+        raise fatal  # after saving what did arrive: the next sync continues from there
+    return report
+
+
+def _fetch_all(airflow, dags, watermarks, settings, report, clock):
+    def fetch(dag: DagRecord):
+        since = since_for(dag.dag_id, watermarks, report.started_at, settings.sync_lookback_days)
+        try:
+            return fetch_dag_snapshot(airflow, dag, since, clock)
+        except AirflowError as exc:
+            return exc
+
+    snapshots, fatal = [], None
+    with ThreadPoolExecutor(max_workers=settings.airflow_concurrency) as pool:
+        for dag, outcome in zip(dags, pool.map(fetch, dags)):
+            if isinstance(outcome, (AirflowUnreachable, AirflowAuthError)):
+                fatal = fatal or outcome
+            elif isinstance(outcome, AirflowError):
+                report.dag_errors[dag.dag_id] = str(outcome)
+                log.warning("skipping DAG %s this sync: %s", dag.dag_id, outcome)
+            else:
+                snapshots.append(outcome)
+    return snapshots, fatal
+
+
+def _load_snapshots(graph: Graph, snapshots: list[DagSnapshot], report: SyncReport) -> None:
+    if not snapshots:
+        return
+    report.written += load.load_tasks(
+        graph, [s.dag.dag_id for s in snapshots], [t for s in snapshots for t in s.tasks])
+    runs = [run for s in snapshots for run in s.dag_runs]
+    task_runs = [tr for s in snapshots for tr in s.task_runs]
+    report.dag_runs_seen, report.task_runs_seen = len(runs), len(task_runs)
+    report.written += load.load_dag_runs(graph, runs)
+    report.written += load.load_task_runs(graph, task_runs)
+    load.set_watermarks(graph, {s.dag.dag_id: s.synced_until for s in snapshots})
