@@ -1,0 +1,13 @@
+"""ORC AI's Streamlit app: `streamlit run app.py`. Registers every page once."""
+
+import streamlit as st
+
+from pages.shared import render_sidebar
+
+st.set_page_config(page_title="ORC AI", page_icon=":material/hub:", layout="wide")
+
+navigation = st.navigation([
+    st.Page("pages/status.py", title="Status", icon=":material/monitor_heart:", default=True),
+])
+render_sidebar()
+navigation.run()

@@ -1,0 +1,58 @@
+"""Read queries the pages and the worker ask the graph: one plain function per question.
+
+All parameterised; every function returns plain rows (dicts), never driver objects.
+"""
+
+from __future__ import annotations
+
+from orcai.graph.base import Graph, Row
+
+_LIVE_DAG = "coalesce(d.is_deleted, false) = false"
+
+
+def dag_overview(graph: Graph, last_n_runs: int) -> list[Row]:
+    """Every live DAG with its properties and its last `last_n_runs` runs, newest first."""
+    return graph.read(f"""
+        MATCH (d:Dag) WHERE {_LIVE_DAG}
+        OPTIONAL MATCH (d)-[:HAS_RUN]->(r:DagRun)
+        WITH d, r ORDER BY coalesce(r.run_after, r.start_date) DESC
+        WITH d, collect({{state: r.state, at: coalesce(r.run_after, r.start_date),
+                          start: r.start_date, end: r.end_date, duration_s: r.duration_s}})[0..$n] AS runs
+        RETURN d.dag_id AS dag_id, d.is_paused AS is_paused, d.schedule AS schedule,
+               d.owners AS owners, d.tags AS tags, d.description AS description,
+               d.has_import_errors AS has_import_errors, d.next_run_at AS next_run_at, runs
+        ORDER BY dag_id
+    """, {"n": last_n_runs})
+
+
+def run_states_since(graph: Graph, since_ms: int) -> list[Row]:
+    """How many DAG runs of live DAGs started (or were due) since `since_ms`, per state."""
+    return graph.read(f"""
+        MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
+        WHERE {_LIVE_DAG} AND coalesce(r.run_after, r.start_date) >= $since
+        RETURN r.state AS state, count(r) AS runs
+    """, {"since": since_ms})
+
+
+def failed_dags_since(graph: Graph, since_ms: int) -> list[Row]:
+    """Live DAGs with at least one failed run since `since_ms`, most failures first."""
+    return graph.read(f"""
+        MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
+        WHERE {_LIVE_DAG} AND r.state = 'failed'
+          AND coalesce(r.end_date, r.run_after, r.start_date) >= $since
+        RETURN d.dag_id AS dag_id, count(r) AS failures,
+               max(coalesce(r.end_date, r.run_after, r.start_date)) AS last_failed_at
+        ORDER BY failures DESC, dag_id
+    """, {"since": since_ms})
+
+
+def worker_heartbeats(graph: Graph) -> list[Row]:
+    """Every worker's last heartbeat (properties of its Worker node)."""
+    rows = graph.read("MATCH (w:Worker) RETURN properties(w) AS worker ORDER BY w.name")
+    return [row["worker"] for row in rows]
+
+
+def graph_counts(graph: Graph) -> dict[str, int]:
+    """Number of nodes per label: a cheap health/size summary."""
+    rows = graph.read("MATCH (n) RETURN labels(n)[0] AS label, count(n) AS nodes")
+    return {row["label"]: row["nodes"] for row in rows}

@@ -1,0 +1,139 @@
+"""`make up`: run ORC AI locally on its embedded defaults, Ctrl-C stops everything.
+
+Starts, in order: the embedded FalkorDB (data under .orcai/falkordb), a real Airflow 3.3
+standalone with the demo DAGs (unless ORCAI_AIRFLOW_URL points at an existing Airflow),
+the worker, and the Streamlit app. Each runs in its own process group; on Ctrl-C or
+SIGTERM, or when one of them dies, every group is stopped, so no orphan keeps a port.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from orcai.config import load_settings
+from orcai.errors import ConfigError
+from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, start_airflow
+from orcai.localstack.falkordb import port_open, start_falkordb
+from orcai.localstack.process import Service, start_service
+
+LOCAL_AIRFLOW_PORT = 8089
+APP_PORT = int(os.environ.get("ORCAI_APP_PORT", "8501"))
+
+
+def say(message: str) -> None:
+    print(f"[orcai] {message}", flush=True)
+
+
+def progress(label: str):
+    def tick(elapsed: float) -> None:
+        print(f"\r[orcai] {label}... {elapsed:4.0f} s", end="", flush=True)
+    return tick
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        say(str(exc))
+        return 2
+    home = settings.home.resolve()
+    services: list[Service] = []
+    child_env = dict(os.environ)
+
+    def stop_all(*_):
+        say("stopping " + ", ".join(s.name for s in reversed(services)) + "...")
+        for service in reversed(services):
+            service.stop()
+        say("stopped.")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    try:
+        services.append(_start_graph(settings, home))
+        if "ORCAI_AIRFLOW_URL" not in os.environ:
+            services.append(_start_local_airflow(home))
+            child_env["ORCAI_AIRFLOW_URL"] = f"http://localhost:{LOCAL_AIRFLOW_PORT}"
+            child_env["ORCAI_AIRFLOW_USERNAME"] = "admin"
+            child_env["ORCAI_AIRFLOW_PASSWORD_FILE"] = str(home / "airflow" / PASSWORDS_FILE)
+        else:
+            say(f"using the existing Airflow at {settings.airflow_url}")
+        services.append(start_service(
+            "worker", [sys.executable, "-m", "workers.worker"], home / "logs" / "worker.log",
+            env=child_env, cwd=REPO_ROOT))
+        services.append(start_service(
+            "app", [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(APP_PORT),
+                    "--server.address", "0.0.0.0"],
+            home / "logs" / "app.log", env=child_env, cwd=REPO_ROOT))
+        _wait_for_app()
+        _print_summary(home, child_env)
+        _supervise(services)
+    except Exception as exc:  # startup failed: say why, stop what did start
+        print()
+        say(f"could not start: {exc}")
+        for service in reversed(services):
+            service.stop()
+        return 1
+    stop_all()
+    return 0
+
+
+def _start_graph(settings, home: Path) -> Service | None:
+    parsed = urlparse(settings.graph_uri)
+    if not parsed.scheme.startswith("falkor") or parsed.hostname not in ("127.0.0.1", "localhost"):
+        raise RuntimeError(f"make up starts the embedded FalkorDB only; ORCAI_GRAPH_URI is {parsed.scheme}://"
+                           f"{parsed.hostname}. Run the worker and app directly against it instead.")
+    say(f"starting FalkorDB on port {parsed.port} (data in {home / 'falkordb'})")
+    return start_falkordb(home / "falkordb", parsed.port or 6380)
+
+
+def _start_local_airflow(home: Path) -> Service:
+    if port_open("127.0.0.1", LOCAL_AIRFLOW_PORT):
+        raise RuntimeError(f"port {LOCAL_AIRFLOW_PORT} is busy: stop the Airflow running there, "
+                           "or set ORCAI_AIRFLOW_URL to use it")
+    say("starting Airflow 3.3 standalone with the demo DAGs (first start ~1 min)")
+    service = start_airflow(home / "airflow", home / "airflow-venv", LOCAL_AIRFLOW_PORT,
+                            on_tick=progress("waiting for Airflow to be healthy"), echo=say)
+    print()
+    return service
+
+
+def _wait_for_app(timeout_s: float = 60) -> None:
+    started = time.monotonic()
+    tick = progress("waiting for the app")
+    while not port_open("127.0.0.1", APP_PORT):
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"the app did not listen on port {APP_PORT}; see .orcai/logs/app.log")
+        tick(time.monotonic() - started)
+        time.sleep(0.5)
+    print()
+
+
+def _print_summary(home: Path, env: dict) -> None:
+    say("ORC AI is up.")
+    say(f"  App:      http://localhost:{APP_PORT}")
+    say(f"  Airflow:  {env.get('ORCAI_AIRFLOW_URL')}")
+    if "ORCAI_AIRFLOW_PASSWORD_FILE" in env:
+        say(f"  Airflow login: user 'admin', password in {env['ORCAI_AIRFLOW_PASSWORD_FILE']}")
+    say(f"  Logs:     {home / 'logs'}")
+    say("  Weeks of synthetic history for the demo DAGs: `make simulate` (after the first sync)")
+    say("Press Ctrl-C to stop everything.")
+
+
+def _supervise(services: list[Service]) -> None:
+    while True:
+        for service in services:
+            if not service.running():
+                say(f"{service.name} exited (code {service.process.returncode}); last log lines:")
+                print(service.log_tail(), flush=True)
+                return
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

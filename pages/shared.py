@@ -1,0 +1,82 @@
+"""What every page shares: settings, the graph connection, cached reads, the sidebar.
+
+The only place that knows about Streamlit caching. Page reads are cached keyed on the
+worker's last sync time, so a refresh after a sync shows new data at once and repeated
+visits between syncs cost nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from orcai.config import Settings, load_settings
+from orcai.errors import ConfigError, GraphError
+from orcai.graph import Graph, connect, describe_uri
+from orcai.graph import queries
+from orcai.status import StatusOverview, WorkerHealth, load_status, worker_health
+
+CACHE_TTL_S = 30
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def graph() -> Graph:
+    return connect(settings())
+
+
+def settings_or_stop() -> Settings:
+    try:
+        return settings()
+    except ConfigError as exc:
+        st.error(f"ORC AI is misconfigured. {exc}", icon=":material/settings:")
+        st.stop()
+
+
+def graph_error_banner(exc: GraphError) -> None:
+    st.error(
+        f"**The knowledge graph is unreachable.** {exc}. "
+        f"Check that the graph server is running and that `ORCAI_GRAPH_URI` "
+        f"(now `{describe_uri(settings().graph_uri)}`) points at it.",
+        icon=":material/cloud_off:",
+    )
+
+
+def current_worker_health() -> WorkerHealth:
+    """Uncached: it is the cache key of every other read."""
+    return worker_health(queries.worker_heartbeats(graph()), now_ms(), settings().sync_interval_s)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner="Reading the graph...")
+def cached_status(last_sync_at: int | None, minute: int) -> StatusOverview:
+    # `last_sync_at` and `minute` are only cache keys: new sync or a new minute, new read.
+    return load_status(graph(), now_ms(), settings().sync_interval_s)
+
+
+def render_sidebar() -> None:
+    with st.sidebar:
+        st.markdown("### ORC AI")
+        try:
+            config = settings()
+        except ConfigError as exc:
+            st.error(str(exc))
+            return
+        try:
+            health = current_worker_health()
+        except GraphError:
+            st.error(f"Graph: unreachable ({describe_uri(config.graph_uri)})", icon=":material/cloud_off:")
+            return
+        st.caption(f"Graph: {describe_uri(config.graph_uri)}")
+        st.caption(f"Airflow: {config.airflow_url}")
+        icon = {"ok": ":material/check_circle:", "stale": ":material/schedule:",
+                "error": ":material/error:", "missing": ":material/help:"}[health.status]
+        st.caption(f"{icon} Worker: {health.message}")

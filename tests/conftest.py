@@ -1,0 +1,143 @@
+"""Session-wide real services for the tests: FalkorDB (with its Bolt listener) and Airflow.
+
+Each is started once per session, on ports apart from `make up`'s so both can run at
+once, and stopped at the end. Airflow's virtualenv is cached under .orcai/airflow-venv.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from orcai.config import Settings, load_settings
+from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, start_airflow
+from orcai.localstack.falkordb import start_falkordb
+from orcai.localstack.process import Service
+
+FALKOR_PORT = 6390
+FALKOR_BOLT_PORT = 7690
+AIRFLOW_PORT = 8189
+_graph_names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def clean_orcai_env(monkeypatch):
+    """No ORCAI_* variable from the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("ORCAI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(REPO_ROOT)  # .env lookups and relative paths behave the same everywhere
+
+
+@pytest.fixture(scope="session")
+def falkordb_server(tmp_path_factory):
+    service = start_falkordb(tmp_path_factory.mktemp("falkordb"), FALKOR_PORT,
+                             bolt_port=FALKOR_BOLT_PORT)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def graph_uri(falkordb_server, request) -> str:
+    """A fresh, empty graph on the session's FalkorDB for each test."""
+    name = f"t{next(_graph_names)}_{request.node.name[:40]}".replace("[", "_").replace("]", "")
+    return f"falkor://127.0.0.1:{FALKOR_PORT}/{name}"
+
+
+@pytest.fixture
+def graph(graph_uri):
+    from orcai.graph import connect
+    from orcai.graph.load import ensure_schema
+    g = connect(load_settings(graph_uri=graph_uri))
+    ensure_schema(g)
+    yield g
+    g.close()
+
+
+@dataclass
+class LocalAirflow:
+    url: str
+    home: Path
+    venv: Path
+    service: Service
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / PASSWORDS_FILE
+
+    def settings(self, **overrides) -> Settings:
+        values = dict(airflow_url=self.url, airflow_username="admin",
+                      airflow_password_file=self.password_file, sync_lookback_days=2)
+        values.update(overrides)
+        return load_settings(**values)
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def start(self) -> None:
+        self.service = _start_test_airflow(self.home, self.venv)
+
+
+def _start_test_airflow(home: Path, venv: Path) -> Service:
+    # Stretch the demo schedules so that only the runs the tests trigger (plus one
+    # scheduled run per DAG at start) exist: comparisons with the API stay stable.
+    return start_airflow(home, venv, AIRFLOW_PORT, extra_env={"ORC_DEMO_INTERVAL_MIN": "600"},
+                         timeout_s=300, echo=lambda msg: print(msg, flush=True))
+
+
+@pytest.fixture(scope="session")
+def airflow(tmp_path_factory) -> LocalAirflow:
+    home = tmp_path_factory.mktemp("airflow-home")
+    venv = REPO_ROOT / ".orcai" / "airflow-venv"
+    local = LocalAirflow(f"http://localhost:{AIRFLOW_PORT}", home, venv, _start_test_airflow(home, venv))
+    yield local
+    local.stop()
+
+
+def wait_for_quiet_airflow(client, timeout_s: float = 240) -> None:
+    """Wait until every DAG run and task instance in Airflow has finished."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        busy = [
+            run for dag in client.list_dags() for run in client.list_dag_runs(dag.dag_id, None)
+            if str(getattr(run.state, "value", run.state)) not in ("success", "failed")
+        ]
+        if not busy:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"Airflow runs still busy after {timeout_s} s")
+
+
+@pytest.fixture(scope="session")
+def airflow_with_runs(airflow) -> LocalAirflow:
+    """The session Airflow after every demo DAG has run at least twice and all finished."""
+    from orcai.airflow import AirflowClient
+    client = AirflowClient(airflow.settings())
+    deadline = time.monotonic() + 120
+    while len(client.list_dags()) < 5 and time.monotonic() < deadline:
+        time.sleep(1)  # the dag-processor parses the demo DAG files after startup
+    for dag in client.list_dags():
+        if dag.dag_id != "orders_dashboard":  # asset-triggered by etl_orders
+            client.trigger_dag_run(dag.dag_id)
+    wait_for_quiet_airflow(client)
+    client.close()
+    return airflow
+
+
+def api_json(airflow: LocalAirflow, path: str) -> dict:
+    """A raw GET on Airflow's REST API, independent of ORC AI's client (for assertions)."""
+    import urllib.request
+    password = json.loads(airflow.password_file.read_text())["admin"]
+    request = urllib.request.Request(
+        f"{airflow.url}/auth/token", data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    token = json.load(urllib.request.urlopen(request, timeout=10))["access_token"]
+    request = urllib.request.Request(f"{airflow.url}/api/v2{path}",
+                                     headers={"Authorization": f"Bearer {token}"})
+    return json.load(urllib.request.urlopen(request, timeout=10))

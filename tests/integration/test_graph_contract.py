@@ -1,0 +1,122 @@
+"""The graph contract, run against every engine available here.
+
+- FalkorDB through its native client (always);
+- the neo4j-driver adapter against FalkorDB's experimental Bolt listener (always tried;
+  see README "Graph engines" for what works there);
+- a real Neo4j 5 when ORCAI_TEST_NEO4J_URI is set (bolt://user:password@host:7687/db).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from urllib.parse import urlparse
+
+import pytest
+
+from orcai.graph.falkor import FalkorGraph
+from orcai.graph.load import (
+    ensure_schema, load_dag_runs, load_dags, load_task_runs, load_tasks, mark_missing_dags,
+    read_watermarks, set_watermarks,
+)
+from orcai.graph.neo4j_adapter import Neo4jGraph
+from orcai.graph.queries import dag_overview, failed_dags_since, run_states_since
+from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
+from tests.conftest import FALKOR_BOLT_PORT, FALKOR_PORT
+
+pytestmark = pytest.mark.integration
+NOW = 1_800_000_000_000
+_names = itertools.count()
+NEO4J_URI = os.environ.get("ORCAI_TEST_NEO4J_URI")
+ENGINES = ["falkordb", "neo4j-driver-on-falkordb-bolt"] + (["neo4j"] if NEO4J_URI else [])
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request, falkordb_server):
+    name = f"contract{next(_names)}"
+    if request.param == "falkordb":
+        graph = FalkorGraph("127.0.0.1", FALKOR_PORT, name)
+    elif request.param == "neo4j-driver-on-falkordb-bolt":
+        graph = Neo4jGraph(f"bolt://127.0.0.1:{FALKOR_BOLT_PORT}", name, "falkordb", "")
+    else:
+        parsed = urlparse(NEO4J_URI)
+        graph = Neo4jGraph(f"{parsed.scheme}://{parsed.hostname}:{parsed.port or 7687}",
+                           parsed.path.strip("/") or None, parsed.username, parsed.password)
+        graph.write("MATCH (n) DETACH DELETE n")
+    ensure_schema(graph)
+    yield graph
+    graph.close()
+
+
+def small_deployment():
+    dags = [DagRecord("etl", is_paused=False, schedule="@hourly", tags=("etl",), owners=("ops",)),
+            DagRecord("report", is_paused=True)]
+    tasks = [TaskRecord("etl", "extract", downstream_task_ids=("transform",)),
+             TaskRecord("etl", "transform", downstream_task_ids=("load",)),
+             TaskRecord("etl", "load"), TaskRecord("report", "build")]
+    runs = [DagRunRecord("etl", f"r{i}", state, run_after=NOW - i * 3_600_000, duration_s=10.0 + i)
+            for i, state in enumerate(["failed", "failed", "success", "success"])]
+    task_runs = [TaskRunRecord("etl", f"r{i}", task, -1, "success", start_date=NOW - i * 3_600_000,
+                               duration_s=2.0) for i in range(4) for task in ("extract", "transform", "load")]
+    return dags, tasks, runs, task_runs
+
+
+def load_all(graph, dags, tasks, runs, task_runs):
+    counts = load_dags(graph, dags)
+    counts += load_tasks(graph, [d.dag_id for d in dags], tasks)
+    counts += load_dag_runs(graph, runs)
+    counts += load_task_runs(graph, task_runs)
+    return counts
+
+
+def test_load_is_idempotent(engine):
+    first = load_all(engine, *small_deployment())
+    second = load_all(engine, *small_deployment())
+    assert first.nodes_created == 2 + 4 + 4 + 12
+    assert first.relationships_created == 4 + 2 + 4 + 12 * 2
+    assert second.total == 0
+
+
+def test_overview_and_counts(engine):
+    load_all(engine, *small_deployment())
+    overview = {row["dag_id"]: row for row in dag_overview(engine, last_n_runs=3)}
+    assert [r["state"] for r in overview["etl"]["runs"]] == ["failed", "failed", "success"]
+    assert overview["etl"]["tags"] == ["etl"] and overview["report"]["is_paused"] is True
+    states = {r["state"]: r["runs"] for r in run_states_since(engine, NOW - 86_400_000)}
+    assert states == {"failed": 2, "success": 2}
+    assert failed_dags_since(engine, NOW - 86_400_000)[0]["failures"] == 2
+
+
+def test_removed_dependency_and_task_follow_airflow(engine):
+    dags, tasks, runs, task_runs = small_deployment()
+    load_all(engine, dags, tasks, runs, task_runs)
+    # 'transform' removed from the DAG: extract now feeds load directly.
+    changed = [TaskRecord("etl", "extract", downstream_task_ids=("load",)), TaskRecord("etl", "load")]
+    load_tasks(engine, ["etl"], changed)
+    edges = engine.read("MATCH (a:Task)-[:DEPENDS_ON]->(b:Task) RETURN a.task_id AS a, b.task_id AS b")
+    assert edges == [{"a": "load", "b": "extract"}]
+    removed = engine.read("MATCH (t:Task {key: 'etl.transform'}) RETURN t.is_deleted AS gone")
+    assert removed == [{"gone": True}]
+
+
+def test_missing_dags_are_marked_not_removed(engine):
+    load_all(engine, *small_deployment())
+    assert mark_missing_dags(engine, ["etl"], NOW) == ["report"]
+    rows = engine.read("MATCH (d:Dag {dag_id: 'report'}) RETURN d.is_deleted AS gone, d.deleted_at AS at")
+    assert rows == [{"gone": True, "at": NOW}]
+    assert [r["dag_id"] for r in dag_overview(engine, 3)] == ["etl"]
+    load_dags(engine, [DagRecord("report", is_paused=True)])  # it comes back
+    assert sorted(r["dag_id"] for r in dag_overview(engine, 3)) == ["etl", "report"]
+
+
+def test_mass_disappearance_is_refused(engine):
+    dags = [DagRecord(f"d{i}", is_paused=False) for i in range(6)]
+    load_dags(engine, dags)
+    assert mark_missing_dags(engine, [], NOW) == []  # Airflow listing nothing looks like a bug
+    assert len(dag_overview(engine, 1)) == 6
+
+
+def test_watermarks_round_trip(engine):
+    load_all(engine, *small_deployment())
+    set_watermarks(engine, {"etl": NOW, "report": NOW - 5})
+    assert read_watermarks(engine) == {"etl": NOW, "report": NOW - 5}

@@ -1,0 +1,80 @@
+"""The Status page rendered by Streamlit's AppTest against the real graph."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from orcai.graph.load import load_dag_runs, load_dags, write_heartbeat
+from orcai.model import DagRecord, DagRunRecord
+
+pytestmark = pytest.mark.integration
+PAGE = "pages/status.py"
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def run_page(monkeypatch, graph_uri: str) -> AppTest:
+    monkeypatch.setenv("ORCAI_GRAPH_URI", graph_uri)
+    app = AppTest.from_file(PAGE, default_timeout=30)
+    return app.run()
+
+
+def markdown_of(elements) -> str:
+    return " ".join(e.value for e in elements)
+
+
+def test_status_page_shows_dags_kpis_and_recent_failures(monkeypatch, graph, graph_uri):
+    now = int(time.time() * 1000)
+    load_dags(graph, [DagRecord("etl_orders", is_paused=False, schedule="0:03:00"),
+                      DagRecord("flaky_ingest", is_paused=True)])
+    load_dag_runs(graph, [
+        DagRunRecord("flaky_ingest", "r1", "failed", run_after=now - 60_000, end_date=now - 50_000),
+        DagRunRecord("flaky_ingest", "r0", "failed", run_after=now - 120_000),
+        DagRunRecord("etl_orders", "r1", "success", run_after=now - 60_000, duration_s=7.0),
+    ])
+    write_heartbeat(graph, "worker", {"last_sync_at": now, "last_ok_at": now, "last_error": None})
+
+    app = run_page(monkeypatch, graph_uri)
+
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["DAGs"] == "2" and metrics["Paused"] == "1" and metrics["Failing now"] == "1"
+    assert metrics["Runs (24 h)"] == "3" and metrics["Success rate (24 h)"] == "33%"
+    assert "flaky_ingest" in markdown_of(app.warning) and "2×" in markdown_of(app.warning)
+    table = app.dataframe[0].value.set_index("dag_id")
+    assert table.loc["flaky_ingest", "consecutive_failures"] == 2
+    assert table.loc["etl_orders", "last_state"] == "🟢 success"
+
+
+def test_empty_graph_says_what_to_do(monkeypatch, graph, graph_uri):
+    app = run_page(monkeypatch, graph_uri)
+    assert not app.exception
+    text = markdown_of(app.info)
+    assert "No DAGs in the graph yet" in text and "No worker has written a heartbeat" in text
+
+
+def test_graph_unreachable_shows_a_banner_not_a_traceback(monkeypatch):
+    app = run_page(monkeypatch, "falkor://127.0.0.1:6599/nowhere")
+    assert not app.exception
+    banner = markdown_of(app.error)
+    assert "knowledge graph is unreachable" in banner and "ORCAI_GRAPH_URI" in banner
+
+
+def test_worker_error_is_shown(monkeypatch, graph, graph_uri):
+    now = int(time.time() * 1000)
+    write_heartbeat(graph, "worker", {"name": "worker", "last_sync_at": now, "last_ok_at": None,
+                                      "last_error": "Airflow at http://localhost:8089 is unreachable"})
+    app = run_page(monkeypatch, graph_uri)
+    assert not app.exception
+    assert "cannot sync" in markdown_of(app.error)

@@ -1,0 +1,65 @@
+"""Settings: validation names the variable; secrets come from env or files, never printed."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from orcai.config import Settings, load_settings
+from orcai.errors import ConfigError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_defaults_are_the_embedded_stack():
+    settings = load_settings()
+    assert settings.graph_uri == "falkor://127.0.0.1:6380/orcai"
+    assert settings.sync_interval_s == 60 and settings.page_size == 100
+
+
+def test_env_variables_are_read(monkeypatch):
+    monkeypatch.setenv("ORCAI_SYNC_INTERVAL_S", "15")
+    monkeypatch.setenv("ORCAI_AIRFLOW_URL", "https://airflow.example.com/")
+    settings = load_settings()
+    assert settings.sync_interval_s == 15 and settings.airflow_url == "https://airflow.example.com"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("ORCAI_GRAPH_URI", "mysql://db:3306"), ("ORCAI_SYNC_INTERVAL_S", "1"),
+    ("ORCAI_AIRFLOW_URL", "localhost:8080"), ("ORCAI_PAGE_SIZE", "zero"),
+])
+def test_invalid_values_name_the_setting(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()
+
+
+def test_secrets_never_print(monkeypatch):
+    monkeypatch.setenv("ORCAI_AIRFLOW_PASSWORD", "hunter2-secret")
+    monkeypatch.setenv("ORCAI_GRAPH_PASSWORD", "neo-secret")
+    settings = load_settings()
+    assert settings.airflow_password.get_secret_value() == "hunter2-secret"
+    for text in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "hunter2-secret" not in text and "neo-secret" not in text
+
+
+def test_password_file_plain_or_airflow_json(tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_text("s3cret\n")
+    assert load_settings(airflow_password_file=plain).airflow_password.get_secret_value() == "s3cret"
+    generated = tmp_path / "passwords.json"
+    generated.write_text(json.dumps({"admin": "from-airflow", "other": "x"}))
+    assert load_settings(airflow_password_file=generated).airflow_password.get_secret_value() == "from-airflow"
+
+
+def test_missing_password_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read password file"):
+        load_settings(airflow_password_file=tmp_path / "absent")
+
+
+def test_every_setting_is_documented_in_the_readme():
+    documented = set(re.findall(r"`(ORCAI_[A-Z_]+)`", README.read_text()))
+    expected = {f"ORCAI_{name.upper()}" for name in Settings.model_fields}
+    assert expected - documented == set(), "undocumented settings"
+    assert documented - expected - {"ORCAI_APP_PORT", "ORCAI_TEST_NEO4J_URI"} == set(), "documented but unknown"

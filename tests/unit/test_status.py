@@ -1,0 +1,54 @@
+"""The Status page's numbers, from plain rows."""
+
+import pandas as pd
+
+from orcai.status import consecutive_failures, dag_table, run_kpis, success_rate, worker_health
+
+NOW = 1_800_000_000_000
+
+
+def test_consecutive_failures_counts_back_to_the_last_success():
+    assert consecutive_failures(["failed", "failed", "success", "failed"]) == 2
+    assert consecutive_failures(["running", "failed", "failed", "success"]) == 2
+    assert consecutive_failures(["success", "failed"]) == 0
+    assert consecutive_failures([]) == 0
+
+
+def test_success_rate_ignores_unfinished_runs():
+    assert success_rate(["success", "failed", "running", "success", None]) == 2 / 3
+    assert success_rate(["running"]) is None
+
+
+def test_dag_table_with_and_without_runs():
+    rows = [
+        {"dag_id": "a", "is_paused": False, "schedule": "@daily", "owners": ["x"], "tags": ["t1", "t2"],
+         "runs": [{"state": "failed", "at": NOW, "duration_s": 3.0}, {"state": "success", "at": NOW - 1}]},
+        {"dag_id": "b", "is_paused": True, "runs": [{"state": None, "at": None}]},  # OPTIONAL MATCH, no runs
+    ]
+    table = dag_table(rows).set_index("dag_id")
+    assert table.loc["a", "last_state"] == "failed"
+    assert table.loc["a", "last_run_at"] == pd.Timestamp(NOW, unit="ms", tz="UTC")
+    assert table.loc["a", "consecutive_failures"] == 1 and table.loc["a", "success_rate"] == 0.5
+    assert table.loc["a", "tags"] == "t1, t2"
+    assert table.loc["b", "runs_considered"] == 0 and pd.isna(table.loc["b", "last_state"])
+
+
+def test_run_kpis():
+    table = dag_table([{"dag_id": "a", "is_paused": True, "runs": [{"state": "failed", "at": NOW}]},
+                       {"dag_id": "b", "is_paused": False, "runs": []}])
+    kpis = run_kpis(table, [{"state": "success", "runs": 6}, {"state": "failed", "runs": 2},
+                            {"state": "running", "runs": 1}])
+    assert kpis == {"dags": 2, "paused": 1, "failing": 1, "runs_24h": 9, "failed_24h": 2,
+                    "running": 1, "success_rate_24h": 0.75}
+
+
+def test_worker_health_states():
+    assert worker_health([], NOW, 60).status == "missing"
+    fresh = {"name": "w", "last_sync_at": NOW - 30_000, "last_ok_at": NOW - 30_000, "last_error": None}
+    assert worker_health([fresh], NOW, 60).status == "ok"
+    assert worker_health([fresh], NOW, 60).lag_s == 30
+    erroring = {**fresh, "last_error": "Airflow at http://x is unreachable"}
+    health = worker_health([erroring], NOW, 60)
+    assert health.status == "error" and "unreachable" in health.message
+    stale = {**fresh, "last_sync_at": NOW - 600_000}
+    assert worker_health([stale], NOW, 60).status == "stale"

@@ -1,0 +1,128 @@
+"""The background worker: `python -m workers.worker`.
+
+Every ORCAI_SYNC_INTERVAL_S it syncs Airflow into the graph and writes its heartbeat.
+Airflow down, wrong credentials, graph down: one clear log line per cycle, no traceback,
+and the next cycle catches up from the per-DAG watermarks. SIGTERM/SIGINT stop it
+between cycles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+
+import schedule
+
+from orcai import __version__
+from orcai.airflow import AirflowClient
+from orcai.config import Settings, load_settings
+from orcai.errors import ConfigError, GraphError, OrcaiError
+from orcai.graph import Graph, connect, describe_uri
+from orcai.graph.load import ensure_schema, write_heartbeat
+from orcai.sync import SyncReport, sync_once
+
+log = logging.getLogger("orcai.worker")
+
+
+class Worker:
+    def __init__(self, settings: Settings, airflow: AirflowClient | None = None,
+                 graph: Graph | None = None, clock=time.time):
+        self.settings = settings
+        self.airflow = airflow or AirflowClient(settings)
+        self.graph = graph or connect(settings)
+        self.clock = clock
+        self.started_at = int(clock() * 1000)
+        self.last_error: str | None = None
+        self.last_ok_at: int | None = None
+        self._schema_ready = False
+
+    def cycle(self) -> SyncReport | None:
+        """One sync and heartbeat. Never raises for expected failures: logs one line."""
+        try:
+            if not self._schema_ready:
+                ensure_schema(self.graph)
+                self._schema_ready = True
+            report = sync_once(self.airflow, self.graph, self.settings, self.clock)
+        except OrcaiError as exc:
+            self._record_failure(str(exc))
+            return None
+        except Exception as exc:  # a bug, not an outage: keep the traceback, keep running
+            log.exception("sync crashed unexpectedly")
+            self._record_failure(f"unexpected {type(exc).__name__}: {exc}")
+            return None
+        if self.last_error:
+            log.info("recovered after: %s", self.last_error)
+        self.last_error, self.last_ok_at = None, int(self.clock() * 1000)
+        log.info(report.summary())
+        self._beat(report)
+        return report
+
+    def _record_failure(self, message: str) -> None:
+        log.error("sync failed: %s", message)
+        self.last_error = message
+        self._beat(None)
+
+    def _beat(self, report: SyncReport | None) -> None:
+        now = int(self.clock() * 1000)
+        props = {
+            "last_sync_at": now, "last_ok_at": self.last_ok_at, "last_error": self.last_error,
+            "last_error_at": now if self.last_error else None, "started_at": self.started_at,
+            "version": __version__, "host": socket.gethostname(), "pid": os.getpid(),
+            "sync_interval_s": self.settings.sync_interval_s, "airflow_url": self.settings.airflow_url,
+        }
+        if report is not None:
+            props.update({
+                "last_sync_s": round(report.duration_s, 3), "dags": report.dags,
+                "dag_runs_seen": report.dag_runs_seen, "task_runs_seen": report.task_runs_seen,
+                "nodes_created": report.written.nodes_created, "api_requests": report.requests,
+                "dag_errors": len(report.dag_errors),
+            })
+        try:
+            write_heartbeat(self.graph, self.settings.worker_name, props)
+        except GraphError as exc:
+            # The sync failure (if any) was already logged; only say something new.
+            if self.last_error is None or "graph" not in self.last_error.lower():
+                log.error("cannot write heartbeat: %s", exc)
+
+    def close(self) -> None:
+        self.airflow.close()
+        self.graph.close()
+
+
+def run_forever(worker: Worker, stop_requested) -> None:
+    schedule.every(worker.settings.sync_interval_s).seconds.do(worker.cycle)
+    worker.cycle()
+    while not stop_requested():
+        schedule.run_pending()
+        time.sleep(0.5)
+    schedule.clear()
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("ORCAI_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    worker = Worker(settings)
+    log.info("ORC AI worker %s: Airflow %s, graph %s, every %d s", __version__,
+             settings.airflow_url, describe_uri(settings.graph_uri), settings.sync_interval_s)
+    try:
+        run_forever(worker, lambda: bool(stopping))
+    finally:
+        worker.close()
+    log.info("worker stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
