@@ -27,7 +27,7 @@ from orcai.errors import OrcaiError
 from orcai.graph import Graph, WriteCounts, connect, load
 from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("orcai.simulate")  # same name under `python -m`
 
 SOURCE = "synthetic"
 ANOMALY_KINDS = ("slow", "failure_streak", "stuck")
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks-per-dag", type=int, default=6, help="tasks per generated DAG (default 6)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    started = time.monotonic()
+    started, graph = time.monotonic(), None
     try:
         graph = connect(load_settings())
         load.ensure_schema(graph)
@@ -356,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     except OrcaiError as exc:
         print(f"simulate failed: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if graph is not None:
+            graph.close()
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(history.anomaly_counts().items())) or "none"
     print(f"wrote {len(history.dag_runs)} runs and {len(history.task_runs)} task runs for "
           f"{len(structure)} DAGs; injected anomalies (task runs): {kinds}; "

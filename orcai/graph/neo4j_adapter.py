@@ -1,7 +1,7 @@
 """Neo4j adapter (official `neo4j` driver): the production engine.
 
-Also speaks to FalkorDB's experimental Bolt listener, which is how the contract tests
-exercise this adapter on machines without a Neo4j server.
+It can also read from FalkorDB's experimental Bolt listener (writes there are not
+supported upstream yet: see tests/integration/test_graph_contract.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ class Neo4jGraph:
             if self._driver is None:
                 self._driver = neo4j.GraphDatabase.driver(
                     self._uri, auth=self._auth, connection_timeout=5,
-                    connection_acquisition_timeout=self._timeout_s)
+                    connection_acquisition_timeout=self._timeout_s,
+                    # The driver retries a failed transaction for 30 s by default; an
+                    # outage must cost the worker one short cycle, not a long block.
+                    max_transaction_retry_time=5)
             return self._driver.execute_query(
                 cypher, params or {}, database_=self._database, routing_=routing)
         except neo4j.exceptions.AuthError:

@@ -1,5 +1,7 @@
 """Airflow REST payloads -> records, through the same client models the sync parses with."""
 
+from datetime import datetime, timezone
+
 from airflow_client.client.models import DAGResponse, DAGRunResponse, TaskInstanceResponse, TaskResponse
 
 from orcai.airflow.records import dag_record, dag_run_record, task_record, task_run_record
@@ -36,20 +38,25 @@ TI = {
 }
 
 
+def ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
 def test_dag_record_keeps_what_operators_filter_on():
     record = dag_record(DAGResponse.from_dict(DAG))
     assert record.dag_id == "etl_orders" and record.is_paused is False
     assert record.tags == ("etl", "orders")  # sorted, so a reorder in Airflow is no change
     assert record.owners == ("data-platform",)
     assert record.schedule == "0:03:00" and record.timetable is None
-    assert record.next_run_at == 1795628233787
+    assert record.next_run_at == ms(datetime(2026, 11, 25, 17, 37, 13, 787930, tzinfo=timezone.utc))
 
 
 def test_dag_run_record_uses_epoch_ms_and_plain_strings():
     record = dag_run_record(DAGRunResponse.from_dict(RUN))
     assert record.key == "etl_orders/scheduled__2026-11-25T17:33:13+00:00"
     assert record.state == "failed" and record.run_type == "scheduled" and record.triggered_by == "timetable"
-    assert record.start_date == 1795628195000 and record.end_date == 1795628200500
+    assert record.start_date == ms(datetime(2026, 11, 25, 17, 33, 15, tzinfo=timezone.utc))
+    assert record.end_date == record.start_date + 5_500
     assert record.duration_s == 5.5
 
 
@@ -67,7 +74,9 @@ def test_task_run_without_start_has_no_queue_time():
 
 def test_task_record_keeps_downstream_ids_out_of_node_properties():
     task = TaskResponse.from_dict({"task_id": "extract", "operator_name": "BashOperator",
-                                   "downstream_task_ids": ["transform"], "retries": 2.0, "pool": "default_pool"})
+                                   "downstream_task_ids": ["transform"], "retries": 2.0, "pool": "default_pool",
+                                   "depends_on_past": False, "extra_links": [], "retry_exponential_backoff": 0,
+                                   "wait_for_downstream": False})
     record = task_record("etl_orders", task)
     assert record.key == "etl_orders.extract" and record.retries == 2
     assert record.downstream_task_ids == ("transform",)
