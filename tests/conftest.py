@@ -114,6 +114,18 @@ def wait_for_quiet_airflow(client, timeout_s: float = 240) -> None:
     raise TimeoutError(f"Airflow runs still busy after {timeout_s} s")
 
 
+def trigger(client, dag_id: str, attempts: int = 5):
+    """Trigger a run, retrying Airflow's HTTP 500 'database is locked' (SQLite under load)."""
+    from orcai.errors import AirflowResponseError
+    for attempt in range(1, attempts + 1):
+        try:
+            return client.trigger_dag_run(dag_id)
+        except AirflowResponseError as exc:
+            if "HTTP 500" not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(attempt)
+
+
 @pytest.fixture(scope="session")
 def airflow_with_runs(airflow) -> LocalAirflow:
     """The session Airflow after every demo DAG has run at least twice and all finished."""
@@ -122,9 +134,10 @@ def airflow_with_runs(airflow) -> LocalAirflow:
     deadline = time.monotonic() + 120
     while len(client.list_dags()) < 5 and time.monotonic() < deadline:
         time.sleep(1)  # the dag-processor parses the demo DAG files after startup
+    wait_for_quiet_airflow(client)  # the first scheduled run of each DAG
     for dag in client.list_dags():
         if dag.dag_id != "orders_dashboard":  # asset-triggered by etl_orders
-            client.trigger_dag_run(dag.dag_id)
+            trigger(client, dag.dag_id)
     wait_for_quiet_airflow(client)
     client.close()
     return airflow

@@ -48,7 +48,7 @@ class Worker:
                 self._schema_ready = True
             report = sync_once(self.airflow, self.graph, self.settings, self.clock)
         except OrcaiError as exc:
-            self._record_failure(str(exc))
+            self._record_failure(str(exc), graph_down=isinstance(exc, GraphError))
             return None
         except Exception as exc:  # a bug, not an outage: keep the traceback, keep running
             log.exception("sync crashed unexpectedly")
@@ -61,12 +61,12 @@ class Worker:
         self._beat(report)
         return report
 
-    def _record_failure(self, message: str) -> None:
+    def _record_failure(self, message: str, graph_down: bool = False) -> None:
         log.error("sync failed: %s", message)
         self.last_error = message
-        self._beat(None)
+        self._beat(None, graph_down)
 
-    def _beat(self, report: SyncReport | None) -> None:
+    def _beat(self, report: SyncReport | None, graph_down: bool = False) -> None:
         now = int(self.clock() * 1000)
         props = {
             "last_sync_at": now, "last_ok_at": self.last_ok_at, "last_error": self.last_error,
@@ -84,8 +84,7 @@ class Worker:
         try:
             write_heartbeat(self.graph, self.settings.worker_name, props)
         except GraphError as exc:
-            # The sync failure (if any) was already logged; only say something new.
-            if self.last_error is None or "graph" not in self.last_error.lower():
+            if not graph_down:  # a graph outage was already logged as the sync failure
                 log.error("cannot write heartbeat: %s", exc)
 
     def close(self) -> None:

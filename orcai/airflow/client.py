@@ -173,7 +173,7 @@ class AirflowClient:
 
     def close(self) -> None:
         if self._api_client is not None:
-            self._api_client.close()
+            self._api_client.rest_client.pool_manager.clear()  # the client has no close()
             self._api_client = None
 
 

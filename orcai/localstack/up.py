@@ -45,12 +45,12 @@ def main() -> int:
     services: list[Service] = []
     child_env = dict(os.environ)
 
-    def stop_all(*_):
+    def stop_all(*_, code: int = 0):
         say("stopping " + ", ".join(s.name for s in reversed(services)) + "...")
         for service in reversed(services):
             service.stop()
         say("stopped.")
-        sys.exit(0)
+        sys.exit(code)
 
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
@@ -72,18 +72,18 @@ def main() -> int:
             home / "logs" / "app.log", env=child_env, cwd=REPO_ROOT))
         _wait_for_app()
         _print_summary(home, child_env)
-        _supervise(services)
+        _supervise(services)  # returns only when a service died
     except Exception as exc:  # startup failed: say why, stop what did start
         print()
         say(f"could not start: {exc}")
         for service in reversed(services):
             service.stop()
         return 1
-    stop_all()
-    return 0
+    stop_all(code=1)
+    return 1
 
 
-def _start_graph(settings, home: Path) -> Service | None:
+def _start_graph(settings, home: Path) -> Service:
     parsed = urlparse(settings.graph_uri)
     if not parsed.scheme.startswith("falkor") or parsed.hostname not in ("127.0.0.1", "localhost"):
         raise RuntimeError(f"make up starts the embedded FalkorDB only; ORCAI_GRAPH_URI is {parsed.scheme}://"

@@ -9,10 +9,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from orcai.graph.load import load_dag_runs, load_dags, write_heartbeat
+from orcai.localstack.airflow import REPO_ROOT
 from orcai.model import DagRecord, DagRunRecord
 
 pytestmark = pytest.mark.integration
-PAGE = "pages/status.py"
+PAGE = str(REPO_ROOT / "pages" / "status.py")
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pytest
 from orcai.airflow import AirflowClient
 from orcai.graph import connect
 from orcai.sync import sync_once
-from tests.conftest import api_json, wait_for_quiet_airflow
+from tests.conftest import api_json, trigger, wait_for_quiet_airflow
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +108,7 @@ def test_new_run_appears_after_next_sync(airflow_with_runs, graph):
     client = AirflowClient(settings)
     sync_once(client, graph, settings)
 
-    new_run = client.trigger_dag_run("ml_training")
+    new_run = trigger(client, "ml_training")
     wait_for_quiet_airflow(client)
     report = sync_once(client, graph, settings)
 
