@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 APP_STAMP := $(VENV)/.installed-app
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: up test test-unit simulate worker app clean-data help
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: up test test-unit simulate worker app clean-data help debian-test-packages
 
 help:
 	@echo "make up        run FalkorDB, Airflow (demo DAGs), the worker and the app; Ctrl-C stops all"
@@ -28,6 +30,17 @@ $(TEST_STAMP): requirements-test.txt $(APP_STAMP)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --progress-bar off -r requirements-test.txt
 	@touch $@
 
+# Debian packages the tests need, installed only when missing (browser tests use Debian's
+# Chromium: `playwright install` would download a browser, which this network forbids).
+DEBIAN_TEST_PACKAGES := chromium
+debian-test-packages:
+	@missing=""; for pkg in $(DEBIAN_TEST_PACKAGES); do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "[orcai] apt-get install$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 up: $(APP_STAMP)
 	@$(PY) -m orcai.localstack.up
 
@@ -40,7 +53,7 @@ worker: $(APP_STAMP)
 app: $(APP_STAMP)
 	@$(PY) -m streamlit run app.py
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) debian-test-packages
 	@$(PY) -m pytest
 
 test-unit: $(TEST_STAMP)

@@ -9,8 +9,14 @@ from pages.shared import (
     cached_status, current_worker_health, graph_error_banner, now_ms, settings_or_stop,
 )
 
-STATE_BADGES = {"success": "🟢 success", "failed": "🔴 failed", "running": "🔵 running",
-                "queued": "⚪ queued", None: "— no runs"}
+# Airflow's own state colours, so operators read them the same way in both UIs.
+STATE_COLOURS = {"success": "#1e8e3e", "failed": "#d93025", "running": "#1a73e8",
+                 "queued": "#8d8d8d", "upstream_failed": "#f57c00"}
+
+
+def state_style(state) -> str:
+    colour = STATE_COLOURS.get(state)
+    return f"color: {colour}; font-weight: 600" if colour else ""
 
 config = settings_or_stop()
 st.title("Status")
@@ -52,15 +58,15 @@ if table.empty:
     st.stop()
 
 table = table.assign(
-    last_state=table["last_state"].map(lambda s: STATE_BADGES.get(s, s)),
+    last_state=table["last_state"].fillna("no runs"),
     airflow=config.airflow_links_url + "/dags/" + table["dag_id"],
 )
 st.dataframe(
-    table,
+    table.style.map(state_style, subset=["last_state"]),
     hide_index=True,
     width="stretch",
-    column_order=["dag_id", "paused", "schedule", "last_state", "last_run_at", "last_duration_s",
-                  "success_rate", "consecutive_failures", "owners", "tags", "airflow"],
+    column_order=["dag_id", "airflow", "paused", "schedule", "last_state", "last_run_at", "last_duration_s",
+                  "success_rate", "consecutive_failures", "owners", "tags"],
     column_config={
         "dag_id": st.column_config.TextColumn("DAG", pinned=True),
         "paused": st.column_config.CheckboxColumn("Paused"),

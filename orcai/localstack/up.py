@@ -30,8 +30,16 @@ def say(message: str) -> None:
 
 
 def progress(label: str):
+    """A ticking counter on a terminal; a line every 10 s in a log file."""
+    interactive = sys.stdout.isatty()
+    last_line = [-10.0]
+
     def tick(elapsed: float) -> None:
-        print(f"\r[orcai] {label}... {elapsed:4.0f} s", end="", flush=True)
+        if interactive:
+            print(f"\r[orcai] {label}... {elapsed:4.0f} s", end="", flush=True)
+        elif elapsed - last_line[0] >= 10:
+            last_line[0] = elapsed
+            say(f"{label}... {elapsed:.0f} s")
     return tick
 
 
@@ -99,7 +107,7 @@ def _start_local_airflow(home: Path) -> Service:
     say("starting Airflow 3.3 standalone with the demo DAGs (first start ~1 min)")
     service = start_airflow(home / "airflow", home / "airflow-venv", LOCAL_AIRFLOW_PORT,
                             on_tick=progress("waiting for Airflow to be healthy"), echo=say)
-    print()
+    _end_progress_line()
     return service
 
 
@@ -111,7 +119,12 @@ def _wait_for_app(timeout_s: float = 60) -> None:
             raise TimeoutError(f"the app did not listen on port {APP_PORT}; see .orcai/logs/app.log")
         tick(time.monotonic() - started)
         time.sleep(0.5)
-    print()
+    _end_progress_line()
+
+
+def _end_progress_line() -> None:
+    if sys.stdout.isatty():
+        print()
 
 
 def _print_summary(home: Path, env: dict) -> None:
