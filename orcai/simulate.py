@@ -140,12 +140,14 @@ def read_structure(graph: Graph) -> list[DagSpec]:
 def structure_from_records(dags: list[DagRecord], tasks: list[TaskRecord]) -> list[DagSpec]:
     """DagSpecs from records, turning Airflow's downstream lists into upstream tuples."""
     upstream: dict[tuple[str, str], list[str]] = {}
+    specs: dict[str, list[TaskSpec]] = {dag.dag_id: [] for dag in dags}
     for task in tasks:
         for child in task.downstream_task_ids:
             upstream.setdefault((task.dag_id, child), []).append(task.task_id)
-    return [DagSpec(dag.dag_id, dag.schedule, tuple(
-        TaskSpec(t.task_id, tuple(sorted(upstream.get((t.dag_id, t.task_id), []))), t.operator, t.pool)
-        for t in tasks if t.dag_id == dag.dag_id)) for dag in dags]
+    for t in tasks:
+        specs[t.dag_id].append(TaskSpec(t.task_id, tuple(sorted(upstream.get((t.dag_id, t.task_id), []))),
+                                        t.operator, t.pool))
+    return [DagSpec(dag.dag_id, dag.schedule, tuple(specs[dag.dag_id])) for dag in dags]
 
 
 def synthetic_deployment(n_dags: int, tasks_per_dag: int = 6,
