@@ -31,6 +31,14 @@ log = logging.getLogger("orcai.simulate")  # same name under `python -m`
 
 SOURCE = "synthetic"
 ANOMALY_KINDS = ("slow", "failure_streak", "stuck")
+# Kinds for labeled benchmark data (Options(kinds=LABELED_KINDS)); the defaults stay the first three.
+LABELED_KINDS = ANOMALY_KINDS + ("level_shift", "drift", "failure_rate", "missing", "late")
+# Labeled runs per episode (min, max). A level shift or drift persists after its labeled
+# runs: those are the runs before which a detector should have noticed and then adapted.
+EPISODE_RUNS = {"slow": (1, 1), "failure_streak": (3, 6), "stuck": (1, 1), "level_shift": (10, 10),
+                "drift": (32, 32), "failure_rate": (24, 24), "missing": (2, 4), "late": (1, 1)}
+DRIFT_RAMP_RUNS = 24              # drift: duration climbs over 24 runs, then holds (8 more labeled)
+FAILURE_BURST_RATE = 0.4          # failure_rate: share of a burst's runs that fail
 DEFAULT_INTERVAL_S = 3600
 HOSTS = ("synthetic-worker-1", "synthetic-worker-2", "synthetic-worker-3")
 _PRESETS = {"@hourly": 3600, "@daily": 86_400, "@midnight": 86_400, "@weekly": 604_800,
@@ -60,6 +68,9 @@ class Options:
     retry_rate: float = 0.03          # share of task runs that succeed on their second try
     anomalies_per_week: float = 1.5   # injected anomalies per DAG per week (0 = none)
     max_runs_per_dag: int = 2000      # a 3-minute DAG would otherwise make 14,400 runs a month
+    kinds: tuple[str, ...] = ANOMALY_KINDS  # which anomalies to inject (see LABELED_KINDS)
+    noisy_task_share: float = 0.0     # tasks whose normal durations vary ~±50% run to run
+    seasonal_task_share: float = 0.0  # tasks 2.5x slower in a nightly batch window (00-04 UTC)
 
 
 @dataclass
@@ -221,10 +232,14 @@ def _dag_history(dag: DagSpec, days: float, now_ms: int, seed: int, options: Opt
     first = -(-(now_ms - int(days * 86_400_000)) // interval_ms) * interval_ms
     logical_dates = range(first, now_ms - interval_ms + 1, interval_ms)  # run_after <= now
     plan = _plan_anomalies(order, len(logical_dates), days, options, rng)
+    profiles = {t.task_id: _task_profile(seed, dag.dag_id, t.task_id, plan, options) for t in order}
     dag_runs, task_runs = [], []
     for index, logical_ms in enumerate(logical_dates):
+        anomaly = plan.get(index)
+        if anomaly and anomaly[0] == "skip":  # a scheduled run that never happened
+            continue
         dag_run, runs = _simulate_run(dag.dag_id, order, baselines, logical_ms, interval_ms,
-                                      plan.get(index), options, rng)
+                                      anomaly, options, rng, (profiles, index))
         if dag_run.end_date <= now_ms:  # a run still going at `now` has no history yet
             dag_runs.append(dag_run)
             task_runs += runs
@@ -243,26 +258,76 @@ def _plan_anomalies(order: list[TaskSpec], n_runs: int, days: float, options: Op
     so there is clean history before the first and each is separate from the next."""
     if options.anomalies_per_week <= 0 or n_runs < 30:
         return {}
-    wanted = max(len(ANOMALY_KINDS), round(options.anomalies_per_week * days / 7))
+    wanted = max(len(options.kinds), round(options.anomalies_per_week * days / 7))
     start, stop = n_runs // 10, n_runs - n_runs // 10
-    count = min(wanted, (stop - start) // 10)  # a slot must hold a streak of up to 6 runs
-    kinds = [ANOMALY_KINDS[i % len(ANOMALY_KINDS)] for i in range(count)]
+    longest = max(EPISODE_RUNS[kind][1] for kind in options.kinds)  # 6 with the defaults
+    count = min(wanted, (stop - start) // (longest + 4))  # a slot must hold the longest episode
+    kinds = [options.kinds[i % len(options.kinds)] for i in range(count)]
     rng.shuffle(kinds)
     slot, plan = (stop - start) // max(1, count), {}
     for i, kind in enumerate(kinds):
-        index, task_id = start + i * slot + rng.randrange(slot - 6), rng.choice(order).task_id
-        for offset in range(rng.randint(3, 6) if kind == "failure_streak" else 1):
-            plan[index + offset] = (kind, task_id)
+        index, task_id = start + i * slot + rng.randrange(slot - longest), rng.choice(order).task_id
+        plan.update(_episode(kind, index, task_id, rng))
     return plan
 
 
+def _episode(kind: str, index: int, task_id: str, rng: random.Random) -> dict[int, tuple]:
+    """Run index -> (kind, task_id, extra) for one injected anomaly."""
+    low, high = EPISODE_RUNS[kind]
+    length = rng.randint(low, high) if low < high else low
+    if kind == "missing":  # `length - 1` runs skipped; the next run (every task) is labeled
+        return {**{index + k: ("skip", task_id) for k in range(length - 1)},
+                index + length - 1: ("missing", "*")}
+    if kind == "late":
+        return {index: ("late", "*", rng.uniform(0.5, 0.9))}
+    if kind in ("level_shift", "drift"):  # the factor stays after the labeled runs
+        factor = rng.uniform(2.0, 3.5) if kind == "level_shift" else rng.uniform(3.0, 4.0)
+        return {index + k: (kind, task_id, factor, index) for k in range(length)}
+    return {index + k: (kind, task_id) for k in range(length)}
+
+
+@dataclass(frozen=True)
+class _TaskProfile:
+    """A task's character: how noisy it is, whether it is seasonal, and lasting shifts."""
+    sigma: float = 0.15
+    seasonal: bool = False
+    shifts: tuple[tuple[str, int, float], ...] = ()  # (kind, first run index, factor)
+
+    def factor(self, index: int, at_ms: int) -> float:
+        value = _nightly_factor(at_ms) if self.seasonal else 1.0
+        for kind, first, final in self.shifts:
+            ramp = 1.0 if kind == "level_shift" else min(1.0, (index - first + 1) / DRIFT_RAMP_RUNS)
+            value *= 1.0 + (final - 1.0) * ramp
+        return value
+
+
+def _task_profile(seed: int, dag_id: str, task_id: str, plan: dict, options: Options) -> _TaskProfile:
+    """Drawn from its own generator so the default history does not change with it."""
+    shifts = tuple((entry[0], index, entry[2]) for index, entry in sorted(plan.items())
+                   if len(entry) == 4 and entry[1] == task_id and entry[3] == index)
+    draw = random.Random(f"{seed}:{dag_id}.{task_id}:profile").random()
+    if draw < options.noisy_task_share:
+        return _TaskProfile(sigma=0.5, shifts=shifts)
+    seasonal = draw < options.noisy_task_share + options.seasonal_task_share
+    return _TaskProfile(seasonal=seasonal, shifts=shifts)
+
+
+def _nightly_factor(at_ms: int) -> float:
+    """Seasonal tasks share a nightly batch window (00-04 UTC) and run 2.5x longer then."""
+    return 2.5 if datetime.fromtimestamp(at_ms / 1000, timezone.utc).hour < 4 else 1.0
+
+
 def _simulate_run(dag_id: str, order: list[TaskSpec], baselines: dict[str, float],
-                  logical_ms: int, interval_ms: int, anomaly: tuple[str, str] | None,
-                  options: Options, rng: random.Random) -> tuple[DagRunRecord, list[TaskRunRecord]]:
+                  logical_ms: int, interval_ms: int, anomaly: tuple | None,
+                  options: Options, rng: random.Random,
+                  profiles: tuple[dict[str, _TaskProfile], int] = ({}, 0),
+                  ) -> tuple[DagRunRecord, list[TaskRunRecord]]:
     """One scheduled run: tasks in dependency order, each starting after its upstreams end."""
     run_id = "synthetic__" + datetime.fromtimestamp(logical_ms / 1000, timezone.utc).isoformat()
     run_after = logical_ms + interval_ms  # Airflow runs a data interval once it has ended
     queued_at = run_after + int(rng.uniform(200, 3000))
+    if anomaly and anomaly[0] == "late":  # the scheduler was backed up
+        queued_at += int(max(900_000, anomaly[2] * interval_ms))
     start_ms = queued_at + int(rng.uniform(200, 2000))
     failing = None
     if anomaly is None and rng.random() < options.failure_rate:
@@ -277,9 +342,10 @@ def _simulate_run(dag_id: str, order: list[TaskSpec], baselines: dict[str, float
                 start_date=ready_ms, end_date=ready_ms, duration_s=0.0,
                 pool=task.pool or "default_pool", operator=task.operator, source=SOURCE))
             continue
-        kind = anomaly[0] if anomaly and anomaly[1] == task.task_id else None
+        kind = anomaly[0] if anomaly and anomaly[1] in (task.task_id, "*") else None
+        profile, index = profiles[0].get(task.task_id, _TaskProfile()), profiles[1]
         run = _task_run(dag_id, run_id, task, baselines[task.task_id], ready_ms, kind,
-                        task.task_id == failing, options, rng)
+                        task.task_id == failing, options, rng, profile, index)
         states[task.task_id], ends[task.task_id] = run.state, run.end_date
         runs.append(run)
     end_ms = max(ends.values())
@@ -293,7 +359,8 @@ def _simulate_run(dag_id: str, order: list[TaskSpec], baselines: dict[str, float
 
 
 def _task_run(dag_id: str, run_id: str, task: TaskSpec, baseline_s: float, ready_ms: int,
-              kind: str | None, fails: bool, options: Options, rng: random.Random) -> TaskRunRecord:
+              kind: str | None, fails: bool, options: Options, rng: random.Random,
+              profile: _TaskProfile = _TaskProfile(), index: int = 0) -> TaskRunRecord:
     queued_s = rng.uniform(0.5, 5.0) if rng.random() < 0.95 else rng.uniform(5.0, 60.0)
     try_number, state = 1, "success"
     if kind is None and not fails and rng.random() < options.retry_rate:
@@ -301,12 +368,13 @@ def _task_run(dag_id: str, run_id: str, task: TaskSpec, baseline_s: float, ready
         # DAGs set retries=0, but a cleared task bumps try_number the same way.
         try_number, ready_ms = 2, ready_ms + int(1000 * (rng.uniform(0.1, 1.0) * baseline_s + 300))
     start_ms = ready_ms + int(queued_s * 1000)
-    duration_s = baseline_s * _business_hours_factor(start_ms) * rng.lognormvariate(0, 0.15)
+    usual_s = baseline_s * _business_hours_factor(start_ms) * profile.factor(index, start_ms)
+    duration_s = usual_s * rng.lognormvariate(0, profile.sigma)
     if kind == "slow":
-        duration_s = baseline_s * _business_hours_factor(start_ms) * rng.uniform(3.5, 10.0)
+        duration_s = usual_s * rng.uniform(3.5, 10.0)
     elif kind == "stuck":  # hung until execution_timeout killed it
         duration_s, state = min(6 * 3600.0, max(1800.0, baseline_s * rng.uniform(20, 40))), "failed"
-    elif kind == "failure_streak" or fails:
+    elif kind == "failure_streak" or fails or (kind == "failure_rate" and rng.random() < FAILURE_BURST_RATE):
         duration_s, state = duration_s * rng.uniform(0.05, 1.0), "failed"
     duration_s = round(duration_s, 3)
     end_ms = start_ms + int(duration_s * 1000)
@@ -321,6 +389,44 @@ def _business_hours_factor(at_ms: int) -> float:
     """Shared warehouses are busier 09-18 UTC on weekdays: tasks run ~30% slower then."""
     moment = datetime.fromtimestamp(at_ms / 1000, timezone.utc)
     return 1.3 if moment.weekday() < 5 and 9 <= moment.hour < 18 else 1.0
+
+
+# --- labeled frames for detectors ----------------------------------------------------
+
+def runs_frame(history: SyntheticHistory) -> "pd.DataFrame":
+    """Task runs as the DataFrame `orcai.detect.detect` takes, plus `injected_anomaly`."""
+    import pandas as pd  # only the detection benchmarks need pandas here
+
+    dag_runs = {r.key: r for r in history.dag_runs}
+    rows = [(tr.dag_id, tr.task_id, tr.run_id, tr.start_date, tr.duration_s, tr.state,
+             tr.queued_s, tr.try_number, dag_runs[tr.dag_run_key].run_type,
+             dag_runs[tr.dag_run_key].logical_date, tr.injected_anomaly or "")
+            for tr in history.task_runs]
+    frame = pd.DataFrame(rows, columns=["dag_id", "task_id", "run_id", "start_date", "duration_s",
+                                        "state", "queued_s", "try_number", "run_type",
+                                        "logical_date", "injected_anomaly"])
+    for column in ("start_date", "logical_date"):
+        frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True)
+    return frame
+
+
+def run_intervals_s(structure: list[DagSpec], days: float, options: Options = Options()) -> dict[str, int]:
+    """DAG id -> seconds between the generated runs (the schedule, widened by the run cap)."""
+    intervals = {}
+    for dag in structure:
+        interval_s = schedule_interval_s(dag.schedule)
+        intervals[dag.dag_id] = interval_s * math.ceil(days * 86_400 / options.max_runs_per_dag / interval_s)
+    return intervals
+
+
+def labeled_runs(structure: list[DagSpec], days: float, now_ms: int, seed: int = 7,
+                 options: Options | None = None) -> tuple["pd.DataFrame", dict[str, int]]:
+    """Runs with every labeled kind injected (plus noisy and seasonal normal tasks) and the
+    DAG schedules in seconds: the data detectors are measured on."""
+    options = options or Options(kinds=LABELED_KINDS, anomalies_per_week=3.0,
+                                 noisy_task_share=0.1, seasonal_task_share=0.15)
+    history = synthetic_history(structure, days, now_ms, seed, options)
+    return runs_frame(history), run_intervals_s(structure, days, options)
 
 
 # --- graph and CLI -----------------------------------------------------------------

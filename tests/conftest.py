@@ -1,4 +1,4 @@
-"""Session-wide real services for the tests: FalkorDB (with its Bolt listener) and Airflow.
+"""Session-wide real services for the tests: FalkorDB and Airflow.
 
 Each is started once per session, on ports apart from `make up`'s so both can run at
 once, and stopped at the end. Airflow's virtualenv is cached under .orcai/airflow-venv.
@@ -21,7 +21,7 @@ from orcai.localstack.falkordb import start_falkordb
 from orcai.localstack.process import Service
 
 FALKOR_PORT = 6390
-FALKOR_BOLT_PORT = 7690
+FALKOR_BOLT_PORT = 7690  # for the graph contract tests' own FalkorDB with Bolt
 AIRFLOW_PORT = 8189
 _graph_names = itertools.count()
 
@@ -37,8 +37,7 @@ def clean_orcai_env(monkeypatch):
 
 @pytest.fixture(scope="session")
 def falkordb_server(tmp_path_factory):
-    service = start_falkordb(tmp_path_factory.mktemp("falkordb"), FALKOR_PORT,
-                             bolt_port=FALKOR_BOLT_PORT)
+    service = start_falkordb(tmp_path_factory.mktemp("falkordb"), FALKOR_PORT)
     yield service
     service.stop()
 
