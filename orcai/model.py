@@ -134,3 +134,31 @@ class DagSnapshot:
     dag_runs: list[DagRunRecord]
     task_runs: list[TaskRunRecord]
     synced_until: int  # epoch ms: the watermark to start from next time
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRecord:
+    """An Airflow asset, with the tasks that produce it and the DAGs scheduled on it."""
+
+    uri: str
+    name: str | None = None
+    group: str | None = None
+    producers: tuple[tuple[str, str], ...] = ()  # (dag_id, task_id) with the asset as outlet
+    consumers: tuple[tuple[str, str], ...] = ()  # (dag_id, task_id) with the asset as inlet
+    scheduled_dags: tuple[str, ...] = ()  # DAGs whose schedule waits on this asset
+    last_event_at: int | None = None
+
+    def props(self) -> dict:
+        return {"uri": self.uri, "name": self.name, "group": self.group,
+                "last_event_at": self.last_event_at}
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSystemRecord:
+    """A system outside Airflow that pipelines read or write (a database, a bucket, an API)."""
+
+    name: str  # e.g. "postgres://warehouse", "s3://raw-bucket", "slack"
+    kind: str  # e.g. "postgres", "s3", "slack"
+
+    def props(self) -> dict:
+        return {"name": self.name, "kind": self.kind}

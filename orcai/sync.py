@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from orcai.airflow import AirflowClient
-from orcai.airflow.records import dag_record, dag_run_record, task_record, task_run_record
+from orcai.airflow.records import (
+    asset_record, dag_record, dag_run_record, task_record, task_run_record,
+)
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowError, AirflowUnreachable
 from orcai.graph import Graph, WriteCounts
 from orcai.graph import load
+from orcai.graph.lineage import refresh_criticality
 from orcai.model import DagRecord, DagSnapshot
 
 log = logging.getLogger(__name__)
@@ -35,9 +38,11 @@ class SyncReport:
     started_at: int
     duration_s: float = 0.0
     dags: int = 0
+    assets: int = 0
     dag_runs_seen: int = 0
     task_runs_seen: int = 0
     written: WriteCounts = field(default_factory=WriteCounts)
+    structure_written: WriteCounts = field(default_factory=WriteCounts)  # DAGs, tasks, edges
     deleted_dags: list[str] = field(default_factory=list)
     dag_errors: dict[str, str] = field(default_factory=dict)
     requests: int = 0
@@ -79,12 +84,19 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
 
     dags = [dag_record(dag) for dag in airflow.list_dags()]
     report.dags = len(dags)
-    report.written += load.load_dags(graph, dags)
+    report.structure_written += load.load_dags(graph, dags)
     report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in dags], report.started_at)
     watermarks = load.read_watermarks(graph)
 
     snapshots, fatal = _fetch_all(airflow, dags, watermarks, settings, report, clock)
     _load_snapshots(graph, snapshots, report)
+    if fatal is None:  # assets link tasks across DAGs: load them once the tasks exist
+        assets = [asset_record(asset) for asset in airflow.list_assets()]
+        report.assets = len(assets)
+        report.structure_written += load.load_assets(graph, assets)
+        if report.structure_written.total or report.deleted_dags:
+            refresh_criticality(graph)
+    report.written += report.structure_written
 
     report.requests = airflow.requests_made - requests_before
     report.duration_s = clock() - started
@@ -117,7 +129,7 @@ def _fetch_all(airflow, dags, watermarks, settings, report, clock):
 def _load_snapshots(graph: Graph, snapshots: list[DagSnapshot], report: SyncReport) -> None:
     if not snapshots:
         return
-    report.written += load.load_tasks(
+    report.structure_written += load.load_tasks(
         graph, [s.dag.dag_id for s in snapshots], [t for s in snapshots for t in s.tasks])
     runs = [run for s in snapshots for run in s.dag_runs]
     task_runs = [tr for s in snapshots for tr in s.task_runs]

@@ -19,7 +19,7 @@ from typing import Callable, Iterator, TypeVar
 import pydantic
 import urllib3
 from airflow_client.client import ApiClient, Configuration
-from airflow_client.client.api import DAGApi, DagRunApi, TaskApi, TaskInstanceApi
+from airflow_client.client.api import AssetApi, DAGApi, DagRunApi, TaskApi, TaskInstanceApi
 from airflow_client.client.exceptions import ApiException
 from airflow_client.client.models import DAGPatchBody
 
@@ -156,6 +156,11 @@ class AirflowClient:
                 dag_id, "~", limit=limit, offset=offset, updated_at_gte=updated_since,
                 order_by=["id"], _request_timeout=timeout),
             "task_instances"))
+
+    def list_assets(self) -> list:
+        timeout = self._settings.airflow_timeout_s
+        return list(self._paginate("GET /assets", lambda c, offset, limit: AssetApi(c).get_assets(
+            limit=limit, offset=offset, order_by=["id"], _request_timeout=timeout), "assets"))
 
     def set_paused(self, dag_id: str, paused: bool):
         return self._call(f"PATCH /dags/{dag_id}", lambda c: DAGApi(c).patch_dag(

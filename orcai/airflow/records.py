@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from airflow_client.client.models import (
-    DAGResponse, DAGRunResponse, TaskInstanceResponse, TaskResponse,
+    AssetResponse, DAGResponse, DAGRunResponse, TaskInstanceResponse, TaskResponse,
 )
 
-from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord, epoch_ms
+from orcai.model import AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord, epoch_ms
 
 
 def dag_record(dag: DAGResponse) -> DagRecord:
@@ -79,3 +79,16 @@ def task_run_record(ti: TaskInstanceResponse) -> TaskRunRecord:
 
 def _enum_value(value) -> str | None:
     return None if value is None else getattr(value, "value", value)
+
+
+def asset_record(asset: AssetResponse) -> AssetRecord:
+    last_event = asset.last_asset_event
+    return AssetRecord(
+        uri=asset.uri,
+        name=asset.name,
+        group=asset.group,
+        producers=tuple(sorted((t.dag_id, t.task_id) for t in asset.producing_tasks or ())),
+        consumers=tuple(sorted((t.dag_id, t.task_id) for t in asset.consuming_tasks or ())),
+        scheduled_dags=tuple(sorted({d.dag_id for d in asset.scheduled_dags or ()})),
+        last_event_at=epoch_ms(last_event.timestamp) if last_event and last_event.timestamp else None,
+    )

@@ -2,7 +2,8 @@
 
 Each node carries `fp`, a fingerprint of its properties; a row whose fingerprint is
 unchanged is skipped inside the query, so re-running a sync writes nothing at all.
-Labels and relationship types are fixed in this file, never built from input.
+Labels and relationship types come from the fixed NODES/EDGES tables below, never from
+input; values always travel as parameters.
 """
 
 from __future__ import annotations
@@ -10,52 +11,77 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
-from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord, task_key
+from orcai.lineage_sources import system_for_operator, system_for_uri
+from orcai.model import (
+    AssetRecord, DagRecord, DagRunRecord, ExternalSystemRecord, TaskRecord, TaskRunRecord, task_key,
+)
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5_000
 
-SCHEMA = [
-    IndexSpec("Dag", "dag_id"),
-    IndexSpec("Task", "key"),
-    IndexSpec("DagRun", "key"),
-    IndexSpec("TaskRun", "key"),
-    IndexSpec("Worker", "name"),
+
+@dataclass(frozen=True)
+class NodeKind:
+    label: str
+    key: str
+
+
+@dataclass(frozen=True)
+class EdgeKind:
+    rel: str
+    source: NodeKind
+    target: NodeKind
+
+
+DAG, TASK = NodeKind("Dag", "dag_id"), NodeKind("Task", "key")
+DAG_RUN, TASK_RUN = NodeKind("DagRun", "key"), NodeKind("TaskRun", "key")
+ASSET, SYSTEM = NodeKind("Asset", "uri"), NodeKind("ExternalSystem", "name")
+OWNER, TAG, WORKER = NodeKind("Owner", "name"), NodeKind("Tag", "name"), NodeKind("Worker", "name")
+
+DEPENDS_ON = EdgeKind("DEPENDS_ON", TASK, TASK)  # a DEPENDS_ON b == b directly upstream of a
+PRODUCES = EdgeKind("PRODUCES", TASK, ASSET)
+CONSUMES = EdgeKind("CONSUMES", TASK, ASSET)
+SCHEDULED_ON = EdgeKind("SCHEDULED_ON", DAG, ASSET)
+STORED_IN = EdgeKind("STORED_IN", ASSET, SYSTEM)
+USES = EdgeKind("USES", TASK, SYSTEM)
+OWNED_BY = EdgeKind("OWNED_BY", DAG, OWNER)
+TAGGED = EdgeKind("TAGGED", DAG, TAG)
+
+SCHEMA = [IndexSpec(kind.label, kind.key)
+          for kind in (DAG, TASK, DAG_RUN, TASK_RUN, ASSET, SYSTEM, OWNER, TAG, WORKER)] + [
     IndexSpec("Task", "dag_id", unique=False),
     IndexSpec("DagRun", "dag_id", unique=False),
 ]
 
-_UPSERT_DAGS = """
+_UPSERT = """
 UNWIND $rows AS row
-MERGE (d:Dag {dag_id: row.props.dag_id})
-WITH d, row WHERE d.fp IS NULL OR d.fp <> row.fp
-SET d += row.props, d.fp = row.fp, d.is_deleted = false
+MERGE (n:{label} {{{key}: row.props.{key}}})
+WITH n, row WHERE n.fp IS NULL OR n.fp <> row.fp
+SET n += row.props, n.fp = row.fp{extra_set}
 """
 
-_UPSERT_TASKS = """
-UNWIND $rows AS row
-MERGE (t:Task {key: row.props.key})
-WITH t, row WHERE t.fp IS NULL OR t.fp <> row.fp
-SET t += row.props, t.fp = row.fp, t.is_deleted = false
-WITH t, row
-MERGE (d:Dag {dag_id: row.props.dag_id})
-MERGE (d)-[:HAS_TASK]->(t)
+# Stub parents are MERGEd (not MATCHed) so a child never loses its edge when it
+# arrives before its parent; the parent's properties fill in when it is synced.
+_ATTACH_TO_DAG = """
+WITH n, row
+MERGE (d:Dag {{dag_id: row.props.dag_id}})
+MERGE (d)-[:{rel}]->(n)
 """
 
-_MERGE_DEPENDENCIES = """
-UNWIND $rows AS row
-MATCH (downstream:Task {key: row.downstream}), (upstream:Task {key: row.upstream})
-MERGE (downstream)-[:DEPENDS_ON]->(upstream)
-"""
-
-_DELETE_STALE_DEPENDENCIES = """
-MATCH (a:Task)-[e:DEPENDS_ON]->(b:Task)
-WHERE a.dag_id IN $dag_ids AND NOT (a.key + '>' + b.key) IN $edge_keys
-DELETE e
+_UPSERT_TASK_RUNS = _UPSERT.format(label="TaskRun", key="key", extra_set="") + """
+WITH n, row
+MERGE (r:DagRun {key: row.dag_run_key})
+ON CREATE SET r.dag_id = row.props.dag_id, r.run_id = row.props.run_id
+MERGE (r)-[:HAS_TASK_RUN]->(n)
+WITH n, row
+MERGE (t:Task {key: row.task_key})
+ON CREATE SET t.dag_id = row.props.dag_id, t.task_id = row.props.task_id
+MERGE (n)-[:INSTANCE_OF]->(t)
 """
 
 _MARK_REMOVED_TASKS = """
@@ -64,44 +90,10 @@ WHERE t.dag_id IN $dag_ids AND NOT t.key IN $task_keys AND coalesce(t.is_deleted
 SET t.is_deleted = true, t.fp = null
 """
 
-# Stub parents are MERGEd (not MATCHed) so a child never loses its edge when it
-# arrives before its parent; the parent's properties fill in when it is synced.
-_UPSERT_DAG_RUNS = """
-UNWIND $rows AS row
-MERGE (r:DagRun {key: row.props.key})
-WITH r, row WHERE r.fp IS NULL OR r.fp <> row.fp
-SET r += row.props, r.fp = row.fp
-WITH r, row
-MERGE (d:Dag {dag_id: row.props.dag_id})
-MERGE (d)-[:HAS_RUN]->(r)
-"""
-
-_UPSERT_TASK_RUNS = """
-UNWIND $rows AS row
-MERGE (tr:TaskRun {key: row.props.key})
-WITH tr, row WHERE tr.fp IS NULL OR tr.fp <> row.fp
-SET tr += row.props, tr.fp = row.fp
-WITH tr, row
-MERGE (r:DagRun {key: row.dag_run_key})
-ON CREATE SET r.dag_id = row.props.dag_id, r.run_id = row.props.run_id
-MERGE (r)-[:HAS_TASK_RUN]->(tr)
-WITH tr, row
-MERGE (t:Task {key: row.task_key})
-ON CREATE SET t.dag_id = row.props.dag_id, t.task_id = row.props.task_id
-MERGE (tr)-[:INSTANCE_OF]->(t)
-"""
-
 _MARK_MISSING_DAGS = """
 MATCH (d:Dag)
-WHERE d.source = 'airflow' AND NOT d.dag_id IN $present AND coalesce(d.is_deleted, false) = false
+WHERE d.source = 'airflow' AND d.dag_id IN $missing AND coalesce(d.is_deleted, false) = false
 SET d.is_deleted = true, d.deleted_at = $now, d.fp = null
-RETURN d.dag_id AS dag_id
-"""
-
-_SET_WATERMARKS = """
-UNWIND $rows AS row
-MATCH (d:Dag {dag_id: row.dag_id})
-SET d.synced_until = row.synced_until
 """
 
 
@@ -126,45 +118,146 @@ def ensure_schema(graph: Graph) -> None:
     graph.ensure_indexes(SCHEMA)
 
 
-def _rows(records: Iterable) -> list[dict]:
+def _rows(records: Iterable, **extra_fields) -> list[dict]:
     rows = []
     for record in records:
         props = record.props()
-        rows.append({"props": props, "fp": fingerprint(props)})
+        row = {"props": props, "fp": fingerprint(props)}
+        row.update({name: field(record) for name, field in extra_fields.items()})
+        rows.append(row)
     return rows
 
 
+# --- edges --------------------------------------------------------------------------------
+
+def edge_key(source_key: str, target_key: str) -> str:
+    return f"{source_key}>{target_key}"
+
+
+def merge_edges(graph: Graph, kind: EdgeKind, pairs: Iterable[tuple[str, str]]) -> WriteCounts:
+    """MERGE `kind` edges between existing nodes, given (source key, target key) pairs."""
+    cypher = (f"UNWIND $rows AS row "
+              f"MATCH (a:{kind.source.label} {{{kind.source.key}: row.source}}), "
+              f"(b:{kind.target.label} {{{kind.target.key}: row.target}}) "
+              f"MERGE (a)-[:{kind.rel}]->(b)")
+    return write_batched(graph, cypher, [{"source": s, "target": t} for s, t in set(pairs)])
+
+
+def delete_edges_except(graph: Graph, kind: EdgeKind, keep: Iterable[tuple[str, str]],
+                        source_scope: tuple[str, list[str]] | None = None) -> WriteCounts:
+    """Delete `kind` edges not in `keep`, only among sources whose `property` is in `values`
+    when `source_scope = (property, values)` is given (so one DAG's sync touches only it)."""
+    scope = f"a.{source_scope[0]} IN $scope AND " if source_scope else ""
+    cypher = (f"MATCH (a:{kind.source.label})-[e:{kind.rel}]->(b:{kind.target.label}) "
+              f"WHERE {scope}NOT (a.{kind.source.key} + '>' + b.{kind.target.key}) IN $keep "
+              f"DELETE e")
+    params = {"keep": [edge_key(s, t) for s, t in keep],
+              "scope": source_scope[1] if source_scope else []}
+    return graph.write(cypher, params)
+
+
+def replace_edges(graph: Graph, kind: EdgeKind, pairs: list[tuple[str, str]],
+                  source_scope: tuple[str, list[str]] | None = None) -> WriteCounts:
+    """Make the `kind` edges (within the scope) exactly `pairs`."""
+    return merge_edges(graph, kind, pairs) + delete_edges_except(graph, kind, pairs, source_scope)
+
+
+def merge_named_nodes(graph: Graph, kind: NodeKind, records: Iterable) -> WriteCounts:
+    """Small reference nodes (owners, tags, external systems), keyed by `name`."""
+    return write_batched(graph, _UPSERT.format(label=kind.label, key=kind.key, extra_set=""),
+                         _rows({r.name: r for r in records}.values()))
+
+
+# --- records ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Named:
+    name: str
+
+    def props(self) -> dict:
+        return {"name": self.name}
+
+
 def load_dags(graph: Graph, dags: Iterable[DagRecord]) -> WriteCounts:
-    return write_batched(graph, _UPSERT_DAGS, _rows(dags))
+    dags = list(dags)
+    cypher = _UPSERT.format(label="Dag", key="dag_id", extra_set=", n.is_deleted = false")
+    counts = write_batched(graph, cypher, _rows(dags))
+    scope = ("dag_id", [d.dag_id for d in dags])
+    for kind, node, values_of in ((OWNED_BY, OWNER, lambda d: d.owners), (TAGGED, TAG, lambda d: d.tags)):
+        pairs = [(d.dag_id, value) for d in dags for value in values_of(d)]
+        counts += merge_named_nodes(graph, node, (_Named(v) for _, v in pairs))
+        counts += replace_edges(graph, kind, pairs, scope)
+    return counts
 
 
 def load_tasks(graph: Graph, dag_ids: list[str], tasks: list[TaskRecord]) -> WriteCounts:
-    """Upsert the tasks of `dag_ids` and make their DEPENDS_ON edges match exactly."""
-    counts = write_batched(graph, _UPSERT_TASKS, _rows(tasks))
-    edges = [
-        {"downstream": task_key(task.dag_id, child), "upstream": task.key}
-        for task in tasks for child in task.downstream_task_ids
-    ]
-    counts += write_batched(graph, _MERGE_DEPENDENCIES, edges)
+    """Upsert the tasks of `dag_ids` and make their edges match Airflow exactly."""
+    cypher = _UPSERT.format(label="Task", key="key", extra_set=", n.is_deleted = false")
+    counts = write_batched(graph, cypher + _ATTACH_TO_DAG.format(rel="HAS_TASK"), _rows(tasks))
+    scope = ("dag_id", dag_ids)
+    dependencies = [(task_key(t.dag_id, child), t.key) for t in tasks for child in t.downstream_task_ids]
+    counts += replace_edges(graph, DEPENDS_ON, dependencies, scope)
+    used = [(t.key, system) for t in tasks if (system := system_for_operator(t.operator))]
+    counts += merge_named_nodes(graph, SYSTEM, (system for _, system in used))
+    counts += replace_edges(graph, USES, [(key, system.name) for key, system in used], scope)
     if dag_ids:
-        edge_keys = [f"{e['downstream']}>{e['upstream']}" for e in edges]
-        counts += graph.write(_DELETE_STALE_DEPENDENCIES, {"dag_ids": dag_ids, "edge_keys": edge_keys})
-        counts += graph.write(_MARK_REMOVED_TASKS,
-                              {"dag_ids": dag_ids, "task_keys": [t.key for t in tasks]})
+        counts += graph.write(_MARK_REMOVED_TASKS, {"dag_ids": dag_ids, "task_keys": [t.key for t in tasks]})
     return counts
 
 
 def load_dag_runs(graph: Graph, runs: Iterable[DagRunRecord]) -> WriteCounts:
-    return write_batched(graph, _UPSERT_DAG_RUNS, _rows(runs))
+    """DAG runs, and each DAG's `last_run_state` / `last_run_at` kept current."""
+    runs = list(runs)
+    cypher = _UPSERT.format(label="DagRun", key="key", extra_set="") + _ATTACH_TO_DAG.format(rel="HAS_RUN")
+    counts = write_batched(graph, cypher, _rows(runs))
+    latest = latest_by(runs, lambda r: r.dag_id, lambda r: r.run_after or r.start_date)
+    return counts + _set_last_run(graph, DAG, "last_run_state", latest)
 
 
 def load_task_runs(graph: Graph, task_runs: Iterable[TaskRunRecord]) -> WriteCounts:
-    rows = []
-    for task_run in task_runs:
-        props = task_run.props()
-        rows.append({"props": props, "fp": fingerprint(props),
-                     "dag_run_key": task_run.dag_run_key, "task_key": task_run.task_key})
-    return write_batched(graph, _UPSERT_TASK_RUNS, rows)
+    """Task runs, and each task's `last_state` / `last_run_at` kept current."""
+    task_runs = list(task_runs)
+    rows = _rows(task_runs, dag_run_key=lambda tr: tr.dag_run_key, task_key=lambda tr: tr.task_key)
+    counts = write_batched(graph, _UPSERT_TASK_RUNS, rows)
+    latest = latest_by(task_runs, lambda tr: tr.task_key, lambda tr: tr.start_date)
+    return counts + _set_last_run(graph, TASK, "last_state", latest)
+
+
+def latest_by(records: Iterable, key_of, time_of) -> dict[str, tuple[int, str | None]]:
+    """The newest (time, state) per key, ignoring records with no time yet."""
+    latest: dict[str, tuple[int, str | None]] = {}
+    for record in records:
+        at = time_of(record)
+        if at is not None and (key_of(record) not in latest or at >= latest[key_of(record)][0]):
+            latest[key_of(record)] = (at, record.state)
+    return latest
+
+
+def _set_last_run(graph: Graph, kind: NodeKind, state_prop: str,
+                  latest: dict[str, tuple[int, str | None]]) -> WriteCounts:
+    # Only when newer, or the same run changed state: a quiet sync writes nothing here either.
+    cypher = (f"UNWIND $rows AS row MATCH (n:{kind.label} {{{kind.key}: row.key}}) "
+              f"WHERE n.last_run_at IS NULL OR n.last_run_at < row.at "
+              f"OR (n.last_run_at = row.at AND coalesce(n.{state_prop}, '') <> coalesce(row.state, '')) "
+              f"SET n.last_run_at = row.at, n.{state_prop} = row.state")
+    rows = [{"key": key, "at": at, "state": state} for key, (at, state) in latest.items()]
+    return write_batched(graph, cypher, rows)
+
+
+def load_assets(graph: Graph, assets: list[AssetRecord]) -> WriteCounts:
+    """Assets, their producers, consumers, scheduled DAGs and storage, replacing old edges.
+
+    Airflow lists every asset on each sync, so the edges are replaced graph-wide."""
+    counts = write_batched(graph, _UPSERT.format(label="Asset", key="uri", extra_set=""), _rows(assets))
+    produces = [(task_key(d, t), a.uri) for a in assets for d, t in a.producers]
+    consumes = [(task_key(d, t), a.uri) for a in assets for d, t in a.consumers]
+    scheduled = [(dag_id, a.uri) for a in assets for dag_id in a.scheduled_dags]
+    stored = [(a.uri, system) for a in assets if (system := system_for_uri(a.uri))]
+    counts += merge_named_nodes(graph, SYSTEM, (system for _, system in stored))
+    for kind, pairs in ((PRODUCES, produces), (CONSUMES, consumes), (SCHEDULED_ON, scheduled),
+                        (STORED_IN, [(uri, system.name) for uri, system in stored])):
+        counts += replace_edges(graph, kind, pairs)
+    return counts
 
 
 def mark_missing_dags(graph: Graph, present_dag_ids: list[str], now_ms: int,
@@ -176,15 +269,14 @@ def mark_missing_dags(graph: Graph, present_dag_ids: list[str], now_ms: int,
     """
     known = graph.read("MATCH (d:Dag) WHERE d.source = 'airflow' AND coalesce(d.is_deleted, false) = false "
                        "RETURN d.dag_id AS dag_id")
-    missing = {row["dag_id"] for row in known} - set(present_dag_ids)
+    missing = sorted({row["dag_id"] for row in known} - set(present_dag_ids))
     if known and len(missing) > max(1, max_share * len(known)):
         log.warning("not marking %d of %d DAGs deleted: Airflow listed suspiciously few DAGs",
                     len(missing), len(known))
         return []
-    if not missing:
-        return []
-    graph.write(_MARK_MISSING_DAGS, {"present": list(present_dag_ids), "now": now_ms})
-    return sorted(missing)
+    if missing:
+        graph.write(_MARK_MISSING_DAGS, {"missing": missing, "now": now_ms})
+    return missing
 
 
 def read_watermarks(graph: Graph) -> dict[str, int]:
@@ -195,7 +287,8 @@ def read_watermarks(graph: Graph) -> dict[str, int]:
 
 def set_watermarks(graph: Graph, watermarks: dict[str, int]) -> None:
     rows = [{"dag_id": dag_id, "synced_until": ms} for dag_id, ms in watermarks.items()]
-    write_batched(graph, _SET_WATERMARKS, rows)
+    write_batched(graph, "UNWIND $rows AS row MATCH (d:Dag {dag_id: row.dag_id}) "
+                         "SET d.synced_until = row.synced_until", rows)
 
 
 def write_heartbeat(graph: Graph, worker_name: str, props: dict) -> None:

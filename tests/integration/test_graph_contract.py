@@ -96,8 +96,10 @@ def load_all(graph, dags, tasks, runs, task_runs):
 def test_load_is_idempotent(engine):
     first = load_all(engine, *small_deployment())
     second = load_all(engine, *small_deployment())
-    assert first.nodes_created == 2 + 4 + 4 + 12
-    assert first.relationships_created == 4 + 2 + 4 + 12 * 2
+    # DAGs + owner + tag + tasks + runs + task runs; HAS_TASK, OWNED_BY, TAGGED, DEPENDS_ON,
+    # HAS_RUN, and per task run HAS_TASK_RUN + INSTANCE_OF.
+    assert first.nodes_created == 2 + 1 + 1 + 4 + 4 + 12
+    assert first.relationships_created == 4 + 1 + 1 + 2 + 4 + 12 * 2
     assert second.total == 0
 
 
@@ -173,7 +175,7 @@ def test_neo4j_adapter_schema_and_structure_over_falkordb_bolt(falkordb_bolt_ser
         dags, tasks, runs, _ = small_deployment()
         first = load_dags(bolt, dags) + load_tasks(bolt, ["etl", "report"], tasks) + load_dag_runs(bolt, runs)
         again = load_dags(bolt, dags) + load_tasks(bolt, ["etl", "report"], tasks) + load_dag_runs(bolt, runs)
-        assert first.nodes_created == 2 + 4 + 4 and again.total == 0
+        assert first.nodes_created == 2 + 1 + 1 + 4 + 4 and again.total == 0
         assert [r["state"] for r in dag_overview(bolt, 2)[0]["runs"]] == ["failed", "failed"]
     finally:
         bolt.close()
@@ -184,6 +186,6 @@ def test_neo4j_adapter_schema_and_structure_over_falkordb_bolt(falkordb_bolt_ser
 def test_neo4j_adapter_task_runs_over_falkordb_bolt(falkordb_bolt_server):
     bolt = Neo4jGraph(f"bolt://127.0.0.1:{BOLT_PORT}", None, "falkordb", "")
     try:
-        assert load_all(bolt, *small_deployment()).nodes_created == 22
+        assert load_all(bolt, *small_deployment()).nodes_created == 24
     finally:
         bolt.close()

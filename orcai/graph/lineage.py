@@ -1,0 +1,231 @@
+"""Lineage questions asked of the graph: one plain function per question, parameterised.
+
+"Downstream" follows data: inside a DAG along DEPENDS_ON (reversed), and across DAGs from
+a task that PRODUCES an asset to the root tasks of every DAG SCHEDULED_ON that asset.
+Walks go one DAG hop per query pair, so depth is bounded and no query is string-built
+from input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orcai.graph.base import Graph, Row
+from orcai.graph.load import write_batched
+from orcai.lineage import critical_path as critical_path_of
+from orcai.lineage import downstream_counts, task_criticality
+
+_LIVE = "coalesce({0}.is_deleted, false) = false"
+
+_WITHIN_DOWN = f"""
+UNWIND $keys AS k
+MATCH (:Task {{key: k}})<-[:DEPENDS_ON*1..]-(d:Task) WHERE {_LIVE.format('d')}
+RETURN DISTINCT d.key AS key
+"""
+_WITHIN_UP = f"""
+UNWIND $keys AS k
+MATCH (:Task {{key: k}})-[:DEPENDS_ON*1..]->(u:Task) WHERE {_LIVE.format('u')}
+RETURN DISTINCT u.key AS key
+"""
+# Into the consuming DAGs: their root tasks (the rest follows inside the DAG).
+_ACROSS_DOWN = f"""
+UNWIND $keys AS k
+MATCH (:Task {{key: k}})-[:PRODUCES]->(a:Asset)<-[:SCHEDULED_ON]-(c:Dag)-[:HAS_TASK]->(r:Task)
+WHERE {_LIVE.format('c')} AND {_LIVE.format('r')} AND NOT (r)-[:DEPENDS_ON]->(:Task)
+RETURN DISTINCT r.key AS key, a.uri AS via
+"""
+# Out of the task's own DAG: the producers of every asset that DAG is scheduled on.
+_ACROSS_UP = f"""
+UNWIND $keys AS k
+MATCH (:Task {{key: k}})<-[:HAS_TASK]-(:Dag)-[:SCHEDULED_ON]->(a:Asset)<-[:PRODUCES]-(p:Task)
+WHERE {_LIVE.format('p')}
+RETURN DISTINCT p.key AS key, a.uri AS via
+"""
+
+_TASK_DETAILS = """
+UNWIND $keys AS k
+MATCH (t:Task {key: k})
+OPTIONAL MATCH (t)-[:PRODUCES]->(a:Asset)
+OPTIONAL MATCH (a)-[:STORED_IN]->(s:ExternalSystem)
+OPTIONAL MATCH (t)-[:USES]->(u:ExternalSystem)
+RETURN t.key AS key, t.dag_id AS dag_id, t.task_id AS task_id, t.operator AS operator,
+       t.last_state AS last_state, t.last_run_at AS last_run_at,
+       coalesce(t.criticality, 0) AS criticality,
+       collect(DISTINCT a.uri) AS assets, collect(DISTINCT s.name) + collect(DISTINCT u.name) AS systems
+"""
+
+
+@dataclass
+class Walk:
+    """Tasks reached from a start, with how many DAG hops away and through which asset."""
+
+    hops: dict[str, int] = field(default_factory=dict)
+    via: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self.hops)
+
+
+def _walk(graph: Graph, start_keys: list[str], within: str, across: str, max_dag_hops: int) -> Walk:
+    walk, frontier = Walk(), list(start_keys)
+    for hop in range(max_dag_hops + 1):
+        inside = [row["key"] for row in graph.read(within, {"keys": frontier})]
+        for key in inside:
+            walk.hops.setdefault(key, hop)
+        if hop == max_dag_hops:
+            break
+        reached = set(frontier) | set(inside)
+        frontier = []
+        for row in graph.read(across, {"keys": sorted(reached)}):
+            if row["key"] not in walk.hops and row["key"] not in start_keys:
+                walk.hops[row["key"]], walk.via[row["key"]] = hop + 1, row["via"]
+                frontier.append(row["key"])
+        if not frontier:
+            break
+    for key in start_keys:
+        walk.hops.pop(key, None)
+    return walk
+
+
+def downstream_tasks(graph: Graph, task_keys: list[str], max_dag_hops: int = 10) -> Walk:
+    """Every task downstream of `task_keys`, in their DAGs and across DAGs through assets."""
+    return _walk(graph, task_keys, _WITHIN_DOWN, _ACROSS_DOWN, max_dag_hops)
+
+
+def upstream_tasks(graph: Graph, task_keys: list[str], max_dag_hops: int = 10) -> Walk:
+    """Every task upstream of `task_keys`, in their DAGs and across DAGs through assets."""
+    return _walk(graph, task_keys, _WITHIN_UP, _ACROSS_UP, max_dag_hops)
+
+
+def dag_task_keys(graph: Graph, dag_id: str) -> list[str]:
+    rows = graph.read(f"MATCH (:Dag {{dag_id: $dag}})-[:HAS_TASK]->(t:Task) WHERE {_LIVE.format('t')} "
+                      "RETURN t.key AS key ORDER BY key", {"dag": dag_id})
+    return [row["key"] for row in rows]
+
+
+def task_details(graph: Graph, task_keys: list[str]) -> list[Row]:
+    return graph.read(_TASK_DETAILS, {"keys": task_keys}) if task_keys else []
+
+
+@dataclass
+class BlastRadius:
+    """What a failure of `start` hits: tasks, DAGs, assets, external systems, ranked."""
+
+    start: str
+    tasks: list[Row]
+    dags: list[Row]
+    assets: list[str]
+    systems: list[str]
+
+
+def blast_radius(graph: Graph, task_key: str | None = None, dag_id: str | None = None,
+                 max_dag_hops: int = 10) -> BlastRadius:
+    """Downstream of a task (or of every task of a DAG), with last states and criticality."""
+    if (task_key is None) == (dag_id is None):
+        raise ValueError("give exactly one of task_key or dag_id")
+    start = [task_key] if task_key else dag_task_keys(graph, dag_id)
+    walk = downstream_tasks(graph, start, max_dag_hops)
+    tasks = task_details(graph, walk.keys)
+    own = task_details(graph, start)
+    for row in tasks:
+        row["hops"], row["via"] = walk.hops[row["key"]], walk.via.get(row["key"])
+    tasks.sort(key=lambda r: (-r["criticality"], r["hops"], r["key"]))
+    dag_ids = sorted({row["dag_id"] for row in tasks} - ({dag_id} if dag_id else set()))
+    dags = graph.read("""
+        UNWIND $ids AS id MATCH (d:Dag {dag_id: id})
+        RETURN d.dag_id AS dag_id, d.last_run_state AS last_state, d.last_run_at AS last_run_at,
+               coalesce(d.criticality, 0) AS criticality, d.is_paused AS is_paused
+        ORDER BY criticality DESC, dag_id""", {"ids": dag_ids}) if dag_ids else []
+    assets = sorted({uri for row in own + tasks for uri in row["assets"]})
+    systems = sorted({name for row in own + tasks for name in row["systems"] if name})
+    return BlastRadius(start=task_key or dag_id, tasks=tasks, dags=dags, assets=assets, systems=systems)
+
+
+def critical_path(graph: Graph, dag_run_key: str) -> list[Row]:
+    """The chain of task runs that decided when the DAG run `dag_run_key` finished."""
+    runs = graph.read("""
+        MATCH (:DagRun {key: $key})-[:HAS_TASK_RUN]->(tr:TaskRun)
+        RETURN tr.task_id AS task_id, tr.start_date AS start_date, tr.end_date AS end_date,
+               tr.duration_s AS duration_s, tr.dag_id AS dag_id""", {"key": dag_run_key})
+    if not runs:
+        return []
+    edges = graph.read("""
+        MATCH (:Dag {dag_id: $dag})-[:HAS_TASK]->(t:Task)-[:DEPENDS_ON]->(u:Task)
+        RETURN t.task_id AS task_id, u.task_id AS upstream""", {"dag": runs[0]["dag_id"]})
+    upstream_of: dict[str, list[str]] = {}
+    for edge in edges:
+        upstream_of.setdefault(edge["task_id"], []).append(edge["upstream"])
+    return critical_path_of(runs, upstream_of)
+
+
+def roots(graph: Graph, dag_id: str) -> list[str]:
+    """Tasks of a DAG with nothing upstream in it."""
+    return [r["task_id"] for r in graph.read(f"""
+        MATCH (:Dag {{dag_id: $dag}})-[:HAS_TASK]->(t:Task)
+        WHERE {_LIVE.format('t')} AND NOT (t)-[:DEPENDS_ON]->(:Task)
+        RETURN t.task_id AS task_id ORDER BY task_id""", {"dag": dag_id})]
+
+
+def leaves(graph: Graph, dag_id: str) -> list[str]:
+    """Tasks of a DAG with nothing downstream in it."""
+    return [r["task_id"] for r in graph.read(f"""
+        MATCH (:Dag {{dag_id: $dag}})-[:HAS_TASK]->(t:Task)
+        WHERE {_LIVE.format('t')} AND NOT (:Task)-[:DEPENDS_ON]->(t)
+        RETURN t.task_id AS task_id ORDER BY task_id""", {"dag": dag_id})]
+
+
+def orphans(graph: Graph) -> dict[str, list[str]]:
+    """Tasks not attached to a live DAG, and assets nobody produces or waits on."""
+    tasks = graph.read("""
+        MATCH (t:Task) WHERE coalesce(t.is_deleted, false) = false
+        OPTIONAL MATCH (d:Dag)-[:HAS_TASK]->(t)
+        WITH t, d WHERE d IS NULL OR coalesce(d.is_deleted, false) = true
+        RETURN t.key AS key ORDER BY key""")
+    assets = graph.read("""
+        MATCH (a:Asset)
+        WHERE NOT (:Task)-[:PRODUCES]->(a) AND NOT (:Dag)-[:SCHEDULED_ON]->(a)
+        RETURN a.uri AS uri ORDER BY uri""")
+    return {"tasks": [r["key"] for r in tasks], "assets": [r["uri"] for r in assets]}
+
+
+def dags_without_recent_runs(graph: Graph, since_ms: int) -> list[Row]:
+    """Live, unpaused DAGs whose last run is older than `since_ms` (or that never ran)."""
+    return graph.read(f"""
+        MATCH (d:Dag) WHERE {_LIVE.format('d')} AND d.is_paused = false
+          AND coalesce(d.last_run_at, 0) < $since
+        RETURN d.dag_id AS dag_id, d.last_run_at AS last_run_at, d.schedule AS schedule
+        ORDER BY dag_id""", {"since": since_ms})
+
+
+def asset_feeds(graph: Graph) -> list[tuple[str, str]]:
+    """(producer task key, consumer DAG id) pairs, through assets."""
+    rows = graph.read(f"""
+        MATCH (t:Task)-[:PRODUCES]->(:Asset)<-[:SCHEDULED_ON]-(c:Dag)
+        WHERE {_LIVE.format('t')} AND {_LIVE.format('c')}
+        RETURN DISTINCT t.key AS task, c.dag_id AS consumer""")
+    return [(r["task"], r["consumer"]) for r in rows]
+
+
+def refresh_criticality(graph: Graph) -> int:
+    """Recompute and store how much depends on every DAG (downstream DAGs) and task
+    (downstream tasks, across DAGs); returns the number of values changed."""
+    tasks = graph.read(f"""MATCH (d:Dag)-[:HAS_TASK]->(t:Task)
+                           WHERE {_LIVE.format('d')} AND {_LIVE.format('t')}
+                           RETURN t.key AS key, d.dag_id AS dag_id""")
+    dags = [r["dag_id"] for r in graph.read(f"MATCH (d:Dag) WHERE {_LIVE.format('d')} RETURN d.dag_id AS dag_id")]
+    edges = graph.read("MATCH (a:Task)-[:DEPENDS_ON]->(b:Task) RETURN b.key AS up, a.key AS down")
+    task_dag = {t["key"]: t["dag_id"] for t in tasks}
+    feeds = asset_feeds(graph)
+    dag_flows = {(task_dag[t], consumer) for t, consumer in feeds if t in task_dag}
+    dag_scores = downstream_counts(dag_flows, dags)
+    task_scores = task_criticality(task_dag, [(e["up"], e["down"]) for e in edges], feeds)
+    changed = 0
+    for label, key, scores in (("Dag", "dag_id", dag_scores), ("Task", "key", task_scores)):
+        counts = write_batched(
+            graph,
+            f"UNWIND $rows AS row MATCH (n:{label} {{{key}: row.k}}) "
+            "WHERE n.criticality IS NULL OR n.criticality <> row.c SET n.criticality = row.c",
+            [{"k": k, "c": c} for k, c in scores.items()])
+        changed += counts.properties_set
+    return changed

@@ -1,0 +1,59 @@
+"""Reachability, criticality, critical paths and external-system derivation, on plain data."""
+
+from orcai.lineage import critical_path, downstream_counts, reachable, adjacency, task_criticality
+from orcai.lineage_sources import system_for_operator, system_for_uri
+
+
+def test_reachable_tolerates_cycles_and_excludes_start():
+    graph = adjacency([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")])
+    assert reachable(graph, "a") == {"b", "c", "d"}
+    assert reachable(graph, "d") == set()
+
+
+def test_dag_criticality_counts_transitive_consumers():
+    assert downstream_counts([("A", "B"), ("B", "C"), ("A", "C")], ["A", "B", "C", "D"]) == {
+        "A": 2, "B": 1, "C": 0, "D": 0}
+
+
+def test_task_criticality_counts_only_what_a_task_really_feeds():
+    task_dag = {"A.1": "A", "A.2": "A", "A.side": "A", "B.1": "B", "B.2": "B", "C.1": "C"}
+    flows = [("A.1", "A.2"), ("A.1", "A.side"), ("B.1", "B.2")]
+    feeds = [("A.2", "B"), ("B.2", "C")]  # A.2 produces what B waits on; B.2 feeds C
+    scores = task_criticality(task_dag, flows, feeds)
+    assert scores["A.1"] == 2 + 3  # A.2, A.side + all of B and C
+    assert scores["A.2"] == 3 and scores["A.side"] == 0
+    assert scores["B.1"] == 1 + 1 and scores["C.1"] == 0
+
+
+def test_critical_path_follows_the_releasing_upstream():
+    runs = [
+        {"task_id": "extract", "start_date": 0, "end_date": 10_000, "duration_s": 10},
+        {"task_id": "small", "start_date": 11_000, "end_date": 15_000, "duration_s": 4},
+        {"task_id": "big", "start_date": 12_000, "end_date": 30_000, "duration_s": 18},
+        {"task_id": "load", "start_date": 33_000, "end_date": 40_000, "duration_s": 7},
+        {"task_id": "never_ran", "start_date": None, "end_date": None},
+    ]
+    upstream = {"small": ["extract"], "big": ["extract"], "load": ["small", "big"]}
+    path = critical_path(runs, upstream)
+    assert [step["task_id"] for step in path] == ["extract", "big", "load"]
+    assert [step["waited_s"] for step in path] == [None, 2.0, 3.0]
+
+
+def test_critical_path_of_a_run_with_nothing_finished_is_empty():
+    assert critical_path([{"task_id": "a", "start_date": 1, "end_date": None}], {}) == []
+
+
+def test_external_systems_from_asset_uris_never_keep_credentials():
+    assert system_for_uri("postgres://warehouse/public/orders").name == "postgres://warehouse"
+    assert system_for_uri("s3://raw-bucket/events/2026").kind == "s3"
+    assert system_for_uri("postgres://user:secret@db:5432/x").name == "postgres://db:5432"
+    assert system_for_uri("file:///tmp/out.csv").name == "file"
+    assert system_for_uri("my-custom-thing") is None
+
+
+def test_external_systems_from_operator_names():
+    assert system_for_operator("SQLExecuteQueryOperator") is None
+    assert system_for_operator("PostgresOperator").kind == "postgres"
+    assert system_for_operator("S3CreateObjectOperator").kind == "s3"
+    assert system_for_operator("SlackAPIPostOperator").kind == "slack"
+    assert system_for_operator(None) is None
