@@ -75,7 +75,12 @@ def dag_table(rows: list[dict]) -> pd.DataFrame:
     columns = ["dag_id", "paused", "schedule", "owners", "tags", "last_state", "last_run_at",
                "last_duration_s", "success_rate", "consecutive_failures", "runs_considered",
                "import_errors"]
-    return pd.DataFrame.from_records(records, columns=columns)
+    table = pd.DataFrame.from_records(records, columns=columns)
+    # What an operator looks at first: failing DAGs, then the most recently active.
+    table["_failing"] = table["last_state"] == "failed"
+    table = table.sort_values(["_failing", "last_run_at", "dag_id"], ascending=[False, False, True],
+                              na_position="last", kind="stable")
+    return table.drop(columns="_failing").reset_index(drop=True)
 
 
 def run_kpis(table: pd.DataFrame, states_24h: list[dict]) -> dict:

@@ -14,7 +14,7 @@ import streamlit as st
 from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError
 from orcai.graph import Graph, connect, describe_uri
-from orcai.graph import queries
+from orcai.graph import lineage, queries
 from orcai.status import StatusOverview, WorkerHealth, load_status, worker_health
 
 CACHE_TTL_S = 30
@@ -80,3 +80,27 @@ def render_sidebar() -> None:
         icon = {"ok": ":material/check_circle:", "stale": ":material/schedule:",
                 "error": ":material/error:", "missing": ":material/help:"}[health.status]
         st.caption(f"{icon} Worker: {health.message}")
+
+
+# Lineage reads: cached per last sync (the first argument), so a new sync shows at once.
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_dag_ids(last_sync_at: int | None) -> list[str]:
+    return lineage.dag_ids(graph())
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_neighbourhood(last_sync_at: int | None, dag_id: str, task_key: str | None,
+                         depth: int, max_nodes: int) -> lineage.LineageView:
+    return lineage.neighbourhood(graph(), dag_id=dag_id, task_key=task_key, depth=depth,
+                                 max_nodes=max_nodes)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_blast_radius(last_sync_at: int | None, task_key: str) -> lineage.BlastRadius:
+    return lineage.blast_radius(graph(), task_key=task_key)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_recent_task_runs(last_sync_at: int | None, task_key: str) -> list[dict]:
+    return lineage.recent_task_runs(graph(), task_key)

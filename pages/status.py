@@ -60,12 +60,13 @@ if table.empty:
 table = table.assign(
     last_state=table["last_state"].fillna("no runs"),
     airflow=config.airflow_links_url + "/dags/" + table["dag_id"],
+    lineage="lineage?dag=" + table["dag_id"],
 )
 st.dataframe(
     table.style.map(state_style, subset=["last_state"]),
     hide_index=True,
     width="stretch",
-    column_order=["dag_id", "airflow", "paused", "schedule", "last_state", "last_run_at", "last_duration_s",
+    column_order=["dag_id", "airflow", "lineage", "paused", "schedule", "last_state", "last_run_at", "last_duration_s",
                   "success_rate", "consecutive_failures", "owners", "tags"],
     column_config={
         "dag_id": st.column_config.TextColumn("DAG", pinned=True),
@@ -81,5 +82,6 @@ st.dataframe(
         "owners": "Owners",
         "tags": "Tags",
         "airflow": st.column_config.LinkColumn("Airflow", display_text="open ↗"),
+        "lineage": st.column_config.LinkColumn("Lineage", display_text="lineage"),
     },
 )

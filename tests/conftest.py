@@ -20,7 +20,7 @@ from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, start_airflow
 from orcai.localstack.falkordb import start_falkordb
 from orcai.localstack.process import Service
 
-FALKOR_PORT = 6390
+FALKOR_PORT = int(os.environ.get("TEST_FALKORDB_PORT", "6390"))  # override to run two sessions
 FALKOR_BOLT_PORT = 7690  # for the graph contract tests' own FalkorDB with Bolt
 AIRFLOW_PORT = 8189
 _graph_names = itertools.count()
@@ -83,11 +83,18 @@ class LocalAirflow:
         self.service = _start_test_airflow(self.home, self.venv)
 
 
+DEMO_DAGS = ("etl_orders", "flaky_ingest", "ml_training", "orders_dashboard", "regional_report")
+
+
 def _start_test_airflow(home: Path, venv: Path) -> Service:
-    # Stretch the demo schedules so that only the runs the tests trigger (plus one
-    # scheduled run per DAG at start) exist: comparisons with the API stay stable.
-    return start_airflow(home, venv, AIRFLOW_PORT, extra_env={"ORC_DEMO_INTERVAL_MIN": "600"},
-                         timeout_s=300, echo=lambda msg: print(msg, flush=True))
+    # Airflow's own example DAGs give real, varied topologies (branching, mapping, assets).
+    # Every DAG starts paused; the fixture unpauses only the demo DAGs, whose schedules are
+    # stretched so that only the runs the tests trigger (plus one scheduled run each) exist.
+    return start_airflow(home, venv, AIRFLOW_PORT, timeout_s=300,
+                         extra_env={"ORC_DEMO_INTERVAL_MIN": "600",
+                                    "AIRFLOW__CORE__LOAD_EXAMPLES": "True",
+                                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
+                         echo=lambda msg: print(msg, flush=True))
 
 
 @pytest.fixture(scope="session")
@@ -100,11 +107,11 @@ def airflow(tmp_path_factory) -> LocalAirflow:
 
 
 def wait_for_quiet_airflow(client, timeout_s: float = 240) -> None:
-    """Wait until every DAG run and task instance in Airflow has finished."""
+    """Wait until every DAG run of the demo DAGs has finished."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         busy = [
-            run for dag in client.list_dags() for run in client.list_dag_runs(dag.dag_id, None)
+            run for dag_id in DEMO_DAGS for run in client.list_dag_runs(dag_id, None)
             if str(getattr(run.state, "value", run.state)) not in ("success", "failed")
         ]
         if not busy:
@@ -130,13 +137,17 @@ def airflow_with_runs(airflow) -> LocalAirflow:
     """The session Airflow after every demo DAG has run at least twice and all finished."""
     from orcai.airflow import AirflowClient
     client = AirflowClient(airflow.settings())
-    deadline = time.monotonic() + 120
-    while len(client.list_dags()) < 5 and time.monotonic() < deadline:
-        time.sleep(1)  # the dag-processor parses the demo DAG files after startup
-    wait_for_quiet_airflow(client)  # the first scheduled run of each DAG
-    for dag in client.list_dags():
-        if dag.dag_id != "orders_dashboard":  # asset-triggered by etl_orders
-            trigger(client, dag.dag_id)
+    deadline = time.monotonic() + 180
+    while not set(DEMO_DAGS) <= {d.dag_id for d in client.list_dags()}:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the demo DAGs were not parsed within 180 s")
+        time.sleep(1)  # the dag-processor parses the DAG files after startup
+    for dag_id in DEMO_DAGS:
+        client.set_paused(dag_id, False)  # each gets one scheduled run
+    wait_for_quiet_airflow(client)
+    for dag_id in DEMO_DAGS:
+        if dag_id != "orders_dashboard":  # asset-triggered by etl_orders
+            trigger(client, dag_id)
     wait_for_quiet_airflow(client)
     client.close()
     return airflow

@@ -229,3 +229,104 @@ def refresh_criticality(graph: Graph) -> int:
             [{"k": k, "c": c} for k, c in scores.items()])
         changed += counts.properties_set
     return changed
+
+
+# --- the neighbourhood the Lineage page draws ------------------------------------------------
+
+@dataclass
+class LineageView:
+    """Nodes and edges around a DAG or a task, ready to draw or to list."""
+
+    nodes: list[dict]
+    edges: list[dict]
+    hidden: int = 0  # tasks left out to stay under the node cap
+
+
+def neighbourhood(graph: Graph, dag_id: str | None = None, task_key: str | None = None,
+                  depth: int = 1, max_nodes: int = 300) -> LineageView:
+    """Tasks of the DAG (or the task), everything up- and downstream within `depth` DAG hops,
+    the assets between them and the external systems they touch; nearest first when capped."""
+    start = [task_key] if task_key else dag_task_keys(graph, dag_id) if dag_id else []
+    if not start:
+        return LineageView(nodes=[], edges=[])
+    down, up = downstream_tasks(graph, start, depth), upstream_tasks(graph, start, depth)
+    direction = {**{k: "up" for k in up.hops}, **{k: "down" for k in down.hops}, **{k: "start" for k in start}}
+    hops = {**up.hops, **down.hops, **{k: 0 for k in start}}
+    ranked = sorted(direction, key=lambda k: (direction[k] != "start", hops[k], k))
+    keys = ranked[:max_nodes]
+    nodes = [{"id": f"task:{row['key']}", "kind": "task", "label": row["task_id"], "key": row["key"],
+              "dag_id": row["dag_id"], "state": row["last_state"], "operator": row["operator"],
+              "criticality": row["criticality"], "direction": direction[row["key"]],
+              "hops": hops[row["key"]], "anomalies": 0}
+             for row in task_details(graph, keys)]
+    edges = [{"source": f"task:{r['up']}", "target": f"task:{r['down']}", "kind": "DEPENDS_ON"}
+             for r in graph.read("""
+                 MATCH (a:Task)-[:DEPENDS_ON]->(b:Task) WHERE a.key IN $keys AND b.key IN $keys
+                 RETURN b.key AS up, a.key AS down""", {"keys": keys})]
+    _add_assets_and_systems(graph, keys, nodes, edges)
+    _mark_open_anomalies(graph, nodes)
+    return LineageView(nodes=nodes, edges=edges, hidden=len(ranked) - len(keys))
+
+
+def _add_assets_and_systems(graph: Graph, keys: list[str], nodes: list[dict], edges: list[dict]) -> None:
+    rows = graph.read("""
+        MATCH (t:Task)-[:PRODUCES]->(a:Asset) WHERE t.key IN $keys
+        OPTIONAL MATCH (a)-[:STORED_IN]->(s:ExternalSystem)
+        OPTIONAL MATCH (a)<-[:SCHEDULED_ON]-(c:Dag) WHERE coalesce(c.is_deleted, false) = false
+        OPTIONAL MATCH (c)-[:HAS_TASK]->(r:Task) WHERE r.key IN $keys AND NOT (r)-[:DEPENDS_ON]->(:Task)
+        RETURN t.key AS task, a.uri AS uri, a.name AS name, s.name AS system, s.kind AS system_kind,
+               c.dag_id AS consumer, r.key AS consumer_root""", {"keys": keys})
+    rows += graph.read("""
+        MATCH (t:Task)-[:USES]->(s:ExternalSystem) WHERE t.key IN $keys
+        RETURN t.key AS task, null AS uri, null AS name, s.name AS system, s.kind AS system_kind,
+               null AS consumer, null AS consumer_root""", {"keys": keys})
+    seen = {node["id"] for node in nodes}
+
+    def add_node(node_id: str, **props) -> None:
+        if node_id not in seen:
+            seen.add(node_id)
+            nodes.append({"id": node_id, "anomalies": 0, **props})
+
+    def add_edge(source: str, target: str, kind: str) -> None:
+        edge = {"source": source, "target": target, "kind": kind}
+        if edge not in edges:
+            edges.append(edge)
+
+    for row in rows:
+        task = f"task:{row['task']}"
+        if row["uri"]:
+            asset = f"asset:{row['uri']}"
+            add_node(asset, kind="asset", label=row["name"] or row["uri"], key=row["uri"])
+            add_edge(task, asset, "PRODUCES")
+            if row["consumer_root"]:
+                add_edge(asset, f"task:{row['consumer_root']}", "TRIGGERS")
+            elif row["consumer"]:
+                add_node(f"dag:{row['consumer']}", kind="dag", label=row["consumer"], key=row["consumer"])
+                add_edge(asset, f"dag:{row['consumer']}", "TRIGGERS")
+        if row["system"]:
+            system = f"system:{row['system']}"
+            add_node(system, kind="system", label=row["system"], key=row["system"], system_kind=row["system_kind"])
+            add_edge(f"asset:{row['uri']}" if row["uri"] else task, system,
+                     "STORED_IN" if row["uri"] else "USES")
+
+
+def _mark_open_anomalies(graph: Graph, nodes: list[dict]) -> None:
+    keys = [n["key"] for n in nodes if n["kind"] == "task"]
+    counts = {r["key"]: r["open"] for r in graph.read("""
+        MATCH (a:Anomaly) WHERE a.status = 'open' AND a.task_key IN $keys
+        RETURN a.task_key AS key, count(a) AS open""", {"keys": keys})}
+    for node in nodes:
+        node["anomalies"] = counts.get(node.get("key"), 0)
+
+
+def recent_task_runs(graph: Graph, task_key: str, limit: int = 10) -> list[Row]:
+    return graph.read("""
+        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(:Task {key: $key})
+        RETURN tr.run_id AS run_id, tr.state AS state, tr.start_date AS start_date,
+               tr.duration_s AS duration_s, tr.try_number AS try_number
+        ORDER BY tr.start_date DESC LIMIT $limit""", {"key": task_key, "limit": limit})
+
+
+def dag_ids(graph: Graph) -> list[str]:
+    return [r["dag_id"] for r in graph.read(
+        f"MATCH (d:Dag) WHERE {_LIVE.format('d')} RETURN d.dag_id AS dag_id ORDER BY dag_id")]

@@ -16,6 +16,7 @@ from orcai.graph.queries import worker_heartbeats
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import port_open
 from orcai.localstack.process import start_service
+from tests.conftest import api_json
 
 pytestmark = pytest.mark.integration
 APP_PORT = 8601
@@ -40,7 +41,7 @@ def running_product(airflow_with_runs, graph_uri, tmp_path):
     while time.monotonic() < deadline and not (
             _synced(graph) and port_open("127.0.0.1", APP_PORT)):
         time.sleep(0.5)
-    yield worker, app, graph
+    yield worker, app, graph, airflow_with_runs
     app.stop()
     worker.stop()
 
@@ -54,7 +55,7 @@ def _synced(graph) -> bool:
 
 
 def test_status_page_in_a_browser(running_product):
-    worker, app, graph = running_product
+    worker, app, graph, _ = running_product
     assert _synced(graph), worker.log_tail()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
@@ -67,7 +68,8 @@ def test_status_page_in_a_browser(running_product):
 
         assert page.get_by_role("heading", name="Status").is_visible()
         metric = page.locator('[data-testid="stMetric"]', has_text="DAGs").first
-        assert metric.locator('[data-testid="stMetricValue"]').inner_text() == "5"
+        dags_in_airflow = api_json(running_product[3], "/dags?limit=1")["total_entries"]
+        assert metric.locator('[data-testid="stMetricValue"]').inner_text() == str(dags_in_airflow)
         grid_cells = page.locator('[data-testid="stDataFrame"] td').all_text_contents()  # cells are in a hidden a11y table
         for dag_id in ("etl_orders", "regional_report", "flaky_ingest", "ml_training", "orders_dashboard"):
             assert any(dag_id in cell for cell in grid_cells), dag_id
@@ -76,7 +78,7 @@ def test_status_page_in_a_browser(running_product):
 
 
 def test_worker_stops_cleanly_on_sigterm(running_product):
-    worker, _, _ = running_product
+    worker, *_ = running_product
     os.killpg(worker.process.pid, signal.SIGTERM)
     assert worker.process.wait(timeout=30) == 0
     assert "worker stopped" in worker.log_tail()

@@ -1,50 +1,18 @@
-"""Lineage questions on a known graph in a real FalkorDB.
-
-    DAG A: a1 -> a2 -> a3 (produces postgres://wh/orders), a2 -> a4 (a PostgresOperator)
-    DAG B (scheduled on orders): b1 -> b2 (produces s3://lake/orders_agg)
-    DAG C (scheduled on orders_agg): c1
-    DAG D: d1, d2 (no edges, no runs, unpaused)
-"""
+"""Lineage questions on a known graph (tests/integration/known_graph.py) in a real FalkorDB."""
 
 from __future__ import annotations
 
 import pytest
 
 from orcai.graph import lineage
-from orcai.graph.load import load_assets, load_dag_runs, load_dags, load_task_runs, load_tasks
-from orcai.model import AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
+from tests.integration.known_graph import AGG, NOW, ORDERS, load_known_lineage
 
 pytestmark = pytest.mark.integration
-NOW = 1_800_000_000_000
-ORDERS, AGG = "postgres://wh/orders", "s3://lake/orders_agg"
 
 
 @pytest.fixture
 def known(graph):
-    load_dags(graph, [DagRecord(d, is_paused=False) for d in "ABCD"])
-    tasks = [
-        TaskRecord("A", "a1", downstream_task_ids=("a2",)),
-        TaskRecord("A", "a2", downstream_task_ids=("a3", "a4")),
-        TaskRecord("A", "a3"), TaskRecord("A", "a4", operator="PostgresOperator"),
-        TaskRecord("B", "b1", downstream_task_ids=("b2",)), TaskRecord("B", "b2"),
-        TaskRecord("C", "c1"), TaskRecord("D", "d1"), TaskRecord("D", "d2"),
-    ]
-    load_tasks(graph, list("ABCD"), tasks)
-    load_assets(graph, [AssetRecord(ORDERS, producers=(("A", "a3"),), scheduled_dags=("B",)),
-                        AssetRecord(AGG, producers=(("B", "b2"),), scheduled_dags=("C",)),
-                        AssetRecord("file:///tmp/unused")])
-    load_dag_runs(graph, [DagRunRecord("A", "r1", "success", run_after=NOW - 1000),
-                          DagRunRecord("B", "r1", "failed", run_after=NOW - 500)])
-    load_task_runs(graph, [
-        TaskRunRecord("A", "r1", "a1", -1, "success", start_date=NOW, end_date=NOW + 10_000),
-        TaskRunRecord("A", "r1", "a2", -1, "success", start_date=NOW + 12_000, end_date=NOW + 20_000),
-        TaskRunRecord("A", "r1", "a3", -1, "success", start_date=NOW + 21_000, end_date=NOW + 40_000),
-        TaskRunRecord("A", "r1", "a4", -1, "failed", start_date=NOW + 21_000, end_date=NOW + 25_000),
-        TaskRunRecord("A", "r1", "ghost", -1, "success", start_date=NOW, end_date=NOW + 1),
-        TaskRunRecord("B", "r1", "b1", -1, "failed", start_date=NOW + 50_000, end_date=NOW + 51_000),
-    ])
-    lineage.refresh_criticality(graph)
-    return graph
+    return load_known_lineage(graph)
 
 
 def test_downstream_within_and_across_dags(known):
@@ -102,3 +70,30 @@ def test_roots_leaves_orphans_and_silent_dags(known):
     assert lineage.orphans(known) == {"tasks": ["A.ghost"], "assets": ["file:///tmp/unused"]}
     silent = [r["dag_id"] for r in lineage.dags_without_recent_runs(known, NOW - 60_000)]
     assert silent == ["C", "D"]
+
+
+def test_neighbourhood_of_a_task_draws_assets_systems_and_consumers(known):
+    view = lineage.neighbourhood(known, task_key="A.a3", depth=1)
+    ids = {n["id"] for n in view.nodes}
+    assert {"task:A.a3", "task:A.a2", "task:A.a1", "task:B.b1", "task:B.b2",
+            f"asset:{ORDERS}", f"asset:{AGG}", "system:postgres://wh"} <= ids
+    assert "task:C.c1" not in ids  # two DAG hops away
+    edges = {(e["source"], e["target"], e["kind"]) for e in view.edges}
+    assert ("task:A.a2", "task:A.a3", "DEPENDS_ON") in edges
+    assert ("task:A.a3", f"asset:{ORDERS}", "PRODUCES") in edges
+    assert (f"asset:{ORDERS}", "task:B.b1", "TRIGGERS") in edges
+    assert (f"asset:{AGG}", "dag:C", "TRIGGERS") in edges  # C itself is out of reach: a DAG node
+    start = next(n for n in view.nodes if n["id"] == "task:A.a3")
+    assert start["direction"] == "start" and start["state"] == "success"
+
+
+def test_neighbourhood_is_capped_nearest_first(known):
+    view = lineage.neighbourhood(known, dag_id="A", depth=2, max_nodes=5)
+    tasks = [n for n in view.nodes if n["kind"] == "task"]
+    assert len(tasks) == 5 and view.hidden == 2  # 4 of A + nearest of B; b2 and c1 left out
+    assert {n["key"] for n in tasks} >= {"A.a1", "A.a2", "A.a3", "A.a4"}
+
+
+def test_recent_task_runs_newest_first(known):
+    runs = lineage.recent_task_runs(known, "A.a2")
+    assert [(r["run_id"], r["state"]) for r in runs] == [("r1", "success")]

@@ -1,0 +1,129 @@
+"""Lineage: what does this task (or DAG) depend on, and what does it hit downstream?"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from streamlit_agraph import Config, Edge, Node, agraph
+
+from orcai.errors import GraphError
+from pages.shared import (
+    cached_blast_radius, cached_dag_ids, cached_neighbourhood, cached_recent_task_runs,
+    current_worker_health, graph_error_banner, settings_or_stop,
+)
+
+STATE_COLOURS = {"success": "#1e8e3e", "failed": "#d93025", "running": "#1a73e8",
+                 "queued": "#8d8d8d", "upstream_failed": "#f57c00", None: "#c7c7c7"}
+KIND_STYLE = {"asset": ("#7e57c2", "diamond"), "system": ("#455a64", "database"),
+              "dag": ("#00838f", "box")}
+MAX_NODES = 300
+
+config = settings_or_stop()
+st.title("Lineage")
+st.caption("Pick a DAG, or one of its tasks, to see what it depends on and what it hits "
+           "downstream — inside the DAG and across DAGs through assets.")
+
+try:
+    sync_key = current_worker_health().last_sync_at
+    dags = cached_dag_ids(sync_key)
+except GraphError as exc:
+    graph_error_banner(exc)
+    st.stop()
+
+if not dags:
+    st.info("No DAGs in the graph yet. Start the worker (`make up`) and it will sync your "
+            "Airflow within a minute.", icon=":material/inbox:")
+    st.stop()
+
+params = st.query_params
+wanted = params.get("dag")
+left, middle, right = st.columns([3, 3, 2])
+dag_id = left.selectbox("DAG", dags, index=dags.index(wanted) if wanted in dags else 0)
+tasks = [n["key"] for n in cached_neighbourhood(sync_key, dag_id, None, 0, MAX_NODES).nodes
+         if n["kind"] == "task" and n["dag_id"] == dag_id]
+task_key = middle.selectbox("Task (optional)", [None] + sorted(tasks),
+                            format_func=lambda k: "whole DAG" if k is None else k.split(".", 1)[1],
+                            index=(sorted(tasks).index(params["task"]) + 1) if params.get("task") in tasks else 0)
+depth = right.slider("DAG hops", 0, 5, 1, help="How many DAGs away to follow assets, up and down.")
+st.query_params.update({"dag": dag_id, **({"task": task_key} if task_key else {})})
+if not task_key and "task" in st.query_params:
+    del st.query_params["task"]
+
+with st.spinner("Walking the graph..."):
+    view = cached_neighbourhood(sync_key, dag_id, task_key, depth, MAX_NODES)
+if view.hidden:
+    st.warning(f"{view.hidden} more tasks are in this neighbourhood; the {MAX_NODES} nearest are "
+               "drawn. Pick a task or fewer DAG hops to narrow it.", icon=":material/filter_alt:")
+
+
+def draw_node(node: dict) -> Node:
+    if node["kind"] == "task":
+        colour = STATE_COLOURS.get(node["state"], STATE_COLOURS[None])
+        label = node["label"] if node["dag_id"] == dag_id else f"{node['dag_id']}.{node['label']}"
+        flag = f" ⚠ {node['anomalies']}" if node["anomalies"] else ""
+        border = "#b00020" if node["anomalies"] else ("#000000" if node["direction"] == "start" else colour)
+        return Node(id=node["id"], label=label + flag, shape="box", size=18,
+                    color={"background": colour, "border": border},
+                    borderWidth=3 if node["direction"] == "start" or node["anomalies"] else 1,
+                    font={"color": "#ffffff"},
+                    title=f"{node['key']}\nlast state: {node['state'] or 'no runs'}\n"
+                          f"downstream tasks: {node['criticality']}")
+    colour, shape = KIND_STYLE[node["kind"]]
+    return Node(id=node["id"], label=node["label"], shape=shape, size=16, color=colour,
+                title=node["key"])
+
+
+graph_tab, table_tab = st.tabs(["Graph", "Table"])
+with graph_tab:
+    if not view.nodes:
+        st.info("This DAG has no tasks in the graph yet.")
+        selected = None
+    else:
+        layout = Config(height=560, directed=True, physics=False, hierarchical=True,
+                        direction="LR", sortMethod="directed", levelSeparation=180, nodeSpacing=70)
+        layout.width = "100%"  # Config would append "px" to a number
+        selected = agraph(
+            nodes=[draw_node(n) for n in view.nodes],
+            edges=[Edge(source=e["source"], target=e["target"], color="#9e9e9e",
+                        label="" if e["kind"] == "DEPENDS_ON" else e["kind"].lower())
+                   for e in view.edges],
+            config=layout,
+        )
+        st.caption("Colour = last run state · thick black border = your selection · "
+                   "⚠ = open anomalies · purple diamonds = assets · grey = external systems. "
+                   "Click a task for details.")
+
+with table_tab:
+    rows = [{"kind": n["kind"], "name": n.get("key") or n["label"], "dag": n.get("dag_id"),
+             "relation": n.get("direction"), "dag hops": n.get("hops"), "last state": n.get("state"),
+             "downstream tasks": n.get("criticality"), "open anomalies": n["anomalies"]}
+            for n in view.nodes]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+focus = selected[len("task:"):] if isinstance(selected, str) and selected.startswith("task:") else task_key
+if focus:
+    st.subheader(f"Task {focus}")
+    radius = cached_blast_radius(sync_key, focus)
+    node = next((n for n in view.nodes if n.get("key") == focus), {})
+    cols = st.columns(4)
+    cols[0].metric("Upstream (here)", sum(1 for n in view.nodes if n.get("direction") == "up"))
+    cols[1].metric("Downstream tasks", len(radius.tasks), help="Across DAGs, through assets.")
+    cols[2].metric("DAGs hit", len(radius.dags))
+    cols[3].metric("Assets / systems", f"{len(radius.assets)} / {len(radius.systems)}")
+    dag_part, task_part = focus.split(".", 1)
+    st.link_button("Open in Airflow ↗", f"{config.airflow_links_url}/dags/{dag_part}/tasks/{task_part}")
+    if radius.dags:
+        st.markdown("**Blast radius** — DAGs hit if this task fails, most depended-on first")
+        st.dataframe(pd.DataFrame(radius.dags), hide_index=True, width="stretch")
+    if radius.systems:
+        st.markdown("**External systems touched:** " + ", ".join(f"`{s}`" for s in radius.systems))
+    runs = cached_recent_task_runs(sync_key, focus)
+    st.markdown("**Last runs**")
+    if runs:
+        table = pd.DataFrame(runs)
+        table["start_date"] = pd.to_datetime(table["start_date"], unit="ms", utc=True)
+        st.dataframe(table, hide_index=True, width="stretch")
+    else:
+        st.caption("No runs of this task in the graph yet.")
+    if node.get("operator"):
+        st.caption(f"Operator: {node['operator']}")

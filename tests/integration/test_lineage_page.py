@@ -1,0 +1,63 @@
+"""The Lineage page rendered by Streamlit's AppTest against the real graph."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from orcai.localstack.airflow import REPO_ROOT
+from tests.integration.known_graph import load_known_lineage
+
+pytestmark = pytest.mark.integration
+PAGE = str(REPO_ROOT / "pages" / "lineage.py")
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def run_page(monkeypatch, graph_uri: str, **query) -> AppTest:
+    monkeypatch.setenv("ORCAI_GRAPH_URI", graph_uri)
+    app = AppTest.from_file(PAGE, default_timeout=30)
+    app.query_params.update(query)
+    return app.run()
+
+
+def test_task_details_show_blast_radius_and_runs(monkeypatch, graph, graph_uri):
+    load_known_lineage(graph)
+    app = run_page(monkeypatch, graph_uri, dag="A", task="A.a2")
+    assert not app.exception
+    assert app.selectbox[0].value == "A" and app.selectbox[1].value == "A.a2"
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Downstream tasks"] == "5" and metrics["DAGs hit"] == "3"
+    table = app.dataframe[0].value
+    assert set(table["name"]) >= {"A.a1", "A.a2", "A.a3", "B.b1", "postgres://wh/orders"}
+    blast = app.dataframe[1].value
+    assert list(blast["dag_id"]) == ["A", "B", "C"]
+
+
+def test_whole_dag_without_a_task(monkeypatch, graph, graph_uri):
+    load_known_lineage(graph)
+    app = run_page(monkeypatch, graph_uri, dag="B")
+    assert not app.exception
+    names = set(app.dataframe[0].value["name"])
+    assert {"B.b1", "B.b2", "A.a3", "C.c1"} <= names  # one DAG hop up and down
+    assert not app.subheader  # no task selected: no details panel
+
+
+def test_empty_graph_says_what_to_do(monkeypatch, graph, graph_uri):
+    app = run_page(monkeypatch, graph_uri)
+    assert not app.exception
+    assert "No DAGs in the graph yet" in app.info[0].value
+
+
+def test_graph_unreachable_shows_a_banner(monkeypatch):
+    app = run_page(monkeypatch, "falkor://127.0.0.1:6599/nowhere")
+    assert not app.exception
+    assert "knowledge graph is unreachable" in app.error[0].value
