@@ -295,7 +295,7 @@ class _TaskProfile:
 
     def factor(self, index: int, at_ms: int) -> float:
         value = _nightly_factor(at_ms) if self.seasonal else 1.0
-        for kind, first, final in self.shifts:
+        for kind, first, final in (shift for shift in self.shifts if shift[1] <= index):
             ramp = 1.0 if kind == "level_shift" else min(1.0, (index - first + 1) / DRIFT_RAMP_RUNS)
             value *= 1.0 + (final - 1.0) * ramp
         return value

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import pytest
 
 from orcai.simulate import (
-    ANOMALY_KINDS, DagSpec, Options, SyntheticHistory, TaskSpec, read_structure,
+    ANOMALY_KINDS, DagSpec, Options, SyntheticHistory, TaskSpec,
     schedule_interval_s, structure_from_records, synthetic_deployment, synthetic_history,
-    topological_order, write_history,
+    topological_order,
 )
 
 NOW_MS = int(datetime(2026, 1, 15, 12, 7, 30, tzinfo=timezone.utc).timestamp() * 1000)
@@ -201,35 +201,3 @@ def test_synthetic_deployment_history_runs():
 def test_topological_order_rejects_cycles():
     with pytest.raises(ValueError, match="cycle"):
         topological_order((TaskSpec("a", ("b",)), TaskSpec("b", ("a",))))
-
-
-class FakeGraph:
-    """Answers read_structure's two queries; records writes."""
-
-    def __init__(self, dags, tasks):
-        self.answers, self.writes = [dags, tasks], []
-
-    def read(self, cypher, params=None):
-        return self.answers.pop(0)
-
-    def write(self, cypher, params=None):
-        from orcai.graph import WriteCounts
-        self.writes.append((cypher, params))
-        return WriteCounts(nodes_created=len(params["rows"]))
-
-
-def test_read_structure_builds_specs_and_skips_dags_without_tasks():
-    graph = FakeGraph(
-        [{"dag_id": "b", "schedule": "@daily"}, {"dag_id": "a", "schedule": None}],
-        [{"dag_id": "b", "task_id": "y", "operator": "Bash", "pool": None, "upstream": ["x", "gone"]},
-         {"dag_id": "b", "task_id": "x", "operator": "Bash", "pool": "p", "upstream": []}])
-    assert read_structure(graph) == [DagSpec("b", "@daily", (
-        TaskSpec("x", (), "Bash", "p"), TaskSpec("y", ("x",), "Bash", None)))]
-
-
-def test_write_history_uses_the_loaders(history):
-    graph = FakeGraph([], [])
-    small = SyntheticHistory(history.dag_runs[:3], history.task_runs[:5])
-    counts = write_history(graph, small)
-    assert counts.nodes_created == 8
-    assert "DagRun" in graph.writes[0][0] and "TaskRun" in graph.writes[1][0]

@@ -1,0 +1,121 @@
+"""The default detector: robust per-task baselines, failure rules and the DAG's schedule.
+
+    RobustDetector().score(runs, schedules={"etl": 3600})
+
+Each run is judged only on the runs of its task (and DAG) that started before it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from orcai.detect import durations, failures, incremental, schedule
+from orcai.detect.frame import empty_output, fill_elapsed, prepare_runs, validate_runs
+from orcai.detect.schedule import season_buckets
+from orcai.detect.verdicts import choose_kind, choose_score, write_output
+
+class RobustDetector:
+    """Rolling median / quantile baselines in log seconds with seasonality, failure
+    streaks and rate jumps, stuck, late and missing runs. scikit-learn style: parameters
+    in `__init__`; `fit` returns self (nothing is learned beyond the rolling windows)."""
+
+    name, version = "robust", "1.0"
+
+    def __init__(self, window: int = 30, min_history: int = 10, threshold: float = 4.5,
+                 min_ratio: float = 2.0, min_excess_s: float = 10.0, fast_ratio: float = 5.0,
+                 stuck_ratio: float = 3.0, sigma_floor: float = 0.05, confirm_runs: int = 3,
+                 drift_runs: int = 5, drift_threshold: float = 3.0, season_window: int = 7,
+                 season_min_runs: int = 2, unseen_season_ratio: float = 3.0, season_min_effect: float = 0.15,
+                 streak_min: int = 3, streak_alpha: float = 1e-4, failure_history: int = 100,
+                 failure_rate_floor: float = 0.005, rate_window: int = 20, rate_min_failures: int = 3,
+                 rate_alpha: float = 1e-4, late_min_s: float = 600.0, late_share: float = 0.25):
+        self.window, self.min_history, self.threshold = window, min_history, threshold
+        self.min_ratio, self.min_excess_s, self.fast_ratio = min_ratio, min_excess_s, fast_ratio
+        self.stuck_ratio, self.sigma_floor, self.confirm_runs = stuck_ratio, sigma_floor, confirm_runs
+        self.season_window, self.season_min_runs, self.drift_runs = season_window, season_min_runs, drift_runs
+        self.drift_threshold, self.unseen_season_ratio = drift_threshold, unseen_season_ratio
+        self.season_min_effect = season_min_effect
+        self.streak_min, self.streak_alpha, self.failure_history = streak_min, streak_alpha, failure_history
+        self.failure_rate_floor, self.rate_window = failure_rate_floor, rate_window
+        self.rate_min_failures, self.rate_alpha = rate_min_failures, rate_alpha
+        self.late_min_s, self.late_share = late_min_s, late_share
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    def fit(self, runs: pd.DataFrame, y=None, schedules: dict[str, float] | None = None) -> RobustDetector:
+        """Remember where every task's and DAG's baselines stand at the end of `runs`, so
+        `score_new` can judge a sync's new runs without recomputing the history."""
+        validate_runs(runs)
+        frame, table, timing, failing = self._verdicts(runs, schedules, None)
+        self.schedules_ = dict(schedules or {})
+        self.state_ = incremental.fit_state(self, runs, frame, table, timing)
+        return self
+
+    def score(self, runs: pd.DataFrame, schedules: dict[str, float] | None = None,
+              now: pd.Timestamp | None = None) -> pd.DataFrame:
+        """`runs` plus is_anomaly, score, reason, kind, severity, detector, expected band."""
+        validate_runs(runs)
+        if runs.empty:
+            return empty_output(runs, self.label)
+        frame, table, timing, failing = self._verdicts(runs, schedules, now)
+        return write_output(runs, self._detail(frame, table, timing, failing), self.label, self.threshold)
+
+    def score_new(self, new_runs: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Judge runs that came after the fitted history against the fitted baselines.
+        Several new runs of one task are each judged against the fitted state (their
+        failures do count towards streaks and rates); refit to fold them in."""
+        validate_runs(new_runs)
+        if not hasattr(self, "state_"):
+            raise ValueError("score_new needs a fitted detector: call fit(history) first")
+        if new_runs.empty:
+            return empty_output(new_runs, self.label)
+        frame, table, timing, failing = incremental.judge_new(self, self.state_, new_runs, now)
+        return write_output(new_runs, self._detail(frame, table, timing, failing), self.label, self.threshold)
+
+    def _verdicts(self, runs: pd.DataFrame, schedules, now):
+        frame = prepare_runs(runs)
+        if now is not None:
+            fill_elapsed(frame, now)
+        table = schedule.schedule_verdicts(runs, frame, schedules, self)
+        frame["bucket"], frame["bucket_kind"] = season_buckets(frame, table)
+        return frame, table, durations.duration_verdicts(frame, self), failures.failure_verdicts(frame, self)
+
+    def _detail(self, frame, table, timing, failing) -> pd.DataFrame:
+        dag_level = _dag_level_columns(table, len(frame))
+        flags = {"stuck": timing["stuck"].to_numpy(), "slow": timing["slow"].to_numpy(),
+                 "drift": timing["drift"].to_numpy(),
+                 "fast": timing["fast"].to_numpy(), "failure_streak": failing["failure_streak"].to_numpy(),
+                 "failure_rate": failing["failure_rate"].to_numpy(),
+                 "missing": dag_level["missing"].to_numpy(), "late": dag_level["late"].to_numpy()}
+        kind = choose_kind(flags)
+        z = timing["z"].to_numpy()
+        scores = {"stuck": z, "slow": z, "drift": z, "fast": -z, "failure_streak": failing["streak_score"].to_numpy(),
+                  "failure_rate": failing["rate_score"].to_numpy(),
+                  "missing": self.threshold + dag_level["missed"].to_numpy(),
+                  "late": dag_level["late_score"].to_numpy()}
+        detail = pd.concat([frame.drop(columns=["bucket"]), timing[_REASON_TIMING_COLUMNS],
+                            failing.drop(columns=["failure_streak", "failure_rate"]), dag_level], axis=1)
+        detail["kind"] = kind
+        detail["score"] = choose_score(kind, scores, z)
+        detail["med"] = timing["med_log"].to_numpy()
+        return detail
+
+
+_REASON_TIMING_COLUMNS = ["z", "sigma", "ratio", "expected_s", "expected_low", "expected_high", "usual_low",
+                          "usual_high", "recent_s", "long_ago_s", "drift_runs", "window", "season", "n",
+                          "slow_streak"]
+
+
+def _dag_level_columns(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The schedule verdicts placed on the first task run of each DAG run."""
+    columns = {"missing": False, "late": False, "missed": 0.0, "late_score": 0.0, "interval_s": np.nan,
+               "prev_ns": np.nan, "time_ns": np.nan, "delay_s": np.nan, "usual_delay_s": np.nan}
+    out = pd.DataFrame({name: np.full(n, value) for name, value in columns.items()})
+    rows = table["frame_row"].to_numpy()
+    for name in columns:
+        if name in table:
+            out.loc[rows, name] = table[name].to_numpy()
+    return out

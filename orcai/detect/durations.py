@@ -1,0 +1,179 @@
+"""Duration baselines per task: rolling, robust, seasonal, and judged without look-ahead.
+
+Everything works on the prepared frame (sorted by task, then start time) and in log
+seconds, so "3x slower" means the same for a 10-second and a 10-minute task. A value
+"before" a run is computed only from the baseline sample strictly before it in its task.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from orcai.detect.windows import GroupRolling
+
+Z_10_75 = 1.9581  # q75 - q10 of a standard normal: (q75 - q10) / Z_10_75 estimates sigma
+
+
+def before(frame: pd.DataFrame, values: pd.Series, keys: list[str]) -> pd.Series:
+    """For every row, the last of `values` (given on sample rows only) strictly before it."""
+    full = pd.Series(np.nan, index=frame.index)
+    full.loc[values.index] = values.to_numpy()
+    groups = [frame[key] for key in keys]
+    return full.groupby(groups).ffill().groupby(groups).shift(1)
+
+
+def _rolling(values: pd.Series, keys: list[pd.Series], window: int, min_periods: int = 1) -> GroupRolling:
+    return GroupRolling(values, keys, window, min_periods)
+
+
+def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params) -> pd.DataFrame:
+    """Median, seasonal offset and spread of log duration over the sample runs before each run."""
+    rows = frame[sample]
+    task, bucket = rows["task"], rows["bucket"]
+    med_after = _rolling(rows["x"], [task], params.window).median()
+    n_after = _rolling(rows["x"], [task], params.window).count()
+    med = before(frame, med_after, ["task"])
+    residual = rows["x"] - med[sample]
+    season_after = _rolling(residual, [task, bucket], params.season_window).median()
+    season_n_after = _rolling(residual, [task, bucket], params.season_window).count()
+    season = before(frame, season_after, ["task", "bucket"]).to_numpy()
+    season_n = before(frame, season_n_after, ["task", "bucket"]).fillna(0).to_numpy()
+    season = season_used(season, season_n, frame["bucket"].to_numpy(), params)
+    spread_sample = residual - season[sample]
+    low = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.1), ["task"])
+    mid = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.75), ["task"])
+    high = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.9), ["task"])
+    return pd.DataFrame({
+        "med": med.to_numpy(), "season": season, "low": low.to_numpy(), "high": high.to_numpy(),
+        "mid": mid.to_numpy(), "season_n": season_n, "seasonal": frame["bucket"].to_numpy() >= 0,
+        "n": before(frame, n_after, ["task"]).fillna(0).to_numpy(),
+        "residual": _on_rows(frame, residual), "spread": _on_rows(frame, spread_sample),
+    }, index=frame.index)
+
+
+def season_used(season: np.ndarray, season_n: np.ndarray, bucket: np.ndarray, params) -> np.ndarray:
+    """The seasonal offset where it is known and large enough to matter, else 0."""
+    with np.errstate(invalid="ignore"):
+        use = (bucket >= 0) & (season_n >= params.season_min_runs) & (np.abs(season) >= params.season_min_effect)
+    return np.where(use, season, 0.0)
+
+
+def _on_rows(frame: pd.DataFrame, values: pd.Series) -> np.ndarray:
+    full = np.full(len(frame), np.nan)
+    full[values.index.to_numpy()] = values.to_numpy()
+    return full
+
+
+def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataFrame:
+    """z-scores against the baseline and the raw slow / fast / stuck verdicts (before
+    the "new normal" rule). Adds the expected band in seconds."""
+    # q10..q75, not q90: a few slow runs, or a drift, in the window do not widen the band
+    sigma = np.maximum((base["mid"] - base["low"]).to_numpy() / Z_10_75, params.sigma_floor)
+    expected_log = (base["med"] + base["season"]).to_numpy()
+    z = (frame["x"].to_numpy() - expected_log) / sigma
+    expected_s = np.exp(expected_log)
+    excess_s = frame["duration"].to_numpy() - expected_s
+    ratio = frame["duration"].to_numpy() / expected_s
+    judged = base["n"].to_numpy() >= params.min_history
+    # until a task on a daily or weekly rhythm has seen this hour (or weekday) a few times,
+    # it may be a busy hour: only a run far beyond the usual is slow then
+    season_known = ~base["seasonal"].to_numpy() | (base["season_n"].to_numpy() >= params.season_min_runs)
+    min_ratio = np.where(season_known, params.min_ratio, params.unseen_season_ratio)
+    high = judged & (z > params.threshold) & (ratio >= min_ratio) & (excess_s >= params.min_excess_s)
+    low = (judged & (z < -params.threshold) & (ratio <= 1 / params.fast_ratio)
+           & (-excess_s >= params.min_excess_s))
+    success = frame["success"].to_numpy()
+    if "drift_recent" in base:  # scoring new runs against a fitted state
+        recent, long_ago, then_sigma = (base[c].to_numpy() for c in ("drift_recent", "then_med", "then_sigma"))
+    else:
+        recent, long_ago, then_sigma = drift_context(frame, base, sigma, params)
+    drift = drift_rule(recent, long_ago, then_sigma, z, params) & success & season_known
+    drift &= judged & ~high
+    stuck = high & ~success & (frame["failed"] | frame["unfinished"]).to_numpy() & (ratio >= params.stuck_ratio)
+    return pd.DataFrame({
+        "z": np.where(judged, z, np.nan), "sigma": sigma, "ratio": ratio,
+        "expected_s": np.where(judged, expected_s, np.nan),
+        "expected_low": np.where(judged, np.exp(expected_log - params.threshold * sigma), np.nan),
+        "expected_high": np.where(judged, np.exp(expected_log + params.threshold * sigma), np.nan),
+        "usual_low": np.exp(base["med"] + base["season"] + base["low"]).to_numpy(),
+        "usual_high": np.exp(base["med"] + base["season"] + base["high"]).to_numpy(),
+        "slow_raw": (high | drift) & success, "drift": drift & success, "fast": low & success, "stuck": stuck,
+        "recent_s": np.exp(recent), "long_ago_s": np.exp(long_ago),
+        "drift_runs": params.drift_runs, "window": params.window,
+        "season": base["season"].to_numpy(), "n": base["n"].to_numpy(), "med_log": base["med"].to_numpy(),
+    }, index=frame.index)
+
+
+def drift_context(frame: pd.DataFrame, base: pd.DataFrame, sigma: np.ndarray, params):
+    """Per run: median level of the last `drift_runs` successful runs (this one included,
+    seasonality removed), and the baseline median and sigma `window` successful runs ago."""
+    success = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
+    rows = frame[success]
+    level = rows["x"] - base["season"].to_numpy()[success]
+    recent = _rolling(level, [rows["task"]], params.drift_runs, params.drift_runs).median()
+    then = pd.DataFrame({"med": base["med"].to_numpy()[success], "sigma": sigma[success]}, index=rows.index)
+    then = then.groupby(rows["task"].to_numpy()).shift(params.window)  # before the drift began
+    return _on_rows(frame, recent), _on_rows(frame, then["med"]), _on_rows(frame, then["sigma"])
+
+
+def drift_rule(recent, long_ago, then_sigma, z, params) -> np.ndarray:
+    """A gradual slow-down the rolling median follows: recent level far above the old one."""
+    gap = recent - long_ago
+    with np.errstate(invalid="ignore"):
+        return (gap / then_sigma > params.drift_threshold) & (gap >= np.log(params.min_ratio)) & (z > 1.0)
+
+
+def new_normal(frame: pd.DataFrame, verdict: pd.DataFrame, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """After `confirm_runs` slow runs in a row, the task has a new normal (a code change,
+    more data): for the next 2 x `window` runs a slow run at that steady level is accepted
+    (not flagged; it enters the baseline) while the baseline catches up.
+    Returns (accepted, slow runs in a row before each run, confirmed)."""
+    rows = frame[frame["success"].to_numpy()]
+    slow = pd.Series(verdict["slow_raw"].to_numpy()[rows.index], index=rows.index, dtype=float)
+    k = params.confirm_runs
+    slow_before = _rolling(slow, [rows["task"]], k).sum().groupby(rows["task"]).shift(1).fillna(0)
+    recent = _rolling(rows["x"], [rows["task"]], k, k).median()
+    recent = recent.groupby(rows["task"]).shift(1)
+    confirmed = (slow_before >= k).astype(float)  # k slow runs in a row just before this one
+    # remembered for two windows: the drift rule looks that far back
+    shifted = _rolling(confirmed, [rows["task"]], 2 * params.window).max()
+    accepted = np.zeros(len(frame), dtype=bool)
+    accepted[rows.index] = accept_rule(shifted.to_numpy() > 0, rows["x"].to_numpy(), recent.to_numpy(),
+                                       verdict.loc[rows.index], params)
+    streak, was_confirmed = np.zeros(len(frame)), np.zeros(len(frame), dtype=bool)
+    streak[rows.index] = slow_before.to_numpy()
+    was_confirmed[rows.index] = confirmed.to_numpy() > 0
+    return accepted, streak, was_confirmed
+
+
+def accept_rule(shifted: np.ndarray, x: np.ndarray, recent_x: np.ndarray, verdict: pd.DataFrame,
+                params) -> np.ndarray:
+    """Slow, after a confirmed shift, and steady: within the band of the last few runs."""
+    with np.errstate(invalid="ignore"):
+        steady = np.abs(x - recent_x) <= params.threshold * verdict["sigma"].to_numpy()
+    return shifted & steady & verdict["slow_raw"].to_numpy()
+
+
+def duration_verdicts(frame: pd.DataFrame, params) -> pd.DataFrame:
+    """Two passes: the second baseline leaves out the first pass's anomalies, so one
+    incident does not teach the model that slow is normal."""
+    sample = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
+    first = judge_durations(frame, rolling_baseline(frame, sample, params), params)
+    accepted, _, _ = new_normal(frame, first, params)
+    anomalous = (first["slow_raw"].to_numpy() & ~accepted) | first["fast"].to_numpy()
+    base = rolling_baseline(frame, sample & ~anomalous, params)
+    verdict = judge_durations(frame, base, params)
+    accepted, slow_streak, confirmed = new_normal(frame, verdict, params)
+    verdict["in_sample"] = sample & ~anomalous
+    verdict["confirmed"], verdict["accepted"] = confirmed, accepted
+    verdict["residual"], verdict["spread"] = base["residual"].to_numpy(), base["spread"].to_numpy()
+    return finish(verdict, accepted, slow_streak)
+
+
+def finish(verdict: pd.DataFrame, accepted: np.ndarray, slow_streak: np.ndarray) -> pd.DataFrame:
+    """Final slow / drift flags once the new-normal rule has spoken."""
+    verdict["slow"] = verdict["slow_raw"].to_numpy() & ~accepted & ~verdict["drift"].to_numpy()
+    verdict["drift"] = verdict["drift"].to_numpy() & ~accepted
+    verdict["slow_streak"] = slow_streak
+    return verdict

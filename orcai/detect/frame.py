@@ -1,0 +1,83 @@
+"""Checking the runs DataFrame and putting it in the order every detector works in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("dag_id", "task_id", "run_id", "start_date", "duration_s", "state")
+OPTIONAL_COLUMNS = ("queued_s", "try_number", "run_type", "logical_date")
+OUTPUT_COLUMNS = ("is_anomaly", "score", "reason", "kind", "severity", "detector",
+                  "expected_s", "expected_low", "expected_high", "scope")
+SUCCESS = "success"
+FAILED_STATES = ("failed",)
+UNFINISHED_STATES = ("running", "queued", "scheduled", "up_for_retry", "up_for_reschedule",
+                     "deferred", "restarting")
+NS_PER_S = 1_000_000_000
+
+
+def validate_runs(runs: pd.DataFrame) -> None:
+    """Raise ValueError naming what is wrong with `runs`; return quietly when it will do."""
+    if not isinstance(runs, pd.DataFrame):
+        raise TypeError(f"runs must be a pandas DataFrame, not {type(runs).__name__}")
+    missing = [column for column in REQUIRED_COLUMNS if column not in runs.columns]
+    if missing:
+        raise ValueError(f"runs is missing column(s) {', '.join(missing)}; detect needs "
+                         f"{', '.join(REQUIRED_COLUMNS)}")
+    for column in ("start_date", "logical_date"):
+        if column in runs.columns and not _is_utc_timestamps(runs[column]):
+            raise ValueError(f"column {column} must hold tz-aware UTC pandas Timestamps "
+                             f"(got dtype {runs[column].dtype})")
+    if not pd.api.types.is_numeric_dtype(runs["duration_s"]):
+        raise ValueError(f"column duration_s must be numeric seconds (got dtype {runs['duration_s'].dtype})")
+
+
+def _is_utc_timestamps(column: pd.Series) -> bool:
+    return isinstance(column.dtype, pd.DatetimeTZDtype) and str(column.dt.tz) in ("UTC", "utc")
+
+
+def prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The columns detectors use, one row per run, sorted by task then start time.
+
+    `row` is the run's position in `runs`; `task` and `dag` are integer codes."""
+    task_codes = runs.groupby(["dag_id", "task_id"], sort=False, observed=True).ngroup().to_numpy()
+    dag_codes = runs.groupby("dag_id", sort=False, observed=True).ngroup().to_numpy()
+    run_codes = runs.groupby(["dag_id", "run_id"], sort=False, observed=True).ngroup().to_numpy()
+    state = runs["state"].astype("string").fillna("").to_numpy()
+    duration = runs["duration_s"].to_numpy(dtype=float, na_value=np.nan)
+    frame = pd.DataFrame({
+        "row": np.arange(len(runs)), "task": task_codes, "dag": dag_codes, "run": run_codes,
+        "start_ns": _epoch_ns(runs["start_date"]), "duration": duration,
+        "success": state == SUCCESS, "failed": np.isin(state, FAILED_STATES),
+        "unfinished": np.isin(state, UNFINISHED_STATES),
+    })
+    frame["x"] = np.log(np.clip(duration, 1.0, None))
+    frame = frame.sort_values(["task", "start_ns", "row"], kind="stable", ignore_index=True)
+    return frame
+
+
+def _epoch_ns(column: pd.Series) -> np.ndarray:
+    return column.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").to_numpy(
+        dtype="datetime64[ns]").astype(np.int64)
+
+
+def empty_output(runs: pd.DataFrame, detector: str) -> pd.DataFrame:
+    """`runs` with every output column, nothing flagged."""
+    out = runs.copy()
+    out["is_anomaly"] = np.zeros(len(runs), dtype=bool)
+    out["score"] = 0.0
+    for column in ("reason", "kind", "severity", "scope"):
+        out[column] = ""
+    out["detector"] = detector
+    for column in ("expected_s", "expected_low", "expected_high"):
+        out[column] = np.nan
+    return out
+
+
+def fill_elapsed(frame: pd.DataFrame, now: pd.Timestamp) -> None:
+    """Unfinished runs without a duration have been running since they started."""
+    open_runs = frame["unfinished"].to_numpy() & ~np.isfinite(frame["duration"].to_numpy())
+    elapsed = (pd.Timestamp(now).value - frame["start_ns"].to_numpy()) / NS_PER_S
+    frame.loc[open_runs, "duration"] = elapsed[open_runs]
+    frame["x"] = np.log(np.clip(frame["duration"].to_numpy(), 1.0, None))
+    frame.loc[~(frame["success"] | frame["failed"] | frame["unfinished"]), "x"] = np.nan

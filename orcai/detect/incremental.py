@@ -1,0 +1,172 @@
+"""Scoring a sync's new runs against baselines fitted on the history, without the history.
+
+`fit_state` keeps, per task, the last few values every rolling window needs (as small
+NaN-padded matrices), per task and season bucket the last seasonal residuals, and per
+DAG the last scheduled run and recent start delays. `judge_new` computes the same
+verdicts `RobustDetector.score` would for the first new run of each task.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from orcai.detect import durations, failures, schedule
+from orcai.detect.frame import NS_PER_S, fill_elapsed, prepare_runs
+
+
+@dataclass
+class Tails:
+    """Last `width` values per key, right-aligned, NaN where there were fewer."""
+    keys: pd.Index
+    values: np.ndarray
+
+    def at(self, keys) -> np.ndarray:
+        position = self.keys.get_indexer(keys)
+        padded = np.vstack([self.values, np.full((1, self.values.shape[1]), np.nan)])
+        return padded[position]  # -1 (unknown key) picks the all-NaN row
+
+
+def tails(keys: pd.Series, values: np.ndarray, width: int) -> Tails:
+    """`keys` in time order within each key; keeps the last `width` values of each."""
+    codes, uniques = pd.factorize(keys, sort=False)
+    from_end = pd.Series(codes).groupby(codes).cumcount(ascending=False).to_numpy()
+    keep = from_end < width
+    matrix = np.full((len(uniques), width), np.nan)
+    matrix[codes[keep], width - 1 - from_end[keep]] = values[keep]
+    return Tails(pd.Index(uniques), matrix)
+
+
+@dataclass
+class FittedState:
+    sample_x: Tails          # baseline sample: log durations
+    spread: Tails            # baseline sample: deseasonalised residuals
+    season: Tails            # per task and bucket: residuals
+    level: Tails             # successful runs: log duration minus seasonal offset
+    then: Tails              # successful runs: baseline median (drift looks `window` back)
+    then_sigma: Tails
+    slow: Tails              # successful runs: raw slow verdicts
+    success_x: Tails
+    confirmed: Tails
+    outcome: Tails           # finished runs: 1 failed, 0 success
+    dag_times: pd.DataFrame  # per DAG: last scheduled time, interval
+    delays: Tails            # per DAG: start delays
+
+
+def _task_names(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+    rows = runs.iloc[frame["row"].to_numpy()]
+    return pd.Series(rows["dag_id"].astype(str).to_numpy() + "\x1f" + rows["task_id"].astype(str).to_numpy(),
+                     index=frame.index)
+
+
+def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame,
+              timing: pd.DataFrame) -> FittedState:
+    names = _task_names(runs, frame)
+    sample = timing["in_sample"].to_numpy()
+    success = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
+    outcome = (frame["success"] | frame["failed"]).to_numpy()
+    w, k = params.window, params.confirm_runs
+    season_keys = names + "\x1f" + frame["bucket"].astype(str)
+    on = lambda mask, column, width, keys=names: tails(keys[mask], np.asarray(column)[mask], width)  # noqa: E731
+    times = table.groupby("dag_id").agg(last_ns=("time_ns", "last"), interval_s=("interval_s", "last"))
+    return FittedState(
+        sample_x=on(sample, frame["x"], w), spread=on(sample, timing["spread"], w),
+        season=on(sample, timing["residual"], params.season_window, season_keys),
+        level=on(success, frame["x"] - timing["season"], params.drift_runs - 1),
+        then=on(success, timing["med_log"], w), then_sigma=on(success, timing["sigma"], w),
+        slow=on(success, timing["slow_raw"], k), success_x=on(success, frame["x"], k),
+        confirmed=on(success, timing["confirmed"], 2 * w - 1),
+        outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
+        dag_times=times,
+        delays=tails(table["dag_id"], table["delay_s"].to_numpy() if "delay_s" in table else
+                     np.full(len(table), np.nan), w))
+
+
+def _nan(function, matrix: np.ndarray, **kwargs) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return function(matrix, axis=1, **kwargs)
+
+
+def judge_new(params, state: FittedState, runs: pd.DataFrame, now):
+    """(frame, table, timing, failing) for new runs, as RobustDetector._verdicts gives."""
+    frame = prepare_runs(runs)
+    if now is not None:
+        fill_elapsed(frame, now)
+    table = _new_schedule(params, state, runs, frame)
+    frame["bucket"], frame["bucket_kind"] = schedule.season_buckets(frame, table)
+    names = _task_names(runs, frame)
+    timing = _new_durations(params, state, frame, names)
+    return frame, table, timing, _new_failures(params, state, frame, names)
+
+
+def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    sample_x, spread = state.sample_x.at(names), state.spread.at(names)
+    seasonal = state.season.at(names + "\x1f" + frame["bucket"].astype(str))
+    bucket = frame["bucket"].to_numpy()
+    season = durations.season_used(_nan(np.nanmedian, seasonal), np.sum(np.isfinite(seasonal), axis=1),
+                                   bucket, params)
+    low, mid, high = (_nan(np.nanquantile, spread, q=q) for q in (0.1, 0.75, 0.9))
+    x = frame["x"].to_numpy()
+    levels = np.column_stack([state.level.at(names), x - season])
+    then, then_sigma = state.then.at(names)[:, 0], state.then_sigma.at(names)[:, 0]
+    base = pd.DataFrame({
+        "med": _nan(np.nanmedian, sample_x), "season": season, "low": low, "mid": mid, "high": high,
+        "season_n": np.sum(np.isfinite(seasonal), axis=1), "seasonal": bucket >= 0,
+        "n": np.sum(np.isfinite(sample_x), axis=1),
+        "drift_recent": np.where(np.isfinite(levels).all(axis=1), _nan(np.nanmedian, levels), np.nan),
+        "then_med": then, "then_sigma": then_sigma}, index=frame.index)
+    verdict = durations.judge_durations(frame, base, params)
+    slow_before = np.nansum(state.slow.at(names), axis=1)
+    recent_x = state.success_x.at(names)
+    recent_x = np.where(np.isfinite(recent_x).all(axis=1), _nan(np.nanmedian, recent_x), np.nan)
+    shifted = (np.nansum(state.confirmed.at(names), axis=1) > 0) | (slow_before >= params.confirm_runs)
+    accepted = durations.accept_rule(shifted, x, recent_x, verdict, params) & frame["success"].to_numpy()
+    return durations.finish(verdict, accepted, slow_before)
+
+
+def _new_failures(params, state: FittedState, frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    outcome = (frame["success"] | frame["failed"]).to_numpy()
+    rows, past = frame[outcome], state.outcome.at(names[outcome])
+    failed = rows["failed"].to_numpy().astype(float)
+    task = rows["task"].to_numpy()
+    trailing = np.cumprod(past[:, ::-1] == 1, axis=1).sum(axis=1)  # failures in a row at the end
+    group = pd.Series(1 - failed).groupby(task).cumsum().to_numpy()
+    streak = pd.Series(failed).groupby([task, group]).cumsum().to_numpy() + np.where(group == 0, trailing, 0) * failed
+    earlier_n = pd.Series(np.ones(len(rows))).groupby(task).cumsum().to_numpy()  # this batch, incl. current
+    earlier_fails = pd.Series(failed).groupby(task).cumsum().to_numpy()
+    history, recent = params.failure_history, params.rate_window
+    window = lambda width, fn: fn(past[:, past.shape[1] - width:], axis=1)  # noqa: E731
+    counts = {"seen": window(history, lambda m, axis: np.isfinite(m).sum(axis)) + earlier_n,
+              "fails_seen": window(history, np.nansum) + earlier_fails,
+              "recent_n": np.minimum(window(recent - 1, lambda m, axis: np.isfinite(m).sum(axis)) + earlier_n, recent),
+              "recent_fails": window(recent - 1, np.nansum) + earlier_fails,
+              "all_n": np.isfinite(past).sum(axis=1) + earlier_n, "all_fails": np.nansum(past, axis=1) + earlier_fails}
+    judged = failures.failure_rules(failed > 0, streak, counts, params)
+    return failures.spread_to_frame(judged, rows.index.to_numpy(), frame.index)
+
+
+def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing and late verdicts for the new DAG runs, continuing from the fitted last run."""
+    table = schedule.dag_runs(runs, frame)
+    known = state.dag_times.reindex(table["dag_id"])
+    given = table["dag_id"].map(getattr(params, "schedules_", {}) or {}).astype(float).to_numpy()
+    table["interval_s"] = np.where(np.isfinite(given), given, known["interval_s"].to_numpy())
+    previous = table.groupby("dag")["time_ns"].shift(1).to_numpy()
+    table["prev_ns"] = np.where(np.isfinite(previous), previous, known["last_ns"].to_numpy())
+    gap_s = (table["time_ns"] - table["prev_ns"]).to_numpy() / NS_PER_S
+    with np.errstate(invalid="ignore"):
+        missed = np.where(np.isfinite(gap_s) & (table["interval_s"] > 0),
+                          np.round(gap_s / table["interval_s"].to_numpy()) - 1, 0)
+    table["missed"] = np.maximum(np.nan_to_num(missed), 0)
+    table["missing"], table["late"] = table["missed"] >= 1, False
+    if "logical_ns" in table:
+        delay = ((table["start_ns"] - table["logical_ns"]) / NS_PER_S).where(table["logical_ns"] >= 0)
+        past = state.delays.at(table["dag_id"])
+        usual = pd.Series(_nan(np.nanmedian, past), index=table.index)
+        count = pd.Series(np.isfinite(past).sum(axis=1), index=table.index)
+        table = schedule.late_rule(table, delay, usual, count, params)
+    return table

@@ -1,0 +1,145 @@
+"""Plain-language reasons with numbers a person can act on, and severities.
+
+Called for flagged runs only (a handful per sync), one sentence each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+_UNITS = ((86_400, "d"), (3600, "h"), (60, "min"), (1, "s"))
+
+
+def _unit_for(seconds: float) -> tuple[int, str]:
+    return next(((size, name) for size, name in _UNITS if seconds >= 0.95 * size), (1, "s"))
+
+
+def _number(value: float) -> str:
+    text = f"{value:.1f}" if value < 10 else f"{value:.0f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_duration(seconds: float) -> str:
+    """41 min, 9.5 min, 45 s, 2.1 h, 3 d."""
+    if seconds is None or not math.isfinite(seconds):
+        return "an unknown time"
+    size, name = _unit_for(abs(seconds))
+    return f"{_number(seconds / size)} {name}"
+
+
+def format_range(low: float, high: float) -> str:
+    """8–12 min: both ends in the unit of the upper end."""
+    size, name = _unit_for(high)
+    return f"{_number(low / size)}–{_number(high / size)} {name}"
+
+
+def format_ratio(ratio: float) -> str:
+    return f"{ratio:.1f}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _baseline_words(row) -> str:
+    """'its median of 9.5 min over the last 30 successful runs (usual range 8–12 min)'."""
+    n = int(row.n)
+    usual = format_range(row.usual_low, row.usual_high)
+    if abs(row.season) > 0:
+        hour = pd.Timestamp(row.start_ns, tz="UTC")
+        return (f"its usual {format_duration(row.expected_s)} at this time of "
+                f"{'day' if row.bucket_kind == 'hour' else 'week'} "
+                f"({hour:%a %H:00} UTC; median over the last {n} successful runs "
+                f"{format_duration(math.exp(row.med))}, usual range here {usual})")
+    return (f"its median of {format_duration(row.expected_s)} over the last {n} successful runs "
+            f"(usual range {usual})")
+
+
+def slow_reason(row) -> str:
+    text = f"took {format_duration(row.duration)}, {format_ratio(row.ratio)} {_baseline_words(row)}"
+    if row.slow_streak >= 1:
+        text += f"; the {_ordinal(int(row.slow_streak) + 1)} slow run in a row"
+    return text
+
+
+def drift_reason(row) -> str:
+    return (f"took {format_duration(row.duration)}; its last {row.drift_runs} runs took a median of "
+            f"{format_duration(row.recent_s)}, {format_ratio(row.recent_s / row.long_ago_s)} the "
+            f"{format_duration(row.long_ago_s)} median {row.window} runs earlier: it has been slowing down")
+
+
+def fast_reason(row) -> str:
+    return (f"finished in {format_duration(row.duration)}, {row.ratio:.2f}× {_baseline_words(row)}: "
+            f"check that it did its work")
+
+
+def stuck_reason(row) -> str:
+    verb = "has been running for" if row.unfinished else "ran for"
+    tail = "it may be stuck" if row.unfinished else "then failed: it probably hung until a timeout killed it"
+    return f"{verb} {format_duration(row.duration)}, {format_ratio(row.ratio)} {_baseline_words(row)}; {tail}"
+
+
+def streak_reason(row) -> str:
+    before = int(row.history_n)
+    share = 100 * row.history_fails / before if before else 0
+    return (f"failed {int(row.streak)} times in a row; before that it failed "
+            f"{int(row.history_fails)} of its previous {before} runs ({share:.0f}%)")
+
+
+def rate_reason(row) -> str:
+    recent = 100 * row.recent_fails / row.recent_n
+    prior = 100 * row.prior_fails / row.prior_n if row.prior_n else 0
+    return (f"failed {int(row.recent_fails)} of its last {int(row.recent_n)} runs ({recent:.0f}%), "
+            f"against {int(row.prior_fails)} of the {int(row.prior_n)} runs before ({prior:.1f}%)")
+
+
+def _every(seconds: float) -> str:
+    return f"every {format_duration(seconds)}"
+
+
+def missing_reason(row) -> str:
+    missed = int(row.missed)
+    after = pd.Timestamp(int(row.prev_ns), tz="UTC")
+    until = pd.Timestamp(int(row.time_ns), tz="UTC")
+    runs = "scheduled run" if missed == 1 else "scheduled runs"
+    return (f"{missed} {runs} of this DAG did not happen between {after:%Y-%m-%d %H:%M} and "
+            f"{until:%Y-%m-%d %H:%M} UTC (it runs {_every(row.interval_s)})")
+
+
+def late_reason(row) -> str:
+    """Delays count from the end of the data interval (when Airflow schedules the run)."""
+    due = row.interval_s if math.isfinite(row.interval_s) else 0.0
+    return (f"the DAG run started {format_duration(row.delay_s - row.usual_delay_s)} late: "
+            f"{format_duration(row.delay_s - due)} after it was due, where its runs usually start "
+            f"{format_duration(row.usual_delay_s - due)} after (it runs {_every(row.interval_s)})")
+
+
+def overdue_reason(row) -> str:
+    missed = int(row.missed_runs)
+    return (f"no run since {row.last_run_at:%Y-%m-%d %H:%M} UTC: {missed} scheduled "
+            f"{'run is' if missed == 1 else 'runs are'} missing (it runs {_every(row.interval_s)})")
+
+
+REASONS = {"slow": slow_reason, "drift": drift_reason, "fast": fast_reason, "stuck": stuck_reason,
+           "failure_streak": streak_reason, "failure_rate": rate_reason,
+           "missing": missing_reason, "late": late_reason}
+
+
+def severity_of_missing(missed: float) -> str:
+    return "high" if missed >= 3 else "medium"
+
+
+def severity(row, threshold: float) -> str:
+    """high / medium / low from the kind and how far past the threshold the run is."""
+    if row.kind == "stuck":
+        return "high"
+    if row.kind == "failure_streak":
+        return "high" if row.streak >= 5 else "medium"
+    if row.kind == "failure_rate":
+        return "high" if row.recent_fails >= row.recent_n / 2 else "medium"
+    if row.kind == "missing":
+        return severity_of_missing(row.missed)
+    return "high" if row.score >= 2 * threshold else "medium" if row.score >= 1.4 * threshold else "low"

@@ -1,0 +1,128 @@
+"""Late and missing scheduled runs, judged per DAG from its schedule.
+
+A DAG run is represented by its earliest task run. Its scheduled time is `logical_date`
+when given (the grid Airflow schedules on), otherwise its start. The interval between
+runs comes from `schedules` (dag_id -> seconds, e.g. `orcai.simulate.schedule_interval_s`
+of the DAG's timetable); without one it is inferred from the gaps seen before each run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from orcai.detect.frame import NS_PER_S
+from orcai.detect.reasons import overdue_reason, severity_of_missing
+from orcai.detect.windows import GroupRolling
+
+DAY_S, WEEK_S = 86_400, 604_800
+OVERDUE_BASE_SCORE = 4.5  # one missed run scores like a run just past the duration threshold
+
+
+def dag_runs(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per scheduled DAG run: frame row of its first task run, times in ns."""
+    first = frame.sort_values(["start_ns", "row"], kind="stable")
+    original = runs.iloc[first["row"].to_numpy()]
+    table = pd.DataFrame({
+        "frame_row": first.index.to_numpy(), "dag": first["dag"].to_numpy(),
+        "dag_id": original["dag_id"].to_numpy(), "run": first["run"].to_numpy(),
+        "start_ns": first["start_ns"].to_numpy(),
+    })
+    if "try_number" in runs.columns:  # a retried first task started late for its own reasons
+        table["first_try"] = (original["try_number"].fillna(1) <= 1).to_numpy()
+    if "logical_date" in runs.columns:
+        logical = original["logical_date"]
+        table["logical_ns"] = np.where(logical.isna(), -1, _ns(logical))
+    if "run_type" in runs.columns:  # manual and backfill runs are off the grid
+        scheduled = original["run_type"].isna().to_numpy() | (original["run_type"] == "scheduled").to_numpy()
+        table = table[scheduled]
+    table = table.drop_duplicates("run", keep="first")
+    time_ns = table["logical_ns"].where(table["logical_ns"] >= 0, table["start_ns"]) \
+        if "logical_ns" in table else table["start_ns"]
+    table = table.assign(time_ns=time_ns.to_numpy())
+    return table.sort_values(["dag", "time_ns"], kind="stable", ignore_index=True)
+
+
+def _ns(column: pd.Series) -> np.ndarray:
+    return column.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").to_numpy(
+        dtype="datetime64[ns]").astype(np.int64)
+
+
+def interval_s(table: pd.DataFrame, schedules: dict[str, float] | None) -> np.ndarray:
+    """Seconds between scheduled runs per DAG run: given, else the median of earlier gaps."""
+    gaps = table.groupby("dag")["time_ns"].diff() / NS_PER_S
+    inferred = GroupRolling(gaps, [table["dag"]], 20, 3).median()
+    inferred = inferred.groupby(table["dag"]).shift(1)
+    given = table["dag_id"].map(schedules or {}).astype(float)
+    return given.fillna(inferred).to_numpy()
+
+
+def schedule_verdicts(runs: pd.DataFrame, frame: pd.DataFrame, schedules, params) -> pd.DataFrame:
+    """Per DAG run: scheduled runs missed since the previous one, and how late it started."""
+    table = dag_runs(runs, frame)
+    interval = interval_s(table, schedules)
+    gap_s = (table.groupby("dag")["time_ns"].diff() / NS_PER_S).to_numpy()
+    missed = np.where(np.isfinite(gap_s) & (interval > 0), np.round(gap_s / interval) - 1, 0)
+    table["interval_s"], table["missed"] = interval, np.maximum(missed, 0)
+    table["prev_ns"] = table.groupby("dag")["time_ns"].shift(1)
+    table["missing"] = table["missed"] >= 1
+    table["late"] = False
+    if "logical_ns" in table:
+        table = _lateness(table, params)
+    return table
+
+
+def _lateness(table: pd.DataFrame, params) -> pd.DataFrame:
+    """Start delay after the logical date, against the delays of the DAG's earlier runs."""
+    delay = (table["start_ns"] - table["logical_ns"]) / NS_PER_S
+    delay = delay.where(table["logical_ns"] >= 0)
+    usual = GroupRolling(delay, [table["dag"]], params.window).median()
+    count = GroupRolling(delay, [table["dag"]], params.window).count()
+    usual = usual.groupby(table["dag"]).shift(1)
+    count = count.groupby(table["dag"]).shift(1).fillna(0)
+    return late_rule(table, delay, usual, count, params)
+
+
+def late_rule(table: pd.DataFrame, delay: pd.Series, usual: pd.Series, count: pd.Series, params) -> pd.DataFrame:
+    """Late: started more than a tolerance after the DAG's usual delay, on its first try."""
+    tolerance = np.maximum(params.late_min_s, params.late_share * table["interval_s"].fillna(0))
+    table["delay_s"], table["usual_delay_s"], table["late_tolerance_s"] = delay, usual, tolerance
+    first_try = table["first_try"] if "first_try" in table else True
+    table["late"] = ((count >= params.min_history) & (delay - usual > tolerance) & first_try).to_numpy()
+    table["late_score"] = (params.threshold * (delay - usual) / tolerance).fillna(0).to_numpy()
+    return table
+
+
+def overdue_dags(runs: pd.DataFrame, schedules: dict[str, float], now: pd.Timestamp,
+                 late_min_s: float = 600.0, late_share: float = 0.25) -> pd.DataFrame:
+    """DAGs whose next scheduled run has not started by `now`: one row per overdue DAG."""
+    columns = ["dag_id", "last_run_at", "expected_by", "missed_runs", "kind", "severity", "score", "reason"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    last = runs.groupby("dag_id", observed=True)["start_date"].max()
+    interval = last.index.map(lambda dag_id: (schedules or {}).get(dag_id, np.nan)).to_numpy(float)
+    tolerance = np.maximum(late_min_s, late_share * interval)
+    elapsed = (now - last).dt.total_seconds().to_numpy()
+    missed = np.floor((elapsed - tolerance) / interval)
+    table = pd.DataFrame({"dag_id": last.index, "last_run_at": last.to_numpy(),
+                          "expected_by": last + pd.to_timedelta(interval + tolerance, unit="s"),
+                          "missed_runs": missed, "interval_s": interval})
+    table = table[np.isfinite(missed) & (missed >= 1)].copy()
+    table["kind"] = "missing"
+    table["score"] = OVERDUE_BASE_SCORE + table["missed_runs"]
+    table["severity"] = [severity_of_missing(m) for m in table["missed_runs"]]
+    table["reason"] = [overdue_reason(r) for r in table.itertuples()]
+    return table[columns].reset_index(drop=True)
+
+
+def season_buckets(frame: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Hour of day for DAGs that run more than daily, day of week for daily ones, else none."""
+    interval = pd.Series(table["interval_s"].to_numpy(), index=table["run"].to_numpy())
+    interval = interval[~interval.index.duplicated()]
+    per_row = interval.reindex(frame["run"].to_numpy()).to_numpy()
+    moment = pd.to_datetime(frame["start_ns"].to_numpy(), utc=True)
+    hourly = per_row < DAY_S
+    weekly = (per_row >= DAY_S) & (per_row < WEEK_S)
+    bucket = np.where(hourly, moment.hour, np.where(weekly, 100 + moment.day_of_week, -1))
+    kind = np.where(hourly, "hour", np.where(weekly, "weekday", ""))
+    return bucket, kind

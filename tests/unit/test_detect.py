@@ -1,0 +1,243 @@
+"""orcai.detect: verdicts, reasons and the rules behind them, on small hand-made histories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orcai.detect import DETECTORS, OUTPUT_COLUMNS, RobustDetector, detect, overdue_dags, score_new
+from orcai.detect.reasons import format_duration, format_range
+
+START = pd.Timestamp("2026-01-05 00:00", tz="UTC")  # a Monday
+
+
+WEEKLY, HOURLY = 7 * 86_400, 3600
+
+
+def task_runs(durations, states=None, task_id="load", dag_id="etl", every_s=WEEKLY, start=START,
+              first=0) -> pd.DataFrame:
+    """One task's runs, one per `every_s`, on the DAG's schedule grid. Weekly by default:
+    no hour-of-day or weekday seasonality applies, so tests see the plain rules."""
+    n = len(durations)
+    logical = start + pd.to_timedelta((np.arange(n) + first) * every_s, unit="s")
+    return pd.DataFrame({
+        "dag_id": dag_id, "task_id": task_id, "run_id": [f"scheduled__{i + first}" for i in range(n)],
+        "start_date": logical + pd.Timedelta(seconds=every_s + 3), "duration_s": np.asarray(durations, float),
+        "state": states or ["success"] * n, "logical_date": logical,
+    })
+
+
+def steady(n, median=600.0, seed=1):
+    return median * np.random.default_rng(seed).lognormal(0, 0.1, n)
+
+
+def flagged_kinds(out: pd.DataFrame) -> dict[int, str]:
+    return {i: k for i, k in enumerate(out["kind"]) if k}
+
+
+# --- reasons ---------------------------------------------------------------------------
+
+def test_slow_run_reason_reads_like_the_issue():
+    durations = list(np.random.default_rng(3).permutation(np.linspace(480, 720, 30))) + [2460]
+    out = detect(task_runs(durations))
+    last = out.iloc[-1]
+    assert last["is_anomaly"] and last["kind"] == "slow"
+    assert last["reason"] == ("took 41 min, 4.1× its median of 10 min over the last 30 successful runs "
+                              "(usual range 8.4–11 min)")
+    assert last["severity"] in ("medium", "high") and last["detector"] == "robust/1.0"
+    assert last["expected_low"] < 600 < last["expected_high"] < 2460
+    assert out.loc[~out["is_anomaly"], "reason"].eq("").all()
+
+
+@pytest.mark.parametrize("seconds, text", [(45, "45 s"), (570, "9.5 min"), (2460, "41 min"),
+                                           (7560, "2.1 h"), (3 * 86_400, "3 d"), (1.04, "1 s")])
+def test_durations_are_written_for_people(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_a_range_uses_one_unit():
+    assert format_range(480, 720) == "8–12 min"
+
+
+# --- judging without look-ahead --------------------------------------------------------
+
+def test_appending_future_runs_does_not_change_earlier_verdicts():
+    from tests.benchmarks.detection_quality import benchmark_data
+    runs, schedules = benchmark_data(n_dags=4, days=20, seed=3)
+    runs = runs.drop(columns=["injected_anomaly"])
+    full = detect(runs, schedules=schedules)
+    cut = runs["start_date"].quantile(0.6)
+    early = runs[runs.groupby(["dag_id", "run_id"])["start_date"].transform("min") < cut]
+    alone = detect(early, schedules=schedules)
+    columns = ["is_anomaly", "kind", "reason", "severity"]
+    pd.testing.assert_frame_equal(alone[columns], full.loc[early.index, columns])
+    np.testing.assert_allclose(alone["score"], full.loc[early.index, "score"])
+    assert full["is_anomaly"].any()
+
+
+def test_no_verdict_before_the_minimum_history():
+    durations = list(steady(5)) + [6000] + list(steady(10, seed=2)) + [6000]
+    out = detect(task_runs(durations), min_history=10)
+    assert flagged_kinds(out) == {16: "slow"}
+    assert np.isnan(out["expected_s"].iloc[5]) and out["score"].iloc[5] == 0
+
+
+def test_failed_runs_do_not_enter_the_baseline():
+    durations = list(steady(20)) + [6000] * 12 + [6000]
+    states = ["success"] * 20 + ["failed"] * 12 + ["success"]
+    out = detect(task_runs(durations, states), streak_min=99)  # failures themselves aside
+    assert out["kind"].iloc[-1] == "slow"
+    assert out["expected_s"].iloc[-1] == pytest.approx(600, rel=0.1)
+
+
+def test_earlier_anomalies_do_not_widen_the_band():
+    clean = list(steady(40))
+    incident = clean[:30] + [3000, 3200] + clean[32:]
+    before = detect(task_runs(clean))
+    after = detect(task_runs(incident))
+    assert flagged_kinds(after) == {30: "slow", 31: "slow"}
+    assert after["expected_high"].iloc[-1] == pytest.approx(before["expected_high"].iloc[-1], rel=0.02)
+
+
+def test_a_lasting_level_shift_becomes_the_new_normal():
+    durations = list(steady(40)) + list(steady(60, median=1800, seed=5))
+    out = detect(task_runs(durations))
+    flags = flagged_kinds(out)
+    assert 40 in flags and all(40 <= i < 40 + 3 for i in flags)  # noticed, then accepted
+    assert "3rd slow run in a row" not in out["reason"].iloc[40]
+
+
+def test_nightly_batch_window_is_learned_as_seasonality():
+    hours = (START + pd.to_timedelta(np.arange(24 * 10), unit="h")).hour
+    durations = np.where(hours < 4, 2.5, 1.0) * steady(24 * 10)
+    durations[24 * 8 + 12] = 2.5 * 600  # as slow as a night, at noon
+    out = detect(task_runs(durations, every_s=HOURLY), schedules={"etl": HOURLY})
+    assert flagged_kinds(out) == {24 * 8 + 12: "slow"}
+    night = out.iloc[24 * 8 + 1]
+    assert night["expected_s"] == pytest.approx(1500, rel=0.15)
+    assert "at this time of day (Wed 02:00 UTC" in detect(task_runs(np.r_[durations[:217], 6000], every_s=HOURLY),
+                                                          schedules={"etl": HOURLY})["reason"].iloc[-1]
+
+
+# --- failures, stuck, schedule ----------------------------------------------------------
+
+def test_a_failure_streak_is_flagged_once_it_is_unlikely():
+    states = ["success"] * 40 + ["failed"] * 4 + ["success"]
+    out = detect(task_runs(steady(len(states)), states))
+    assert flagged_kinds(out) == {42: "failure_streak", 43: "failure_streak"}
+    assert out["reason"].iloc[42] == "failed 3 times in a row; before that it failed 0 of its previous 40 runs (0%)"
+    flaky = ["success", "success", "failed"] * 15 + ["failed"] * 2  # fails a third of the time anyway
+    assert not detect(task_runs(steady(len(flaky)), flaky))["is_anomaly"].any()
+
+
+def test_a_jump_in_the_failure_rate_is_flagged():
+    rng = np.random.default_rng(4)
+    states = ["success"] * 120 + ["failed" if f else "success" for f in rng.random(30) < 0.4]
+    out = detect(task_runs(steady(len(states)), states), streak_min=99)
+    kinds = set(flagged_kinds(out).values())
+    assert kinds == {"failure_rate"}
+    assert min(flagged_kinds(out)) >= 120
+    assert "of its last" in out.loc[out["kind"] == "failure_rate", "reason"].iloc[0]
+
+
+def test_a_run_still_going_far_too_long_is_stuck():
+    runs = task_runs(list(steady(20)) + [np.nan], ["success"] * 20 + ["running"])
+    now = runs["start_date"].iloc[-1] + pd.Timedelta(hours=3)
+    out = detect(runs, now=now)
+    assert out["kind"].iloc[-1] == "stuck" and out["severity"].iloc[-1] == "high"
+    assert out["reason"].iloc[-1].startswith("has been running for 3 h, 18×")
+
+
+def test_skipped_scheduled_runs_are_missing():
+    runs = task_runs(steady(40), every_s=HOURLY)
+    runs = runs.drop(index=[30, 31]).reset_index(drop=True)
+    out = detect(runs, schedules={"etl": HOURLY})
+    assert flagged_kinds(out) == {30: "missing"}
+    assert out["scope"].iloc[30] == "dag_run"
+    assert out["reason"].iloc[30].startswith("2 scheduled runs of this DAG did not happen between")
+
+
+def test_a_run_that_starts_long_after_its_slot_is_late():
+    runs = task_runs(steady(40), every_s=HOURLY)
+    runs.loc[35, "start_date"] += pd.Timedelta(minutes=40)
+    out = detect(runs, schedules={"etl": HOURLY})
+    assert flagged_kinds(out) == {35: "late"}
+    assert out["reason"].iloc[35] == ("the DAG run started 40 min late: 40 min after it was due, where its runs "
+                                      "usually start 3 s after (it runs every 1 h)")
+
+
+def test_overdue_dags_are_reported_from_now():
+    runs = task_runs(steady(20), every_s=HOURLY)
+    now = runs["start_date"].max() + pd.Timedelta(hours=3, minutes=30)
+    overdue = overdue_dags(runs, {"etl": HOURLY}, now)
+    assert list(overdue["dag_id"]) == ["etl"] and overdue["missed_runs"].iloc[0] == 3
+    assert overdue["reason"].iloc[0].startswith("no run since")
+    assert overdue_dags(runs, {"etl": HOURLY}, runs["start_date"].max() + pd.Timedelta(minutes=30)).empty
+
+
+# --- incremental scoring ------------------------------------------------------------------
+
+def test_new_runs_get_the_verdicts_a_full_score_gives():
+    history = task_runs(list(steady(40)))
+    new = task_runs([3000], first=40)
+    flagged = score_new(history, new, schedules={"etl": 3600})
+    full = detect(pd.concat([history, new], ignore_index=True), schedules={"etl": 3600}).iloc[-1]
+    assert flagged["kind"].iloc[0] == full["kind"] == "slow"
+    assert flagged["reason"].iloc[0] == full["reason"]
+    assert flagged["score"].iloc[0] == pytest.approx(full["score"])
+
+
+def test_score_new_needs_a_fitted_detector():
+    with pytest.raises(ValueError, match="fit"):
+        RobustDetector().score_new(task_runs([1.0]))
+
+
+# --- the contract -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_every_detector_is_selectable_by_name(name):
+    runs = task_runs(list(steady(40)) + [6000])
+    out = detect(runs, detector=name)
+    assert len(out) == len(runs) and list(out.index) == list(runs.index)
+    assert set(OUTPUT_COLUMNS) <= set(out.columns)
+    assert out["detector"].iloc[0].startswith(name + "/")
+    assert out["is_anomaly"].dtype == bool and out["score"].dtype == float
+    assert (out["reason"] != "").eq(out["is_anomaly"]).all()
+
+
+def test_detectors_follow_scikit_learn_conventions():
+    for cls in DETECTORS.values():
+        detector = cls()
+        assert detector.fit(task_runs(steady(12))) is detector
+
+
+def test_unknown_detector_names_the_choices():
+    with pytest.raises(ValueError, match="dbscan, isolation_forest, robust"):
+        detect(task_runs([1.0]), detector="prophet")
+
+
+def test_empty_input_gives_empty_output():
+    out = detect(task_runs([]))
+    assert out.empty and set(OUTPUT_COLUMNS) <= set(out.columns)
+
+
+def test_input_order_and_index_are_kept():
+    runs = task_runs(list(steady(30)) + [6000]).sample(frac=1, random_state=1)
+    runs.index = runs.index + 100
+    out = detect(runs)
+    assert list(out.index) == list(runs.index)
+    assert out.loc[130, "kind"] == "slow"
+
+
+@pytest.mark.parametrize("column", ["dag_id", "task_id", "run_id", "start_date", "duration_s", "state"])
+def test_a_missing_column_is_named(column):
+    with pytest.raises(ValueError, match=f"missing column\\(s\\) {column}"):
+        detect(task_runs([1.0]).drop(columns=[column]))
+
+
+def test_naive_timestamps_are_refused():
+    runs = task_runs([1.0])
+    runs["start_date"] = runs["start_date"].dt.tz_localize(None)
+    with pytest.raises(ValueError, match="start_date must hold tz-aware UTC"):
+        detect(runs)
