@@ -41,9 +41,19 @@ class Settings(BaseSettings):
 
     sync_interval_s: int = Field(60, ge=5, description="Seconds between worker syncs.")
     sync_lookback_days: int = Field(30, ge=1, description="History fetched for a DAG seen for the first time.")
+    detector: str = Field("robust", description="Anomaly detector: robust (default), isolation_forest or dbscan.")
+    detect_lookback_days: int = Field(14, ge=1, description="Run history the detector learns from.")
+    detect_refit_min: int = Field(60, ge=1, description="Minutes between refits of the detector's baselines.")
     worker_name: str = Field("worker", min_length=1, description="Name of this worker's heartbeat node.")
     home: Path = Field(Path(".orcai"), description="Local data folder (embedded FalkorDB, local Airflow).")
     log_level: str = Field("INFO", description="Python log level for the worker.")
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, name: str) -> str:
+        if name not in ("robust", "isolation_forest", "dbscan"):
+            raise ValueError("must be robust, isolation_forest or dbscan")
+        return name
 
     @field_validator("graph_uri")
     @classmethod

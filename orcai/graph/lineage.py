@@ -27,24 +27,22 @@ UNWIND $keys AS k
 MATCH (:Task {{key: k}})-[:DEPENDS_ON*1..]->(u:Task) WHERE {_LIVE.format('u')}
 RETURN DISTINCT u.key AS key
 """
-# Into the consuming DAGs: their root tasks (the rest follows inside the DAG).
-_ACROSS_DOWN = f"""
-UNWIND $keys AS k
-MATCH (:Task {{key: k}})-[:PRODUCES]->(a:Asset)<-[:SCHEDULED_ON]-(c:Dag)-[:HAS_TASK]->(r:Task)
-WHERE {_LIVE.format('c')} AND {_LIVE.format('r')} AND NOT (r)-[:DEPENDS_ON]->(:Task)
-RETURN DISTINCT r.key AS key, a.uri AS via
-"""
+# Cross-DAG hops are written in stages (WITH between hops): given the whole pattern at
+# once, FalkorDB's planner starts from a label scan of every Task and is ~400x slower.
 # Out of the task's own DAG: the producers of every asset that DAG is scheduled on.
 _ACROSS_UP = f"""
 UNWIND $keys AS k
-MATCH (:Task {{key: k}})<-[:HAS_TASK]-(:Dag)-[:SCHEDULED_ON]->(a:Asset)<-[:PRODUCES]-(p:Task)
-WHERE {_LIVE.format('p')}
+MATCH (x:Task {{key: k}})
+WITH x MATCH (x)<-[:HAS_TASK]-(d:Dag)
+WITH DISTINCT d MATCH (d)-[:SCHEDULED_ON]->(a:Asset)
+WITH DISTINCT a MATCH (a)<-[:PRODUCES]-(p:Task) WHERE {_LIVE.format('p')}
 RETURN DISTINCT p.key AS key, a.uri AS via
 """
 
 _TASK_DETAILS = """
 UNWIND $keys AS k
 MATCH (t:Task {key: k})
+WITH t
 OPTIONAL MATCH (t)-[:PRODUCES]->(a:Asset)
 OPTIONAL MATCH (a)-[:STORED_IN]->(s:ExternalSystem)
 OPTIONAL MATCH (t)-[:USES]->(u:ExternalSystem)
@@ -88,9 +86,51 @@ def _walk(graph: Graph, start_keys: list[str], within: str, across: str, max_dag
     return walk
 
 
+_CONSUMERS = f"""
+UNWIND $keys AS k
+MATCH (x:Task {{key: k}})
+WITH x MATCH (x)-[:PRODUCES]->(a:Asset)
+WITH DISTINCT a MATCH (a)<-[:SCHEDULED_ON]-(c:Dag) WHERE {_LIVE.format('c')}
+RETURN DISTINCT c.dag_id AS dag_id, a.uri AS via
+"""
+_NEXT_CONSUMERS = f"""
+UNWIND $dags AS id
+MATCH (d:Dag {{dag_id: id}})
+WITH d MATCH (d)-[:HAS_TASK]->(t:Task)-[:PRODUCES]->(a:Asset)
+WITH DISTINCT a MATCH (a)<-[:SCHEDULED_ON]-(c:Dag) WHERE {_LIVE.format('c')}
+RETURN DISTINCT c.dag_id AS dag_id, a.uri AS via
+"""
+_TASKS_OF_DAGS = f"""
+UNWIND $dags AS id
+MATCH (d:Dag {{dag_id: id}})
+WITH d MATCH (d)-[:HAS_TASK]->(t:Task) WHERE {_LIVE.format('t')}
+RETURN d.dag_id AS dag_id, t.key AS key
+"""
+
+
 def downstream_tasks(graph: Graph, task_keys: list[str], max_dag_hops: int = 10) -> Walk:
-    """Every task downstream of `task_keys`, in their DAGs and across DAGs through assets."""
-    return _walk(graph, task_keys, _WITHIN_DOWN, _ACROSS_DOWN, max_dag_hops)
+    """Every task downstream of `task_keys`, in their DAGs and across DAGs through assets.
+
+    A DAG scheduled on an asset runs whole when the asset updates, so every task of a
+    consumer DAG is downstream: past the first hop the walk is over DAGs, not tasks."""
+    walk = Walk()
+    inside = [row["key"] for row in graph.read(_WITHIN_DOWN, {"keys": task_keys})]
+    walk.hops.update({key: 0 for key in inside})
+    own_dags = {key.split(".", 1)[0] for key in task_keys}
+    dag_hops: dict[str, tuple[int, str]] = {}
+    frontier = graph.read(_CONSUMERS, {"keys": sorted(set(task_keys) | set(inside))}) if max_dag_hops else []
+    for hop in range(1, max_dag_hops + 1):
+        fresh = {r["dag_id"]: r["via"] for r in frontier if r["dag_id"] not in dag_hops}
+        if not fresh:
+            break
+        dag_hops.update({dag_id: (hop, via) for dag_id, via in fresh.items()})
+        if hop < max_dag_hops:
+            frontier = graph.read(_NEXT_CONSUMERS, {"dags": sorted(fresh)})
+    for row in graph.read(_TASKS_OF_DAGS, {"dags": sorted(dag_hops)}) if dag_hops else []:
+        if row["key"] not in task_keys and not (row["dag_id"] in own_dags and row["key"] in walk.hops):
+            walk.hops.setdefault(row["key"], dag_hops[row["dag_id"]][0])
+            walk.via.setdefault(row["key"], dag_hops[row["dag_id"]][1])
+    return walk
 
 
 def upstream_tasks(graph: Graph, task_keys: list[str], max_dag_hops: int = 10) -> Walk:
