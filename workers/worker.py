@@ -19,6 +19,7 @@ import schedule
 
 from orcai import __version__
 from orcai.airflow import AirflowClient
+from orcai.anomalies import AnomalyMonitor, DetectionReport
 from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError, OrcaiError
 from orcai.graph import Graph, connect, describe_uri
@@ -38,6 +39,7 @@ class Worker:
         self.started_at = int(clock() * 1000)
         self.last_error: str | None = None
         self.last_ok_at: int | None = None
+        self.monitor = AnomalyMonitor(settings)
         self._schema_ready = False
 
     def cycle(self) -> SyncReport | None:
@@ -58,15 +60,30 @@ class Worker:
             log.info("recovered after: %s", self.last_error)
         self.last_error, self.last_ok_at = None, int(self.clock() * 1000)
         log.info(report.summary())
-        self._beat(report)
+        detection = self._detect()
+        self._beat(report, detection=detection)
         return report
+
+    def _detect(self) -> DetectionReport | None:
+        """Score the runs that are new since the last cycle; a failure is logged, not fatal."""
+        started = self.clock()
+        try:
+            detection = self.monitor.run(self.graph, int(started * 1000))
+        except (OrcaiError, ValueError) as exc:
+            log.error("anomaly detection failed: %s", exc)
+            return None
+        if detection.judged:
+            log.info("judged %d runs, %d anomalous%s in %.1f s", detection.judged, detection.flagged,
+                     " (baselines refitted)" if detection.refitted else "", self.clock() - started)
+        return detection
 
     def _record_failure(self, message: str, graph_down: bool = False) -> None:
         log.error("sync failed: %s", message)
         self.last_error = message
         self._beat(None, graph_down)
 
-    def _beat(self, report: SyncReport | None, graph_down: bool = False) -> None:
+    def _beat(self, report: SyncReport | None, graph_down: bool = False,
+              detection: DetectionReport | None = None) -> None:
         now = int(self.clock() * 1000)
         props = {
             "last_sync_at": now, "last_ok_at": self.last_ok_at, "last_error": self.last_error,
@@ -81,6 +98,8 @@ class Worker:
                 "nodes_created": report.written.nodes_created, "api_requests": report.requests,
                 "dag_errors": len(report.dag_errors),
             })
+        if detection is not None:
+            props.update({"runs_judged": detection.judged, "anomalies_flagged": detection.flagged})
         try:
             write_heartbeat(self.graph, self.settings.worker_name, props)
         except GraphError as exc:

@@ -52,8 +52,12 @@ USES = EdgeKind("USES", TASK, SYSTEM)
 OWNED_BY = EdgeKind("OWNED_BY", DAG, OWNER)
 TAGGED = EdgeKind("TAGGED", DAG, TAG)
 
+ANOMALY = NodeKind("Anomaly", "key")
+
 SCHEMA = [IndexSpec(kind.label, kind.key)
-          for kind in (DAG, TASK, DAG_RUN, TASK_RUN, ASSET, SYSTEM, OWNER, TAG, WORKER)] + [
+          for kind in (DAG, TASK, DAG_RUN, TASK_RUN, ASSET, SYSTEM, OWNER, TAG, WORKER, ANOMALY)] + [
+    IndexSpec("Anomaly", "status", unique=False),
+    IndexSpec("TaskRun", "start_date", unique=False),
     IndexSpec("Task", "dag_id", unique=False),
     IndexSpec("DagRun", "dag_id", unique=False),
 ]
@@ -294,3 +298,54 @@ def set_watermarks(graph: Graph, watermarks: dict[str, int]) -> None:
 def write_heartbeat(graph: Graph, worker_name: str, props: dict) -> None:
     graph.write("MERGE (w:Worker {name: $name}) SET w += $props",
                 {"name": worker_name, "props": props})
+
+
+# --- anomalies ----------------------------------------------------------------------------
+
+# Status is set on creation only: an operator's acknowledgement survives re-detection.
+_UPSERT_ANOMALIES = """
+UNWIND $rows AS row
+MERGE (a:Anomaly {key: row.props.key})
+ON CREATE SET a += row.props, a.status = 'open', a.fp = row.fp
+WITH a, row WHERE a.fp <> row.fp
+SET a.score = row.props.score, a.severity = row.props.severity, a.reason = row.props.reason,
+    a.value_s = row.props.value_s, a.fp = row.fp
+"""
+_LINK_NEW_ANOMALIES = """
+UNWIND $rows AS row
+MATCH (a:Anomaly {{key: row.props.key}}), (target:{label} {{key: row.target}})
+MERGE (a)-[:FLAGS]->(target)
+"""
+ANOMALY_TARGETS = ("TaskRun", "DagRun", "Dag")
+
+
+def load_anomalies(graph: Graph, anomalies: list[dict]) -> WriteCounts:
+    """Anomaly nodes (dicts with `key`, `target_label`, `target_key`, ...) and their FLAGS edge."""
+    counts = WriteCounts()
+    for label in ANOMALY_TARGETS:  # labels only from this allow-list
+        rows = []
+        for anomaly in anomalies:
+            if anomaly["target_label"] == label:
+                props = {k: v for k, v in anomaly.items() if k not in ("target_label", "target_key")}
+                rows.append({"props": props, "fp": fingerprint({k: props[k] for k in ("score", "severity", "reason")}),
+                             "target": anomaly["target_key"]})
+        counts += write_batched(graph, _UPSERT_ANOMALIES, rows)
+        counts += write_batched(graph, _LINK_NEW_ANOMALIES.format(label=label), rows)
+    return counts
+
+
+def set_anomaly_status(graph: Graph, key: str, status: str, by: str, at_ms: int, note: str = "") -> bool:
+    """Acknowledge, mark false positive, or reopen; a false positive widens the task's
+    tolerance by 25% so the detector stops flagging that kind of run."""
+    if status not in ("open", "acknowledged", "false_positive"):
+        raise ValueError(f"unknown anomaly status {status!r}")
+    rows = graph.read("MATCH (a:Anomaly {key: $key}) RETURN a.status AS status, a.task_key AS task", {"key": key})
+    if not rows:
+        return False
+    graph.write("MATCH (a:Anomaly {key: $key}) SET a.status = $status, a.status_by = $by, "
+                "a.status_at = $at, a.status_note = $note", {"key": key, "status": status, "by": by,
+                                                               "at": at_ms, "note": note})
+    if status == "false_positive" and rows[0]["status"] != "false_positive" and rows[0]["task"]:
+        graph.write("MATCH (t:Task {key: $task}) SET t.tolerance = coalesce(t.tolerance, 1.0) * 1.25",
+                    {"task": rows[0]["task"]})
+    return True

@@ -56,3 +56,38 @@ def graph_counts(graph: Graph) -> dict[str, int]:
     """Number of nodes per label: a cheap health/size summary."""
     rows = graph.read("MATCH (n) RETURN labels(n)[0] AS label, count(n) AS nodes")
     return {row["label"]: row["nodes"] for row in rows}
+
+
+def task_run_history(graph: Graph, started_since_ms: int, ended_after_ms: int | None = None,
+                     task_key: str | None = None) -> list[Row]:
+    """Task runs started since `started_since_ms` (optionally only those that ended after
+    `ended_after_ms`, or are still running; optionally of one task), for detection."""
+    return graph.read("""
+        MATCH (tr:TaskRun)
+        WHERE tr.start_date >= $since
+          AND ($ended_after IS NULL OR tr.end_date IS NULL OR tr.end_date > $ended_after)
+          AND ($task IS NULL OR (tr.dag_id + '.' + tr.task_id) = $task)
+        RETURN tr.key AS key, tr.dag_id AS dag_id, tr.task_id AS task_id, tr.run_id AS run_id,
+               tr.start_date AS start_date, tr.end_date AS end_date, tr.duration_s AS duration_s,
+               tr.queued_s AS queued_s, tr.try_number AS try_number, tr.state AS state
+    """, {"since": started_since_ms, "ended_after": ended_after_ms, "task": task_key})
+
+
+def dag_schedules(graph: Graph) -> list[Row]:
+    return graph.read("MATCH (d:Dag) WHERE coalesce(d.is_deleted, false) = false "
+                      "RETURN d.dag_id AS dag_id, d.schedule AS schedule")
+
+
+def task_tolerances(graph: Graph) -> dict[str, float]:
+    rows = graph.read("MATCH (t:Task) WHERE t.tolerance IS NOT NULL RETURN t.key AS key, t.tolerance AS tolerance")
+    return {row["key"]: row["tolerance"] for row in rows}
+
+
+def anomalies(graph: Graph, statuses: list[str], since_ms: int = 0) -> list[Row]:
+    """Anomalies with the given statuses detected since `since_ms`, most severe first."""
+    return graph.read("""
+        MATCH (a:Anomaly) WHERE a.status IN $statuses AND a.detected_at >= $since
+        RETURN properties(a) AS anomaly,
+               CASE a.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END AS rank
+        ORDER BY rank, a.score DESC
+    """, {"statuses": statuses, "since": since_ms})
