@@ -9,6 +9,7 @@ st.set_page_config(page_title="ORC AI", page_icon=":material/hub:", layout="wide
 navigation = st.navigation([
     st.Page("pages/status.py", title="Status", icon=":material/monitor_heart:", default=True),
     st.Page("pages/lineage.py", title="Lineage", icon=":material/account_tree:"),
+    st.Page("pages/anomalies.py", title="Anomalies", icon=":material/troubleshoot:"),
 ])
 render_sidebar()
 navigation.run()

@@ -133,3 +133,24 @@ class AnomalyMonitor:
         self.watermark_ms = max(self.watermark_ms or 0, int(finished.max()) if len(finished) else 0)
         report.judged, report.flagged = len(new), len(flagged)
         return report
+
+
+def task_duration_history(graph: Graph, task_key: str, now_ms: int, lookback_days: int,
+                          detector: str = "robust") -> pd.DataFrame:
+    """A task's runs with the detector's expected band, for the drill-down chart."""
+    rows = queries.task_run_history(graph, now_ms - lookback_days * DAY_MS, task_key=task_key)
+    runs = runs_frame(rows)
+    if runs.empty:
+        return runs
+    scored = make_detector(detector).score(runs.drop(columns=["key", "end_date"]),
+                                           now=pd.Timestamp(now_ms, unit="ms", tz="UTC"))
+    return scored.assign(key=runs["key"].to_numpy()).sort_values("start_date")
+
+
+def anomaly_table(rows: list[dict]) -> pd.DataFrame:
+    """Stored anomalies -> the Anomalies page table (most severe first, as queried)."""
+    columns = ["severity", "kind", "dag_id", "task_id", "run_id", "detected_at", "reason", "status",
+               "score", "key", "task_key"]
+    table = pd.DataFrame([row["anomaly"] for row in rows], columns=columns)
+    table["detected_at"] = pd.to_datetime(table["detected_at"], unit="ms", utc=True)
+    return table

@@ -14,7 +14,9 @@ import streamlit as st
 from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError
 from orcai.graph import Graph, connect, describe_uri
+from orcai.anomalies import anomaly_table, task_duration_history
 from orcai.graph import lineage, queries
+from orcai.graph.load import set_anomaly_status
 from orcai.status import StatusOverview, WorkerHealth, load_status, worker_health
 
 CACHE_TTL_S = 30
@@ -104,3 +106,20 @@ def cached_blast_radius(last_sync_at: int | None, task_key: str) -> lineage.Blas
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_recent_task_runs(last_sync_at: int | None, task_key: str) -> list[dict]:
     return lineage.recent_task_runs(graph(), task_key)
+
+
+# Anomalies: cached per last sync; a status change clears the cache so it shows at once.
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_anomalies(last_sync_at: int | None, statuses: tuple[str, ...], since_ms: int):
+    return anomaly_table(queries.anomalies(graph(), list(statuses), since_ms))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner="Scoring the task's history...")
+def cached_duration_history(last_sync_at: int | None, task_key: str, lookback_days: int, detector: str):
+    return task_duration_history(graph(), task_key, now_ms(), lookback_days, detector)
+
+
+def change_anomaly_status(key: str, status: str) -> None:
+    set_anomaly_status(graph(), key, status, by="app", at_ms=now_ms())
+    cached_anomalies.clear()

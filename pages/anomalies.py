@@ -1,0 +1,106 @@
+"""Anomalies: what is abnormal right now, why, and what the operator decided about it."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from orcai.errors import GraphError
+from pages.shared import (
+    cached_anomalies, cached_duration_history, change_anomaly_status, current_worker_health,
+    graph_error_banner, now_ms, settings_or_stop,
+)
+
+SEVERITY_COLOURS = {"high": "#d93025", "medium": "#f57c00", "low": "#8d8d8d"}
+PERIODS = {"last 24 h": 1, "last 7 days": 7, "last 30 days": 30, "all": None}
+
+config = settings_or_stop()
+st.title("Anomalies")
+
+with st.expander("Detector settings", icon=":material/tune:"):
+    st.markdown(f"- detector: **{config.detector}** (`ORCAI_DETECTOR`)\n"
+                f"- learns from the last **{config.detect_lookback_days} days** of runs "
+                f"(`ORCAI_DETECT_LOOKBACK_DAYS`)\n"
+                f"- baselines refitted every **{config.detect_refit_min} min** "
+                f"(`ORCAI_DETECT_REFIT_MIN`); in between, only new runs are scored\n"
+                "- a false positive widens that task's tolerance by 25%")
+
+left, middle, right = st.columns([2, 2, 2])
+statuses = left.multiselect("Status", ["open", "acknowledged", "false_positive"], default=["open"])
+period = middle.selectbox("Detected", list(PERIODS), index=1)
+days = PERIODS[period]
+
+try:
+    sync_key = current_worker_health().last_sync_at
+    since = 0 if days is None else now_ms() - days * 86_400_000
+    table = cached_anomalies(sync_key, tuple(sorted(statuses)), since // 60_000 * 60_000)
+except GraphError as exc:
+    graph_error_banner(exc)
+    st.stop()
+
+kinds = right.multiselect("Kind", sorted(table["kind"].dropna().unique()))
+dags = st.multiselect("DAG", sorted(table["dag_id"].dropna().unique()))
+if kinds:
+    table = table[table["kind"].isin(kinds)]
+if dags:
+    table = table[table["dag_id"].isin(dags)]
+
+if table.empty:
+    st.success("No anomalies match. The worker scores every new run after each sync; "
+               "anything abnormal shows up here with the reason.", icon=":material/check_circle:")
+    st.stop()
+
+counts = table["severity"].value_counts()
+cols = st.columns(3)
+for col, severity in zip(cols, ("high", "medium", "low")):
+    col.metric(f"{severity.capitalize()} severity", int(counts.get(severity, 0)))
+
+st.dataframe(
+    table.style.map(lambda s: f"color: {SEVERITY_COLOURS.get(s, '')}; font-weight: 600", subset=["severity"]),
+    hide_index=True, width="stretch",
+    column_order=["severity", "kind", "dag_id", "task_id", "reason", "detected_at", "status", "run_id"],
+    column_config={
+        "severity": "Severity", "kind": "Kind", "dag_id": "DAG", "task_id": "Task",
+        "reason": st.column_config.TextColumn("Why", width="large"),
+        "detected_at": st.column_config.DatetimeColumn("Detected", format="distance"),
+        "status": "Status", "run_id": "Run",
+    },
+)
+
+labels = {row.key: f"[{row.severity}] {row.dag_id}.{row.task_id} — {row.kind} — {row.run_id}"
+          for row in table.itertuples()}
+chosen = st.selectbox("Look closer", list(labels), format_func=labels.get)
+anomaly = table.set_index("key").loc[chosen]
+st.subheader(f"{anomaly['dag_id']}.{anomaly['task_id']}")
+st.markdown(f"**{anomaly['kind']}** in run `{anomaly['run_id']}`: {anomaly['reason']}")
+
+history = cached_duration_history(sync_key, anomaly["task_key"], config.detect_lookback_days, config.detector)
+if history.empty:
+    st.caption("No run history for this task in the detector's lookback window.")
+else:
+    figure = go.Figure()
+    band = history.dropna(subset=["expected_low", "expected_high"])
+    figure.add_trace(go.Scatter(x=band["start_date"], y=band["expected_high"], line={"width": 0},
+                                showlegend=False, hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=band["start_date"], y=band["expected_low"], fill="tonexty",
+                                fillcolor="rgba(26,115,232,0.15)", line={"width": 0}, name="expected range"))
+    figure.add_trace(go.Scatter(x=history["start_date"], y=history["duration_s"], mode="lines+markers",
+                                marker={"size": 4}, line={"color": "#1a73e8", "width": 1}, name="duration"))
+    flagged = history[history["is_anomaly"]]
+    figure.add_trace(go.Scatter(x=flagged["start_date"], y=flagged["duration_s"], mode="markers",
+                                marker={"color": "#d93025", "size": 10, "symbol": "x"}, name="flagged",
+                                text=flagged["reason"], hovertemplate="%{text}<extra></extra>"))
+    this_run = history[history["run_id"] == anomaly["run_id"]]
+    figure.add_trace(go.Scatter(x=this_run["start_date"], y=this_run["duration_s"], mode="markers",
+                                marker={"color": "rgba(0,0,0,0)", "size": 18,
+                                        "line": {"color": "#000000", "width": 2}}, name="this anomaly"))
+    figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                         yaxis_title="duration (s)", legend={"orientation": "h"})
+    st.plotly_chart(figure, width="stretch")
+
+buttons = st.columns(3)
+actions = {"acknowledged": "Acknowledge", "false_positive": "Mark false positive", "open": "Reopen"}
+for column, (status, label) in zip(buttons, actions.items()):
+    if column.button(label, disabled=anomaly["status"] == status, key=f"set-{status}"):
+        change_anomaly_status(chosen, status)
+        st.rerun()
