@@ -1,7 +1,7 @@
 """Detection in the product: score new runs after each sync, store what is anomalous.
 
-The worker keeps one fitted detector. Every `detect_refit_min` minutes it refits on the
-runs already judged (the last `detect_lookback_days`); in between it scores only runs
+The worker keeps one fitted detector. Every `detect_refit_min` minutes it scores the
+whole lookback window exactly and refits the baselines; in between it scores only runs
 that finished (or are still running) since the last judged one, so each sync costs
 little. Each anomaly is an `Anomaly` node with a deterministic key (kind + run), linked
 with FLAGS to the run it flags: re-detection updates it, never duplicates it, and an
@@ -91,6 +91,7 @@ class AnomalyMonitor:
         self.detector = None
         self.fitted_at_ms = 0
         self.watermark_ms: int | None = None  # end of the newest run already judged
+        self.window_runs = 0  # task runs in the lookback window at the last judgement
 
     def schedules(self, graph: Graph) -> dict[str, float]:
         return {row["dag_id"]: float(schedule_interval_s(row["schedule"])) for row in queries.dag_schedules(graph)}
@@ -105,18 +106,24 @@ class AnomalyMonitor:
         first_cycle = self.watermark_ms is None
         ended_after = None if first_cycle else self.watermark_ms - WATERMARK_OVERLAP_MS
         now = pd.Timestamp(now_ms, unit="ms", tz="UTC")
-        report = DetectionReport(refitted=self.refit_due(now_ms))
+        window_runs = queries.task_runs_started_since(graph, since)
+        # Many more runs than the syncs brought since last time: history was backfilled
+        # (`make simulate`, a restored graph), so judge the whole window now.
+        backfilled = window_runs > 1.5 * self.window_runs + 100
+        self.window_runs = window_runs
+        report = DetectionReport(refitted=self.refit_due(now_ms) or backfilled)
         if report.refitted:
-            # Score the whole window exactly (each run on the runs before it), keep the
-            # verdicts of the new runs, and fit the baselines that later cycles reuse.
+            # Score the whole window exactly (each run on the runs before it) and store every
+            # verdict: history that arrived late (a backfill, `make simulate`) is judged too,
+            # and stored anomalies are merged, not duplicated. Then fit the baselines that
+            # the cycles until the next refit reuse.
             window = runs_frame(queries.task_run_history(graph, since))
             if window.empty:
                 return report
             schedules = self.schedules(graph)
             detector = make_detector(self.settings.detector)
             scored = detector.score(window.drop(columns=["key", "end_date"]), schedules=schedules, now=now)
-            is_new = window["end_date"].isna() | (window["end_date"] > (ended_after or 0))
-            new, scored = window[is_new.to_numpy()], scored[is_new.to_numpy()]
+            new = window
             if self.settings.detector == "robust":
                 self.detector = detector.fit(window[window["end_date"].notna()].drop(columns=["key", "end_date"]),
                                              schedules=schedules)

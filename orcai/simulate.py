@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import re
+import statistics
 import sys
 import time
 from collections import Counter
@@ -71,6 +72,7 @@ class Options:
     kinds: tuple[str, ...] = ANOMALY_KINDS  # which anomalies to inject (see LABELED_KINDS)
     noisy_task_share: float = 0.0     # tasks whose normal durations vary ~±50% run to run
     seasonal_task_share: float = 0.0  # tasks 2.5x slower in a nightly batch window (00-04 UTC)
+    baselines_s: tuple[tuple[str, float], ...] = ()  # (task key, seconds): observed typical durations
 
 
 @dataclass
@@ -224,7 +226,9 @@ def _dag_history(dag: DagSpec, days: float, now_ms: int, seed: int, options: Opt
     rng = random.Random(f"{seed}:{dag.dag_id}")
     order = topological_order(dag.tasks)
     # Baselines depend only on seed and task, not on `now`: re-runs keep each task's character.
-    baselines = {t.task_id: _baseline_s(seed, dag.dag_id, t.task_id) for t in order}
+    observed = dict(options.baselines_s)
+    baselines = {t.task_id: observed.get(f"{dag.dag_id}.{t.task_id}") or _baseline_s(seed, dag.dag_id, t.task_id)
+                 for t in order}
     # Fast schedules skip grid points (every 3 min -> every 24 min) so the whole period
     # fits the run cap while runs stay on the DAG's own grid.
     interval_s = schedule_interval_s(dag.schedule)
@@ -419,6 +423,26 @@ def run_intervals_s(structure: list[DagSpec], days: float, options: Options = Op
     return intervals
 
 
+def true_cadence(structure: list[DagSpec], days: float, observed_s: dict[str, float] | None = None) -> Options:
+    """Options for history that looks like the real deployment: every DAG on its real
+    schedule (no thinning: the worker judges missing runs against the stored schedule),
+    and tasks as long as their real runs took, where there are any."""
+    fastest = min((schedule_interval_s(dag.schedule) for dag in structure), default=3600)
+    return Options(max_runs_per_dag=max(Options().max_runs_per_dag, math.ceil(days * 86_400 / fastest)),
+                   baselines_s=tuple(sorted((observed_s or {}).items())))
+
+
+def observed_durations(graph: Graph) -> dict[str, float]:
+    """Median duration of each task's successful real (Airflow-synced) runs."""
+    rows = graph.read("MATCH (tr:TaskRun) WHERE tr.source = 'airflow' AND tr.state = 'success' "
+                      "AND tr.duration_s IS NOT NULL "
+                      "RETURN tr.dag_id + '.' + tr.task_id AS task, tr.duration_s AS duration_s")
+    durations: dict[str, list[float]] = {}
+    for row in rows:
+        durations.setdefault(row["task"], []).append(row["duration_s"])
+    return {task: statistics.median(values) for task, values in durations.items()}
+
+
 def labeled_runs(structure: list[DagSpec], days: float, now_ms: int, seed: int = 7,
                  options: Options | None = None) -> tuple["pd.DataFrame", dict[str, int]]:
     """Runs with every labeled kind injected (plus noisy and seasonal normal tasks) and the
@@ -459,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
             print("no DAGs in the graph: let the worker sync from Airflow first, or pass --dags N",
                   file=sys.stderr)
             return 2
-        history = synthetic_history(structure, args.days, int(time.time() * 1000), args.seed)
+        history = synthetic_history(structure, args.days, int(time.time() * 1000), args.seed,
+                                    true_cadence(structure, args.days, observed_durations(graph)))
         write_history(graph, history)
     except OrcaiError as exc:
         print(f"simulate failed: {exc}", file=sys.stderr)

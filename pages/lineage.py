@@ -14,7 +14,7 @@ from pages.shared import (
 
 STATE_COLOURS = {"success": "#1e8e3e", "failed": "#d93025", "running": "#1a73e8",
                  "queued": "#8d8d8d", "upstream_failed": "#f57c00", None: "#c7c7c7"}
-KIND_STYLE = {"asset": ("#7e57c2", "diamond"), "system": ("#455a64", "database"),
+KIND_STYLE = {"asset": ("#7e57c2", "diamond"), "system": ("#455a64", "hexagon"),
               "dag": ("#00838f", "box")}
 MAX_NODES = 300
 
@@ -90,7 +90,7 @@ with graph_tab:
             config=layout,
         )
         st.caption("Colour = last run state · thick black border = your selection · "
-                   "⚠ = open anomalies · purple diamonds = assets · grey = external systems. "
+                   "⚠ = open anomalies · purple diamonds = assets · grey hexagons = external systems. "
                    "Click a task for details.")
 
 with table_tab:

@@ -91,3 +91,8 @@ def anomalies(graph: Graph, statuses: list[str], since_ms: int = 0) -> list[Row]
                CASE a.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END AS rank
         ORDER BY rank, a.score DESC
     """, {"statuses": statuses, "since": since_ms})
+
+
+def task_runs_started_since(graph: Graph, since_ms: int) -> int:
+    return graph.read("MATCH (tr:TaskRun) WHERE tr.start_date >= $since RETURN count(tr) AS n",
+                      {"since": since_ms})[0]["n"]

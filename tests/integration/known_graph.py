@@ -31,9 +31,9 @@ def load_known_lineage(graph):
     load_dag_runs(graph, [DagRunRecord("A", "r1", "success", run_after=NOW - 1000),
                           DagRunRecord("B", "r1", "failed", run_after=NOW - 500)])
     load_task_runs(graph, [
-        TaskRunRecord("A", "r1", "a1", -1, "success", start_date=NOW, end_date=NOW + 10_000),
+        TaskRunRecord("A", "r1", "a1", -1, "success", start_date=NOW, end_date=NOW + 10_000, duration_s=10.0),
         TaskRunRecord("A", "r1", "a2", -1, "success", start_date=NOW + 12_000, end_date=NOW + 20_000),
-        TaskRunRecord("A", "r1", "a3", -1, "success", start_date=NOW + 21_000, end_date=NOW + 40_000),
+        TaskRunRecord("A", "r1", "a3", -1, "success", start_date=NOW + 21_000, end_date=NOW + 40_000, duration_s=19.0),
         TaskRunRecord("A", "r1", "a4", -1, "failed", start_date=NOW + 21_000, end_date=NOW + 25_000),
         TaskRunRecord("A", "r1", "ghost", -1, "success", start_date=NOW, end_date=NOW + 1),
         TaskRunRecord("B", "r1", "b1", -1, "failed", start_date=NOW + 50_000, end_date=NOW + 51_000),

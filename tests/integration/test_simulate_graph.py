@@ -44,3 +44,16 @@ def test_cli_on_an_empty_graph_says_what_to_do(graph_uri, monkeypatch, capsys):
     monkeypatch.setenv("ORCAI_GRAPH_URI", graph_uri)
     assert main(["--days", "2"]) == 2
     assert "let the worker sync from Airflow first" in capsys.readouterr().err
+
+
+def test_synthetic_tasks_last_as_long_as_their_real_runs(graph):
+    from orcai.simulate import observed_durations, true_cadence
+    load_known_lineage(graph)  # real (source 'airflow') runs: A.a1 took 10 s, A.a3 took 19 s
+    observed = observed_durations(graph)
+    assert observed["A.a1"] == 10.0 and observed["A.a3"] == 19.0
+    structure = [DagSpec("A", "0:03:00", (TaskSpec("a1"),))]
+    history = synthetic_history(structure, days=1, now_ms=NOW, seed=1,
+                                options=true_cadence(structure, 1, observed))
+    assert len(history.dag_runs) >= 470  # every 3 minutes, not thinned
+    durations = sorted(tr.duration_s for tr in history.task_runs if tr.state == "success" and not tr.injected_anomaly)
+    assert 5 < durations[len(durations) // 2] < 20
