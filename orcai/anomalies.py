@@ -35,8 +35,12 @@ WATERMARK_OVERLAP_MS = 120_000
 def runs_frame(rows: list[dict]) -> pd.DataFrame:
     """Graph rows -> the DataFrame `orcai.detect` expects (UTC timestamps, float seconds)."""
     frame = pd.DataFrame(rows, columns=["key", "dag_id", "task_id", "run_id", "start_date", "end_date",
-                                        "duration_s", "queued_s", "try_number", "state"])
-    frame["start_date"] = pd.to_datetime(frame["start_date"], unit="ms", utc=True)
+                                        "duration_s", "queued_s", "try_number", "state",
+                                        "logical_date", "run_type"])
+    # The run's logical date (its slot on the schedule) tells a late run from a missing
+    # one; start times alone shuffle when a run starts late.
+    for column in ("start_date", "logical_date"):
+        frame[column] = pd.to_datetime(pd.to_numeric(frame[column], errors="coerce"), unit="ms", utc=True)
     for column in ("duration_s", "queued_s", "try_number"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     return frame.dropna(subset=["start_date"]).reset_index(drop=True)

@@ -67,9 +67,11 @@ def task_run_history(graph: Graph, started_since_ms: int, ended_after_ms: int | 
         WHERE tr.start_date >= $since
           AND ($ended_after IS NULL OR tr.end_date IS NULL OR tr.end_date > $ended_after)
           AND ($task IS NULL OR (tr.dag_id + '.' + tr.task_id) = $task)
+        OPTIONAL MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr)
         RETURN tr.key AS key, tr.dag_id AS dag_id, tr.task_id AS task_id, tr.run_id AS run_id,
                tr.start_date AS start_date, tr.end_date AS end_date, tr.duration_s AS duration_s,
-               tr.queued_s AS queued_s, tr.try_number AS try_number, tr.state AS state
+               tr.queued_s AS queued_s, tr.try_number AS try_number, tr.state AS state,
+               coalesce(r.logical_date, r.run_after) AS logical_date, r.run_type AS run_type
     """, {"since": started_since_ms, "ended_after": ended_after_ms, "task": task_key})
 
 
