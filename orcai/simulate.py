@@ -23,6 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import pandas as pd
+
 from orcai.config import load_settings
 from orcai.errors import OrcaiError
 from orcai.graph import Graph, WriteCounts, connect, load
@@ -397,9 +399,8 @@ def _business_hours_factor(at_ms: int) -> float:
 
 # --- labeled frames for detectors ----------------------------------------------------
 
-def runs_frame(history: SyntheticHistory) -> "pd.DataFrame":
+def runs_frame(history: SyntheticHistory) -> pd.DataFrame:
     """Task runs as the DataFrame `orcai.detect.detect` takes, plus `injected_anomaly`."""
-    import pandas as pd  # only the detection benchmarks need pandas here
 
     dag_runs = {r.key: r for r in history.dag_runs}
     rows = [(tr.dag_id, tr.task_id, tr.run_id, tr.start_date, tr.duration_s, tr.state,
@@ -444,7 +445,7 @@ def observed_durations(graph: Graph) -> dict[str, float]:
 
 
 def labeled_runs(structure: list[DagSpec], days: float, now_ms: int, seed: int = 7,
-                 options: Options | None = None) -> tuple["pd.DataFrame", dict[str, int]]:
+                 options: Options | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """Runs with every labeled kind injected (plus noisy and seasonal normal tasks) and the
     DAG schedules in seconds: the data detectors are measured on."""
     options = options or Options(kinds=LABELED_KINDS, anomalies_per_week=3.0,

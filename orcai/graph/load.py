@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Sequence
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
 from orcai.lineage_sources import system_for_operator, system_for_uri
 from orcai.model import (
-    AssetRecord, DagRecord, DagRunRecord, ExternalSystemRecord, TaskRecord, TaskRunRecord, task_key,
+    AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord, task_key,
 )
 
 log = logging.getLogger(__name__)

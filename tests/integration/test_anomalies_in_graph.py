@@ -43,6 +43,7 @@ def test_monitor_flags_injected_anomalies_once(history_graph):
     assert flags == len(stored)
 
     again = AnomalyMonitor(settings).run(graph, NOW)  # a restarted worker re-judges...
+    assert again.flagged == first.flagged
     assert len(anomalies(graph, ["open"])) == len(stored)  # ...without duplicating
 
 

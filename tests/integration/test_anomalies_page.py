@@ -5,27 +5,15 @@ from __future__ import annotations
 import time
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from orcai.anomalies import AnomalyMonitor
 from orcai.config import load_settings
 from orcai.graph.load import load_dags, load_tasks
-from orcai.localstack.airflow import REPO_ROOT
 from orcai.model import DagRecord, TaskRecord
 from orcai.simulate import DagSpec, Options, TaskSpec, synthetic_history, write_history
+from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.integration
-PAGE = str(REPO_ROOT / "pages" / "anomalies.py")
-
-
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
 
 
 @pytest.fixture
@@ -40,13 +28,8 @@ def flagged_graph(graph, graph_uri):
     return graph
 
 
-def run_page(monkeypatch, graph_uri: str) -> AppTest:
-    monkeypatch.setenv("ORCAI_GRAPH_URI", graph_uri)
-    return AppTest.from_file(PAGE, default_timeout=60).run()
-
-
 def test_open_anomalies_with_reasons_and_a_chart(monkeypatch, flagged_graph, graph_uri):
-    app = run_page(monkeypatch, graph_uri)
+    app = run_page(monkeypatch, "anomalies", graph_uri)
     assert not app.exception
     table = app.dataframe[0].value
     assert len(table) > 0 and table["reason"].str.len().min() > 10
@@ -56,7 +39,7 @@ def test_open_anomalies_with_reasons_and_a_chart(monkeypatch, flagged_graph, gra
 
 
 def test_acknowledge_moves_it_out_of_open(monkeypatch, flagged_graph, graph_uri):
-    app = run_page(monkeypatch, graph_uri)
+    app = run_page(monkeypatch, "anomalies", graph_uri)
     before = len(app.dataframe[0].value)
     app.button(key="set-acknowledged").click().run()
     assert not app.exception
@@ -67,12 +50,12 @@ def test_acknowledge_moves_it_out_of_open(monkeypatch, flagged_graph, graph_uri)
 
 
 def test_no_anomalies_is_a_calm_message(monkeypatch, graph, graph_uri):
-    app = run_page(monkeypatch, graph_uri)
+    app = run_page(monkeypatch, "anomalies", graph_uri)
     assert not app.exception
     assert "No anomalies match" in app.success[0].value
 
 
 def test_graph_unreachable_shows_a_banner(monkeypatch):
-    app = run_page(monkeypatch, "falkor://127.0.0.1:6599/nowhere")
+    app = run_page(monkeypatch, "anomalies", "falkor://127.0.0.1:6599/nowhere")
     assert not app.exception
     assert "knowledge graph is unreachable" in app.error[0].value

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-from orcai.localstack.airflow import REPO_ROOT
 from tests.integration.known_graph import load_known_lineage
+from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.integration
-PAGE = str(REPO_ROOT / "pages" / "lineage.py")
-
-
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-def run_page(monkeypatch, graph_uri: str, **query) -> AppTest:
-    monkeypatch.setenv("ORCAI_GRAPH_URI", graph_uri)
-    app = AppTest.from_file(PAGE, default_timeout=30)
-    app.query_params.update(query)
-    return app.run()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
 
 
 def test_task_details_show_blast_radius_and_runs(monkeypatch, graph, graph_uri):
     load_known_lineage(graph)
-    app = run_page(monkeypatch, graph_uri, dag="A", task="A.a2")
+    app = run_page(monkeypatch, "lineage", graph_uri, dag="A", task="A.a2")
     assert not app.exception
     assert app.selectbox[0].value == "A" and app.selectbox[1].value == "A.a2"
     metrics = {m.label: m.value for m in app.metric}
@@ -44,7 +25,7 @@ def test_task_details_show_blast_radius_and_runs(monkeypatch, graph, graph_uri):
 
 def test_whole_dag_without_a_task(monkeypatch, graph, graph_uri):
     load_known_lineage(graph)
-    app = run_page(monkeypatch, graph_uri, dag="B")
+    app = run_page(monkeypatch, "lineage", graph_uri, dag="B")
     assert not app.exception
     names = set(app.dataframe[0].value["name"])
     assert {"B.b1", "B.b2", "A.a3", "C.c1"} <= names  # one DAG hop up and down
@@ -52,12 +33,12 @@ def test_whole_dag_without_a_task(monkeypatch, graph, graph_uri):
 
 
 def test_empty_graph_says_what_to_do(monkeypatch, graph, graph_uri):
-    app = run_page(monkeypatch, graph_uri)
+    app = run_page(monkeypatch, "lineage", graph_uri)
     assert not app.exception
     assert "No DAGs in the graph yet" in app.info[0].value
 
 
 def test_graph_unreachable_shows_a_banner(monkeypatch):
-    app = run_page(monkeypatch, "falkor://127.0.0.1:6599/nowhere")
+    app = run_page(monkeypatch, "lineage", "falkor://127.0.0.1:6599/nowhere")
     assert not app.exception
     assert "knowledge graph is unreachable" in app.error[0].value

@@ -5,30 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from orcai.graph.load import load_dag_runs, load_dags, write_heartbeat
-from orcai.localstack.airflow import REPO_ROOT
 from orcai.model import DagRecord, DagRunRecord
+from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.integration
-PAGE = str(REPO_ROOT / "pages" / "status.py")
-
-
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-def run_page(monkeypatch, graph_uri: str) -> AppTest:
-    monkeypatch.setenv("ORCAI_GRAPH_URI", graph_uri)
-    app = AppTest.from_file(PAGE, default_timeout=30)
-    return app.run()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
 
 
 def markdown_of(elements) -> str:
@@ -46,7 +28,7 @@ def test_status_page_shows_dags_kpis_and_recent_failures(monkeypatch, graph, gra
     ])
     write_heartbeat(graph, "worker", {"last_sync_at": now, "last_ok_at": now, "last_error": None})
 
-    app = run_page(monkeypatch, graph_uri)
+    app = run_page(monkeypatch, "status", graph_uri)
 
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
@@ -59,14 +41,14 @@ def test_status_page_shows_dags_kpis_and_recent_failures(monkeypatch, graph, gra
 
 
 def test_empty_graph_says_what_to_do(monkeypatch, graph, graph_uri):
-    app = run_page(monkeypatch, graph_uri)
+    app = run_page(monkeypatch, "status", graph_uri)
     assert not app.exception
     text = markdown_of(app.info)
     assert "No DAGs in the graph yet" in text and "No worker has written a heartbeat" in text
 
 
 def test_graph_unreachable_shows_a_banner_not_a_traceback(monkeypatch):
-    app = run_page(monkeypatch, "falkor://127.0.0.1:6599/nowhere")
+    app = run_page(monkeypatch, "status", "falkor://127.0.0.1:6599/nowhere")
     assert not app.exception
     banner = markdown_of(app.error)
     assert "knowledge graph is unreachable" in banner and "ORCAI_GRAPH_URI" in banner
@@ -76,6 +58,6 @@ def test_worker_error_is_shown(monkeypatch, graph, graph_uri):
     now = int(time.time() * 1000)
     write_heartbeat(graph, "worker", {"name": "worker", "last_sync_at": now, "last_ok_at": None,
                                       "last_error": "Airflow at http://localhost:8089 is unreachable"})
-    app = run_page(monkeypatch, graph_uri)
+    app = run_page(monkeypatch, "status", graph_uri)
     assert not app.exception
     assert "cannot sync" in markdown_of(app.error)
