@@ -69,8 +69,11 @@ class Worker:
         started = self.clock()
         try:
             detection = self.monitor.run(self.graph, int(started * 1000))
-        except (OrcaiError, ValueError) as exc:
+        except OrcaiError as exc:
             log.error("anomaly detection failed: %s", exc)
+            return None
+        except Exception:  # a bug in detection must not stop syncing: keep the traceback
+            log.exception("anomaly detection crashed unexpectedly")
             return None
         if detection.judged:
             log.info("judged %d runs, %d anomalous%s in %.1f s", detection.judged, detection.flagged,
