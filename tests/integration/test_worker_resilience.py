@@ -67,3 +67,20 @@ def test_worker_survives_airflow_restart(airflow_with_runs, graph, graph_uri, ca
     keys = {r["key"] for r in graph.read("MATCH (r:DagRun) RETURN r.key AS key")}
     assert f"etl_orders/{new_run.dag_run_id}" in keys
     assert len(keys) > runs_before
+
+
+class BrokenMonitor:
+    """A detector with a bug in it (fault injection)."""
+
+    def run(self, graph, now_ms):
+        raise KeyError("duration_s")
+
+
+def test_a_bug_in_detection_does_not_stop_syncing(airflow, graph, graph_uri, caplog):
+    worker = Worker(airflow.settings(graph_uri=graph_uri))
+    worker.monitor = BrokenMonitor()
+
+    assert worker.cycle() is not None  # the sync itself went through
+    assert "anomaly detection crashed unexpectedly" in caplog.text
+    assert worker_heartbeats(graph)[0].get("last_error") is None
+    assert graph.read("MATCH (d:Dag) RETURN count(d) AS n")[0]["n"] > 0
