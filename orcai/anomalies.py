@@ -21,7 +21,7 @@ from orcai.detect import make_detector
 from orcai.graph import Graph
 from orcai.graph import queries
 from orcai.graph.load import load_anomalies
-from orcai.simulate import schedule_interval_s
+from orcai.schedules import schedule_interval_s
 
 log = logging.getLogger(__name__)
 

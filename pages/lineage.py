@@ -8,12 +8,11 @@ from streamlit_agraph import Config, Edge, Node, agraph
 
 from orcai.errors import GraphError
 from pages.shared import (
-    cached_blast_radius, cached_dag_ids, cached_neighbourhood, cached_recent_task_runs,
-    current_worker_health, graph_error_banner, settings_or_stop,
+    STATE_COLOURS, cached_blast_radius, cached_dag_ids, cached_neighbourhood,
+    cached_recent_task_runs, current_worker_health, graph_error_banner, settings_or_stop,
 )
 
-STATE_COLOURS = {"success": "#1e8e3e", "failed": "#d93025", "running": "#1a73e8",
-                 "queued": "#8d8d8d", "upstream_failed": "#f57c00", None: "#c7c7c7"}
+NO_RUNS_COLOUR = "#c7c7c7"
 KIND_STYLE = {"asset": ("#7e57c2", "diamond"), "system": ("#455a64", "hexagon"),
               "dag": ("#00838f", "box")}
 MAX_NODES = 300
@@ -58,7 +57,7 @@ if view.hidden:
 
 def draw_node(node: dict) -> Node:
     if node["kind"] == "task":
-        colour = STATE_COLOURS.get(node["state"], STATE_COLOURS[None])
+        colour = STATE_COLOURS.get(node["state"], NO_RUNS_COLOUR)
         label = node["label"] if node["dag_id"] == dag_id else f"{node['dag_id']}.{node['label']}"
         flag = f" ⚠ {node['anomalies']}" if node["anomalies"] else ""
         border = "#b00020" if node["anomalies"] else ("#000000" if node["direction"] == "start" else colour)

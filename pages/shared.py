@@ -21,6 +21,16 @@ from orcai.status import StatusOverview, WorkerHealth, load_status, worker_healt
 
 CACHE_TTL_S = 30
 
+# Airflow's own state colours, so operators read them the same way in both UIs.
+STATE_COLOURS = {"success": "#1e8e3e", "failed": "#d93025", "running": "#1a73e8",
+                 "queued": "#8d8d8d", "upstream_failed": "#f57c00"}
+
+
+def state_style(state) -> str:
+    """A dataframe cell style colouring a run state like Airflow does."""
+    colour = STATE_COLOURS.get(state)
+    return f"color: {colour}; font-weight: 600" if colour else ""
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)

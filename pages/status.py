@@ -6,17 +6,8 @@ import streamlit as st
 
 from orcai.errors import GraphError
 from pages.shared import (
-    cached_status, current_worker_health, graph_error_banner, now_ms, settings_or_stop,
+    cached_status, current_worker_health, graph_error_banner, now_ms, settings_or_stop, state_style,
 )
-
-# Airflow's own state colours, so operators read them the same way in both UIs.
-STATE_COLOURS = {"success": "#1e8e3e", "failed": "#d93025", "running": "#1a73e8",
-                 "queued": "#8d8d8d", "upstream_failed": "#f57c00"}
-
-
-def state_style(state) -> str:
-    colour = STATE_COLOURS.get(state)
-    return f"color: {colour}; font-weight: 600" if colour else ""
 
 config = settings_or_stop()
 st.title("Status")

@@ -2,7 +2,7 @@
 
 A DAG run is represented by its earliest task run. Its scheduled time is `logical_date`
 when given (the grid Airflow schedules on), otherwise its start. The interval between
-runs comes from `schedules` (dag_id -> seconds, e.g. `orcai.simulate.schedule_interval_s`
+runs comes from `schedules` (dag_id -> seconds, e.g. `orcai.schedules.schedule_interval_s`
 of the DAG's timetable); without one it is inferred from the gaps seen before each run.
 """
 

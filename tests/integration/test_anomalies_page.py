@@ -53,9 +53,3 @@ def test_no_anomalies_is_a_calm_message(monkeypatch, graph, graph_uri):
     app = run_page(monkeypatch, "anomalies", graph_uri)
     assert not app.exception
     assert "No anomalies match" in app.success[0].value
-
-
-def test_graph_unreachable_shows_a_banner(monkeypatch):
-    app = run_page(monkeypatch, "anomalies", "falkor://127.0.0.1:6599/nowhere")
-    assert not app.exception
-    assert "knowledge graph is unreachable" in app.error[0].value

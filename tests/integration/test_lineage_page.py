@@ -36,9 +36,3 @@ def test_empty_graph_says_what_to_do(monkeypatch, graph, graph_uri):
     app = run_page(monkeypatch, "lineage", graph_uri)
     assert not app.exception
     assert "No DAGs in the graph yet" in app.info[0].value
-
-
-def test_graph_unreachable_shows_a_banner(monkeypatch):
-    app = run_page(monkeypatch, "lineage", "falkor://127.0.0.1:6599/nowhere")
-    assert not app.exception
-    assert "knowledge graph is unreachable" in app.error[0].value
