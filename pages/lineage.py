@@ -8,7 +8,7 @@ from streamlit_agraph import Config, Edge, Node, agraph
 
 from orcai.errors import GraphError
 from pages.shared import (
-    STATE_COLOURS, cached_blast_radius, cached_dag_ids, cached_neighbourhood,
+    STATE_COLOURS, cached_blast_radius, cached_dag_ids, cached_dag_tasks, cached_neighbourhood,
     cached_recent_task_runs, current_worker_health, graph_error_banner, settings_or_stop,
 )
 
@@ -38,8 +38,7 @@ params = st.query_params
 wanted = params.get("dag")
 left, middle, right = st.columns([3, 3, 2])
 dag_id = left.selectbox("DAG", dags, index=dags.index(wanted) if wanted in dags else 0)
-tasks = [n["key"] for n in cached_neighbourhood(sync_key, dag_id, None, 0, MAX_NODES).nodes
-         if n["kind"] == "task" and n["dag_id"] == dag_id]
+tasks = cached_dag_tasks(sync_key, dag_id)
 task_key = middle.selectbox("Task (optional)", [None] + sorted(tasks),
                             format_func=lambda k: "whole DAG" if k is None else k.split(".", 1)[1],
                             index=(sorted(tasks).index(params["task"]) + 1) if params.get("task") in tasks else 0)

@@ -102,6 +102,11 @@ def cached_dag_ids(last_sync_at: int | None) -> list[str]:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_dag_tasks(last_sync_at: int | None, dag_id: str) -> list[str]:
+    return lineage.dag_task_keys(graph(), dag_id)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_neighbourhood(last_sync_at: int | None, dag_id: str, task_key: str | None,
                          depth: int, max_nodes: int) -> lineage.LineageView:
     return lineage.neighbourhood(graph(), dag_id=dag_id, task_key=task_key, depth=depth,
