@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     detect_lookback_days: int = Field(14, ge=1, description="Run history the detector learns from.")
     detect_refit_min: int = Field(60, ge=1, description="Minutes between refits of the detector's baselines.")
     worker_name: str = Field("worker", min_length=1, description="Name of this worker's heartbeat node.")
+    app_url: str = Field("http://localhost:8501", description="Where operators open ORC AI; links in Slack messages point here.")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics (0 turns it off).")
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on (0.0.0.0 inside a container).")
+
+    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming-webhook URL (secret).")
+    slack_webhook_url_file: Path | None = Field(None, description="File holding the Slack webhook URL.")
+    slack_bot_token: SecretStr | None = Field(None, description="Slack bot token for chat.postMessage, instead of a webhook (secret).")
+    slack_bot_token_file: Path | None = Field(None, description="File holding the Slack bot token.")
+    slack_channel: str | None = Field(None, description="Channel for the bot token, e.g. #airflow-alerts.")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (a test sink or Slack Enterprise proxy).")
+    slack_timeout_s: float = Field(10.0, gt=0, description="Timeout of each Slack request.")
+
+    admin_password: SecretStr | None = Field(None, description="Password for write actions in the app (secret); without it the app is read-only.")
+    admin_password_file: Path | None = Field(None, description="File holding the admin password.")
+
     home: Path = Field(Path(".orcai"), description="Local data folder (embedded FalkorDB, local Airflow).")
     log_level: str = Field("INFO", description="Python log level for the worker.")
 
@@ -63,7 +78,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must look like falkor://host:port/graph or bolt://host:port, got scheme {parsed.scheme!r}")
         return uri
 
-    @field_validator("airflow_url", "airflow_ui_url")
+    @field_validator("airflow_url", "airflow_ui_url", "app_url", "slack_api_url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
         if url is None:
@@ -80,6 +95,10 @@ class Settings(BaseSettings):
                 read_password_file(self.airflow_password_file, self.airflow_username))
         if self.graph_password is None and self.graph_password_file:
             self.graph_password = SecretStr(read_password_file(self.graph_password_file, None))
+        for secret in ("slack_webhook_url", "slack_bot_token", "admin_password"):
+            path = getattr(self, f"{secret}_file")
+            if getattr(self, secret) is None and path:
+                setattr(self, secret, SecretStr(read_password_file(path, None)))
         return self
 
     @property

@@ -20,9 +20,12 @@ from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, start_airflow
 from orcai.localstack.falkordb import start_falkordb
 from orcai.localstack.process import Service
 
-FALKOR_PORT = int(os.environ.get("TEST_FALKORDB_PORT", "6390"))  # override to run two sessions
-FALKOR_BOLT_PORT = 7690  # for the graph contract tests' own FalkorDB with Bolt
-AIRFLOW_PORT = 8189
+# TEST_PORT_OFFSET shifts every port the session opens, so two sessions can run at once.
+PORT_OFFSET = int(os.environ.get("TEST_PORT_OFFSET", "0"))
+FALKOR_PORT = 6390 + PORT_OFFSET
+FALKOR_BOLT_PORT = 7690 + PORT_OFFSET  # for the graph contract tests' own FalkorDB with Bolt
+AIRFLOW_PORT = 8189 + PORT_OFFSET
+APP_PORT = 8601 + PORT_OFFSET  # Streamlit in the browser tests
 _graph_names = itertools.count()
 
 

@@ -14,6 +14,8 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import schedule
 
@@ -29,6 +31,17 @@ from orcai.sync import SyncReport, sync_once
 log = logging.getLogger("orcai.worker")
 
 
+@dataclass
+class CycleOutcome:
+    """What one cycle did: the sync's report, then what each stage adds for the next ones."""
+    now_ms: int
+    sync: SyncReport
+    detection: DetectionReport | None = None
+
+
+Stage = Callable[[CycleOutcome], None]
+
+
 class Worker:
     def __init__(self, settings: Settings, airflow: AirflowClient | None = None,
                  graph: Graph | None = None, clock=time.time):
@@ -41,9 +54,13 @@ class Worker:
         self.last_ok_at: int | None = None
         self.monitor = AnomalyMonitor(settings)
         self._schema_ready = False
+        # What runs after each successful sync, in order; each stage is isolated from the others.
+        self.stages: list[tuple[str, Stage]] = [
+            ("anomaly detection", self._detect),
+        ]
 
-    def cycle(self) -> SyncReport | None:
-        """One sync and heartbeat. Never raises for expected failures: logs one line."""
+    def cycle(self) -> CycleOutcome | None:
+        """One sync, then each stage, then the heartbeat. Never raises: failures are one log line."""
         try:
             if not self._schema_ready:
                 ensure_schema(self.graph)
@@ -60,25 +77,29 @@ class Worker:
             log.info("recovered after: %s", self.last_error)
         self.last_error, self.last_ok_at = None, int(self.clock() * 1000)
         log.info(report.summary())
-        detection = self._detect()
-        self._beat(report, detection=detection)
-        return report
+        outcome = CycleOutcome(now_ms=int(self.clock() * 1000), sync=report)
+        for name, stage in self.stages:
+            self._run_stage(name, stage, outcome)
+        self._beat(report, detection=outcome.detection)
+        return outcome
 
-    def _detect(self) -> DetectionReport | None:
-        """Score the runs that are new since the last cycle; a failure is logged, not fatal."""
-        started = self.clock()
+    def _run_stage(self, name: str, stage: Stage, outcome: CycleOutcome) -> None:
+        """A stage that fails is logged in one line; the sync and the other stages still count."""
         try:
-            detection = self.monitor.run(self.graph, int(started * 1000))
+            stage(outcome)
         except OrcaiError as exc:
-            log.error("anomaly detection failed: %s", exc)
-            return None
-        except Exception:  # a bug in detection must not stop syncing: keep the traceback
-            log.exception("anomaly detection crashed unexpectedly")
-            return None
+            log.error("%s failed: %s", name, exc)
+        except Exception:  # a bug in one stage must not stop syncing: keep the traceback
+            log.exception("%s crashed unexpectedly", name)
+
+    def _detect(self, outcome: CycleOutcome) -> None:
+        """Score the runs that are new since the last cycle."""
+        started = self.clock()
+        detection = self.monitor.run(self.graph, outcome.now_ms)
+        outcome.detection = detection
         if detection.judged:
             log.info("judged %d runs, %d anomalous%s in %.1f s", detection.judged, detection.flagged,
                      " (baselines refitted)" if detection.refitted else "", self.clock() - started)
-        return detection
 
     def _record_failure(self, message: str, graph_down: bool = False) -> None:
         log.error("sync failed: %s", message)

@@ -16,10 +16,9 @@ from orcai.graph.queries import worker_heartbeats
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import port_open
 from orcai.localstack.process import start_service
-from tests.conftest import api_json
+from tests.conftest import APP_PORT, api_json
 
 pytestmark = pytest.mark.integration
-APP_PORT = 8601
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

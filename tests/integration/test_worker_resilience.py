@@ -60,9 +60,9 @@ def test_worker_survives_airflow_restart(airflow_with_runs, graph, graph_uri, ca
 
     new_run = trigger(worker.airflow, "etl_orders")
     wait_for_quiet_airflow(worker.airflow)
-    report = worker.cycle()
+    outcome = worker.cycle()
 
-    assert report is not None and report.dag_errors == {}
+    assert outcome is not None and outcome.sync.dag_errors == {}
     assert worker_heartbeats(graph)[0].get("last_error") is None
     keys = {r["key"] for r in graph.read("MATCH (r:DagRun) RETURN r.key AS key")}
     assert f"etl_orders/{new_run.dag_run_id}" in keys
