@@ -62,6 +62,21 @@ def graph(graph_uri):
     g.close()
 
 
+@pytest.fixture(scope="session")
+def slack_sink_server():
+    from tests.slack_sink import SlackSink
+    sink = SlackSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def slack_sink(slack_sink_server):
+    """The session's Slack-compatible sink, emptied and with no scripted faults, for each test."""
+    slack_sink_server.reset()
+    return slack_sink_server
+
+
 @dataclass
 class LocalAirflow:
     url: str
