@@ -60,6 +60,11 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     IndexSpec("TaskRun", "start_date", unique=False),
     IndexSpec("Task", "dag_id", unique=False),
     IndexSpec("DagRun", "dag_id", unique=False),
+    # Alerts, policies and their actions (orcai/alerts, orcai/policy).
+    IndexSpec("Alert", "key"),
+    IndexSpec("Alert", "status", unique=False),
+    IndexSpec("Policy", "name"),
+    IndexSpec("Action", "key"),
 ]
 
 _UPSERT = """
