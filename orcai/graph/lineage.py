@@ -8,35 +8,39 @@ from input.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from orcai.graph.base import Graph, Row
 from orcai.graph.load import write_batched
 from orcai.lineage import critical_path as critical_path_of
-from orcai.lineage import downstream_counts, task_criticality
+from orcai.lineage import downstream_counts, reachable, task_criticality
 
 _LIVE = "coalesce({0}.is_deleted, false) = false"
 
-_WITHIN_DOWN = f"""
-UNWIND $keys AS k
-MATCH (:Task {{key: k}})<-[:DEPENDS_ON*1..]-(d:Task) WHERE {_LIVE.format('d')}
-RETURN DISTINCT d.key AS key
-"""
-_WITHIN_UP = f"""
-UNWIND $keys AS k
-MATCH (:Task {{key: k}})-[:DEPENDS_ON*1..]->(u:Task) WHERE {_LIVE.format('u')}
-RETURN DISTINCT u.key AS key
-"""
 # Cross-DAG hops are written in stages (WITH between hops): given the whole pattern at
 # once, FalkorDB's planner starts from a label scan of every Task and is ~400x slower.
-# Out of the task's own DAG: the producers of every asset that DAG is scheduled on.
-_ACROSS_UP = f"""
+# Inside a DAG, walks happen in Python over the DAG's edges (one query per batch of DAGs):
+# a variable-length DEPENDS_ON*1.. match from many tasks enumerates every path of a
+# diamond-shaped DAG and was 100x slower.
+_DAGS_OF_TASKS = """
 UNWIND $keys AS k
-MATCH (x:Task {{key: k}})
-WITH x MATCH (x)<-[:HAS_TASK]-(d:Dag)
-WITH DISTINCT d MATCH (d)-[:SCHEDULED_ON]->(a:Asset)
+MATCH (t:Task {key: k})
+RETURN DISTINCT t.dag_id AS dag_id
+"""
+_EDGES_OF_DAGS = f"""
+UNWIND $dags AS id
+MATCH (:Dag {{dag_id: id}})-[:HAS_TASK]->(t:Task)
+WITH t MATCH (t)-[:DEPENDS_ON]->(u:Task) WHERE {_LIVE.format('t')} AND {_LIVE.format('u')}
+RETURN t.key AS task, u.key AS upstream
+"""
+# The producers of every asset these DAGs are scheduled on (their runs wait for them).
+_PRODUCERS_FOR = f"""
+UNWIND $dags AS id
+MATCH (d:Dag {{dag_id: id}})
+WITH d MATCH (d)-[:SCHEDULED_ON]->(a:Asset)
 WITH DISTINCT a MATCH (a)<-[:PRODUCES]-(p:Task) WHERE {_LIVE.format('p')}
-RETURN DISTINCT p.key AS key, a.uri AS via
+RETURN DISTINCT p.key AS key, p.dag_id AS dag_id, a.uri AS via
 """
 
 _TASK_DETAILS = """
@@ -65,25 +69,29 @@ class Walk:
         return sorted(self.hops)
 
 
-def _walk(graph: Graph, start_keys: list[str], within: str, across: str, max_dag_hops: int) -> Walk:
-    walk, frontier = Walk(), list(start_keys)
-    for hop in range(max_dag_hops + 1):
-        inside = [row["key"] for row in graph.read(within, {"keys": frontier})]
-        for key in inside:
-            walk.hops.setdefault(key, hop)
-        if hop == max_dag_hops:
-            break
-        reached = set(frontier) | set(inside)
-        frontier = []
-        for row in graph.read(across, {"keys": sorted(reached)}):
-            if row["key"] not in walk.hops and row["key"] not in start_keys:
-                walk.hops[row["key"]], walk.via[row["key"]] = hop + 1, row["via"]
-                frontier.append(row["key"])
-        if not frontier:
-            break
-    for key in start_keys:
-        walk.hops.pop(key, None)
-    return walk
+class _TaskEdges:
+    """DEPENDS_ON edges of the DAGs a walk has touched, fetched once per DAG."""
+
+    def __init__(self, graph: Graph):
+        self._graph, self._dags = graph, set()
+        self.upstream_of: dict[str, set] = defaultdict(set)
+        self.downstream_of: dict[str, set] = defaultdict(set)
+
+    def load(self, dag_ids: set[str]) -> None:
+        new = sorted(dag_ids - self._dags)
+        if not new:
+            return
+        for row in self._graph.read(_EDGES_OF_DAGS, {"dags": new}):
+            self.upstream_of[row["task"]].add(row["upstream"])
+            self.downstream_of[row["upstream"]].add(row["task"])
+        self._dags.update(new)
+
+    def inside(self, keys: list[str], adjacency: dict[str, set]) -> set[str]:
+        return set().union(*(reachable(adjacency, key) for key in keys)) if keys else set()
+
+
+def _dags_of(graph: Graph, task_keys: list[str]) -> set[str]:
+    return {row["dag_id"] for row in graph.read(_DAGS_OF_TASKS, {"keys": task_keys})}
 
 
 _CONSUMERS = f"""
@@ -114,9 +122,11 @@ def downstream_tasks(graph: Graph, task_keys: list[str], max_dag_hops: int = 10)
     A DAG scheduled on an asset runs whole when the asset updates, so every task of a
     consumer DAG is downstream: past the first hop the walk is over DAGs, not tasks."""
     walk = Walk()
-    inside = [row["key"] for row in graph.read(_WITHIN_DOWN, {"keys": task_keys})]
+    own_dags = _dags_of(graph, task_keys)
+    edges = _TaskEdges(graph)
+    edges.load(own_dags)
+    inside = edges.inside(task_keys, edges.downstream_of) - set(task_keys)
     walk.hops.update({key: 0 for key in inside})
-    own_dags = {key.split(".", 1)[0] for key in task_keys}
     dag_hops: dict[str, tuple[int, str]] = {}
     frontier = graph.read(_CONSUMERS, {"keys": sorted(set(task_keys) | set(inside))}) if max_dag_hops else []
     for hop in range(1, max_dag_hops + 1):
@@ -134,8 +144,31 @@ def downstream_tasks(graph: Graph, task_keys: list[str], max_dag_hops: int = 10)
 
 
 def upstream_tasks(graph: Graph, task_keys: list[str], max_dag_hops: int = 10) -> Walk:
-    """Every task upstream of `task_keys`, in their DAGs and across DAGs through assets."""
-    return _walk(graph, task_keys, _WITHIN_UP, _ACROSS_UP, max_dag_hops)
+    """Every task upstream of `task_keys`, in their DAGs and across DAGs through assets.
+
+    Across DAGs, a DAG scheduled on an asset waits for the task producing it, and so for
+    that task's own upstream: the walk goes DAG by DAG, one pair of queries per hop."""
+    walk, start = Walk(), set(task_keys)
+    frontier = _dags_of(graph, task_keys)
+    edges = _TaskEdges(graph)
+    edges.load(frontier)
+    walk.hops.update({key: 0 for key in edges.inside(task_keys, edges.upstream_of) - start})
+    seen_dags = set(frontier)
+    for hop in range(1, max_dag_hops + 1):
+        producers = [row for row in graph.read(_PRODUCERS_FOR, {"dags": sorted(frontier)})
+                     if row["key"] not in walk.hops and row["key"] not in start]
+        if not producers:
+            break
+        edges.load({row["dag_id"] for row in producers})
+        for row in producers:
+            for key in {row["key"]} | edges.inside([row["key"]], edges.upstream_of):
+                if key not in start and key not in walk.hops:
+                    walk.hops[key], walk.via[key] = hop, row["via"]
+        frontier = {row["dag_id"] for row in producers} - seen_dags
+        seen_dags |= frontier
+        if not frontier:
+            break
+    return walk
 
 
 def dag_task_keys(graph: Graph, dag_id: str) -> list[str]:
