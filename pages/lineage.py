@@ -42,8 +42,10 @@ tasks = cached_dag_tasks(sync_key, dag_id)
 task_key = middle.selectbox("Task (optional)", [None] + sorted(tasks),
                             format_func=lambda k: "whole DAG" if k is None else k.split(".", 1)[1],
                             index=(sorted(tasks).index(params["task"]) + 1) if params.get("task") in tasks else 0)
-depth = right.slider("DAG hops", 0, 5, 1, help="How many DAGs away to follow assets, up and down.")
-st.query_params.update({"dag": dag_id, **({"task": task_key} if task_key else {})})
+wanted_hops = params.get("hops", "1")
+depth = right.slider("DAG hops", 0, 5, min(int(wanted_hops), 5) if wanted_hops.isdigit() else 1,
+                     help="How many DAGs away to follow assets, up and down.")
+st.query_params.update({"dag": dag_id, "hops": str(depth), **({"task": task_key} if task_key else {})})
 if not task_key and "task" in st.query_params:
     del st.query_params["task"]
 
