@@ -9,7 +9,7 @@ write is an idempotent MERGE.
 
 from __future__ import annotations
 
-import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,13 +20,11 @@ from orcai.airflow.records import (
     asset_record, dag_record, dag_run_record, task_record, task_run_record,
 )
 from orcai.config import Settings
-from orcai.errors import AirflowAuthError, AirflowError, AirflowUnreachable
+from orcai.errors import AirflowAuthError, AirflowError, AirflowResponseError, AirflowUnreachable
 from orcai.graph import Graph, WriteCounts
 from orcai.graph import load
 from orcai.graph.lineage import refresh_criticality
 from orcai.model import DagRecord, DagSnapshot
-
-log = logging.getLogger(__name__)
 
 # Re-read this much before the watermark: covers clock skew between ORC AI and Airflow's
 # database and transactions committed just after the previous sync looked.
@@ -82,7 +80,7 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
     requests_before = airflow.requests_made
     report = SyncReport(started_at=int(started * 1000))
 
-    dags = [dag_record(dag) for dag in airflow.list_dags()]
+    dags = _mapped(airflow.list_dags(), dag_record, report, lambda dag: dag.dag_id)
     report.dags = len(dags)
     report.structure_written += load.load_dags(graph, dags)
     report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in dags], report.started_at)
@@ -91,7 +89,7 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
     snapshots, fatal = _fetch_all(airflow, dags, watermarks, settings, report, clock)
     _load_snapshots(graph, snapshots, report)
     if fatal is None:  # assets link tasks across DAGs: load them once the tasks exist
-        assets = [asset_record(asset) for asset in airflow.list_assets()]
+        assets = _mapped(airflow.list_assets(), asset_record, report, lambda asset: f"asset {asset.uri}")
         report.assets = len(assets)
         report.structure_written += load.load_assets(graph, assets)
         if report.structure_written.total or report.deleted_dags:
@@ -105,11 +103,32 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
     return report
 
 
+def _mapped(items, to_record, report: SyncReport, name_of) -> list:
+    """Records for the items Airflow sent; a malformed one is reported and skipped, not fatal."""
+    records = []
+    for item in items:
+        try:
+            records.append(to_record(item))
+        except AirflowResponseError as exc:
+            report.dag_errors[str(name_of(item))[:80]] = str(exc)
+    return records
+
+
 def _fetch_all(airflow, dags, watermarks, settings, report, clock):
+    """Fetch every DAG's new history. Once Airflow is unreachable, refuses us or rate-limits
+    us, the DAGs not yet fetched are skipped: the next cycle retries them, and an outage is
+    not met with one doomed request per DAG."""
+    gave_up = threading.Event()
+
     def fetch(dag: DagRecord):
+        if gave_up.is_set():
+            return None
         since = since_for(dag.dag_id, watermarks, report.started_at, settings.sync_lookback_days)
         try:
             return fetch_dag_snapshot(airflow, dag, since, clock)
+        except (AirflowUnreachable, AirflowAuthError) as exc:
+            gave_up.set()
+            return exc
         except AirflowError as exc:
             return exc
 
@@ -118,10 +137,9 @@ def _fetch_all(airflow, dags, watermarks, settings, report, clock):
         for dag, outcome in zip(dags, pool.map(fetch, dags)):
             if isinstance(outcome, (AirflowUnreachable, AirflowAuthError)):
                 fatal = fatal or outcome
-            elif isinstance(outcome, AirflowError):
+            elif isinstance(outcome, AirflowError):  # reported once, in the sync's summary line
                 report.dag_errors[dag.dag_id] = str(outcome)
-                log.warning("skipping DAG %s this sync: %s", dag.dag_id, outcome)
-            else:
+            elif outcome is not None:
                 snapshots.append(outcome)
     return snapshots, fatal
 

@@ -1,23 +1,47 @@
-"""Mapping Airflow REST API responses to ORC AI records: pure functions, no I/O."""
+"""Mapping Airflow REST API responses to ORC AI records: pure functions, no I/O.
+
+Every string is kept verbatim, except that identifiers the graph looks nodes up by (DAG,
+task, run and asset ids, tags, owners) must be what Airflow itself allows: Airflow limits
+ids to 250 word characters, dots and dashes. FalkorDB's index cannot find strings with
+control characters or longer than ~4 KB (measured: such a MERGE silently creates a
+duplicate node every sync), so a payload breaking those rules is refused as malformed,
+naming the field, instead of being stored wrongly.
+"""
 
 from __future__ import annotations
+
+import unicodedata
 
 from airflow_client.client.models import (
     AssetResponse, DAGResponse, DAGRunResponse, TaskInstanceResponse, TaskResponse,
 )
 
+from orcai.errors import AirflowResponseError
 from orcai.model import AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord, epoch_ms
+
+MAX_IDENTIFIER_LENGTH = 1000
+
+
+def identifier(value: str | None, what: str) -> str:
+    """`value` if the graph can key a node on it; otherwise AirflowResponseError naming `what`."""
+    if value and len(value) <= MAX_IDENTIFIER_LENGTH and value.strip() and not any(
+            unicodedata.category(char) == "Cc" for char in value):
+        return value
+    shown = repr(value[:60]) + ("…" if value and len(value) > 60 else "") if value else repr(value)
+    raise AirflowResponseError(
+        f"Airflow sent an invalid {what} {shown}: identifiers must be 1-{MAX_IDENTIFIER_LENGTH} "
+        "characters, not blank, without control characters")
 
 
 def dag_record(dag: DAGResponse) -> DagRecord:
     return DagRecord(
-        dag_id=dag.dag_id,
+        dag_id=identifier(dag.dag_id, "dag_id"),
         is_paused=bool(dag.is_paused),
         schedule=dag.timetable_summary,
         timetable=dag.timetable_description or None,
         description=dag.description,
-        owners=tuple(dag.owners or ()),
-        tags=tuple(sorted(tag.name for tag in dag.tags or ())),
+        owners=tuple(identifier(owner, "owner") for owner in dag.owners or ()),
+        tags=tuple(sorted(identifier(tag.name, "tag") for tag in dag.tags or ())),
         fileloc=dag.relative_fileloc or dag.fileloc,
         max_active_runs=dag.max_active_runs,
         has_import_errors=bool(dag.has_import_errors),
@@ -28,7 +52,7 @@ def dag_record(dag: DAGResponse) -> DagRecord:
 def task_record(dag_id: str, task: TaskResponse) -> TaskRecord:
     return TaskRecord(
         dag_id=dag_id,
-        task_id=task.task_id,
+        task_id=identifier(task.task_id, "task_id"),
         operator=task.operator_name,
         pool=task.pool,
         retries=int(task.retries) if task.retries is not None else None,
@@ -36,14 +60,14 @@ def task_record(dag_id: str, task: TaskResponse) -> TaskRecord:
         trigger_rule=task.trigger_rule,
         is_mapped=bool(task.is_mapped),
         owner=task.owner,
-        downstream_task_ids=tuple(sorted(task.downstream_task_ids or ())),
+        downstream_task_ids=tuple(sorted(identifier(t, "task_id") for t in task.downstream_task_ids or ())),
     )
 
 
 def dag_run_record(run: DAGRunResponse) -> DagRunRecord:
     return DagRunRecord(
-        dag_id=run.dag_id,
-        run_id=run.dag_run_id,
+        dag_id=identifier(run.dag_id, "dag_id"),
+        run_id=identifier(run.dag_run_id, "dag_run_id"),
         state=_enum_value(run.state),
         run_type=_enum_value(run.run_type),
         logical_date=epoch_ms(run.logical_date),
@@ -61,9 +85,9 @@ def task_run_record(ti: TaskInstanceResponse) -> TaskRunRecord:
     if ti.queued_when is not None and ti.start_date is not None:
         queued_s = max(0.0, (ti.start_date - ti.queued_when).total_seconds())
     return TaskRunRecord(
-        dag_id=ti.dag_id,
-        run_id=ti.dag_run_id,
-        task_id=ti.task_id,
+        dag_id=identifier(ti.dag_id, "dag_id"),
+        run_id=identifier(ti.dag_run_id, "dag_run_id"),
+        task_id=identifier(ti.task_id, "task_id"),
         map_index=ti.map_index if ti.map_index is not None else -1,
         state=_enum_value(ti.state),
         try_number=ti.try_number,
@@ -84,7 +108,7 @@ def _enum_value(value) -> str | None:
 def asset_record(asset: AssetResponse) -> AssetRecord:
     last_event = asset.last_asset_event
     return AssetRecord(
-        uri=asset.uri,
+        uri=identifier(asset.uri, "asset uri"),
         name=asset.name,
         group=asset.group,
         producers=tuple(sorted((t.dag_id, t.task_id) for t in asset.producing_tasks or ())),
