@@ -5,7 +5,9 @@ task, run and asset ids, tags, owners) must be what Airflow itself allows: Airfl
 ids to 250 word characters, dots and dashes. FalkorDB's index cannot find strings with
 control characters or longer than ~4 KB (measured: such a MERGE silently creates a
 duplicate node every sync), so a payload breaking those rules is refused as malformed,
-naming the field, instead of being stored wrongly.
+naming the field, instead of being stored wrongly. Free text (descriptions, file paths)
+is kept verbatim except for NUL characters, which FalkorDB's query protocol cannot carry
+(and Postgres, Airflow's usual database, cannot store).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from orcai.errors import AirflowResponseError
 from orcai.model import AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord, epoch_ms
 
 MAX_IDENTIFIER_LENGTH = 1000
+
+
+def free_text(value: str | None) -> str | None:
+    return None if value is None else value.replace("\x00", "")
 
 
 def identifier(value: str | None, what: str) -> str:
@@ -39,10 +45,10 @@ def dag_record(dag: DAGResponse) -> DagRecord:
         is_paused=bool(dag.is_paused),
         schedule=dag.timetable_summary,
         timetable=dag.timetable_description or None,
-        description=dag.description,
+        description=free_text(dag.description),
         owners=tuple(identifier(owner, "owner") for owner in dag.owners or ()),
         tags=tuple(sorted(identifier(tag.name, "tag") for tag in dag.tags or ())),
-        fileloc=dag.relative_fileloc or dag.fileloc,
+        fileloc=free_text(dag.relative_fileloc or dag.fileloc),
         max_active_runs=dag.max_active_runs,
         has_import_errors=bool(dag.has_import_errors),
         next_run_at=epoch_ms(dag.next_dagrun_run_after),
@@ -96,7 +102,7 @@ def task_run_record(ti: TaskInstanceResponse) -> TaskRunRecord:
         duration_s=ti.duration,
         queued_s=queued_s,
         pool=ti.pool,
-        hostname=ti.hostname or None,
+        hostname=free_text(ti.hostname) or None,
         operator=ti.operator_name or ti.operator,
     )
 
@@ -109,7 +115,7 @@ def asset_record(asset: AssetResponse) -> AssetRecord:
     last_event = asset.last_asset_event
     return AssetRecord(
         uri=identifier(asset.uri, "asset uri"),
-        name=asset.name,
+        name=free_text(asset.name),
         group=asset.group,
         producers=tuple(sorted((t.dag_id, t.task_id) for t in asset.producing_tasks or ())),
         consumers=tuple(sorted((t.dag_id, t.task_id) for t in asset.consuming_tasks or ())),
