@@ -51,6 +51,7 @@ def airflow_env(home: Path, venv_bin: Path, port: int, dags_folder: Path = DEMO_
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",  # local mode: nothing listens beyond this machine
         # Must match the API port, or every task fails with "Connection refused".
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
         # The default 32 forks 32 idle workers on a 2-core box.

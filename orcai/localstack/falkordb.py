@@ -24,7 +24,7 @@ def port_open(host: str, port: int) -> bool:
 
 def start_falkordb(
     data_dir: Path, port: int, host: str = "127.0.0.1", bolt_port: int | None = None,
-    timeout_s: float = 30,
+    timeout_s: float = 30, password: str | None = None,
 ) -> Service:
     """Start FalkorDB with snapshot persistence under `data_dir` and wait until it serves.
 
@@ -32,6 +32,7 @@ def start_falkordb(
     and took minutes for a few hundred thousand runs, while the snapshot loads in about a
     second. Redis saves a snapshot on SIGTERM; after a crash the worker re-syncs whatever
     the last snapshot missed from its watermarks, which are saved in the same snapshot.
+    With `password`, clients must authenticate (`make up` always sets one).
     """
     if port_open(host, port):
         raise RuntimeError(f"port {port} is already in use; is another FalkorDB running?")
@@ -42,14 +43,19 @@ def start_falkordb(
         str(redis_server), "--port", str(port), "--bind", host, "--dir", str(data_dir),
         "--appendonly", "no", "--save", "60 1 10 1000", "--loadmodule", *module_args,
     ]
-    service = start_service("falkordb", argv, data_dir / "falkordb.log")
-    wait_until(lambda: serving(host, port), service, timeout_s)
+    # The password goes in through stdin-free config: a `--requirepass` argument would show
+    # in `ps` to every user of the machine, so it is written to a 0600 config file instead.
+    config = data_dir / "falkordb.conf"
+    config.write_text(f"requirepass {password}\n" if password else "")
+    config.chmod(0o600)
+    service = start_service("falkordb", [argv[0], str(config), *argv[1:]], data_dir / "falkordb.log")
+    wait_until(lambda: serving(host, port, password), service, timeout_s)
     return service
 
 
-def serving(host: str, port: int) -> bool:
+def serving(host: str, port: int, password: str | None = None) -> bool:
     """True once the server answers PING: not while it is still loading its snapshot."""
     try:
-        return redis.Redis(host=host, port=port, socket_timeout=2).ping()
+        return redis.Redis(host=host, port=port, password=password, socket_timeout=2).ping()
     except redis.exceptions.RedisError:
         return False

@@ -9,6 +9,7 @@ SIGTERM, or when one of them dies, every group is stopped, so no orphan keeps a 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import time
@@ -23,6 +24,8 @@ from orcai.localstack.process import Service, start_service
 
 LOCAL_AIRFLOW_PORT = 8089
 APP_PORT = int(os.environ.get("ORCAI_APP_PORT", "8501"))
+# Local mode listens on loopback only; set ORCAI_APP_HOST=0.0.0.0 to share the app on a network.
+APP_HOST = os.environ.get("ORCAI_APP_HOST", "127.0.0.1")
 
 
 def say(message: str) -> None:
@@ -63,7 +66,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
     try:
-        services.append(_start_graph(settings, home))
+        services.append(_start_graph(settings, home, child_env))
         if "ORCAI_AIRFLOW_URL" not in os.environ:
             services.append(_start_local_airflow(home))
             child_env["ORCAI_AIRFLOW_URL"] = f"http://localhost:{LOCAL_AIRFLOW_PORT}"
@@ -76,7 +79,7 @@ def main() -> int:
             env=child_env, cwd=REPO_ROOT))
         services.append(start_service(
             "app", [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(APP_PORT),
-                    "--server.address", "0.0.0.0"],
+                    "--server.address", APP_HOST],
             home / "logs" / "app.log", env=child_env, cwd=REPO_ROOT))
         _wait_for_app()
         _print_summary(home, child_env)
@@ -91,13 +94,29 @@ def main() -> int:
     return 1
 
 
-def _start_graph(settings, home: Path) -> Service:
+def _start_graph(settings, home: Path, child_env: dict) -> Service:
+    """The embedded FalkorDB on loopback, with a password: set one, or one is generated."""
     parsed = urlparse(settings.graph_uri)
     if not parsed.scheme.startswith("falkor") or parsed.hostname not in ("127.0.0.1", "localhost"):
         raise RuntimeError(f"make up starts the embedded FalkorDB only; ORCAI_GRAPH_URI is {parsed.scheme}://"
                            f"{parsed.hostname}. Run the worker and app directly against it instead.")
-    say(f"starting FalkorDB on port {parsed.port} (data in {home / 'falkordb'})")
-    return start_falkordb(home / "falkordb", parsed.port or 6380)
+    if settings.graph_password is None:
+        password_file = local_secret(home / "falkordb_password")
+        child_env["ORCAI_GRAPH_PASSWORD_FILE"] = str(password_file)
+        password = password_file.read_text().strip()
+    else:
+        password = settings.graph_password.get_secret_value()
+    say(f"starting FalkorDB on 127.0.0.1:{parsed.port} (data in {home / 'falkordb'})")
+    return start_falkordb(home / "falkordb", parsed.port or 6380, password=password)
+
+
+def local_secret(path: Path) -> Path:
+    """A random secret kept in `path` (0600), created on first use, reused afterwards."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24))
+    return path
 
 
 def _start_local_airflow(home: Path) -> Service:

@@ -62,4 +62,4 @@ def test_every_setting_is_documented_in_the_readme():
     documented = set(re.findall(r"`(ORCAI_[A-Z_]+)`", README.read_text()))
     expected = {f"ORCAI_{name.upper()}" for name in Settings.model_fields}
     assert expected - documented == set(), "undocumented settings"
-    assert documented - expected - {"ORCAI_APP_PORT", "ORCAI_TEST_NEO4J_URI"} == set(), "documented but unknown"
+    assert documented - expected - {"ORCAI_APP_PORT", "ORCAI_APP_HOST", "ORCAI_TEST_NEO4J_URI"} == set(), "documented but unknown"
