@@ -8,13 +8,14 @@ TEST_STAMP := $(VENV)/.installed-test
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: up test test-unit simulate worker app clean-data help debian-test-packages bench
+.PHONY: up test test-unit simulate worker app clean-data help debian-test-packages bench soak
 
 help:
 	@echo "make up        run FalkorDB, Airflow (demo DAGs), the worker and the app; Ctrl-C stops all"
 	@echo "make test      install what the tests need and run the whole suite"
 	@echo "make simulate  write 30 days of synthetic history for the synced DAGs into the graph"
 	@echo "make bench     run the benchmarks (lineage queries, detection quality and speed)"
+	@echo "make soak      run the worker 30 min against a busy Airflow; print RSS growth and sync times"
 
 $(PY):
 	@echo "[orcai] creating $(VENV)"
@@ -65,6 +66,9 @@ clean-data:
 
 # Benchmarks print their numbers; each exits non-zero when it misses its target.
 BENCHMARKS := lineage_queries detection_quality detection_speed lineage_page_browser
-bench: $(APP_STAMP)
+bench: $(TEST_STAMP) debian-test-packages
 	@status=0; for b in $(BENCHMARKS); do \
 	  echo "== $$b"; $(PY) -m tests.benchmarks.$$b || status=1; done; exit $$status
+
+soak: $(TEST_STAMP) debian-test-packages
+	$(PY) -m tests.benchmarks.soak --minutes $(or $(MINUTES),30)
