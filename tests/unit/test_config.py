@@ -28,11 +28,34 @@ def test_env_variables_are_read(monkeypatch):
 @pytest.mark.parametrize("name, value", [
     ("ORCAI_GRAPH_URI", "mysql://db:3306"), ("ORCAI_SYNC_INTERVAL_S", "1"),
     ("ORCAI_AIRFLOW_URL", "localhost:8080"), ("ORCAI_PAGE_SIZE", "zero"),
+    ("ORCAI_METRICS_PORT", "70000"), ("ORCAI_METRICS_PORT", "-1"), ("ORCAI_APP_URL", "ftp://orcai"),
+    ("ORCAI_SLACK_API_URL", "slack.com/api"), ("ORCAI_SLACK_TIMEOUT_S", "0"),
+    ("ORCAI_AIRFLOW_TIMEOUT_S", "-5"), ("ORCAI_GRAPH_URI", "falkor://:6380/orcai"),
+    ("ORCAI_DETECTOR", "magic"), ("ORCAI_SYNC_LOOKBACK_DAYS", "0"),
 ])
 def test_invalid_values_name_the_setting(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         load_settings()
+
+
+def test_one_bad_setting_is_one_line_at_worker_start(monkeypatch, caplog):
+    from workers.worker import main
+    monkeypatch.setenv("ORCAI_METRICS_PORT", "70000")
+    assert main() == 2
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(lines) == 1 and "ORCAI_METRICS_PORT" in lines[0]
+
+
+def test_secret_files_feed_every_secret(tmp_path):
+    for name in ("slack_webhook_url", "slack_bot_token", "admin_password"):
+        (tmp_path / name).write_text(f"{name}-value\n")
+    settings = load_settings(**{f"{name}_file": tmp_path / name
+                                for name in ("slack_webhook_url", "slack_bot_token", "admin_password")})
+    assert settings.slack_webhook_url.get_secret_value() == "slack_webhook_url-value"
+    assert settings.slack_bot_token.get_secret_value() == "slack_bot_token-value"
+    assert settings.admin_password.get_secret_value() == "admin_password-value"
+    assert "-value" not in repr(settings)
 
 
 def test_secrets_never_print(monkeypatch):
