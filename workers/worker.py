@@ -76,7 +76,8 @@ class Worker:
         if self.last_error:
             log.info("recovered after: %s", self.last_error)
         self.last_error, self.last_ok_at = None, int(self.clock() * 1000)
-        log.info(report.summary())
+        # A sync where some DAGs failed is one warning line naming them, not one line per DAG.
+        log.log(logging.WARNING if report.dag_errors else logging.INFO, report.summary())
         outcome = CycleOutcome(now_ms=int(self.clock() * 1000), sync=report)
         for name, stage in self.stages:
             self._run_stage(name, stage, outcome)

@@ -186,6 +186,10 @@ def _api_error(what: str, exc: ApiException, base_url: str) -> Exception:
     if exc.status in (401, 403):
         return AirflowAuthError(f"{what}: Airflow at {base_url} answered HTTP {exc.status}: "
                                 "check ORCAI_AIRFLOW_USERNAME / ORCAI_AIRFLOW_PASSWORD / ORCAI_AIRFLOW_TOKEN")
+    if exc.status == 429:  # a sync that carries on would only hammer a server asking for less
+        wait = (exc.headers or {}).get("Retry-After")
+        return AirflowUnreachable(f"{what}: Airflow at {base_url} is rate limiting ORC AI (HTTP 429"
+                                  f"{f', retry after {wait} s' if wait else ''}); the next cycle retries")
     if exc.status in (502, 503, 504):
         return AirflowUnreachable(f"{what}: Airflow at {base_url} answered HTTP {exc.status} (not ready?)")
     return AirflowResponseError(f"{what}: Airflow answered HTTP {exc.status} {exc.reason or ''}".rstrip())

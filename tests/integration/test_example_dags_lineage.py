@@ -13,7 +13,7 @@ from orcai.airflow import AirflowClient
 from orcai.graph import lineage
 from orcai.lineage import adjacency, reachable
 from orcai.sync import sync_once
-from tests.integration.test_sync_against_airflow import all_pages
+from tests.airflow_truth import all_pages
 from tests.conftest import api_json
 
 pytestmark = pytest.mark.integration
