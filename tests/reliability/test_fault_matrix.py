@@ -1,0 +1,252 @@
+"""The fault matrix: Airflow and the graph misbehave; the worker keeps going and loses nothing.
+
+Each row injects one fault between the worker and a real service (a proxy in front of the
+real Airflow, or the real FalkorDB killed), then checks: the worker's cycle does not raise,
+it logs ONE clear line, the heartbeat the Status page reads carries the problem, and after
+recovery the graph equals Airflow's truth (no lost runs, no duplicates, no ghost DAGs).
+`make test` prints the table at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from orcai.graph.queries import worker_heartbeats
+from orcai.localstack.airflow import REPO_ROOT
+from orcai.localstack.falkordb import start_falkordb
+from orcai.localstack.process import start_service
+from tests.airflow_truth import airflow_truth, duplicate_keys, graph_view, rounded
+from tests.conftest import PORT_OFFSET, wait_for_quiet_airflow
+from workers.worker import Worker
+
+pytestmark = pytest.mark.integration
+fault = pytest.mark.fault
+
+
+def problem_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def assert_recovers_to_truth(worker: Worker, graph, airflow) -> None:
+    wait_for_quiet_airflow(worker.airflow)
+    outcome = worker.cycle()
+    assert outcome is not None and outcome.sync.dag_errors == {}, "the recovery cycle failed"
+    assert worker_heartbeats(graph)[0].get("last_error") is None
+    assert graph_view(graph) == rounded(airflow_truth(airflow))
+    assert duplicate_keys(graph) == {"Dag": 0, "Task": 0, "DagRun": 0, "TaskRun": 0, "Asset": 0}
+
+
+@pytest.fixture
+def worker_via_proxy(airflow_with_runs, proxy, graph_uri, graph):
+    # Small pages, so one sync is many requests and a fault can land in the middle of it.
+    settings = airflow_with_runs.settings(airflow_url=proxy.url, graph_uri=graph_uri, page_size=20,
+                                          airflow_timeout_s=3)
+    worker = Worker(settings)
+    yield worker
+    worker.close()
+
+
+def faulty_cycle(worker, caplog) -> list[str]:
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        worker.cycle()
+    return problem_lines(caplog)
+
+
+@fault("API goes away mid-pagination (DAG list)", "one line; stops asking; graph = Airflow after restart")
+def test_api_gone_while_listing_dags(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    proxy.inject("refuse", path="/api/v2/dags?", after=2)  # the third page of DAGs never comes
+    before = proxy.requests
+    lines = faulty_cycle(worker_via_proxy, caplog)
+
+    assert len(lines) == 1 and "unreachable" in lines[0]
+    assert proxy.requests - before <= 4
+    assert "unreachable" in worker_heartbeats(graph)[0]["last_error"]
+    proxy.clear()
+    assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
+
+
+@fault("API goes away mid-sync (run pages)", "saves what arrived; stops asking; no per-DAG flood")
+def test_api_gone_while_reading_runs(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    proxy.inject("refuse", path="/dagRuns", after=5)
+    before = proxy.requests
+    lines = faulty_cycle(worker_via_proxy, caplog)
+
+    assert len(lines) == 1 and "unreachable" in lines[0], lines
+    # 119 DAGs: without giving up it would be ~240 more requests; a few in flight are fine.
+    assert proxy.requests - before < 60
+    proxy.clear()
+    assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
+
+
+@fault("HTTP 401 on every call (password changed)", "one line naming the setting to check")
+def test_unauthorised(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    proxy.inject("status", path="/api/v2/", status=401)
+    lines = faulty_cycle(worker_via_proxy, caplog)
+
+    assert len(lines) == 1 and "ORCAI_AIRFLOW_PASSWORD" in lines[0], lines
+    assert "401" in worker_heartbeats(graph)[0]["last_error"]
+    proxy.clear()
+    assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
+
+
+@fault("HTTP 429 with Retry-After", "backs off for the cycle instead of hammering; one line")
+def test_rate_limited(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    worker_via_proxy.cycle()  # a first full sync: the fault then hits an incremental one
+    proxy.inject("status", path="/taskInstances", status=429, retry_after=30)
+    before = proxy.requests
+    lines = faulty_cycle(worker_via_proxy, caplog)
+
+    assert len(lines) == 1 and "HTTP 429" in lines[0] and "retry after 30 s" in lines[0], lines
+    assert proxy.requests - before < 60
+    proxy.clear()
+    assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
+
+
+@fault("HTTP 500 on some DAGs' task instances", "other DAGs sync; one warning line; retried next cycle")
+def test_server_errors_for_some_dags(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    proxy.inject("status", path="/dags/etl_orders/dagRuns/~/taskInstances", status=500)
+    proxy.inject("status", path="/dags/ml_training/dagRuns/~/taskInstances", status=500)
+    lines = faulty_cycle(worker_via_proxy, caplog)
+
+    assert len(lines) == 1 and "2 DAGs failed" in lines[0] and "etl_orders" in lines[0], lines
+    assert worker_heartbeats(graph)[0]["dag_errors"] == 2
+    synced = {r["id"] for r in graph.read("MATCH (d:Dag) WHERE d.synced_until IS NOT NULL RETURN d.dag_id AS id")}
+    assert "flaky_ingest" in synced and "etl_orders" not in synced  # its watermark did not move
+    proxy.clear()
+    assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
+
+
+@fault("responses slower than the timeout", "gives up within the timeout; one line")
+def test_slow_responses(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    proxy.inject("slow", path="/dagRuns", seconds=8)
+    started = time.monotonic()
+    lines = faulty_cycle(worker_via_proxy, caplog)
+
+    assert time.monotonic() - started < 30  # 3 s timeout, 4 requests in flight, then it stops
+    assert len(lines) == 1 and "unreachable" in lines[0], lines
+    proxy.clear()
+    assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
+
+
+@fault("truncated JSON (DAG list)", "one line saying the payload was invalid")
+def test_truncated_json(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    proxy.inject("truncated", path="/api/v2/dags?", times=1)
+    lines = faulty_cycle(worker_via_proxy, caplog)
+
+    assert len(lines) == 1 and "invalid JSON" in lines[0], lines
+    assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
+
+
+@fault("malformed JSON (task instances)", "the DAG is skipped with a reason; the rest sync")
+def test_malformed_json(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    proxy.inject("malformed", path="/dags/flaky_ingest/dagRuns/~/taskInstances")
+    lines = faulty_cycle(worker_via_proxy, caplog)
+
+    assert len(lines) == 1 and "flaky_ingest" in lines[0] and "invalid JSON" in lines[0], lines
+    proxy.clear()
+    assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
+
+
+class KillsTheServerMidWrite:
+    """Fault injection around the real graph: SIGKILL FalkorDB just before the Nth write."""
+
+    def __init__(self, graph, server, at_write: int):
+        self.graph, self.server, self.at_write, self.writes = graph, server, at_write, 0
+        self.engine = graph.engine
+
+    def write(self, cypher, params=None):
+        self.writes += 1
+        if self.writes == self.at_write:
+            os.killpg(self.server.process.pid, signal.SIGKILL)
+            self.server.process.wait()
+        return self.graph.write(cypher, params)
+
+    def __getattr__(self, name):
+        return getattr(self.graph, name)
+
+
+@fault("graph server killed mid-write, restarted", "one line; next cycle rewrites the batch; no duplicates")
+def test_graph_killed_mid_write(airflow_with_runs, tmp_path, caplog):
+    port = 6395 + PORT_OFFSET
+    server = start_falkordb(tmp_path / "falkordb", port)
+    settings = airflow_with_runs.settings(graph_uri=f"falkor://127.0.0.1:{port}/killed")
+    worker = Worker(settings)
+    real_graph = worker.graph
+    worker.graph = KillsTheServerMidWrite(real_graph, server, at_write=4)
+    try:
+        lines = faulty_cycle(worker, caplog)
+        assert len(lines) == 1 and "graph" in lines[0].lower(), lines
+
+        server = start_falkordb(tmp_path / "falkordb", port)  # same data folder: what was saved
+        worker.graph = real_graph
+        assert_recovers_to_truth(worker, real_graph, airflow_with_runs)
+    finally:
+        worker.close()
+        server.stop()
+
+
+@fault("graph unreachable when the worker starts", "one line per cycle; syncs once the graph is up")
+def test_graph_down_at_start(airflow_with_runs, tmp_path, caplog):
+    port = 6396 + PORT_OFFSET
+    worker = Worker(airflow_with_runs.settings(graph_uri=f"falkor://127.0.0.1:{port}/late"))
+    server = None
+    try:
+        for _ in range(2):
+            lines = faulty_cycle(worker, caplog)
+            assert len(lines) == 1 and "unreachable" in lines[0].lower(), lines
+        server = start_falkordb(tmp_path / "falkordb", port)
+        assert_recovers_to_truth(worker, worker.graph, airflow_with_runs)
+    finally:
+        worker.close()
+        if server:
+            server.stop()
+
+
+@fault("worker SIGKILLed mid-sync, restarted", "the restarted worker resumes; graph = Airflow")
+def test_worker_killed_mid_cycle(airflow_with_runs, proxy, graph_uri, graph, tmp_path):
+    proxy.inject("slow", path="/taskInstances", seconds=1)  # make the first sync long enough to kill
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCAI_")}
+    env.update({"ORCAI_AIRFLOW_URL": proxy.url, "ORCAI_GRAPH_URI": graph_uri, "ORCAI_METRICS_PORT": "0",
+                "ORCAI_AIRFLOW_PASSWORD_FILE": str(airflow_with_runs.password_file),
+                "ORCAI_SYNC_LOOKBACK_DAYS": "2", "ORCAI_SYNC_INTERVAL_S": "5", "ORCAI_PAGE_SIZE": "20"})
+    command = [sys.executable, "-m", "workers.worker"]
+    worker = start_service("worker", command, tmp_path / "worker1.log", env=env, cwd=REPO_ROOT)
+    deadline = time.monotonic() + 60
+    while proxy.requests < 40 and time.monotonic() < deadline:  # well into the first sync
+        time.sleep(0.2)
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait()
+    assert not worker_heartbeats(graph) or worker_heartbeats(graph)[0].get("last_ok_at") is None
+
+    proxy.clear()
+    restarted = start_service("worker", command, tmp_path / "worker2.log", env=env, cwd=REPO_ROOT)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            beats = worker_heartbeats(graph)
+            if beats and beats[0].get("last_ok_at"):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the restarted worker never finished a sync:\n" + restarted.log_tail())
+    finally:
+        restarted.stop()
+    wait_for_quiet_airflow_via(airflow_with_runs)
+    assert graph_view(graph) == rounded(airflow_truth(airflow_with_runs))
+    assert duplicate_keys(graph) == {"Dag": 0, "Task": 0, "DagRun": 0, "TaskRun": 0, "Asset": 0}
+
+
+def wait_for_quiet_airflow_via(airflow) -> None:
+    from orcai.airflow import AirflowClient
+    client = AirflowClient(airflow.settings())
+    try:
+        wait_for_quiet_airflow(client)
+    finally:
+        client.close()
