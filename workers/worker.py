@@ -104,8 +104,7 @@ class Worker:
             log.info("judged %d runs, %d anomalous%s in %.1f s", detection.judged, detection.flagged,
                      " (baselines refitted)" if detection.refitted else "", self.clock() - started)
 
-    def _record_failure(self, message: str, graph_down: bool = False,
-                        error: BaseException | None = None) -> None:
+    def _record_failure(self, message: str, error: BaseException, graph_down: bool = False) -> None:
         log.error("sync failed: %s", message)
         self.last_error = message
         self.metrics.sync_failed(error)
