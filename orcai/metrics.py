@@ -8,7 +8,7 @@ registry, so tests and several workers in one process do not collide):
   requests, runs judged, Slack sends and failures, policy actions.
 - A snapshot of the graph, refreshed after each successful sync and served as is until
   the next one: per DAG its last run state, failures in a row, 24-hour success ratio,
-  paused flag and last duration; anomalies by kind, severity and status.
+  paused flag and last duration; open and recorded anomalies by kind and severity.
 
 Label cardinality is bounded on purpose. `dag_id` takes only the live DAGs known to the
 graph (a DAG deleted in Airflow is marked deleted by the sync and its series vanish at
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import (
@@ -148,7 +148,7 @@ class WorkerMetrics:
     """Every metric the worker exports, in its own registry."""
     worker_name: str
     sync_interval_s: int
-    clock: object = time.time
+    clock: Callable[[], float] = time.time
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self):
