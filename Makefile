@@ -34,7 +34,9 @@ $(TEST_STAMP): requirements-test.txt $(APP_STAMP)
 
 # Debian packages the tests need, installed only when missing (browser tests use Debian's
 # Chromium: `playwright install` would download a browser, which this network forbids).
-DEBIAN_TEST_PACKAGES := chromium
+# prometheus and prometheus-alertmanager give promtool and amtool (config and rule tests)
+# and the real servers of the alert pipeline test (/usr/bin/prometheus, prometheus-alertmanager).
+DEBIAN_TEST_PACKAGES := chromium prometheus prometheus-alertmanager
 debian-test-packages:
 	@missing=""; for pkg in $(DEBIAN_TEST_PACKAGES); do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \

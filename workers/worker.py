@@ -26,6 +26,7 @@ from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError, OrcaiError
 from orcai.graph import Graph, connect, describe_uri
 from orcai.graph.load import ensure_schema, write_heartbeat
+from orcai.metrics import WorkerMetrics, serve
 from orcai.sync import SyncReport, sync_once
 
 log = logging.getLogger("orcai.worker")
@@ -53,10 +54,12 @@ class Worker:
         self.last_error: str | None = None
         self.last_ok_at: int | None = None
         self.monitor = AnomalyMonitor(settings)
+        self.metrics = WorkerMetrics(settings.worker_name, settings.sync_interval_s, clock)
         self._schema_ready = False
         # What runs after each successful sync, in order; each stage is isolated from the others.
         self.stages: list[tuple[str, Stage]] = [
             ("anomaly detection", self._detect),
+            ("metrics", lambda outcome: self.metrics.observe_cycle(outcome, self.graph)),  # last: sees every stage
         ]
 
     def cycle(self) -> CycleOutcome | None:
@@ -67,11 +70,11 @@ class Worker:
                 self._schema_ready = True
             report = sync_once(self.airflow, self.graph, self.settings, self.clock)
         except OrcaiError as exc:
-            self._record_failure(str(exc), graph_down=isinstance(exc, GraphError))
+            self._record_failure(str(exc), graph_down=isinstance(exc, GraphError), error=exc)
             return None
         except Exception as exc:  # a bug, not an outage: keep the traceback, keep running
             log.exception("sync crashed unexpectedly")
-            self._record_failure(f"unexpected {type(exc).__name__}: {exc}")
+            self._record_failure(f"unexpected {type(exc).__name__}: {exc}", error=exc)
             return None
         if self.last_error:
             log.info("recovered after: %s", self.last_error)
@@ -102,9 +105,10 @@ class Worker:
             log.info("judged %d runs, %d anomalous%s in %.1f s", detection.judged, detection.flagged,
                      " (baselines refitted)" if detection.refitted else "", self.clock() - started)
 
-    def _record_failure(self, message: str, graph_down: bool = False) -> None:
+    def _record_failure(self, message: str, error: BaseException, graph_down: bool = False) -> None:
         log.error("sync failed: %s", message)
         self.last_error = message
+        self.metrics.sync_failed(error)
         self._beat(None, graph_down)
 
     def _beat(self, report: SyncReport | None, graph_down: bool = False,
@@ -159,9 +163,12 @@ def main() -> int:
     worker = Worker(settings)
     log.info("ORC AI worker %s: Airflow %s, graph %s, every %d s", __version__,
              settings.airflow_url, describe_uri(settings.graph_uri), settings.sync_interval_s)
+    metrics_server = serve(worker.metrics.registry, settings.metrics_host, settings.metrics_port)
     try:
         run_forever(worker, lambda: bool(stopping))
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
         worker.close()
     log.info("worker stopped")
     return 0

@@ -34,6 +34,21 @@ def run_states_since(graph: Graph, since_ms: int) -> list[Row]:
     """, {"since": since_ms})
 
 
+def run_states_by_dag_since(graph: Graph, since_ms: int) -> list[Row]:
+    """`run_states_since`, per DAG: runs of each live DAG started (or due) since `since_ms`, per state."""
+    return graph.read(f"""
+        MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
+        WHERE {_LIVE_DAG} AND coalesce(r.run_after, r.start_date) >= $since
+        RETURN d.dag_id AS dag_id, r.state AS state, count(r) AS runs
+    """, {"since": since_ms})
+
+
+def anomaly_counts(graph: Graph) -> list[Row]:
+    """How many anomalies the graph holds, per kind, severity and status (one small aggregate)."""
+    return graph.read("MATCH (a:Anomaly) RETURN a.kind AS kind, a.severity AS severity, "
+                      "a.status AS status, count(a) AS anomalies")
+
+
 def failed_dags_since(graph: Graph, since_ms: int) -> list[Row]:
     """Live DAGs with at least one failed run since `since_ms`, most failures first."""
     return graph.read(f"""
