@@ -26,6 +26,7 @@ from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError, OrcaiError
 from orcai.graph import Graph, connect, describe_uri
 from orcai.graph.load import ensure_schema, write_heartbeat
+from orcai.policy.runner import PolicyReport, PolicyRunner
 from orcai.sync import SyncReport, sync_once
 
 log = logging.getLogger("orcai.worker")
@@ -37,6 +38,7 @@ class CycleOutcome:
     now_ms: int
     sync: SyncReport
     detection: DetectionReport | None = None
+    policies: PolicyReport | None = None
 
 
 Stage = Callable[[CycleOutcome], None]
@@ -53,10 +55,12 @@ class Worker:
         self.last_error: str | None = None
         self.last_ok_at: int | None = None
         self.monitor = AnomalyMonitor(settings)
+        self.policies = PolicyRunner(settings)
         self._schema_ready = False
         # What runs after each successful sync, in order; each stage is isolated from the others.
         self.stages: list[tuple[str, Stage]] = [
             ("anomaly detection", self._detect),
+            ("policies", self._apply_policies),
         ]
 
     def cycle(self) -> CycleOutcome | None:
@@ -100,6 +104,13 @@ class Worker:
         if detection.judged:
             log.info("judged %d runs, %d anomalous%s in %.1f s", detection.judged, detection.flagged,
                      " (baselines refitted)" if detection.refitted else "", self.clock() - started)
+
+    def _apply_policies(self, outcome: CycleOutcome) -> None:
+        """Evaluate enabled policies on the freshly synced and scored DAGs; act, record, notify."""
+        report = self.policies.run(self.graph, self.airflow, outcome.now_ms)
+        outcome.policies = report
+        if report.fired or report.disabled:
+            log.info(report.summary())
 
     def _record_failure(self, message: str, graph_down: bool = False) -> None:
         log.error("sync failed: %s", message)
