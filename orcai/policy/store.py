@@ -118,6 +118,14 @@ def dag_run_history(graph: Graph, since_ms: int) -> list[Row]:
     """, {"since": since_ms})
 
 
+def backtest_inputs(graph: Graph, since_ms: int, context_ms: int = 7 * 86_400_000) -> tuple[list[Row], list[Row], dict]:
+    """DAGs, their runs (from `context_ms` before `since_ms`, so streaks are known at the
+    start) and every anomaly, for `backtest.backtest`."""
+    dags = graph.read(f"MATCH (d:Dag) WHERE {_LIVE_DAG} RETURN d.dag_id AS dag_id, d.tags AS tags, "
+                      "d.owners AS owners, d.criticality AS criticality")
+    return dags, dag_run_history(graph, since_ms - context_ms), anomalies_by_run(graph, since_ms - context_ms, False)
+
+
 def anomalies_by_run(graph: Graph, since_ms: int, open_only: bool = True) -> dict[tuple[str, str], list[Row]]:
     rows = graph.read("MATCH (a:Anomaly) WHERE a.detected_at >= $since AND ($all OR a.status = 'open') "
                       "RETURN a.dag_id AS dag_id, a.run_id AS run_id, a.kind AS kind, a.score AS score, "
