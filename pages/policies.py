@@ -18,7 +18,7 @@ from orcai.policy.runner import undo_pause
 from pages.admin import is_admin, login_widget
 from pages.shared import graph, graph_error_banner, now_ms, settings_or_stop
 
-NEW = "➕ New policy"
+NEW = "(new policy)"
 DAY_MS = 86_400_000
 BACKTEST_DAYS = 30
 EXAMPLE_CONDITION = "dag.consecutive_failures >= 2"
@@ -118,7 +118,7 @@ def editor_tab(policies) -> None:
     current = next((p for p in policies if p.name == chosen), None)
     values = form_values(current)
     suffix = chosen  # widget keys per policy, so switching prefills the fields again
-    left, right = st.columns([3, 2])
+    left, right = st.columns([1, 1])
     with left:
         name = st.text_input("Name", values["name"], key=f"name-{suffix}", disabled=current is not None)
         description = st.text_input("Description", values["description"], key=f"description-{suffix}")
@@ -144,7 +144,10 @@ def editor_tab(policies) -> None:
     with right:
         st.markdown("**Facts a condition can use**")
         st.dataframe(pd.DataFrame(facts_reference()), hide_index=True, width="stretch", height=420,
-                     key="facts-reference")
+                     key="facts-reference", column_config={
+                         "fact": st.column_config.TextColumn(width="medium"),
+                         "type": st.column_config.TextColumn(width="small"),
+                         "meaning": st.column_config.TextColumn(width="large")})
         st.caption("CEL: `&&`, `||`, `!`, `in`, `startsWith()`, `matches()`, `size()`, "
                    "`exists(x, …)`. Example: `dag.consecutive_failures >= 2 && 'etl' in dag.tags`.")
     data = {"name": name, "description": description, "condition": condition, "mode": mode,

@@ -15,7 +15,7 @@ from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
 
 PASSWORD = "correct horse battery staple"
-NEW = "➕ New policy"
+NEW = "(new policy)"
 
 
 def dataframes_with(app, column):

@@ -3,7 +3,8 @@
 flaky_ingest is triggered twice with conf {"fail": true}; the real worker (sync, detection,
 policies) then runs cycles. In dry run it records a would-be pause and Airflow is untouched;
 in enforce it pauses the DAG (the REST API confirms), the Action is in the graph linked to
-its policy and DAG, and the notice waits in the alert outbox; undo unpauses it.
+its policy and DAG, and the notice waits in the alert outbox; undo on the Policies page
+unpauses it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from orcai.airflow import AirflowClient
 from orcai.alerts.outbox import pending
+from orcai.errors import AirflowUnreachable
 from orcai.policy import store
-from orcai.policy.runner import undo_pause
-from tests.conftest import api_json, trigger, wait_for_quiet_airflow
+from tests.conftest import api_json, trigger
+from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 from workers.worker import Worker
+
+pytestmark = pytest.mark.integration
 
 DAG = "flaky_ingest"
 POLICY = "two-failures-pause"
@@ -28,12 +34,30 @@ def _two_forced_failures(client: AirflowClient) -> None:
         assert time.monotonic() < deadline, f"{DAG} was not parsed within 180 s"
         time.sleep(1)
     client.set_paused(DAG, False)  # a paused DAG's triggered runs would stay queued
-    wait_for_quiet_airflow(client)
+    _wait_for_finished_runs(client, 1)
     for _ in range(2):
         trigger(client, DAG, conf={"fail": True})
-    wait_for_quiet_airflow(client)
-    runs = sorted(client.list_dag_runs(DAG, None), key=lambda r: r.run_after)
-    assert [str(getattr(r.state, "value", r.state)) for r in runs[-2:]] == ["failed", "failed"]
+    runs = _wait_for_finished_runs(client, 3)
+    assert [_state(r) for r in runs[-2:]] == ["failed", "failed"]
+
+
+def _state(run) -> str:
+    return str(getattr(run.state, "value", run.state))
+
+
+def _wait_for_finished_runs(client: AirflowClient, at_least: int, timeout_s: float = 300) -> list:
+    """flaky_ingest's runs once at least `at_least` exist and all have finished (a slow,
+    busy machine can time out one poll: that is retried, not a failure)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            runs = sorted(client.list_dag_runs(DAG, None), key=lambda r: r.run_after)
+        except AirflowUnreachable:
+            runs = []
+        if len(runs) >= at_least and all(_state(r) in ("success", "failed") for r in runs):
+            return runs
+        time.sleep(2)
+    raise TimeoutError(f"{DAG} did not finish {at_least} runs within {timeout_s} s")
 
 
 def _actions(graph) -> list[dict]:
@@ -42,7 +66,8 @@ def _actions(graph) -> list[dict]:
     return [{**r["a"], "linked_policy": r["policy"], "linked_dag": r["dag"]} for r in rows]
 
 
-def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpauses(airflow, graph_uri):
+@pytest.mark.usefixtures("fresh_streamlit_caches")
+def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpauses(airflow, graph_uri, monkeypatch):
     client = AirflowClient(airflow.settings())
     _two_forced_failures(client)
     worker = Worker(airflow.settings(graph_uri=graph_uri, sync_lookback_days=1))
@@ -79,10 +104,22 @@ def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpaus
         outcome = worker.cycle()
         assert outcome.policies.fired == 0 and len(_actions(worker.graph)) == before
 
-        # 4. Undo from the action log unpauses it in Airflow.
-        assert undo_pause(worker.graph, client, done["key"], "admin", int(time.time() * 1000)) == ("done", None)
+        # 4. An admin undoes the pause from the Policies page's action log: Airflow unpauses it.
+        monkeypatch.setenv("ORCAI_AIRFLOW_URL", airflow.url)
+        monkeypatch.setenv("ORCAI_AIRFLOW_PASSWORD_FILE", str(airflow.password_file))
+        monkeypatch.setenv("ORCAI_ADMIN_PASSWORD", "let-me-undo")
+        app = run_page(monkeypatch, "policies", graph_uri)
+        app.text_input(key="admin-password").input("let-me-undo")
+        app.button[[b.label for b in app.button].index("Log in")].click()
+        app.run()
+        assert app.selectbox(key="undo-choice").value == done["key"]
+        app.button(key="undo-pause").click().run()
+        assert not app.exception and not app.error, [e.value for e in app.error]
         assert api_json(airflow, f"/dags/{DAG}")["is_paused"] is False
         assert store.get_action(worker.graph, done["key"])["status"] == "undone"
+        [undo] = worker.graph.read("MATCH (u:Action)-[:UNDOES]->(:Action {key: $k}) RETURN properties(u) AS u",
+                                   {"k": done["key"]})
+        assert (undo["u"]["status"], undo["u"]["kind"], undo["u"]["by"]) == ("done", "unpause", "admin")
     finally:
         client.set_paused(DAG, True)
         client.close()
