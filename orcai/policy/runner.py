@@ -53,10 +53,10 @@ def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
     anomalies = store.anomalies_by_run(graph, now_ms - 7 * DAY_MS)
     paused_at = store.paused_by_policy(graph)
     facts = {}
-    for row in store.dag_fact_rows(graph):
+    for row in store.dag_fact_rows(graph, now_ms):
         runs = [r for r in row["runs"] if r.get("at") is not None]
-        by_run = {run_id: found for (dag_id, run_id), found in anomalies.items() if dag_id == row["dag_id"]}
-        facts[row["dag_id"]] = facts_for(row, runs, by_run, now_ms, paused_at.get(row["dag_id"]))
+        facts[row["dag_id"]] = facts_for(row, runs, anomalies.get(row["dag_id"], {}), now_ms,
+                                         paused_at.get(row["dag_id"]))
     return facts
 
 

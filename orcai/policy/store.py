@@ -12,13 +12,17 @@ MERGEd on their deterministic key, so a retried or re-evaluated decision updates
 from __future__ import annotations
 
 import json
+import logging
 
 from orcai.errors import OrcaiError
 from orcai.graph.base import Graph, Row
 from orcai.policy.engine import Decision, PastAction
-from orcai.policy.model import Policy, parse_policy
+from orcai.policy.model import Policy, PolicyInvalid, parse_policy
+
+log = logging.getLogger(__name__)
 
 _LIVE_DAG = "coalesce(d.is_deleted, false) = false"
+DAY_MS = 86_400_000
 
 
 class PolicyConflict(OrcaiError):
@@ -30,7 +34,12 @@ class PolicyConflict(OrcaiError):
 def load_policies(graph: Graph, include_disabled: bool = True) -> list[Policy]:
     rows = graph.read("MATCH (p:Policy) WHERE coalesce(p.deleted, false) = false "
                       "RETURN p.body AS body ORDER BY p.name")
-    policies = [parse_policy(json.loads(r["body"])) for r in rows]
+    policies = []
+    for row in rows:
+        try:
+            policies.append(parse_policy(json.loads(row["body"])))
+        except PolicyInvalid as exc:  # stored by an older version with other facts: skip, say why
+            log.warning("stored policy skipped, it no longer validates: %s", exc)
     return [p for p in policies if include_disabled or p.enabled]
 
 
@@ -93,17 +102,19 @@ def last_fired(graph: Graph) -> dict[str, int]:
 
 # --- the facts the worker evaluates -----------------------------------------------------------
 
-def dag_fact_rows(graph: Graph, last_n_runs: int = 50) -> list[Row]:
-    """Every live DAG with its newest runs (newest first), for `facts.facts_for`."""
+def dag_fact_rows(graph: Graph, now_ms: int, last_n_runs: int = 50) -> list[Row]:
+    """Every live DAG with its newest runs (newest first): the last `last_n_runs`, and every
+    run of the last 24 h however many, for `facts.facts_for`."""
     return graph.read(f"""
         MATCH (d:Dag) WHERE {_LIVE_DAG}
         OPTIONAL MATCH (d)-[:HAS_RUN]->(r:DagRun)
         WITH d, r ORDER BY coalesce(r.run_after, r.start_date) DESC
         WITH d, collect({{run_id: r.run_id, state: r.state, at: coalesce(r.run_after, r.start_date),
-                          end: r.end_date, duration_s: r.duration_s, run_type: r.run_type}})[0..$n] AS runs
+                          end: r.end_date, duration_s: r.duration_s, run_type: r.run_type}}) AS runs
         RETURN d.dag_id AS dag_id, d.is_paused AS is_paused, d.owners AS owners, d.tags AS tags,
-               d.criticality AS criticality, runs
-    """, {"n": last_n_runs})
+               d.criticality AS criticality,
+               runs[0..$n] + [r IN runs[$n..] WHERE r.at >= $since] AS runs
+    """, {"n": last_n_runs, "since": now_ms - DAY_MS})
 
 
 def dag_run_history(graph: Graph, since_ms: int) -> list[Row]:
@@ -118,7 +129,7 @@ def dag_run_history(graph: Graph, since_ms: int) -> list[Row]:
     """, {"since": since_ms})
 
 
-def backtest_inputs(graph: Graph, since_ms: int, context_ms: int = 7 * 86_400_000) -> tuple[list[Row], list[Row], dict]:
+def backtest_inputs(graph: Graph, since_ms: int, context_ms: int = 7 * DAY_MS) -> tuple[list[Row], list[Row], dict]:
     """DAGs, their runs (from `context_ms` before `since_ms`, so streaks are known at the
     start) and every anomaly, for `backtest.backtest`."""
     dags = graph.read(f"MATCH (d:Dag) WHERE {_LIVE_DAG} RETURN d.dag_id AS dag_id, d.tags AS tags, "
@@ -126,13 +137,14 @@ def backtest_inputs(graph: Graph, since_ms: int, context_ms: int = 7 * 86_400_00
     return dags, dag_run_history(graph, since_ms - context_ms), anomalies_by_run(graph, since_ms - context_ms, False)
 
 
-def anomalies_by_run(graph: Graph, since_ms: int, open_only: bool = True) -> dict[tuple[str, str], list[Row]]:
+def anomalies_by_run(graph: Graph, since_ms: int, open_only: bool = True) -> dict[str, dict[str, list[Row]]]:
+    """Anomalies detected since `since_ms`, by DAG id, then by run id."""
     rows = graph.read("MATCH (a:Anomaly) WHERE a.detected_at >= $since AND ($all OR a.status = 'open') "
                       "RETURN a.dag_id AS dag_id, a.run_id AS run_id, a.kind AS kind, a.score AS score, "
                       "a.severity AS severity", {"since": since_ms, "all": not open_only})
-    grouped: dict[tuple[str, str], list[Row]] = {}
+    grouped: dict[str, dict[str, list[Row]]] = {}
     for row in rows:
-        grouped.setdefault((row["dag_id"], row["run_id"]), []).append(row)
+        grouped.setdefault(row["dag_id"], {}).setdefault(row["run_id"], []).append(row)
     return grouped
 
 

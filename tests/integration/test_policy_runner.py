@@ -97,3 +97,22 @@ def test_default_policies_installed_once_and_never_over_an_operator_change(graph
     store.delete_policy(graph, "two-failures-pause", "admin", failing_dags)
     PolicyRunner(config).run(graph, None, failing_dags)
     assert "two-failures-pause" not in {p.name for p in store.load_policies(graph)}
+
+
+def test_facts_count_every_run_of_the_last_day_and_the_anomalies_of_the_last_run(graph):
+    from orcai.graph.load import load_anomalies
+    from orcai.policy.runner import current_facts
+    now = int(time.time() * 1000)
+    load_dags(graph, [DagRecord("busy", is_paused=False)])
+    load_dag_runs(graph, [DagRunRecord("busy", f"r{i:03}", state="failed" if i % 4 == 0 else "success",
+                                       run_after=now - i * 10 * 60_000, start_date=now - i * 10 * 60_000,
+                                       end_date=now - i * 10 * 60_000 + 1000, duration_s=1.0)
+                          for i in range(1, 200)])  # every 10 min: 144 runs in the last 24 h
+    load_anomalies(graph, [{"key": "slow:busy/r001", "kind": "slow", "score": 4.0, "severity": "high",
+                            "reason": "slow", "detector": "robust", "detected_at": now, "dag_id": "busy",
+                            "task_id": "t", "run_id": "r001", "status": "open",
+                            "target_label": "DagRun", "target_key": "busy/r001"}])
+    facts = current_facts(graph, now)["busy"]
+    assert facts["dag"]["runs_24h"] == 144
+    assert facts["dag"]["failure_rate_24h"] == pytest.approx(36 / 144)
+    assert facts["run"]["id"] == "r001" and facts["anomaly"] == {"kind": "slow", "score": 4.0, "severity": "high"}
