@@ -104,3 +104,20 @@ def test_action_log_and_policy_list(monkeypatch, graph_uri, graph):
     assert not app.exception
     [table] = dataframes_with(app, "last fired")
     assert list(table["name"]) == ["p1"] and list(table["mode"]) == ["dry_run"]
+
+
+def test_admin_disables_switches_mode_and_edits_with_history(monkeypatch, graph_uri, graph):
+    monkeypatch.setenv("ORCAI_ADMIN_PASSWORD", PASSWORD)
+    store.save_policy(graph, parse_policy({"name": "p1", "condition": "dag.runs_24h > 100", "actions": ["pause"]}),
+                      "admin", int(time.time() * 1000))
+    app = log_in(run_page(monkeypatch, "policies", graph_uri))
+    app.button(key="toggle-enabled").click().run()
+    app.button(key="switch-mode").click().run()
+    assert not app.exception
+    policy = store.get_policy(graph, "p1")
+    assert (policy.enabled, policy.mode, policy.version) == (False, "enforce", 3)
+    app.selectbox(key="edit-choice").select("p1").run()
+    condition_box(app).input("dag.runs_24h > 200").run()
+    app.button(key="save-policy").click().run()
+    assert store.get_policy(graph, "p1").condition == "dag.runs_24h > 200"
+    assert [h["change"] for h in store.policy_history(graph, "p1")] == ["edit", "mode", "disable", "edit"]

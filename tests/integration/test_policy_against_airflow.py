@@ -28,11 +28,15 @@ DAG = "flaky_ingest"
 POLICY = "two-failures-pause"
 
 
-def _two_forced_failures(client: AirflowClient) -> None:
+def _wait_for_dag(client: AirflowClient) -> None:
     deadline = time.monotonic() + 180
     while DAG not in {d.dag_id for d in client.list_dags()}:
         assert time.monotonic() < deadline, f"{DAG} was not parsed within 180 s"
         time.sleep(1)
+
+
+def _two_forced_failures(client: AirflowClient) -> None:
+    """Two failed runs in a row (the session's other tests may have run it before)."""
     client.set_paused(DAG, False)  # a paused DAG's triggered runs would stay queued
     _wait_for_finished_runs(client, 1)
     for _ in range(2):
@@ -69,6 +73,8 @@ def _actions(graph) -> list[dict]:
 @pytest.mark.usefixtures("fresh_streamlit_caches")
 def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpauses(airflow, graph_uri, monkeypatch):
     client = AirflowClient(airflow.settings())
+    _wait_for_dag(client)
+    paused_before = client.get_dag(DAG).is_paused  # restored at the end for the session's other tests
     _two_forced_failures(client)
     worker = Worker(airflow.settings(graph_uri=graph_uri, sync_lookback_days=1))
     try:
@@ -121,6 +127,6 @@ def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpaus
                                    {"k": done["key"]})
         assert (undo["u"]["status"], undo["u"]["kind"], undo["u"]["by"]) == ("done", "unpause", "admin")
     finally:
-        client.set_paused(DAG, True)
+        client.set_paused(DAG, paused_before)
         client.close()
         worker.close()
