@@ -10,6 +10,7 @@ navigation = st.navigation([
     st.Page("pages/status.py", title="Status", icon=":material/monitor_heart:", default=True),
     st.Page("pages/lineage.py", title="Lineage", icon=":material/account_tree:"),
     st.Page("pages/anomalies.py", title="Anomalies", icon=":material/troubleshoot:"),
+    st.Page("pages/policies.py", title="Policies", icon=":material/policy:"),
 ])
 render_sidebar()
 navigation.run()

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(None, description="Password for write actions in the app (secret); without it the app is read-only.")
     admin_password_file: Path | None = Field(None, description="File holding the admin password.")
 
+    policy_max_actions_per_hour: int = Field(10, ge=0, description="Enforced policy actions (pause, unpause, mark critical) allowed per hour, across all policies.")
+    protected_dags: str = Field("", description="Comma-separated DAG id globs no policy may pause or unpause (ORC AI's own orcai_* DAGs always are).")
+    policies_dir: Path = Field(Path("stack/policies"), description="Folder of default policies (*.yaml) the worker installs once.")
+
     home: Path = Field(Path(".orcai"), description="Local data folder (embedded FalkorDB, local Airflow).")
     log_level: str = Field("INFO", description="Python log level for the worker.")
 
@@ -100,6 +104,10 @@ class Settings(BaseSettings):
             if getattr(self, secret) is None and path:
                 setattr(self, secret, SecretStr(read_password_file(path, None)))
         return self
+
+    @property
+    def protected_dag_globs(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.protected_dags.split(",") if g.strip())
 
     @property
     def airflow_links_url(self) -> str:

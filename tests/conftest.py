@@ -138,12 +138,12 @@ def wait_for_quiet_airflow(client, timeout_s: float = 240) -> None:
     raise TimeoutError(f"Airflow runs still busy after {timeout_s} s")
 
 
-def trigger(client, dag_id: str, attempts: int = 5):
+def trigger(client, dag_id: str, attempts: int = 5, conf: dict | None = None):
     """Trigger a run, retrying Airflow's HTTP 500 'database is locked' (SQLite under load)."""
     from orcai.errors import AirflowResponseError
     for attempt in range(1, attempts + 1):
         try:
-            return client.trigger_dag_run(dag_id)
+            return client.trigger_dag_run(dag_id, conf=conf)
         except AirflowResponseError as exc:
             if "HTTP 500" not in str(exc) or attempt == attempts:
                 raise

@@ -27,6 +27,7 @@ from orcai.errors import ConfigError, GraphError, OrcaiError
 from orcai.graph import Graph, connect, describe_uri
 from orcai.graph.load import ensure_schema, write_heartbeat
 from orcai.metrics import WorkerMetrics, serve
+from orcai.policy.runner import PolicyReport, PolicyRunner
 from orcai.sync import SyncReport, sync_once
 
 log = logging.getLogger("orcai.worker")
@@ -38,6 +39,7 @@ class CycleOutcome:
     now_ms: int
     sync: SyncReport
     detection: DetectionReport | None = None
+    policies: PolicyReport | None = None
 
 
 Stage = Callable[[CycleOutcome], None]
@@ -55,10 +57,12 @@ class Worker:
         self.last_ok_at: int | None = None
         self.monitor = AnomalyMonitor(settings)
         self.metrics = WorkerMetrics(settings.worker_name, settings.sync_interval_s, clock)
+        self.policies = PolicyRunner(settings)
         self._schema_ready = False
         # What runs after each successful sync, in order; each stage is isolated from the others.
         self.stages: list[tuple[str, Stage]] = [
             ("anomaly detection", self._detect),
+            ("policies", self._apply_policies),
             ("metrics", lambda outcome: self.metrics.observe_cycle(outcome, self.graph)),  # last: sees every stage
         ]
 
@@ -104,6 +108,13 @@ class Worker:
         if detection.judged:
             log.info("judged %d runs, %d anomalous%s in %.1f s", detection.judged, detection.flagged,
                      " (baselines refitted)" if detection.refitted else "", self.clock() - started)
+
+    def _apply_policies(self, outcome: CycleOutcome) -> None:
+        """Evaluate enabled policies on the freshly synced and scored DAGs; act, record, notify."""
+        report = self.policies.run(self.graph, self.airflow, outcome.now_ms)
+        outcome.policies = report
+        if report.fired or report.disabled:
+            log.info(report.summary())
 
     def _record_failure(self, message: str, error: BaseException, graph_down: bool = False) -> None:
         log.error("sync failed: %s", message)

@@ -166,10 +166,15 @@ class AirflowClient:
         return self._call(f"PATCH /dags/{dag_id}", lambda c: DAGApi(c).patch_dag(
             dag_id, DAGPatchBody(is_paused=paused), _request_timeout=self._settings.airflow_timeout_s))
 
-    def trigger_dag_run(self, dag_id: str):
+    def get_dag(self, dag_id: str):
+        """One DAG as Airflow sees it now (e.g. to confirm `is_paused` after a change)."""
+        return self._call(f"GET /dags/{dag_id}", lambda c: DAGApi(c).get_dag(
+            dag_id, _request_timeout=self._settings.airflow_timeout_s))
+
+    def trigger_dag_run(self, dag_id: str, conf: dict | None = None):
         from airflow_client.client.models import TriggerDAGRunPostBody
         return self._call(f"POST /dags/{dag_id}/dagRuns", lambda c: DagRunApi(c).trigger_dag_run(
-            dag_id, TriggerDAGRunPostBody(logical_date=None),
+            dag_id, TriggerDAGRunPostBody(logical_date=None, conf=conf),
             _request_timeout=self._settings.airflow_timeout_s))
 
     def get_dag_run(self, dag_id: str, run_id: str):

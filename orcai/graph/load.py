@@ -64,6 +64,7 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     IndexSpec("Alert", "key"),
     IndexSpec("Alert", "status", unique=False),
     IndexSpec("Policy", "name"),
+    IndexSpec("PolicyVersion", "key"),
     IndexSpec("Action", "key"),
 ]
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from orcai.auth import admin_configured, ensure_local_admin_password
 from orcai.config import load_settings
 from orcai.errors import ConfigError
 from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, start_airflow
@@ -74,6 +75,12 @@ def main() -> int:
             child_env["ORCAI_AIRFLOW_PASSWORD_FILE"] = str(home / "airflow" / PASSWORDS_FILE)
         else:
             say(f"using the existing Airflow at {settings.airflow_url}")
+        if not admin_configured(settings):
+            # Like `airflow standalone`: a generated password, kept in a file only its owner reads.
+            password_file = home / "admin_password"
+            if ensure_local_admin_password(password_file):
+                say(f"generated an admin password for the app's write actions in {password_file}")
+            child_env["ORCAI_ADMIN_PASSWORD_FILE"] = str(password_file)
         services.append(start_service(
             "worker", [sys.executable, "-m", "workers.worker"], home / "logs" / "worker.log",
             env=child_env, cwd=REPO_ROOT))
@@ -152,6 +159,8 @@ def _print_summary(home: Path, env: dict) -> None:
     say(f"  Airflow:  {env.get('ORCAI_AIRFLOW_URL')}")
     if "ORCAI_AIRFLOW_PASSWORD_FILE" in env:
         say(f"  Airflow login: user 'admin', password in {env['ORCAI_AIRFLOW_PASSWORD_FILE']}")
+    if "ORCAI_ADMIN_PASSWORD_FILE" in env:
+        say(f"  App admin login (Policies page): password in {env['ORCAI_ADMIN_PASSWORD_FILE']}")
     say(f"  Logs:     {home / 'logs'}")
     say("  Weeks of synthetic history for the demo DAGs: `make simulate` (after the first sync)")
     say("Press Ctrl-C to stop everything.")

@@ -1,0 +1,10 @@
+"""Operator policies: CEL conditions over documented facts, actions with guardrails.
+
+    facts.py       the facts a condition sees, documented once, built by pure functions
+    conditions.py  CEL validation (line/column, unknown facts, types) and evaluation
+    model.py       Policy records, validation, YAML import/export
+    engine.py      pure decisions with guardrails (scope, cooldown, cap, protected DAGs)
+    backtest.py    when a policy would have fired over stored history
+    store.py       policies (with versions) and actions in the graph
+    runner.py      the worker stage: decide, act on Airflow (confirmed), record, notify
+"""

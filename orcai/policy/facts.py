@@ -1,0 +1,150 @@
+"""The facts a policy condition can use, documented once, and the pure functions that build them.
+
+A condition sees four maps: `dag`, `run` (the DAG's newest finished run), `anomaly` (the most
+severe open anomaly on that run) and `now`. Every fact is always present with a value of its
+declared type — never null — so a condition cannot fail on a missing value: a DAG without runs
+has `run.state == ""` and `run.duration_s == 0.0`; a run without anomalies has
+`anomaly.severity == "none"`. The same builders serve the worker (facts as of now) and the
+backtest (facts as of each past run), so a backtest judges exactly what the worker would have.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+DAY_MS = 86_400_000
+FINISHED = ("success", "failed")
+BASELINE_RUNS = 20  # successful runs the duration ratio compares with
+MIN_BASELINE_RUNS = 3
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "none": 0}
+
+
+@dataclass(frozen=True)
+class Fact:
+    type: str  # CEL type: string, int, double, bool, list(string)
+    meaning: str
+    example: object
+
+
+# The one place the facts are documented: the Policies page and the README show this table,
+# validation checks conditions against it.
+FACTS: dict[str, dict[str, Fact]] = {
+    "dag": {
+        "id": Fact("string", "DAG id", "flaky_ingest"),
+        "tags": Fact("list(string)", "DAG tags", ["ingest"]),
+        "owners": Fact("list(string)", "DAG owners", ["integrations"]),
+        "is_paused": Fact("bool", "paused in Airflow", False),
+        "consecutive_failures": Fact("int", "failed runs in a row, newest first, up to the last success", 2),
+        "failure_rate_24h": Fact("double", "failed / finished runs in the last 24 h (0.0 without runs)", 0.5),
+        "runs_24h": Fact("int", "runs in the last 24 h", 4),
+        "last_state": Fact("string", "state of the newest run (\"\" without runs)", "failed"),
+        "criticality": Fact("int", "how much depends on it: downstream DAGs through assets", 1),
+        "paused_by_policy_min": Fact("int", "minutes since a policy paused it (-1: not paused by a policy)", -1),
+    },
+    "run": {
+        "id": Fact("string", "run id of the newest finished run (\"\" without runs)", "scheduled__2026-01-01"),
+        "state": Fact("string", "its state: success or failed (\"\" without runs)", "failed"),
+        "duration_s": Fact("double", "its duration in seconds (0.0 when unknown)", 42.0),
+        "duration_ratio": Fact("double", "duration / median of the previous 20 successful runs (0.0 without 3 of them)", 1.1),
+        "run_type": Fact("string", "scheduled, manual, backfill or asset_triggered", "scheduled"),
+    },
+    "anomaly": {
+        "kind": Fact("string", "kind of the most severe open anomaly on that run (\"\" if none)", "slow"),
+        "score": Fact("double", "its score (0.0 if none)", 0.0),
+        "severity": Fact("string", "high, medium, low, or none", "none"),
+    },
+    "now": {
+        "hour": Fact("int", "hour of the evaluation, UTC (0-23)", 14),
+        "weekday": Fact("int", "day of the week, UTC (0 = Monday … 6 = Sunday)", 2),
+    },
+}
+
+
+def sample_facts(flip: bool = False) -> dict:
+    """Facts of every declared type, for type-checking a condition at save time. `flip`
+    inverts the booleans so that both branches of `&&` / `||` get evaluated."""
+    facts = {root: {name: fact.example for name, fact in fields.items()} for root, fields in FACTS.items()}
+    if flip:
+        facts["dag"]["is_paused"] = not facts["dag"]["is_paused"]
+        facts["dag"]["consecutive_failures"] = 0
+        facts["run"]["state"] = "success"
+        facts["anomaly"].update(kind="slow", score=4.2, severity="high")
+    return facts
+
+
+def consecutive_failures(states_newest_first: list[str | None]) -> int:
+    """Failed runs in a row from the newest finished run back to the last success
+    (running or queued runs neither break nor extend the streak)."""
+    streak = 0
+    for state in states_newest_first:
+        if state == "failed":
+            streak += 1
+        elif state == "success":
+            break
+    return streak
+
+
+def dag_facts(dag: dict, runs_newest_first: list[dict], now_ms: int,
+              paused_by_policy_at: int | None = None) -> dict:
+    """`dag` facts from a Dag row and its runs (dicts with state, at, duration_s, run_type)."""
+    recent = [r for r in runs_newest_first if (r.get("at") or 0) >= now_ms - DAY_MS]
+    finished = [r for r in recent if r.get("state") in FINISHED]
+    failed = sum(r["state"] == "failed" for r in finished)
+    return {
+        "id": dag["dag_id"],
+        "tags": list(dag.get("tags") or []),
+        "owners": list(dag.get("owners") or []),
+        "is_paused": bool(dag.get("is_paused")),
+        "consecutive_failures": consecutive_failures([r.get("state") for r in runs_newest_first]),
+        "failure_rate_24h": failed / len(finished) if finished else 0.0,
+        "runs_24h": len(recent),
+        "last_state": (runs_newest_first[0].get("state") or "") if runs_newest_first else "",
+        "criticality": int(dag.get("criticality") or 0),
+        "paused_by_policy_min": (-1 if paused_by_policy_at is None or not dag.get("is_paused")
+                                 else max(0, (now_ms - paused_by_policy_at) // 60_000)),
+    }
+
+
+def run_facts(runs_newest_first: list[dict]) -> dict:
+    """`run` facts of the newest finished run, with its duration against the usual."""
+    finished = [r for r in runs_newest_first if r.get("state") in FINISHED]
+    if not finished:
+        return {"id": "", "state": "", "duration_s": 0.0, "duration_ratio": 0.0, "run_type": ""}
+    last = finished[0]
+    previous = [r["duration_s"] for r in finished[1:] if r["state"] == "success"
+                and r.get("duration_s") is not None][:BASELINE_RUNS]
+    duration = float(last.get("duration_s") or 0.0)
+    median = statistics.median(previous) if len(previous) >= MIN_BASELINE_RUNS else 0.0
+    return {"id": last.get("run_id") or "", "state": last["state"], "duration_s": duration,
+            "duration_ratio": round(duration / median, 3) if median > 0 and duration else 0.0,
+            "run_type": last.get("run_type") or ""}
+
+
+def anomaly_facts(anomalies: list[dict]) -> dict:
+    """`anomaly` facts: the most severe (then highest-scoring) of the given anomalies."""
+    if not anomalies:
+        return {"kind": "", "score": 0.0, "severity": "none"}
+    worst = max(anomalies, key=lambda a: (SEVERITY_RANK.get(a.get("severity"), 0), a.get("score") or 0.0))
+    return {"kind": worst.get("kind") or "", "score": float(worst.get("score") or 0.0),
+            "severity": worst.get("severity") or "none"}
+
+
+def now_facts(now_ms: int) -> dict:
+    moment = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
+    return {"hour": moment.hour, "weekday": moment.weekday()}
+
+
+def facts_for(dag: dict, runs_newest_first: list[dict], anomalies_by_run: dict[str, list[dict]],
+              now_ms: int, paused_by_policy_at: int | None = None) -> dict:
+    """Everything a condition sees about one DAG at `now_ms`."""
+    run = run_facts(runs_newest_first)
+    return {"dag": dag_facts(dag, runs_newest_first, now_ms, paused_by_policy_at), "run": run,
+            "anomaly": anomaly_facts(anomalies_by_run.get(run["id"], [])), "now": now_facts(now_ms)}
+
+
+def facts_reference() -> list[dict]:
+    """The facts table for the page and the README."""
+    return [{"fact": f"{root}.{name}", "type": fact.type, "meaning": fact.meaning}
+            for root, fields in FACTS.items() for name, fact in fields.items()]

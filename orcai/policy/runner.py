@@ -1,0 +1,175 @@
+"""The policy stage of the worker: build facts, decide, act on Airflow, record, notify.
+
+Runs after detection in every cycle. What it does for each decision (see engine.py):
+- `execute`: pause/unpause through the Airflow REST API, confirmed by reading the DAG back;
+  mark critical in the graph; an `alert` is the Slack notice itself. A failure (Airflow
+  down) leaves the Action `failed`; its key is the same next cycle, so it is retried, once.
+- `would_do` (dry run), `skipped` (protected), `deferred` (over the hourly cap): recorded.
+Every done, would-be and failed action is queued in the alert outbox (orcai.alerts.outbox),
+which the Slack dispatcher sends when Slack is configured. A policy whose condition fails at
+run time is disabled, with the error on the page and in Slack; the others carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orcai.airflow import AirflowClient
+from orcai.alerts.outbox import AlertRequest, enqueue
+from orcai.config import Settings
+from orcai.errors import AirflowError
+from orcai.graph import Graph
+from orcai.policy import store
+from orcai.policy.engine import Decision, Guardrails, decide
+from orcai.policy.facts import DAY_MS, facts_for
+from orcai.policy.model import load_policies_yaml, render_message
+
+log = logging.getLogger(__name__)
+
+WORKER_AUTHOR = "orcai-worker"
+
+
+@dataclass
+class PolicyReport:
+    evaluated: int = 0
+    fired: int = 0
+    done: int = 0
+    failed: int = 0
+    disabled: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"policies: {self.evaluated} DAG checks, {self.fired} actions fired, {self.done} done, "
+                f"{self.failed} failed" + (f", disabled {', '.join(self.disabled)}" if self.disabled else ""))
+
+
+def guardrails_from(settings: Settings) -> Guardrails:
+    return Guardrails(settings.policy_max_actions_per_hour, settings.protected_dag_globs)
+
+
+def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
+    """The facts of every live DAG as of now."""
+    anomalies = store.anomalies_by_run(graph, now_ms - 7 * DAY_MS)
+    paused_at = store.paused_by_policy(graph)
+    facts = {}
+    for row in store.dag_fact_rows(graph, now_ms):
+        runs = [r for r in row["runs"] if r.get("at") is not None]
+        facts[row["dag_id"]] = facts_for(row, runs, anomalies.get(row["dag_id"], {}), now_ms,
+                                         paused_at.get(row["dag_id"]))
+    return facts
+
+
+class PolicyRunner:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.guardrails = guardrails_from(settings)
+        self.defaults_installed = False
+
+    def run(self, graph: Graph, airflow: AirflowClient, now_ms: int) -> PolicyReport:
+        if not self.defaults_installed:
+            installed = install_default_policies(graph, self.settings.policies_dir, now_ms)
+            if installed:
+                log.info("installed default policies: %s", ", ".join(installed))
+            self.defaults_installed = True
+        report = PolicyReport()
+        policies = store.load_policies(graph, include_disabled=False)
+        if not policies:
+            return report
+        longest_cooldown = max(p.cooldown_min for p in policies) * 60_000
+        past = store.past_actions(graph, now_ms - max(longest_cooldown, DAY_MS))
+        evaluation = decide(policies, current_facts(graph, now_ms), past, self.guardrails, now_ms)
+        report.evaluated, report.fired = evaluation.evaluated, len(evaluation.decisions)
+        for name, error in evaluation.broken.items():
+            self._disable(graph, name, error, now_ms)
+            report.disabled.append(name)
+        store.record_decisions(graph, evaluation.decisions, now_ms)
+        alerts = []
+        for decision in evaluation.decisions:
+            outcome, error = decision.status, None
+            if decision.status == "execute":
+                outcome, error = self._execute(graph, airflow, decision, now_ms)
+                store.set_action_outcome(graph, decision.key, outcome, now_ms, error)
+                report.done += outcome == "done"
+                report.failed += outcome == "failed"
+            if outcome in ("done", "would_do", "failed"):
+                alerts.append(self._notice(decision, outcome, error, now_ms))
+        enqueue(graph, alerts)
+        return report
+
+    def _execute(self, graph: Graph, airflow: AirflowClient, decision: Decision,
+                 now_ms: int) -> tuple[str, str | None]:
+        kind, dag_id = decision.action.type, decision.dag_id
+        if kind in ("pause", "unpause"):
+            outcome, error = set_paused_confirmed(airflow, dag_id, kind == "pause")
+            if outcome in ("done", "skipped"):
+                store.set_dag_flags(graph, dag_id, is_paused=kind == "pause")
+            if error:
+                log.error("policy %s could not %s %s: %s", decision.policy.name, kind, dag_id, error)
+            return outcome, error
+        if kind == "mark_critical":
+            store.set_dag_flags(graph, dag_id, marked_critical=True)
+        return "done", None  # an alert is done once queued in the outbox
+
+    def _notice(self, decision: Decision, outcome: str, error: str | None, now_ms: int) -> AlertRequest:
+        policy, action = decision.policy, decision.action
+        undo = None
+        if action.type == "pause" and outcome == "done":
+            undo = f"Undo in ORC AI: {self.settings.app_url}/policies (Action log), or unpause {decision.dag_id} in Airflow"
+        text = render_message(action.message, decision.facts) if action.type == "alert" else ""
+        reason = decision.reason if error is None else f"{decision.reason} — failed: {error}; retried next cycle"
+        return AlertRequest(
+            key=f"policy_action:{decision.key}:{outcome}", kind="policy_action", created_at=now_ms,
+            dag_id=decision.dag_id,
+            payload={"policy": policy.name, "version": policy.version, "action": action.type,
+                     "mode": policy.mode, "outcome": outcome, "dag_id": decision.dag_id, "reason": reason,
+                     "facts": decision.facts, "undo": undo, "text": text})
+
+    def _disable(self, graph: Graph, name: str, error: str, now_ms: int) -> None:
+        log.error("policy %s disabled: its condition failed %s", name, error)
+        policy = store.change_policy(graph, name, WORKER_AUTHOR, now_ms, "auto-disable",
+                                     enabled=False, disabled_reason=f"condition failed {error}")
+        enqueue(graph, [AlertRequest(
+            key=f"policy_disabled:{name}@v{policy.version}", kind="policy_disabled", created_at=now_ms,
+            payload={"policy": name, "version": policy.version, "error": f"condition failed {error}"})])
+
+
+def set_paused_confirmed(airflow: AirflowClient, dag_id: str, paused: bool) -> tuple[str, str | None]:
+    """Pause or unpause a DAG and read it back: (done | skipped | failed, error)."""
+    try:
+        if airflow.get_dag(dag_id).is_paused == paused:
+            return "skipped", f"already {'paused' if paused else 'unpaused'} in Airflow"
+        airflow.set_paused(dag_id, paused)
+        if airflow.get_dag(dag_id).is_paused != paused:
+            return "failed", "Airflow accepted the change but reading the DAG back does not show it"
+    except AirflowError as exc:
+        return "failed", str(exc)
+    return "done", None
+
+
+def undo_pause(graph: Graph, airflow: AirflowClient, action_key: str, by: str, now_ms: int) -> tuple[str, str | None]:
+    """Unpause the DAG a policy paused, record the undo; (done | skipped | failed, error)."""
+    action = store.get_action(graph, action_key)
+    if action is None or action.get("kind") != "pause" or action.get("status") != "done":
+        return "failed", "only a pause that was done (and not undone yet) can be undone"
+    outcome, error = set_paused_confirmed(airflow, action["dag_id"], False)
+    if outcome in ("done", "skipped"):
+        store.set_dag_flags(graph, action["dag_id"], is_paused=False)
+    store.record_undo(graph, action_key, by, now_ms, "done" if outcome != "failed" else "failed", error)
+    return outcome, error
+
+
+def install_default_policies(graph: Graph, directory: Path, now_ms: int) -> list[str]:
+    """Add the shipped policies (`*.yaml` in `directory`) that the graph has never had.
+
+    A policy an operator edited, disabled or deleted is left alone."""
+    if not directory.is_dir():
+        return []
+    known = {r["name"] for r in graph.read("MATCH (p:Policy) RETURN p.name AS name")}
+    installed = []
+    for path in sorted(directory.glob("*.yaml")):
+        for policy in load_policies_yaml(path.read_text()):
+            if policy.name not in known:
+                store.save_policy(graph, policy, f"shipped: {path.name}", now_ms, change="install")
+                installed.append(policy.name)
+    return installed

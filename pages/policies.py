@@ -1,0 +1,255 @@
+"""Policies: write, validate, backtest, enable and audit the rules that act on DAGs."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from orcai.airflow import AirflowClient
+from orcai.errors import GraphError, OrcaiError
+from orcai.policy import store
+from orcai.policy.backtest import backtest
+from orcai.policy.conditions import validate
+from orcai.policy.facts import facts_reference
+from orcai.policy.model import ACTION_TYPES, PolicyInvalid, dump_policies_yaml, load_policies_yaml, parse_policy
+from orcai.policy.runner import undo_pause
+from pages.admin import is_admin, login_widget
+from pages.shared import graph, graph_error_banner, now_ms, settings_or_stop
+
+NEW = "(new policy)"
+DAY_MS = 86_400_000
+BACKTEST_DAYS = 30
+EXAMPLE_CONDITION = "dag.consecutive_failures >= 2"
+
+
+@st.cache_resource(show_spinner=False)
+def airflow_client() -> AirflowClient:
+    return AirflowClient(settings_or_stop())
+
+
+def admin_write(label: str, write) -> None:
+    """The one path every write takes: checked against the login, errors shown, page refreshed."""
+    if not is_admin():
+        st.error(f"{label}: log in as admin first (sidebar).", icon=":material/lock:")
+        return
+    try:
+        write()
+    except PolicyInvalid as exc:
+        st.error(f"{label}: " + "; ".join(exc.problems))
+        return
+    except OrcaiError as exc:
+        st.error(f"{label} failed: {exc}")
+        return
+    st.session_state["flash"] = f"{label}: done."
+    st.rerun()
+
+
+def ms_to_time(values) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype="float"), unit="ms", utc=True)
+
+
+def policies_tab(policies, fired) -> None:
+    if not policies:
+        st.info("No policies yet. Write one in the Editor tab, or let the worker install the defaults "
+                "from `stack/policies/`.")
+        return
+    table = pd.DataFrame([{"name": p.name, "enabled": p.enabled, "mode": p.mode,
+                           "last fired": fired.get(p.name), "condition": p.condition,
+                           "actions": ", ".join(a.type for a in p.actions), "version": p.version,
+                           "by": p.author, "problem": p.disabled_reason} for p in policies])
+    table["last fired"] = ms_to_time(table["last fired"])
+    st.dataframe(table, hide_index=True, width="stretch", key="policy-table",
+                 column_config={"last fired": st.column_config.DatetimeColumn(format="distance")})
+    for policy in (p for p in policies if p.disabled_reason and not p.enabled):
+        st.warning(f"**{policy.name}** was disabled automatically: {policy.disabled_reason}")
+    chosen = st.selectbox("Policy", [p.name for p in policies], key="manage-policy")
+    policy = next(p for p in policies if p.name == chosen)
+    author, now = "admin", now_ms()
+    left, middle, right = st.columns(3)
+    if left.button("Disable" if policy.enabled else "Enable", key="toggle-enabled"):
+        admin_write(f"{'Disable' if policy.enabled else 'Enable'} {chosen}", lambda: store.change_policy(
+            graph(), chosen, author, now, "disable" if policy.enabled else "enable",
+            enabled=not policy.enabled, disabled_reason=""))
+    target = "dry_run" if policy.enforced else "enforce"
+    if middle.button(f"Switch to {target}", key="switch-mode"):
+        admin_write(f"Switch {chosen} to {target}", lambda: store.change_policy(
+            graph(), chosen, author, now, "mode", mode=target))
+    sure = right.checkbox("I am sure", key="confirm-delete")
+    if right.button("Delete", key="delete-policy", disabled=not sure):
+        admin_write(f"Delete {chosen}", lambda: store.delete_policy(graph(), chosen, author, now))
+    with st.expander("Version history"):
+        history = pd.DataFrame(store.policy_history(graph(), chosen))
+        if not history.empty:
+            history["at"] = ms_to_time(history["at"])
+            st.dataframe(history, hide_index=True, width="stretch")
+    st.download_button("Export all as YAML", dump_policies_yaml(policies), "orcai-policies.yaml",
+                       mime="application/yaml", key="export-yaml")
+    upload = st.file_uploader("Import YAML", type=["yaml", "yml"], key="import-yaml")
+    if upload is not None and st.button("Import", key="import-button"):
+        def import_all():
+            for item in load_policies_yaml(upload.getvalue().decode()):
+                store.save_policy(graph(), item, author, now, change="import")
+        admin_write("Import", import_all)
+
+
+def form_values(policy) -> dict:
+    """The editor's fields, prefilled from a policy (or empty for a new one)."""
+    if policy is None:
+        return {"name": "", "description": "", "condition": EXAMPLE_CONDITION, "dags": "", "tags": "",
+                "owners": "", "actions": ["alert"], "message": "", "mode": "dry_run", "cooldown_min": 60,
+                "enabled": True}
+    alert = next((a for a in policy.actions if a.type == "alert"), None)
+    return {"name": policy.name, "description": policy.description, "condition": policy.condition,
+            "dags": ", ".join(policy.scope.dags), "tags": ", ".join(policy.scope.tags),
+            "owners": ", ".join(policy.scope.owners), "actions": [a.type for a in policy.actions],
+            "message": alert.message if alert else "", "mode": policy.mode,
+            "cooldown_min": policy.cooldown_min, "enabled": policy.enabled}
+
+
+def split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def editor_tab(policies) -> None:
+    names = [p.name for p in policies]
+    chosen = st.selectbox("Edit", [NEW] + names, key="edit-choice")
+    current = next((p for p in policies if p.name == chosen), None)
+    values = form_values(current)
+    suffix = chosen  # widget keys per policy, so switching prefills the fields again
+    left, right = st.columns([1, 1])
+    with left:
+        name = st.text_input("Name", values["name"], key=f"name-{suffix}", disabled=current is not None)
+        description = st.text_input("Description", values["description"], key=f"description-{suffix}")
+        condition = st.text_area("Condition (CEL)", values["condition"], height=120, key=f"condition-{suffix}",
+                                 help="Checked as you type (on leaving the field or Ctrl+Enter).")
+        errors = validate(condition)
+        for error in errors:
+            st.error(str(error), icon=":material/error:")
+        if not errors:
+            st.success("Condition is valid.", icon=":material/check:")
+        scope = st.columns(3)
+        dags = scope[0].text_input("DAG ids (globs)", values["dags"], key=f"dags-{suffix}", placeholder="all")
+        tags = scope[1].text_input("Tags (any)", values["tags"], key=f"tags-{suffix}", placeholder="any")
+        owners = scope[2].text_input("Owners (any)", values["owners"], key=f"owners-{suffix}", placeholder="any")
+        actions = st.multiselect("Actions", ACTION_TYPES, values["actions"], key=f"actions-{suffix}")
+        message = st.text_input("Slack message of the alert action", values["message"], key=f"message-{suffix}",
+                                placeholder="{dag.id} failed {dag.consecutive_failures} times in a row")
+        row = st.columns(3)
+        mode = row[0].radio("Mode", ["dry_run", "enforce"], index=["dry_run", "enforce"].index(values["mode"]),
+                            key=f"mode-{suffix}", horizontal=True)
+        cooldown = row[1].number_input("Cooldown (min)", 0, 10_080, values["cooldown_min"], key=f"cooldown-{suffix}")
+        enabled = row[2].checkbox("Enabled", values["enabled"], key=f"enabled-{suffix}")
+    with right:
+        st.markdown("**Facts a condition can use**")
+        st.dataframe(pd.DataFrame(facts_reference()), hide_index=True, width="stretch", height=420,
+                     key="facts-reference", column_config={
+                         "fact": st.column_config.TextColumn(width="medium"),
+                         "type": st.column_config.TextColumn(width="small"),
+                         "meaning": st.column_config.TextColumn(width="large")})
+        st.caption("CEL: `&&`, `||`, `!`, `in`, `startsWith()`, `matches()`, `size()`, "
+                   "`exists(x, …)`. Example: `dag.consecutive_failures >= 2 && 'etl' in dag.tags`.")
+    data = {"name": name, "description": description, "condition": condition, "mode": mode,
+            "cooldown_min": int(cooldown), "enabled": enabled,
+            "scope": {"dags": split(dags), "tags": split(tags), "owners": split(owners)},
+            "actions": [{"type": a, "message": message if a == "alert" else ""} for a in actions]}
+    buttons = st.columns(2)
+    if buttons[0].button(f"Backtest on last {BACKTEST_DAYS} days", key="backtest", disabled=bool(errors)):
+        run_backtest(data)
+    if buttons[1].button("Save", key="save-policy", type="primary"):
+        expected = current.version if current else None
+        admin_write(f"Save {name or 'policy'}", lambda: store.save_policy(
+            graph(), parse_policy(data), "admin", now_ms(), "edit" if current else "create", expected))
+    show_backtest()
+
+
+def run_backtest(data: dict) -> None:
+    try:
+        policy = parse_policy({**data, "name": data["name"] or "unsaved"})
+    except PolicyInvalid as exc:
+        st.error("Cannot backtest: " + "; ".join(exc.problems))
+        return
+    since = now_ms() - BACKTEST_DAYS * DAY_MS
+    with st.spinner("Replaying stored history..."):
+        result = backtest(policy, *store.backtest_inputs(graph(), since), since)
+    st.session_state["backtest_result"] = (policy.condition, result)
+
+
+def show_backtest() -> None:
+    if "backtest_result" not in st.session_state:
+        return
+    condition, result = st.session_state["backtest_result"]
+    st.subheader("Backtest: last 30 days")
+    if result.error:
+        st.error(f"The condition fails on real history {result.error}: live, it would be disabled.")
+    cols = st.columns(3)
+    cols[0].metric("Would have fired", len(result.firings))
+    cols[1].metric("DAGs in scope", result.dags_checked)
+    cols[2].metric("Runs replayed", result.runs_checked)
+    st.caption(f"Condition `{condition}`, cooldown applied; DAGs assumed unpaused at the start.")
+    if not result.firings:
+        st.info("It would not have fired on any stored run.")
+        return
+    firings = pd.DataFrame([{"at": f.at, "dag_id": f.dag_id, "run_id": f.run_id, "actions": ", ".join(f.actions),
+                             "reason": f.reason} for f in result.firings])
+    firings["at"] = ms_to_time(firings["at"])
+    per_day = firings.assign(day=firings["at"].dt.floor("D")).groupby(["day", "dag_id"]).size().unstack(fill_value=0)
+    st.bar_chart(per_day, height=220)
+    st.dataframe(firings, hide_index=True, width="stretch", key="backtest-firings",
+                 column_config={"reason": st.column_config.TextColumn(width="large")})
+
+
+def action_log_tab() -> None:
+    rows = [r["action"] for r in store.action_log(graph(), now_ms() - BACKTEST_DAYS * DAY_MS)]
+    if not rows:
+        st.info("No actions yet. Each firing of a policy (done, would-be in dry run, skipped, failed) is listed here.")
+        return
+    log = pd.DataFrame(rows)
+    for column in ("by", "last_error", "undone_by"):
+        if column not in log:
+            log[column] = None
+    filters = st.columns(4)
+    chosen = {column: filters[i].multiselect(label, sorted(log[column].dropna().unique()), key=f"log-{column}")
+              for i, (column, label) in enumerate([("policy", "Policy"), ("dag_id", "DAG"),
+                                                    ("status", "Status"), ("kind", "Action")])}
+    for column, values in chosen.items():
+        if values:
+            log = log[log[column].isin(values)]
+    shown = log.assign(at=ms_to_time(log["at"]))
+    st.dataframe(shown, hide_index=True, width="stretch", key="action-log",
+                 column_order=["at", "policy", "dag_id", "kind", "status", "mode", "reason", "last_error", "facts"],
+                 column_config={"reason": st.column_config.TextColumn(width="large"),
+                                "at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+    undoable = log[(log["kind"] == "pause") & (log["status"] == "done")]
+    if undoable.empty:
+        return
+    labels = {row.key: f"{row.dag_id} — paused by {row.policy}" for row in undoable.itertuples()}
+    key = st.selectbox("Undo a pause", list(labels), format_func=labels.get, key="undo-choice")
+    with st.expander("Facts it saw"):
+        st.json(json.loads(undoable.set_index("key").loc[key, "facts"]))
+    if st.button("Undo pause (unpause in Airflow)", key="undo-pause"):
+        def undo():
+            outcome, error = undo_pause(graph(), airflow_client(), key, "admin", now_ms())
+            if outcome == "failed":
+                raise OrcaiError(error)
+        admin_write(f"Undo pause of {labels[key]}", undo)
+
+
+config = settings_or_stop()
+st.title("Policies")
+login_widget()
+if "flash" in st.session_state:
+    st.success(st.session_state.pop("flash"), icon=":material/check:")
+try:
+    all_policies = store.load_policies(graph())
+    last_fired = store.last_fired(graph())
+    manage, edit, audit = st.tabs(["Policies", "Editor", "Action log"])
+    with manage:
+        policies_tab(all_policies, last_fired)
+    with edit:
+        editor_tab(all_policies)
+    with audit:
+        action_log_tab()
+except GraphError as exc:
+    graph_error_banner(exc)
