@@ -38,6 +38,8 @@ class PolicyReport:
     done: int = 0
     failed: int = 0
     disabled: list[str] = field(default_factory=list)
+    # One entry per action taken, tried or rehearsed, {"action", "mode", "outcome"}: for metrics.
+    actions: list[dict] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"policies: {self.evaluated} DAG checks, {self.fired} actions fired, {self.done} done, "
@@ -93,6 +95,8 @@ class PolicyRunner:
                 report.done += outcome == "done"
                 report.failed += outcome == "failed"
             if outcome in ("done", "would_do", "failed"):
+                report.actions.append({"action": decision.action.type, "mode": decision.policy.mode,
+                                       "outcome": outcome})
                 alerts.append(self._notice(decision, outcome, error, now_ms))
         enqueue(graph, alerts)
         return report

@@ -11,6 +11,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orcai.errors import AirflowAuthError, AirflowUnreachable, GraphUnavailable
+from orcai.policy.runner import PolicyReport
 from orcai.metrics import (
     DAG_RUN_STATES, GraphSnapshot, WorkerMetrics, dag_health, policy_action_labels, serve, sync_error_reason,
 )
@@ -116,9 +117,10 @@ def test_slack_and_policy_reports_are_counted_when_present():
     metrics = WorkerMetrics("w", 60)
     metrics._observe_alerts(DispatchReport(sent=["a", "b"], failed=1, pending=4))
     metrics._observe_alerts(None)  # no Slack stage in this build
-    metrics._observe_policies([{"action": "pause", "mode": "enforce", "outcome": "done"},
-                               {"action": "pause", "mode": "dry_run", "outcome": "would_do"},
-                               {"action": "rm -rf", "mode": "enforce", "outcome": "done"}])
+    metrics._observe_policies(PolicyReport(actions=[
+        {"action": "pause", "mode": "enforce", "outcome": "done"},
+        {"action": "pause", "mode": "dry_run", "outcome": "would_do"},
+        {"action": "rm -rf", "mode": "enforce", "outcome": "done"}]))
     values = scrape(metrics)
     assert values[("orcai_slack_messages_sent_total", ())] == 2
     assert values[("orcai_slack_send_failures_total", ())] == 1 and values[("orcai_alerts_pending", ())] == 4
