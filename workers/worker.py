@@ -20,6 +20,7 @@ from typing import Callable
 import schedule
 
 from orcai import __version__
+from orcai.alerts.dispatch import DispatchReport, SlackAlertStage
 from orcai.airflow import AirflowClient
 from orcai.anomalies import AnomalyMonitor, DetectionReport
 from orcai.config import Settings, load_settings
@@ -37,6 +38,7 @@ class CycleOutcome:
     now_ms: int
     sync: SyncReport
     detection: DetectionReport | None = None
+    alerts: DispatchReport | None = None  # Slack: sent, failed, pending (None when Slack is off)
 
 
 Stage = Callable[[CycleOutcome], None]
@@ -57,6 +59,7 @@ class Worker:
         # What runs after each successful sync, in order; each stage is isolated from the others.
         self.stages: list[tuple[str, Stage]] = [
             ("anomaly detection", self._detect),
+            ("slack alerts", SlackAlertStage(settings, self.graph, clock)),
         ]
 
     def cycle(self) -> CycleOutcome | None:
