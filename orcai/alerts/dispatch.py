@@ -141,7 +141,7 @@ class AlertDispatcher:
             budget -= 1
             unsent.pop(0)
         report.pending = len(due) - report.sent
-        if report.messages or report.pending:
+        if report.messages:
             log.info("Slack: %d alerts sent in %d messages, %d pending", report.sent, report.messages, report.pending)
         return report
 
