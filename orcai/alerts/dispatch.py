@@ -2,8 +2,10 @@
 
 1. Open anomalies not yet in the outbox become `anomaly` alerts (key `anomaly:<anomaly
    key>`, so a repeat of the same open anomaly is never resent); announced anomalies that
-   an operator closed (acknowledged, false positive) become `anomaly_resolved` alerts.
-   Producers elsewhere (the policy engine) enqueue their own alerts.
+   an operator closed (acknowledged, false positive) become `anomaly_resolved` alerts;
+   newly failed DAG runs become `digest` alerts (key `dag_failed:<dag>/<run>`), which
+   one message per cycle lists together. Producers elsewhere (the policy engine)
+   enqueue their own alerts.
 2. Pending alerts are grouped into as few messages as sensible (`messages.group_messages`)
    and sent within a per-channel rate limit. When Slack fails, every alert still due stays
    pending with one retry time — Slack's Retry-After, or an exponential backoff — and the
@@ -65,6 +67,13 @@ def resolved_alert(row: dict, now_ms: int) -> AlertRequest:
     return AlertRequest(f"anomaly_resolved:{row['key']}", "anomaly_resolved", payload, now_ms, row.get("dag_id"))
 
 
+def failure_alert(row: dict, now_ms: int) -> AlertRequest:
+    failure = {"dag_id": row["dag_id"], "run_id": row["run_id"], "end_date": row.get("end_date"),
+               "failed_tasks": sorted(t for t in row.get("failed_tasks") or [] if t)}
+    return AlertRequest(f"dag_failed:{row['key']}", "digest", {"dag_ids": [row["dag_id"]], "failures": [failure]},
+                        now_ms, row["dag_id"])
+
+
 # --- graph reads ---------------------------------------------------------------------------
 
 _NEW_ANOMALIES = """
@@ -88,13 +97,27 @@ ORDER BY a.key
 """
 
 
-def enqueue_anomaly_alerts(graph: Graph, now_ms: int) -> int:
-    """New open anomalies and newly closed announced ones → outbox. Returns how many were added."""
+_NEW_FAILED_RUNS = """
+MATCH (r:DagRun) WHERE r.state = 'failed' AND r.end_date >= $since AND coalesce(r.source, 'airflow') = 'airflow'
+OPTIONAL MATCH (sent:Alert {key: 'dag_failed:' + r.key})
+WITH r, sent WHERE sent IS NULL
+OPTIONAL MATCH (r)-[:HAS_TASK_RUN]->(tr:TaskRun) WHERE tr.state = 'failed'
+RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id, r.end_date AS end_date,
+       collect(tr.task_id) AS failed_tasks
+ORDER BY end_date, key
+"""
+
+
+def enqueue_cycle_alerts(graph: Graph, now_ms: int) -> int:
+    """New open anomalies, newly closed announced ones and new DAG failures → outbox.
+
+    Returns how many alerts were added."""
     since = now_ms - ALERT_MAX_AGE_MS
     opened = [anomaly_alert(row, now_ms) for row in graph.read(_NEW_ANOMALIES, {"since": since})]
     closed = [resolved_alert(row, now_ms) for row in graph.read(
         _CLOSED_ANOMALIES, {"since": since, "closed": list(CLOSED_STATUSES)})]
-    return outbox.enqueue(graph, opened + closed)
+    failed = [failure_alert(row, now_ms) for row in graph.read(_NEW_FAILED_RUNS, {"since": since})]
+    return outbox.enqueue(graph, opened + closed + failed)
 
 
 # --- the stage -----------------------------------------------------------------------------
@@ -120,7 +143,7 @@ class AlertDispatcher:
         self.cycle_budget_s = max(30.0, 3 * settings.slack_timeout_s)
 
     def run(self, now_ms: int) -> DispatchReport:
-        report = DispatchReport(enqueued=enqueue_anomaly_alerts(self.graph, now_ms))
+        report = DispatchReport(enqueued=enqueue_cycle_alerts(self.graph, now_ms))
         due = outbox.pending(self.graph, now_ms)
         messages = group_messages(due, self.links)
         budget = send_budget(self.sent_at_ms, now_ms, self.settings.slack_max_messages_per_min)

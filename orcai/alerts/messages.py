@@ -167,8 +167,9 @@ def policy_disabled_message(alerts: Sequence[AlertRequest], links: Links) -> Mes
 
 
 def digest_message(alerts: Sequence[AlertRequest], links: Links) -> Message:
-    """DAG failures since the last digest, one line per failed run."""
-    failures = [f for a in alerts for f in a.payload.get("failures", [])]
+    """DAG failures not yet reported, one line per failed run, newest first."""
+    failures = sorted((f for a in alerts for f in a.payload.get("failures", [])),
+                      key=lambda f: -(f.get("end_date") or 0))
     dags = sorted({f.get("dag_id") for f in failures if f.get("dag_id")})
 
     def item(f: dict) -> Item:
@@ -202,21 +203,18 @@ def _utc(epoch_ms) -> str:
 
 
 BUILDERS = {"anomaly": anomaly_message, "anomaly_resolved": resolved_message,
-            "policy_action": policy_action_message, "policy_disabled": policy_disabled_message}
+            "policy_action": policy_action_message, "policy_disabled": policy_disabled_message,
+            "digest": digest_message}
 # Most urgent first: under the rate limit, what is sent first matters.
 KIND_ORDER = ("policy_disabled", "policy_action", "anomaly", "digest", "anomaly_resolved")
 
 
 def group_messages(alerts: Sequence[AlertRequest], links: Links) -> list[Message]:
-    """Pending alerts → as few messages as sensible: one per kind (each digest on its own)."""
+    """Pending alerts → as few messages as sensible: one per kind, most urgent first."""
     messages = []
     for kind in KIND_ORDER:
         of_kind = [a for a in alerts if a.kind == kind]
-        if not of_kind:
-            continue
-        if kind == "digest":
-            messages.extend(digest_message([a], links) for a in of_kind)
-        else:
+        if of_kind:
             messages.append(BUILDERS[kind](of_kind, links))
     return messages
 

@@ -199,3 +199,28 @@ def test_without_slack_settings_the_stage_does_nothing_and_says_so_once(graph_ur
     assert Outcome.alerts is None and alert_states(graph) == {}
     notes = [r.getMessage() for r in caplog.records if "Slack alerts are off" in r.getMessage()]
     assert len(notes) == 1 and "ORCAI_SLACK_CHANNEL is not" in notes[0]
+
+
+def test_new_dag_failures_make_one_digest_and_are_reported_once(dispatcher, graph, slack_sink):
+    from orcai.graph.load import load_dag_runs, load_task_runs
+    from orcai.model import DagRunRecord, TaskRunRecord
+    load_dag_runs(graph, [
+        DagRunRecord("flaky_ingest", "r1", "failed", end_date=NOW - 60_000),
+        DagRunRecord("regional_report", "r7", "failed", end_date=NOW - 30_000),
+        DagRunRecord("etl_orders", "r2", "success", end_date=NOW - 30_000),
+        DagRunRecord("etl_orders", "r0", "failed", end_date=NOW - 3 * 86_400_000),  # too old to post
+        DagRunRecord("ml_training", "s1", "failed", end_date=NOW - 1_000, source="synthetic"),
+    ])
+    load_task_runs(graph, [TaskRunRecord("flaky_ingest", "r1", "fetch_partner_feed", -1, "failed"),
+                           TaskRunRecord("flaky_ingest", "r1", "store", -1, "upstream_failed")])
+
+    assert dispatcher.run(NOW).messages == 1
+    load_dag_runs(graph, [DagRunRecord("flaky_ingest", "r3", "failed", end_date=NOW + 50_000)])
+    dispatcher.run(NOW + 61_000)
+
+    first, second = slack_sink.received
+    assert first.body["blocks"][0]["text"]["text"] == "DAG failures: 2 failed runs in 2 DAGs"
+    assert "failed tasks: fetch_partner_feed" in first.text and "regional_report" in first.text
+    assert "etl_orders" not in first.text and "ml_training" not in first.text
+    assert second.body["blocks"][0]["text"]["text"] == "DAG failures: 1 failed run in 1 DAG"
+    assert "run r3 failed" in second.text

@@ -73,11 +73,11 @@ def test_airflow_links_follow_airflow_3_ui_paths():
     assert links.orcai_page("anomalies", dag_id="a b") == "http://app/anomalies?dag_id=a+b"
 
 
-def test_kinds_are_grouped_one_message_each_most_urgent_first_and_digests_alone():
+def test_kinds_are_grouped_one_message_each_most_urgent_first():
     alerts = (anomalies(2) + EXAMPLES["anomaly_resolved"] + EXAMPLES["policy_action"] * 2
               + EXAMPLES["digest"] * 2 + EXAMPLES["policy_disabled"])
     kinds = [m.kind for m in group_messages(alerts, LINKS)]
-    assert kinds == ["policy_disabled", "policy_action", "anomaly", "digest", "digest", "anomaly_resolved"]
+    assert kinds == ["policy_disabled", "policy_action", "anomaly", "digest", "anomaly_resolved"]
 
 
 def test_dry_run_policy_action_says_nothing_changed():
