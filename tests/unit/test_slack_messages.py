@@ -122,3 +122,13 @@ def test_failures_are_classified(status, error, headers, reason, retry_after):
 
 def test_retry_after_ignores_garbage():
     assert retry_after_seconds({"Retry-After": "soon"}) is None and retry_after_seconds({}) is None
+
+
+def test_a_sender_exists_only_when_slack_is_fully_configured():
+    from orcai.alerts.slack import SlackSender
+    from orcai.config import load_settings
+    assert SlackSender.from_settings(load_settings()) is None
+    assert SlackSender.from_settings(load_settings(slack_bot_token="xoxb-1")) is None  # no channel
+    assert SlackSender.from_settings(load_settings(slack_bot_token="xoxb-1", slack_channel="#ops")).channel == "#ops"
+    webhook = SlackSender.from_settings(load_settings(slack_webhook_url="https://hooks.slack.com/services/T/B/x"))
+    assert webhook.channel == "webhook" and "hooks.slack.com" not in repr(vars(webhook))

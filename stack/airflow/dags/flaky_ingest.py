@@ -1,4 +1,7 @@
-"""An ingest that fails now and then, like a partner API that times out."""
+"""An ingest that fails now and then, like a partner API that times out.
+
+Trigger it with conf `{"fail": true}` to make this run fail for sure (demos and tests).
+"""
 
 import random
 
@@ -11,8 +14,8 @@ from _demo_common import DEFAULT_ARGS, DEMO_START, DEMO_TAGS, every
 FAILURE_RATE = 0.3
 
 
-def fetch_partner_feed() -> int:
-    if random.random() < FAILURE_RATE:
+def fetch_partner_feed(dag_run=None) -> int:
+    if (dag_run is not None and (dag_run.conf or {}).get("fail")) or random.random() < FAILURE_RATE:
         raise TimeoutError("partner feed did not answer within 30 s (simulated)")
     return 42
 
