@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     slack_channel: str | None = Field(None, description="Channel for the bot token, e.g. #airflow-alerts.")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (a test sink or Slack Enterprise proxy).")
     slack_timeout_s: float = Field(10.0, gt=0, description="Timeout of each Slack request.")
+    slack_max_messages_per_min: int = Field(10, ge=1, description="Most Slack messages ORC AI posts in any minute; the rest wait.")
 
     admin_password: SecretStr | None = Field(None, description="Password for write actions in the app (secret); without it the app is read-only.")
     admin_password_file: Path | None = Field(None, description="File holding the admin password.")

@@ -6,9 +6,11 @@
     │   ├── AirflowUnreachable     connection refused, DNS, timeout
     │   ├── AirflowAuthError       401/403: wrong credentials or expired token
     │   └── AirflowResponseError   unexpected status or a malformed payload
-    └── GraphError             talking to the graph database failed
-        ├── GraphUnavailable       server down or unreachable
-        └── GraphQueryError        the server rejected a query
+    ├── GraphError             talking to the graph database failed
+    │   ├── GraphUnavailable       server down or unreachable
+    │   └── GraphQueryError        the server rejected a query
+    └── SlackError             a Slack message was not delivered; `reason` says why
+                               (rate_limited, server_error, auth, network, rejected)
 
 Messages never contain secrets: they are built from URLs, statuses and setting names.
 """
@@ -48,3 +50,12 @@ class GraphUnavailable(GraphError):
 
 class GraphQueryError(GraphError):
     pass
+
+
+class SlackError(OrcaiError):
+    """A Slack send failed. `reason` classifies it; `retry_after_s` is Slack's Retry-After."""
+
+    def __init__(self, reason: str, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s

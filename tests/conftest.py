@@ -83,6 +83,7 @@ class LocalAirflow:
     home: Path
     venv: Path
     service: Service
+    slack_webhook_url: str  # where the demo DAGs' failure notifier posts (the session sink)
 
     @property
     def password_file(self) -> Path:
@@ -98,28 +99,36 @@ class LocalAirflow:
         self.service.stop()
 
     def start(self) -> None:
-        self.service = _start_test_airflow(self.home, self.venv)
+        self.service = _start_test_airflow(self.home, self.venv, self.slack_webhook_url)
 
 
 DEMO_DAGS = ("etl_orders", "flaky_ingest", "ml_training", "orders_dashboard", "regional_report")
 
 
-def _start_test_airflow(home: Path, venv: Path) -> Service:
+def _start_test_airflow(home: Path, venv: Path, slack_webhook_url: str) -> Service:
     # Airflow's own example DAGs give real, varied topologies (branching, mapping, assets).
     # Every DAG starts paused; the fixture unpauses only the demo DAGs, whose schedules are
     # stretched so that only the runs the tests trigger (plus one scheduled run each) exist.
+    # The demo DAGs' failure notifier posts to the session's Slack sink.
+    slack_connection = json.dumps({"conn_type": "slack-incoming-webhook", "password": slack_webhook_url})
     return start_airflow(home, venv, AIRFLOW_PORT, timeout_s=300,
                          extra_env={"ORC_DEMO_INTERVAL_MIN": "600",
                                     "AIRFLOW__CORE__LOAD_EXAMPLES": "True",
-                                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
+                                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                                    "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection},
                          echo=lambda msg: print(msg, flush=True))
 
 
+AIRFLOW_WEBHOOK_NAME = "airflow"  # the sink path Airflow's notifier posts to: /services/T000/B000/airflow
+
+
 @pytest.fixture(scope="session")
-def airflow(tmp_path_factory) -> LocalAirflow:
+def airflow(tmp_path_factory, slack_sink_server) -> LocalAirflow:
     home = tmp_path_factory.mktemp("airflow-home")
     venv = REPO_ROOT / ".orcai" / "airflow-venv"
-    local = LocalAirflow(f"http://localhost:{AIRFLOW_PORT}", home, venv, _start_test_airflow(home, venv))
+    webhook = slack_sink_server.webhook_url(AIRFLOW_WEBHOOK_NAME)
+    local = LocalAirflow(f"http://localhost:{AIRFLOW_PORT}", home, venv,
+                         _start_test_airflow(home, venv, webhook), webhook)
     yield local
     local.stop()
 
@@ -171,14 +180,16 @@ def airflow_with_runs(airflow) -> LocalAirflow:
     return airflow
 
 
-def api_json(airflow: LocalAirflow, path: str) -> dict:
-    """A raw GET on Airflow's REST API, independent of ORC AI's client (for assertions)."""
+def api_json(airflow: LocalAirflow, path: str, body: dict | None = None) -> dict:
+    """A raw GET (or POST of `body`) on Airflow's REST API, independent of ORC AI's client."""
     import urllib.request
     password = json.loads(airflow.password_file.read_text())["admin"]
     request = urllib.request.Request(
         f"{airflow.url}/auth/token", data=json.dumps({"username": "admin", "password": password}).encode(),
         headers={"Content-Type": "application/json"}, method="POST")
     token = json.load(urllib.request.urlopen(request, timeout=10))["access_token"]
-    request = urllib.request.Request(f"{airflow.url}/api/v2{path}",
-                                     headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"{airflow.url}/api/v2{path}", data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="GET" if body is None else "POST")
     return json.load(urllib.request.urlopen(request, timeout=10))

@@ -20,6 +20,7 @@ from typing import Callable
 import schedule
 
 from orcai import __version__
+from orcai.alerts.dispatch import DispatchReport, SlackAlertStage
 from orcai.airflow import AirflowClient
 from orcai.anomalies import AnomalyMonitor, DetectionReport
 from orcai.config import Settings, load_settings
@@ -40,6 +41,7 @@ class CycleOutcome:
     sync: SyncReport
     detection: DetectionReport | None = None
     policies: PolicyReport | None = None
+    alerts: DispatchReport | None = None  # Slack: sent, failed, pending (None when Slack is off)
 
 
 Stage = Callable[[CycleOutcome], None]
@@ -63,6 +65,7 @@ class Worker:
         self.stages: list[tuple[str, Stage]] = [
             ("anomaly detection", self._detect),
             ("policies", self._apply_policies),
+            ("slack alerts", SlackAlertStage(settings, self.graph, clock)),
             ("metrics", lambda outcome: self.metrics.observe_cycle(outcome, self.graph)),  # last: sees every stage
         ]
 

@@ -60,6 +60,7 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     IndexSpec("TaskRun", "start_date", unique=False),
     IndexSpec("Task", "dag_id", unique=False),
     IndexSpec("DagRun", "dag_id", unique=False),
+    IndexSpec("DagRun", "end_date", unique=False),  # the Slack digest's "failed since" scan
     # Alerts, policies and their actions (orcai/alerts, orcai/policy).
     IndexSpec("Alert", "key"),
     IndexSpec("Alert", "status", unique=False),

@@ -42,7 +42,9 @@ def ensure_airflow_venv(venv: Path, echo: Callable[[str], None] = print) -> Path
 def airflow_env(home: Path, venv_bin: Path, port: int, dags_folder: Path = DEMO_DAGS,
                 extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for `airflow standalone` (see RECIPES.md for why each line matters)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ORCAI_"))}
+    # The shell's Airflow settings are not inherited, except the demo DAGs' Slack connection.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AIRFLOW", "ORCAI_")) or k == "AIRFLOW_CONN_SLACK_DEFAULT"}
     env.update({
         "PATH": f"{venv_bin}:{env.get('PATH', '')}",  # standalone spawns `airflow ...`
         "VIRTUAL_ENV": str(venv_bin.parent),

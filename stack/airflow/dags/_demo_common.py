@@ -2,6 +2,10 @@
 
 The demo DAGs exist so that a fresh `make up` has live history within minutes. Their
 schedules are short on purpose; ORC_DEMO_INTERVAL_MIN stretches them on slower machines.
+
+A failed demo task posts to Slack through the Slack provider's notifier when the
+`slack_default` connection is configured (`AIRFLOW_CONN_SLACK_DEFAULT`, a
+slack-incoming-webhook connection); without it the DAGs parse and run the same, silently.
 """
 
 import os
@@ -17,4 +21,17 @@ def every(minutes: int) -> timedelta:
     return timedelta(minutes=minutes * scale)
 
 
-DEFAULT_ARGS = {"owner": "data-platform", "retries": 0}
+SLACK_CONN_ID = "slack_default"
+FAILURE_TEXT = (":red_circle: Airflow task failed: *{{ ti.dag_id }}.{{ ti.task_id }}* "
+                "in run `{{ run_id }}` (try {{ ti.try_number }}). <{{ ti.log_url }}|Open the log>")
+
+
+def failure_callbacks() -> dict:
+    """`on_failure_callback` for default_args, only when the Slack connection is configured."""
+    if not os.environ.get(f"AIRFLOW_CONN_{SLACK_CONN_ID.upper()}"):
+        return {}
+    from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+    return {"on_failure_callback": SlackWebhookNotifier(slack_webhook_conn_id=SLACK_CONN_ID, text=FAILURE_TEXT)}
+
+
+DEFAULT_ARGS = {"owner": "data-platform", "retries": 0, **failure_callbacks()}
