@@ -150,7 +150,9 @@ def policy_action_message(alerts: Sequence[AlertRequest], links: Links) -> Messa
                     links=_present(Link("Policy in ORC AI", links.orcai_page("policies", name=p.get("policy"))),
                                    _link("DAG in Airflow", links.airflow(p.get("dag_id")))))
 
-    headline = "A policy acted" if len(alerts) == 1 else f"{len(alerts)} policy actions"
+    single = {"done": "A policy acted", "would_do": "A policy would act (dry run)",
+              "failed": "A policy could not act"}.get(alerts[0].payload.get("outcome"), "A policy acted")
+    headline = single if len(alerts) == 1 else f"{len(alerts)} policy actions"
     return _capped("policy_action", headline, alerts, item, Link("Open the policies", links.orcai_page("policies")))
 
 

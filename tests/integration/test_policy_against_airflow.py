@@ -3,8 +3,8 @@
 flaky_ingest is triggered twice with conf {"fail": true}; the real worker (sync, detection,
 policies) then runs cycles. In dry run it records a would-be pause and Airflow is untouched;
 in enforce it pauses the DAG (the REST API confirms), the Action is in the graph linked to
-its policy and DAG, and the notice waits in the alert outbox; undo on the Policies page
-unpauses it.
+its policy and DAG, and the notice reaches Slack (the local sink) through the worker's Slack
+stage; undo on the Policies page unpauses it.
 """
 
 from __future__ import annotations
@@ -71,12 +71,14 @@ def _actions(graph) -> list[dict]:
 
 
 @pytest.mark.usefixtures("fresh_streamlit_caches")
-def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpauses(airflow, graph_uri, monkeypatch):
+def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpauses(airflow, graph_uri, monkeypatch,
+                                                                                   slack_sink):
     client = AirflowClient(airflow.settings())
     _wait_for_dag(client)
     paused_before = client.get_dag(DAG).is_paused  # restored at the end for the session's other tests
     _two_forced_failures(client)
-    worker = Worker(airflow.settings(graph_uri=graph_uri, sync_lookback_days=1))
+    worker = Worker(airflow.settings(graph_uri=graph_uri, sync_lookback_days=1,
+                                     slack_webhook_url=slack_sink.webhook_url("policies")))
     try:
         # 1. The shipped policy is installed in dry run: a would-be pause, Airflow untouched.
         assert worker.cycle() is not None
@@ -96,14 +98,12 @@ def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpaus
             "done", "pause", 2, POLICY)
         assert "2 failed run(s) in a row" in done["reason"] or "failed run(s) in a row" in done["reason"]
 
-        # The Slack notice waits in the outbox for the dispatcher (Slack itself is never called here).
-        notices = {a.payload["outcome"]: a for a in pending(worker.graph, int(time.time() * 1000))
-                   if a.kind == "policy_action" and a.dag_id == DAG}
-        assert set(notices) == {"would_do", "done"}
-        payload = notices["done"].payload
-        assert (payload["policy"], payload["version"], payload["action"], payload["mode"]) == (
-            POLICY, 2, "pause", "enforce")
-        assert payload["undo"] and payload["facts"]["dag"]["id"] == DAG and payload["reason"]
+        # Both notices went to Slack (the sink), in the cycle that decided them, and left the outbox.
+        sent = slack_sink.wait_for(lambda m: "policies" in m.path and DAG in m.text, count=2, timeout_s=10)
+        assert [m.body["text"] for m in sent] == [f"ORC AI: A policy would act (dry run) — Would pause {DAG}",
+                                                  f"ORC AI: A policy acted — Paused {DAG}"], [m.text for m in sent]
+        assert f"{POLICY} v2" in sent[1].text and "To undo" in sent[1].text
+        assert not [a for a in pending(worker.graph, int(time.time() * 1000)) if a.kind == "policy_action"]
 
         # 3. Idempotent: another cycle acts on nothing and records nothing new.
         before = len(_actions(worker.graph))

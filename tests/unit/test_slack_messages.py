@@ -85,6 +85,7 @@ def test_dry_run_policy_action_says_nothing_changed():
     alert = AlertRequest("k", "policy_action", payload, 0, "flaky_ingest")
     text = json.dumps(to_block_kit(group_messages([alert], LINKS)[0]))
     assert "Would pause flaky_ingest" in text and "dry run: nothing was changed" in text
+    assert "A policy would act (dry run)" in text and "A policy acted" not in text
 
 
 def test_resolved_alert_says_who_closed_it_and_why():
