@@ -215,7 +215,7 @@ class WorkerMetrics:
     def _observe_alerts(self, alerts) -> None:
         if alerts is None:
             return
-        self.slack_sent.inc(_count(getattr(alerts, "sent", 0)))
+        self.slack_sent.inc(_count(getattr(alerts, "messages", 0)))
         self.slack_failures.inc(_count(getattr(alerts, "failed", 0)))
         self.alerts_pending.set(_count(getattr(alerts, "pending", 0)))
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orcai.errors import AirflowAuthError, AirflowUnreachable, GraphUnavailable
+from orcai.alerts.dispatch import DispatchReport
 from orcai.policy.runner import PolicyReport
 from orcai.metrics import (
     DAG_RUN_STATES, GraphSnapshot, WorkerMetrics, dag_health, policy_action_labels, serve, sync_error_reason,
@@ -106,23 +107,16 @@ def test_lag_counts_from_start_until_the_first_successful_sync():
     assert scrape(metrics)[("orcai_sync_interval_seconds", ())] == 60
 
 
-@dataclass
-class DispatchReport:  # the shape the Slack dispatcher's report is expected to have
-    sent: list = field(default_factory=list)
-    failed: int = 0
-    pending: int = 0
-
-
 def test_slack_and_policy_reports_are_counted_when_present():
     metrics = WorkerMetrics("w", 60)
-    metrics._observe_alerts(DispatchReport(sent=["a", "b"], failed=1, pending=4))
+    metrics._observe_alerts(DispatchReport(sent=2, messages=1, failed=1, pending=4))
     metrics._observe_alerts(None)  # no Slack stage in this build
     metrics._observe_policies(PolicyReport(actions=[
         {"action": "pause", "mode": "enforce", "outcome": "done"},
         {"action": "pause", "mode": "dry_run", "outcome": "would_do"},
         {"action": "rm -rf", "mode": "enforce", "outcome": "done"}]))
     values = scrape(metrics)
-    assert values[("orcai_slack_messages_sent_total", ())] == 2
+    assert values[("orcai_slack_messages_sent_total", ())] == 1  # messages, not the alerts in them
     assert values[("orcai_slack_send_failures_total", ())] == 1 and values[("orcai_alerts_pending", ())] == 4
     key = ("orcai_policy_actions_total", (("action", "pause"), ("mode", "enforce"), ("outcome", "done")))
     assert values[key] == 1
