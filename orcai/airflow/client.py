@@ -27,6 +27,9 @@ from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowResponseError, AirflowUnreachable
 
 log = logging.getLogger(__name__)
+# The API client retries a broken connection once; urllib3 logs that retry as a WARNING
+# of its own, a second line for one outage. The outcome is reported by this module.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 T = TypeVar("T")
 TOKEN_REFRESH_MARGIN_S = 60
