@@ -12,7 +12,7 @@ from orcai.errors import GraphError
 from orcai.runs import airflow_dag_url, airflow_run_url, airflow_task_url, gantt_rows, run_summary, state_grid
 from pages.shared import (
     STATE_COLOURS, cached_dag_ids, cached_run_history, current_worker_health, graph_error_banner,
-    page_url, settings_or_stop, state_cell_style, state_style,
+    open_dag_buttons, settings_or_stop, state_cell_style, state_style,
 )
 
 RUN_LIMIT = 500
@@ -55,9 +55,9 @@ except GraphError as exc:
     graph_error_banner(exc)
     st.stop()
 
-links = st.columns([1, 1, 6])
+links = st.columns([1, 1, 5])
 links[0].link_button("Open in Airflow ↗", airflow_dag_url(config.airflow_links_url, dag_id))
-links[1].link_button("Lineage", page_url("lineage", dag=dag_id))
+open_dag_buttons(dag_id, ("lineage",), links[1:])
 runs = history.runs
 if runs.empty:
     st.info(f"No runs of **{dag_id}** match: widen the date range or clear the state and run-type "

@@ -61,6 +61,18 @@ def page_url(page: str, **params: str) -> str:
     return f"{page}?{urlencode(params)}" if params else page
 
 
+PAGE_FILES = {"runs": "pages/runs.py", "lineage": "pages/lineage.py"}
+
+
+def open_dag_buttons(dag_id: str, pages: tuple[str, ...], columns) -> None:
+    """Buttons that open another page on this DAG, in the same tab (query param `dag`)."""
+    labels = {"runs": ("Runs", ":material/view_timeline:"), "lineage": ("Lineage", ":material/account_tree:")}
+    for column, page in zip(columns, pages):
+        label, icon = labels[page]
+        if column.button(label, icon=icon, key=f"open-{page}", help=f"{label} of {dag_id}"):
+            st.switch_page(PAGE_FILES[page], query_params={"dag": dag_id})
+
+
 def admin_logged_in() -> bool:
     """Whether an admin has logged in this session (the Policies page's login sets it)."""
     return st.session_state.get("orcai_admin") is True

@@ -8,7 +8,7 @@ from orcai.errors import GraphError
 from orcai.runs import airflow_dag_url
 from orcai.status import filter_dags, names_in
 from pages.shared import (
-    absolute_time, cached_status, current_worker_health, graph_error_banner, now_ms, page_url, settings_or_stop, state_style,
+    absolute_time, cached_status, current_worker_health, graph_error_banner, now_ms, open_dag_buttons, page_url, settings_or_stop, state_style,
 )
 
 config = settings_or_stop()
@@ -99,3 +99,7 @@ st.dataframe(
         "lineage": st.column_config.LinkColumn("Lineage", display_text="lineage"),
     },
 )
+
+pick, *buttons = st.columns([4, 1, 1, 3], vertical_alignment="bottom")
+chosen = pick.selectbox("Open a DAG", table["dag_id"], help="Type to search.")
+open_dag_buttons(chosen, ("runs", "lineage"), buttons)
