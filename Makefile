@@ -14,7 +14,7 @@ help:
 	@echo "make up        run FalkorDB, Airflow (demo DAGs), the worker and the app; Ctrl-C stops all"
 	@echo "make test      install what the tests need and run the whole suite"
 	@echo "make simulate  write 30 days of synthetic history for the synced DAGs into the graph"
-	@echo "make bench     run the benchmarks (lineage queries, detection quality and speed)"
+	@echo "make bench     run the benchmarks (lineage queries, detection quality and speed, page speed)"
 
 $(PY):
 	@echo "[orcai] creating $(VENV)"
@@ -64,7 +64,7 @@ clean-data:
 	rm -rf .orcai/falkordb .orcai/airflow .orcai/logs
 
 # Benchmarks print their numbers; each exits non-zero when it misses its target.
-BENCHMARKS := lineage_queries detection_quality detection_speed
+BENCHMARKS := lineage_queries detection_quality detection_speed page_speed
 bench: $(APP_STAMP)
 	@status=0; for b in $(BENCHMARKS); do \
 	  echo "== $$b"; $(PY) -m tests.benchmarks.$$b || status=1; done; exit $$status
