@@ -22,7 +22,9 @@ def navigation_links(page, base_url: str) -> dict[str, str]:
     page.goto(base_url + "/")
     wait_until_drawn(page)
     links = page.locator('[data-testid="stSidebarNav"] a')
-    return {links.nth(i).inner_text().strip(): links.nth(i).get_attribute("href") for i in range(links.count())}
+    # inner_text is "<icon ligature>\n\n<title>": the title is the last line.
+    return {links.nth(i).inner_text().strip().splitlines()[-1].strip(): links.nth(i).get_attribute("href")
+            for i in range(links.count())}
 
 
 def assert_healthy(page) -> None:
