@@ -147,6 +147,12 @@ def worker_health(heartbeats: list[dict], now_ms: int, sync_interval_s: int) -> 
     return WorkerHealth("ok", f"Last sync {ago(seen_s)}.", beat.get("last_sync_at"), lag_s)
 
 
+def airflow_state(health: WorkerHealth) -> str:
+    """Airflow's reachability as the worker last saw it (the app itself never calls Airflow)."""
+    return {"ok": "synced", "error": "not syncing (see the worker line)",
+            "stale": "unknown: the worker is not reporting", "missing": "unknown: no worker yet"}[health.status]
+
+
 def load_status(graph: Graph, now_ms: int, sync_interval_s: int, last_n_runs: int = 20) -> StatusOverview:
     """Everything the Status page shows, read from the graph in four queries."""
     table = dag_table(queries.dag_overview(graph, last_n_runs))

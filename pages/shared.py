@@ -19,7 +19,7 @@ from orcai.anomalies import anomaly_table, task_duration_history
 from orcai.graph import lineage, queries
 from orcai.graph.load import set_anomaly_status
 from orcai.runs import RunHistory, duration_trend, load_run_history
-from orcai.status import StatusOverview, WorkerHealth, ago, load_status, worker_health
+from orcai.status import StatusOverview, WorkerHealth, ago, airflow_state, load_status, worker_health
 
 CACHE_TTL_S = 30
 
@@ -137,9 +137,8 @@ def render_sidebar() -> None:
                      icon=":material/cloud_off:")
             return
         st.caption(f":material/hub: Graph: connected ({describe_uri(config.graph_uri)})")
-        airflow_ok = health.status in ("ok", "stale") and health.lag_s is not None
-        st.caption(f":material/{'link' if airflow_ok else 'link_off'}: Airflow: "
-                   f"{'synced' if airflow_ok else 'not synced'} ({config.airflow_url})",
+        st.caption(f":material/{'link' if health.status == 'ok' else 'link_off'}: Airflow: "
+                   f"{airflow_state(health)} ({config.airflow_url})",
                    help="As the worker last saw it: the app itself never calls Airflow.")
         icon = {"ok": ":material/check_circle:", "stale": ":material/schedule:",
                 "error": ":material/error:", "missing": ":material/help:"}[health.status]

@@ -83,3 +83,20 @@ def test_click_through_a_dag_from_status_to_runs_to_lineage(running_product, pag
     assert page.get_by_role("heading", name="Lineage").first.is_visible()
     assert_healthy(page)
     screenshot(page, "lineage-etl_orders")
+
+
+def test_runs_page_follows_a_dark_system_theme(running_product, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.goto(running_product.url + "/runs?dag=etl_orders")
+        wait_until_drawn(page)
+        page.get_by_text("Runs due between").first.wait_for(timeout=20_000)
+        assert_healthy(page)
+        background = page.evaluate(
+            "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor")
+        red, green, blue = (int(v) for v in re.findall(r"\d+", background)[:3])
+        assert red + green + blue < 200, f"dark theme expected, background is {background}"
+        screenshot(page, "runs-etl_orders-dark")
+    finally:
+        context.close()
