@@ -11,7 +11,7 @@ import streamlit as st
 from orcai.errors import GraphError
 from orcai.runs import airflow_dag_url, airflow_run_url, airflow_task_url, gantt_rows, run_summary, state_grid
 from pages.shared import (
-    STATE_COLOURS, cached_dag_ids, cached_run_history, current_worker_health, graph_error_banner,
+    STATE_COLOURS, cached_dag_ids, cached_latest_dag, cached_run_history, current_worker_health, graph_error_banner,
     open_dag_buttons, settings_or_stop, state_cell_style, state_style,
 )
 
@@ -35,7 +35,7 @@ if not dags:
             "and it will sync your Airflow within a minute.", icon=":material/inbox:")
     st.stop()
 
-wanted = st.query_params.get("dag") or st.query_params.get("dag_id")
+wanted = st.query_params.get("dag") or st.query_params.get("dag_id") or cached_latest_dag(sync_key)
 pick, window, states_col, types_col = st.columns([3, 2, 2, 2])
 dag_id = pick.selectbox("DAG", dags, index=dags.index(wanted) if wanted in dags else 0,
                         help="Type to search.")

@@ -218,3 +218,8 @@ def cached_run_history(last_sync_at: int | None, dag_id: str, since_ms: int, unt
                        states: tuple[str, ...], run_types: tuple[str, ...]) -> tuple[RunHistory, object]:
     history = load_run_history(graph(), dag_id, since_ms, until_ms, limit, list(states), list(run_types))
     return history, duration_trend(history)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_latest_dag(last_sync_at: int | None) -> str | None:
+    return queries.most_recently_run_dag(graph())

@@ -148,3 +148,10 @@ def dag_run_anomalies(graph: Graph, dag_id: str, since_ms: int) -> list[Row]:
         RETURN a.run_id AS run_id, a.task_id AS task_id, a.kind AS kind, a.severity AS severity,
                a.reason AS reason, a.status AS status
     """, {"dag": dag_id, "since": since_ms})
+
+
+def most_recently_run_dag(graph: Graph) -> str | None:
+    """The live DAG whose last run is the newest (the Runs page's default choice)."""
+    rows = graph.read(f"MATCH (d:Dag) WHERE {_LIVE_DAG} AND d.last_run_at IS NOT NULL "
+                      "RETURN d.dag_id AS dag_id ORDER BY d.last_run_at DESC, dag_id LIMIT 1")
+    return rows[0]["dag_id"] if rows else None

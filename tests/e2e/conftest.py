@@ -87,13 +87,13 @@ def page(browser):
     context.close()
 
 
-def wait_until_drawn(page, timeout_ms: int = 30_000) -> None:
-    """Wait until Streamlit has finished running the page script (no 'Running...' widget)
-    and the page's title is shown."""
+def wait_until_drawn(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the page's title is shown, Streamlit has finished running the page
+    script, no spinner is left, and data grids and charts have had time to paint."""
     page.locator("h1").first.wait_for(timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
-    page.wait_for_timeout(800)  # let data grids and charts paint
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSpinner\"]')", timeout=timeout_ms)
+    page.wait_for_timeout(1_000)
 
 
 def screenshot(page, name: str) -> Path:

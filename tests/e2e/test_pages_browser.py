@@ -60,7 +60,7 @@ def test_click_through_a_dag_from_status_to_runs_to_lineage(running_product, pag
     wait_until_drawn(page)
     choose(page, "Open a DAG", "etl_orders")
     wait_until_drawn(page)
-    page.get_by_role("button", name=re.compile("Runs")).click()
+    page.get_by_role("button", name="Runs", exact=True).click()
 
     page.wait_for_url(re.compile(r"/runs\?dag=etl_orders"), timeout=30_000)
     wait_until_drawn(page)
@@ -77,7 +77,7 @@ def test_click_through_a_dag_from_status_to_runs_to_lineage(running_product, pag
     airflow = page.get_by_role("link", name=re.compile("Open in Airflow")).first
     assert airflow.get_attribute("href").endswith("/dags/etl_orders")
 
-    page.get_by_role("button", name=re.compile("Lineage")).click()
+    page.get_by_role("button", name="Lineage", exact=True).click()
     page.wait_for_url(re.compile(r"/lineage\?dag=etl_orders"), timeout=30_000)
     wait_until_drawn(page)
     assert page.get_by_role("heading", name="Lineage").first.is_visible()

@@ -28,7 +28,7 @@ def etl_history(graph):
     """etl: extract -> load, 12 hourly runs (the newest failed in `load`), one anomaly."""
     now = int(time.time() * 1000)
     load_dags(graph, [DagRecord("etl", is_paused=False, schedule="@hourly", owners=("data",)),
-                      DagRecord("other", is_paused=False)])
+                      DagRecord("a_idle", is_paused=False)])
     load_tasks(graph, ["etl"], [TaskRecord("etl", "extract", downstream_task_ids=("load",)),
                                 TaskRecord("etl", "load"), TaskRecord("etl", "never_ran")])
     runs, task_runs = [], []
@@ -95,12 +95,19 @@ def test_runs_page_filters_by_state_and_run_type(monkeypatch, graph_uri, etl_his
 
 
 def test_dag_without_runs_says_how_to_see_some(monkeypatch, graph_uri, etl_history):
-    app = run_page(monkeypatch, "runs", graph_uri, dag="other")
+    app = run_page(monkeypatch, "runs", graph_uri, dag="a_idle")
     assert not app.exception
-    assert "No runs of **other** match" in text_of(app.info)
+    assert "No runs of **a_idle** match" in text_of(app.info)
 
 
 def test_empty_graph_says_what_to_do(monkeypatch, graph, graph_uri):
     app = run_page(monkeypatch, "runs", graph_uri)
     assert not app.exception
     assert "No DAGs in the graph yet" in text_of(app.info)
+
+
+def test_without_a_dag_in_the_url_the_most_recently_run_dag_is_shown(monkeypatch, graph_uri, etl_history):
+    app = run_page(monkeypatch, "runs", graph_uri)
+    assert not app.exception
+    assert app.selectbox[0].value == "etl", "a_idle sorts first but has never run"
+    assert app.query_params["dag"] == "etl"
