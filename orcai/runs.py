@@ -82,10 +82,11 @@ def worst_state(states: pd.Series) -> str | None:
 
 
 def run_labels(runs: pd.DataFrame) -> pd.Series:
-    """Short, unique column names for runs: the due time, and the run id when two share it."""
+    """Short, unique column names for runs: the due time to the minute, numbered when
+    several runs share it (a manual run triggered next to a scheduled one)."""
     label = runs["at"].dt.strftime("%m-%d %H:%M").fillna(runs["run_id"])
-    clash = label.duplicated(keep=False)
-    return label.where(~clash, label + " " + runs["run_id"].str[-6:])
+    seen = label.groupby(label).cumcount()
+    return label.where(seen == 0, label + " (" + (seen + 1).astype(str) + ")")
 
 
 def state_grid(history: RunHistory, max_runs: int) -> pd.DataFrame:

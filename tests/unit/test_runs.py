@@ -68,3 +68,12 @@ def test_airflow_links_encode_ids():
     assert airflow_run_url("http://af", "my dag", run) == \
         "http://af/dags/my%20dag/runs/manual__2026-11-25T10%3A00%3A00%2B00%3A00"
     assert airflow_task_url("http://af", "d", "r", "group.task").endswith("/dags/d/runs/r/tasks/group.task")
+
+
+def test_runs_due_in_the_same_minute_get_distinct_grid_columns():
+    h = history(3)
+    runs = h.runs.assign(at=h.runs["at"].iloc[0],
+                         run_id=["manual__2026-11-25T10:00:00+00:00", "manual__2026-11-25T10:00:30+00:00", "r0"])
+    grid = state_grid(RunHistory("d", runs, h.task_runs, ["a"], h.anomalies, False), 10)
+    assert grid.columns.is_unique and len(grid.columns) == 3
+    assert grid.columns[1].endswith("(2)")
