@@ -197,8 +197,10 @@ def cached_recent_task_runs(last_sync_at: int | None, task_key: str) -> list[dic
 # Anomalies: cached per last sync; a status change clears the cache so it shows at once.
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def cached_anomalies(last_sync_at: int | None, statuses: tuple[str, ...], since_ms: int):
-    return anomaly_table(queries.anomalies(graph(), list(statuses), since_ms))
+def cached_anomalies(last_sync_at: int | None, statuses: tuple[str, ...], since_ms: int, limit: int):
+    """The `limit` most severe anomalies, and the count of all of them per severity."""
+    return (anomaly_table(queries.anomalies(graph(), list(statuses), since_ms, limit)),
+            queries.anomaly_counts(graph(), list(statuses), since_ms))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner="Scoring the task's history...")

@@ -73,8 +73,7 @@ table = table.assign(
     star=table["critical"].map({True: "★", False: ""}),
 )
 st.dataframe(
-    table.style.map(state_style, subset=["last_state"]).apply(
-        lambda row: ["font-weight: 700" if row["critical"] else ""] * len(row), axis=1),
+    table.style.map(state_style, subset=["last_state"]),
     hide_index=True,
     width="stretch",
     column_order=["star", "dag_id", "runs", "lineage", "airflow", "paused", "schedule", "last_state", "last_run_at",

@@ -87,14 +87,26 @@ def task_tolerances(graph: Graph) -> dict[str, float]:
     return {row["key"]: row["tolerance"] for row in rows}
 
 
-def anomalies(graph: Graph, statuses: list[str], since_ms: int = 0) -> list[Row]:
-    """Anomalies with the given statuses detected since `since_ms`, most severe first."""
+def anomalies(graph: Graph, statuses: list[str], since_ms: int = 0, limit: int = 1000) -> list[Row]:
+    """The `limit` most severe anomalies with the given statuses detected since `since_ms`
+    (only the fields the page shows: a noisy deployment can hold tens of thousands)."""
     return graph.read("""
         MATCH (a:Anomaly) WHERE a.status IN $statuses AND a.detected_at >= $since
-        RETURN properties(a) AS anomaly,
-               CASE a.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END AS rank
-        ORDER BY rank, a.score DESC
+        WITH a, CASE a.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END AS rank
+        ORDER BY rank, a.score DESC LIMIT $limit
+        RETURN {key: a.key, severity: a.severity, kind: a.kind, dag_id: a.dag_id, task_id: a.task_id,
+                run_id: a.run_id, detected_at: a.detected_at, reason: a.reason, status: a.status,
+                score: a.score, task_key: a.task_key} AS anomaly, rank
+    """, {"statuses": statuses, "since": since_ms, "limit": limit})
+
+
+def anomaly_counts(graph: Graph, statuses: list[str], since_ms: int = 0) -> dict[str, int]:
+    """How many anomalies with the given statuses were detected since `since_ms`, per severity."""
+    rows = graph.read("""
+        MATCH (a:Anomaly) WHERE a.status IN $statuses AND a.detected_at >= $since
+        RETURN a.severity AS severity, count(a) AS n
     """, {"statuses": statuses, "since": since_ms})
+    return {row["severity"]: row["n"] for row in rows}
 
 
 def task_runs_started_since(graph: Graph, since_ms: int) -> int:
