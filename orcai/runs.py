@@ -96,10 +96,20 @@ def state_grid(history: RunHistory, max_runs: int) -> pd.DataFrame:
     cells = history.task_runs[history.task_runs["run_id"].isin(labels)]
     grid = (cells.groupby(["task_id", "run_id"])["state"].agg(worst_state).unstack("run_id")
             if len(cells) else pd.DataFrame())
-    tasks = list(dict.fromkeys(history.task_ids + sorted(cells["task_id"].unique())))
-    grid = grid.reindex(index=tasks, columns=list(labels)).rename(columns=labels)
+    grid = grid.reindex(index=task_order(history.task_ids, cells), columns=list(labels)).rename(columns=labels)
     grid.index.name = "task"
     return grid.astype("object").where(grid.notna(), None)
+
+
+def task_order(task_ids: list[str], task_runs: pd.DataFrame) -> list[str]:
+    """Tasks in the order they usually run (mean start rank within a run), so upstream
+    tasks come first as in Airflow's Grid; tasks that never ran go last, by name."""
+    ran = task_runs.dropna(subset=["start_date"])
+    if ran.empty:
+        return list(dict.fromkeys(task_ids))
+    rank = ran.groupby("run_id")["start_date"].rank(method="min")
+    usual = rank.groupby(ran["task_id"]).mean().sort_values(kind="stable")
+    return list(dict.fromkeys(list(usual.index) + sorted(task_ids)))
 
 
 def gantt_rows(task_runs: pd.DataFrame, run_id: str) -> pd.DataFrame:

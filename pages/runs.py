@@ -55,7 +55,7 @@ except GraphError as exc:
     graph_error_banner(exc)
     st.stop()
 
-links = st.columns([1, 1, 5])
+links = st.columns([2, 1, 5])
 links[0].link_button("Open in Airflow ↗", airflow_dag_url(config.airflow_links_url, dag_id))
 open_dag_buttons(dag_id, ("lineage",), links[1:])
 runs = history.runs

@@ -77,3 +77,11 @@ def test_runs_due_in_the_same_minute_get_distinct_grid_columns():
     grid = state_grid(RunHistory("d", runs, h.task_runs, ["a"], h.anomalies, False), 10)
     assert grid.columns.is_unique and len(grid.columns) == 3
     assert grid.columns[1].endswith("(2)")
+
+
+def test_grid_rows_follow_the_order_tasks_run_in():
+    from orcai.runs import task_order
+    runs = task_runs_table([
+        {"run_id": r, "task_id": t, "map_index": -1, "state": "success", "start_date": T0 + i * 1000}
+        for r in ("r0", "r1") for i, t in enumerate(["extract", "transform", "load"])])
+    assert task_order(["extract", "load", "never_ran", "transform"], runs) == ["extract", "transform", "load", "never_ran"]
