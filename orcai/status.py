@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from orcai.graph import Graph
@@ -71,16 +72,47 @@ def dag_table(rows: list[dict]) -> pd.DataFrame:
             "consecutive_failures": consecutive_failures(states),
             "runs_considered": len(runs),
             "import_errors": bool(row.get("has_import_errors")),
+            "criticality": int(row.get("criticality") or 0),
         })
     columns = ["dag_id", "paused", "schedule", "owners", "tags", "last_state", "last_run_at",
                "last_duration_s", "success_rate", "consecutive_failures", "runs_considered",
-               "import_errors"]
+               "import_errors", "criticality"]
     table = pd.DataFrame.from_records(records, columns=columns)
     # What an operator looks at first: failing DAGs, then the most recently active.
     table["_failing"] = table["last_state"] == "failed"
     table = table.sort_values(["_failing", "last_run_at", "dag_id"], ascending=[False, False, True],
                               na_position="last", kind="stable")
-    return table.drop(columns="_failing").reset_index(drop=True)
+    table = table.drop(columns="_failing").reset_index(drop=True)
+    table["critical"] = table["criticality"] >= critical_threshold(table["criticality"])
+    return table
+
+
+def critical_threshold(criticality: pd.Series) -> int:
+    """DAGs with at least this many DAGs downstream are critical: the top quarter of the
+    DAGs that feed any other DAG (and never fewer than one downstream DAG)."""
+    feeding = criticality[criticality > 0]
+    return max(1, int(np.ceil(feeding.quantile(0.75)))) if len(feeding) else 1
+
+
+def split_names(joined: str) -> list[str]:
+    return [name.strip() for name in (joined or "").split(",") if name.strip()]
+
+
+def names_in(table: pd.DataFrame, column: str) -> list[str]:
+    """Every owner (or tag) named in the table, sorted."""
+    return sorted({name for joined in table[column] for name in split_names(joined)})
+
+
+def filter_dags(table: pd.DataFrame, owners: list[str], tags: list[str], critical_only: bool = False) -> pd.DataFrame:
+    """DAGs owned by any of `owners` and tagged with any of `tags` (an empty list keeps all)."""
+    keep = pd.Series(True, index=table.index)
+    if owners:
+        keep &= table["owners"].map(lambda joined: bool(set(split_names(joined)) & set(owners)))
+    if tags:
+        keep &= table["tags"].map(lambda joined: bool(set(split_names(joined)) & set(tags)))
+    if critical_only:
+        keep &= table["critical"]
+    return table[keep]
 
 
 def run_kpis(table: pd.DataFrame, states_24h: list[dict]) -> dict:
@@ -107,12 +139,18 @@ def worker_health(heartbeats: list[dict], now_ms: int, sync_interval_s: int) -> 
     lag_s = None if last_ok is None else max(0.0, (now_ms - last_ok) / 1000)
     seen_s = (now_ms - (beat.get("last_sync_at") or 0)) / 1000
     if seen_s > 3 * sync_interval_s:
-        return WorkerHealth("stale", f"Worker '{beat.get('name')}' last reported {_ago(seen_s)}: "
+        return WorkerHealth("stale", f"Worker '{beat.get('name')}' last reported {ago(seen_s)}: "
                             "it may be stopped.", beat.get("last_sync_at"), lag_s)
     if beat.get("last_error"):
         return WorkerHealth("error", f"Worker '{beat.get('name')}' cannot sync: {beat['last_error']}",
                             beat.get("last_sync_at"), lag_s)
-    return WorkerHealth("ok", f"Last sync {_ago(seen_s)}.", beat.get("last_sync_at"), lag_s)
+    return WorkerHealth("ok", f"Last sync {ago(seen_s)}.", beat.get("last_sync_at"), lag_s)
+
+
+def airflow_state(health: WorkerHealth) -> str:
+    """Airflow's reachability as the worker last saw it (the app itself never calls Airflow)."""
+    return {"ok": "synced", "error": "not syncing (see the worker line)",
+            "stale": "unknown: the worker is not reporting", "missing": "unknown: no worker yet"}[health.status]
 
 
 def load_status(graph: Graph, now_ms: int, sync_interval_s: int, last_n_runs: int = 20) -> StatusOverview:
@@ -129,7 +167,7 @@ def _timestamp(ms: int | None) -> pd.Timestamp | None:
     return None if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
 
 
-def _ago(seconds: float) -> str:
+def ago(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s ago"
     if seconds < 5400:

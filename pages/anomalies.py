@@ -12,6 +12,7 @@ from pages.shared import (
 )
 
 SEVERITY_COLOURS = {"high": "#d93025", "medium": "#f57c00", "low": "#8d8d8d"}
+SHOWN_LIMIT = 1000  # most severe first; the counts above the table cover all of them
 PERIODS = {"last 24 h": 1, "last 7 days": 7, "last 30 days": 30, "all": None}
 
 config = settings_or_stop()
@@ -33,7 +34,7 @@ days = PERIODS[period]
 try:
     sync_key = current_worker_health().last_sync_at
     since = 0 if days is None else now_ms() - days * 86_400_000
-    table = cached_anomalies(sync_key, tuple(sorted(statuses)), since // 60_000 * 60_000)
+    table, counts = cached_anomalies(sync_key, tuple(sorted(statuses)), since // 60_000 * 60_000, SHOWN_LIMIT)
 except GraphError as exc:
     graph_error_banner(exc)
     st.stop()
@@ -50,10 +51,14 @@ if table.empty:
                "anything abnormal shows up here with the reason.", icon=":material/check_circle:")
     st.stop()
 
-counts = table["severity"].value_counts()
+if kinds or dags:  # counts of what the filters kept
+    counts = table["severity"].value_counts().to_dict()
 cols = st.columns(3)
 for col, severity in zip(cols, ("high", "medium", "low")):
-    col.metric(f"{severity.capitalize()} severity", int(counts.get(severity, 0)))
+    col.metric(f"{severity.capitalize()} severity", f"{int(counts.get(severity, 0)):,}")
+if sum(counts.values()) > SHOWN_LIMIT:
+    st.caption(f"The table lists the {SHOWN_LIMIT:,} most severe of {sum(counts.values()):,}; the kind and "
+               "DAG filters choose among those. Narrow the period to see the rest.")
 
 st.dataframe(
     table.style.map(lambda s: f"color: {SEVERITY_COLOURS.get(s, '')}; font-weight: 600", subset=["severity"]),

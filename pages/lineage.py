@@ -9,7 +9,7 @@ from streamlit_agraph import Config, Edge, Node, agraph
 from orcai.errors import GraphError
 from pages.shared import (
     STATE_COLOURS, cached_blast_radius, cached_dag_ids, cached_dag_tasks, cached_neighbourhood,
-    cached_recent_task_runs, current_worker_health, graph_error_banner, settings_or_stop,
+    cached_recent_task_runs, current_worker_health, graph_error_banner, open_dag_buttons, settings_or_stop,
 )
 
 NO_RUNS_COLOUR = "#c7c7c7"
@@ -45,6 +45,7 @@ task_key = middle.selectbox("Task (optional)", [None] + sorted(tasks),
 wanted_hops = params.get("hops", "1")
 depth = right.slider("DAG hops", 0, 5, min(int(wanted_hops), 5) if wanted_hops.isdigit() else 1,
                      help="How many DAGs away to follow assets, up and down.")
+open_dag_buttons(dag_id, ("runs",), st.columns([1, 7]))
 st.query_params.update({"dag": dag_id, "hops": str(depth), **({"task": task_key} if task_key else {})})
 if not task_key and "task" in st.query_params:
     del st.query_params["task"]

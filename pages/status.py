@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from orcai.errors import GraphError
+from orcai.runs import airflow_dag_url
+from orcai.status import filter_dags, names_in
 from pages.shared import (
-    cached_status, current_worker_health, graph_error_banner, now_ms, settings_or_stop, state_style,
+    absolute_time, cached_status, current_worker_health, graph_error_banner, now_ms, open_dag_buttons, page_url, settings_or_stop, state_style,
 )
 
 config = settings_or_stop()
@@ -40,7 +42,7 @@ rate = kpis["success_rate_24h"]
 cols[4].metric("Success rate (24 h)", "—" if rate is None else f"{rate:.0%}")
 lag = health.lag_s
 cols[5].metric("Sync lag", "—" if lag is None else f"{lag:.0f} s",
-               help="Time since the worker's last successful sync.")
+               help=f"Time since the worker's last successful sync ({absolute_time(health.last_sync_at)}).")
 
 table = overview.dags
 if table.empty:
@@ -48,19 +50,38 @@ if table.empty:
             "`make up`) and it will sync your Airflow within a minute.", icon=":material/inbox:")
     st.stop()
 
+critical = table[table["critical"]]
+if len(critical):
+    failing = critical[critical["last_state"] == "failed"]["dag_id"].tolist()
+    note = f" — **failing now: {', '.join(failing)}**" if failing else ""
+    st.markdown(f":material/star: **{len(critical)} critical DAGs** (most DAGs depend on them downstream){note}")
+
+owner_col, tag_col, critical_col = st.columns([3, 3, 2])
+owners = owner_col.multiselect("Owner", names_in(table, "owners"), placeholder="all owners")
+tags = tag_col.multiselect("Tag", names_in(table, "tags"), placeholder="all tags")
+critical_only = critical_col.toggle("Critical only")
+table = filter_dags(table, owners, tags, critical_only)
+if table.empty:
+    st.info("No DAG matches these filters: clear the owner, tag or critical filter.", icon=":material/filter_alt_off:")
+    st.stop()
+
 table = table.assign(
     last_state=table["last_state"].fillna("no runs"),
-    airflow=config.airflow_links_url + "/dags/" + table["dag_id"],
-    lineage="lineage?dag=" + table["dag_id"],
+    airflow=[airflow_dag_url(config.airflow_links_url, dag) for dag in table["dag_id"]],
+    runs=[page_url("runs", dag=dag) for dag in table["dag_id"]],
+    lineage=[page_url("lineage", dag=dag) for dag in table["dag_id"]],
+    star=table["critical"].map({True: "★", False: ""}),
 )
 st.dataframe(
     table.style.map(state_style, subset=["last_state"]),
     hide_index=True,
     width="stretch",
-    column_order=["dag_id", "airflow", "lineage", "paused", "schedule", "last_state", "last_run_at", "last_duration_s",
-                  "success_rate", "consecutive_failures", "owners", "tags"],
+    column_order=["star", "dag_id", "runs", "lineage", "airflow", "paused", "schedule", "last_state", "last_run_at",
+                  "last_duration_s", "success_rate", "consecutive_failures", "criticality", "owners", "tags"],
     column_config={
+        "star": st.column_config.TextColumn("", help="★ = critical: many DAGs depend on it downstream.", width=30),
         "dag_id": st.column_config.TextColumn("DAG", pinned=True),
+        "criticality": st.column_config.NumberColumn("DAGs downstream", help="DAGs that depend on this one, through assets."),
         "paused": st.column_config.CheckboxColumn("Paused"),
         "schedule": "Schedule",
         "last_state": "Last run",
@@ -73,6 +94,11 @@ st.dataframe(
         "owners": "Owners",
         "tags": "Tags",
         "airflow": st.column_config.LinkColumn("Airflow", display_text="open ↗"),
+        "runs": st.column_config.LinkColumn("Runs", display_text="runs"),
         "lineage": st.column_config.LinkColumn("Lineage", display_text="lineage"),
     },
 )
+
+pick, *buttons = st.columns([4, 1, 1, 3], vertical_alignment="bottom")
+chosen = pick.selectbox("Open a DAG", table["dag_id"], help="Type to search.")
+open_dag_buttons(chosen, ("runs", "lineage"), buttons)

@@ -134,13 +134,19 @@ def airflow(tmp_path_factory, slack_sink_server) -> LocalAirflow:
 
 
 def wait_for_quiet_airflow(client, timeout_s: float = 240) -> None:
-    """Wait until every DAG run of the demo DAGs has finished."""
+    """Wait until every DAG run of the demo DAGs has finished. A slow answer from an
+    overloaded Airflow (SQLite on a busy machine) is asked again until the deadline."""
+    from orcai.errors import AirflowUnreachable
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        busy = [
-            run for dag_id in DEMO_DAGS for run in client.list_dag_runs(dag_id, None)
-            if str(getattr(run.state, "value", run.state)) not in ("success", "failed")
-        ]
+        try:
+            busy = [
+                run for dag_id in DEMO_DAGS for run in client.list_dag_runs(dag_id, None)
+                if str(getattr(run.state, "value", run.state)) not in ("success", "failed")
+            ]
+        except AirflowUnreachable:
+            time.sleep(2)
+            continue
         if not busy:
             return
         time.sleep(2)
@@ -163,7 +169,7 @@ def trigger(client, dag_id: str, attempts: int = 5, conf: dict | None = None):
 def airflow_with_runs(airflow) -> LocalAirflow:
     """The session Airflow after every demo DAG has run at least twice and all finished."""
     from orcai.airflow import AirflowClient
-    client = AirflowClient(airflow.settings())
+    client = AirflowClient(airflow.settings(airflow_timeout_s=60))  # patient on a busy machine
     deadline = time.monotonic() + 180
     while not set(DEMO_DAGS) <= {d.dag_id for d in client.list_dags()}:
         if time.monotonic() > deadline:

@@ -57,6 +57,7 @@ ANOMALY = NodeKind("Anomaly", "key")
 SCHEMA = [IndexSpec(kind.label, kind.key)
           for kind in (DAG, TASK, DAG_RUN, TASK_RUN, ASSET, SYSTEM, OWNER, TAG, WORKER, ANOMALY)] + [
     IndexSpec("Anomaly", "status", unique=False),
+    IndexSpec("Anomaly", "dag_id", unique=False),  # the Runs page reads one DAG's anomalies
     IndexSpec("TaskRun", "start_date", unique=False),
     IndexSpec("Task", "dag_id", unique=False),
     IndexSpec("DagRun", "dag_id", unique=False),

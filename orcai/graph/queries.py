@@ -11,7 +11,8 @@ _LIVE_DAG = "coalesce(d.is_deleted, false) = false"
 
 
 def dag_overview(graph: Graph, last_n_runs: int) -> list[Row]:
-    """Every live DAG with its properties and its last `last_n_runs` runs, newest first."""
+    """Every live DAG with its properties (criticality: DAGs downstream of it) and its
+    last `last_n_runs` runs, newest first."""
     return graph.read(f"""
         MATCH (d:Dag) WHERE {_LIVE_DAG}
         OPTIONAL MATCH (d)-[:HAS_RUN]->(r:DagRun)
@@ -20,7 +21,8 @@ def dag_overview(graph: Graph, last_n_runs: int) -> list[Row]:
                           start: r.start_date, end: r.end_date, duration_s: r.duration_s}})[0..$n] AS runs
         RETURN d.dag_id AS dag_id, d.is_paused AS is_paused, d.schedule AS schedule,
                d.owners AS owners, d.tags AS tags, d.description AS description,
-               d.has_import_errors AS has_import_errors, d.next_run_at AS next_run_at, runs
+               d.has_import_errors AS has_import_errors, d.next_run_at AS next_run_at,
+               d.criticality AS criticality, runs
         ORDER BY dag_id
     """, {"n": last_n_runs})
 
@@ -100,16 +102,83 @@ def task_tolerances(graph: Graph) -> dict[str, float]:
     return {row["key"]: row["tolerance"] for row in rows}
 
 
-def anomalies(graph: Graph, statuses: list[str], since_ms: int = 0) -> list[Row]:
-    """Anomalies with the given statuses detected since `since_ms`, most severe first."""
+def anomalies(graph: Graph, statuses: list[str], since_ms: int = 0, limit: int = 1000) -> list[Row]:
+    """The `limit` most severe anomalies with the given statuses detected since `since_ms`
+    (only the fields the page shows: a noisy deployment can hold tens of thousands)."""
     return graph.read("""
         MATCH (a:Anomaly) WHERE a.status IN $statuses AND a.detected_at >= $since
-        RETURN properties(a) AS anomaly,
-               CASE a.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END AS rank
-        ORDER BY rank, a.score DESC
+        WITH a, CASE a.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END AS rank
+        ORDER BY rank, a.score DESC LIMIT $limit
+        RETURN {key: a.key, severity: a.severity, kind: a.kind, dag_id: a.dag_id, task_id: a.task_id,
+                run_id: a.run_id, detected_at: a.detected_at, reason: a.reason, status: a.status,
+                score: a.score, task_key: a.task_key} AS anomaly, rank
+    """, {"statuses": statuses, "since": since_ms, "limit": limit})
+
+
+def anomaly_counts(graph: Graph, statuses: list[str], since_ms: int = 0) -> dict[str, int]:
+    """How many anomalies with the given statuses were detected since `since_ms`, per severity."""
+    rows = graph.read("""
+        MATCH (a:Anomaly) WHERE a.status IN $statuses AND a.detected_at >= $since
+        RETURN a.severity AS severity, count(a) AS n
     """, {"statuses": statuses, "since": since_ms})
+    return {row["severity"]: row["n"] for row in rows}
 
 
 def task_runs_started_since(graph: Graph, since_ms: int) -> int:
     return graph.read("MATCH (tr:TaskRun) WHERE tr.start_date >= $since RETURN count(tr) AS n",
                       {"since": since_ms})[0]["n"]
+
+
+# --- Runs page: one DAG's run history, bounded by a time window and a row limit ----------
+
+def dag_runs(graph: Graph, dag_id: str, since_ms: int, until_ms: int, limit: int,
+             states: list[str] | None = None, run_types: list[str] | None = None) -> list[Row]:
+    """The DAG's runs due (or started) in [since_ms, until_ms), newest first, at most `limit`;
+    only the given states and run types when those are given."""
+    return graph.read("""
+        MATCH (r:DagRun) WHERE r.dag_id = $dag
+          AND ($states IS NULL OR r.state IN $states)
+          AND ($types IS NULL OR r.run_type IN $types)
+        WITH r, coalesce(r.run_after, r.logical_date, r.start_date) AS at
+        WHERE at >= $since AND at < $until
+        RETURN r.key AS key, r.run_id AS run_id, r.state AS state, r.run_type AS run_type,
+               at, r.logical_date AS logical_date, r.queued_at AS queued_at,
+               r.start_date AS start_date, r.end_date AS end_date, r.duration_s AS duration_s
+        ORDER BY at DESC LIMIT $limit
+    """, {"dag": dag_id, "since": since_ms, "until": until_ms, "limit": limit,
+          "states": states, "types": run_types})
+
+
+def task_runs_of(graph: Graph, dag_run_keys: list[str]) -> list[Row]:
+    """Every task run of the given DAG runs (looked up by their indexed keys)."""
+    return graph.read("""
+        UNWIND $keys AS run_key
+        MATCH (r:DagRun {key: run_key})-[:HAS_TASK_RUN]->(tr:TaskRun)
+        RETURN r.run_id AS run_id, tr.task_id AS task_id, tr.map_index AS map_index,
+               tr.state AS state, tr.try_number AS try_number, tr.start_date AS start_date,
+               tr.end_date AS end_date, tr.duration_s AS duration_s, tr.queued_s AS queued_s
+    """, {"keys": dag_run_keys})
+
+
+def dag_task_ids(graph: Graph, dag_id: str) -> list[str]:
+    """The DAG's live task ids (rows of the grid, including tasks that never ran)."""
+    rows = graph.read("MATCH (t:Task) WHERE t.dag_id = $dag AND coalesce(t.is_deleted, false) = false "
+                      "RETURN t.task_id AS task_id ORDER BY task_id", {"dag": dag_id})
+    return [row["task_id"] for row in rows]
+
+
+def dag_run_anomalies(graph: Graph, dag_id: str, since_ms: int) -> list[Row]:
+    """Anomalies on the DAG's runs that started since `since_ms` (any status but false positive)."""
+    return graph.read("""
+        MATCH (a:Anomaly) WHERE a.dag_id = $dag AND a.run_start >= $since
+          AND a.status <> 'false_positive'
+        RETURN a.run_id AS run_id, a.task_id AS task_id, a.kind AS kind, a.severity AS severity,
+               a.reason AS reason, a.status AS status
+    """, {"dag": dag_id, "since": since_ms})
+
+
+def most_recently_run_dag(graph: Graph) -> str | None:
+    """The live DAG whose last run is the newest (the Runs page's default choice)."""
+    rows = graph.read(f"MATCH (d:Dag) WHERE {_LIVE_DAG} AND d.last_run_at IS NOT NULL "
+                      "RETURN d.dag_id AS dag_id ORDER BY d.last_run_at DESC, dag_id LIMIT 1")
+    return rows[0]["dag_id"] if rows else None

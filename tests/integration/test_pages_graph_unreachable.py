@@ -9,7 +9,7 @@ from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
 
 
-@pytest.mark.parametrize("page", ["status", "lineage", "anomalies", "policies"])
+@pytest.mark.parametrize("page", ["status", "runs", "lineage", "anomalies", "policies"])
 def test_graph_unreachable_shows_a_banner_not_a_traceback(monkeypatch, page):
     app = run_page(monkeypatch, page, "falkor://127.0.0.1:6599/nowhere")
     assert not app.exception

@@ -55,3 +55,30 @@ def test_worker_error_is_shown(monkeypatch, graph, graph_uri):
     app = run_page(monkeypatch, "status", graph_uri)
     assert not app.exception
     assert "cannot sync" in markdown_of(app.error)
+
+
+def test_critical_dags_are_highlighted_and_the_table_filters(monkeypatch, graph, graph_uri):
+    from orcai.graph.lineage import refresh_criticality
+    from orcai.graph.load import load_assets, load_tasks
+    from orcai.model import AssetRecord, TaskRecord
+    load_dags(graph, [DagRecord("hub", is_paused=False, owners=("data",), tags=("core",)),
+                      DagRecord("report", is_paused=False, owners=("bi",)),
+                      DagRecord("dashboard", is_paused=False, owners=("bi",), tags=("core",))])
+    load_tasks(graph, ["hub", "report", "dashboard"],
+               [TaskRecord("hub", "load"), TaskRecord("report", "render"), TaskRecord("dashboard", "draw")])
+    load_assets(graph, [AssetRecord(uri="s3://lake/orders", producers=(("hub", "load"),),
+                                    scheduled_dags=("report", "dashboard"))])
+    refresh_criticality(graph)
+
+    app = run_page(monkeypatch, "status", graph_uri)
+    assert not app.exception
+    assert "1 critical DAGs" in markdown_of(app.markdown)
+    table = app.dataframe[0].value
+    assert table.set_index("dag_id").loc["hub", "criticality"] == 2 and table.set_index("dag_id").loc["hub", "critical"]
+    app.multiselect[0].set_value(["bi"]).run()  # owner
+    assert set(app.dataframe[0].value["dag_id"]) == {"report", "dashboard"}
+    app.multiselect[1].set_value(["core"]).run()  # and tag
+    assert set(app.dataframe[0].value["dag_id"]) == {"dashboard"}
+    app.multiselect[0].set_value([]).run()
+    app.toggle[0].set_value(True).run()  # critical only
+    assert set(app.dataframe[0].value["dag_id"]) == {"hub"}

@@ -52,3 +52,16 @@ def test_worker_health_states():
     assert health.status == "error" and "unreachable" in health.message
     stale = {**fresh, "last_sync_at": NOW - 600_000}
     assert worker_health([stale], NOW, 60).status == "stale"
+
+
+def test_critical_dags_and_owner_tag_filters():
+    from orcai.status import critical_threshold, dag_table, filter_dags, names_in
+    table = dag_table([{"dag_id": "hub", "criticality": 8, "owners": ["data"], "tags": ["core", "etl"]},
+                       {"dag_id": "leaf", "criticality": 0, "owners": ["ml"], "tags": ["etl"]},
+                       {"dag_id": "mid", "criticality": 1, "owners": ["data"]}])
+    assert critical_threshold(table["criticality"]) == 7
+    assert table.set_index("dag_id")["critical"].to_dict() == {"hub": True, "leaf": False, "mid": False}
+    assert names_in(table, "tags") == ["core", "etl"]
+    assert set(filter_dags(table, ["data"], [])["dag_id"]) == {"hub", "mid"}
+    assert set(filter_dags(table, [], ["etl"])["dag_id"]) == {"hub", "leaf"}
+    assert list(filter_dags(table, ["data"], ["etl"], critical_only=True)["dag_id"]) == ["hub"]

@@ -1,0 +1,177 @@
+"""The Runs page's shapes: one DAG's run history as a state grid, a duration trend with
+its expected band, per-task duration spreads and a Gantt chart of one run.
+
+`load_run_history` reads the graph (three bounded queries); everything else is a pure
+function over rows and DataFrames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from orcai.detect import RobustDetector
+from orcai.graph import Graph
+from orcai.graph import queries
+
+WHOLE_RUN = "(whole run)"  # the task id DAG-run durations are scored under
+# When a mapped task's instances disagree, the grid shows the state that needs attention.
+STATE_PRIORITY = ("failed", "upstream_failed", "up_for_retry", "restarting", "running", "queued",
+                  "scheduled", "deferred", "up_for_reschedule", "skipped", "removed", "success")
+RUN_COLUMNS = ["key", "run_id", "state", "run_type", "at", "logical_date", "queued_at", "start_date",
+               "end_date", "duration_s"]
+TASK_RUN_COLUMNS = ["run_id", "task_id", "map_index", "state", "try_number", "start_date", "end_date",
+                    "duration_s", "queued_s"]
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    dag_id: str
+    runs: pd.DataFrame        # one row per DAG run, newest first (RUN_COLUMNS + queued_s, anomalies)
+    task_runs: pd.DataFrame   # every task run of those runs
+    task_ids: list[str]       # the DAG's tasks, also those that never ran
+    anomalies: pd.DataFrame   # stored anomalies on those runs
+    truncated: bool           # the limit cut the window short
+
+
+def load_run_history(graph: Graph, dag_id: str, since_ms: int, until_ms: int, limit: int,
+                     states: list[str] | None = None, run_types: list[str] | None = None) -> RunHistory:
+    """One DAG's runs in the window (filtered by state and run type), their task runs and anomalies."""
+    rows = queries.dag_runs(graph, dag_id, since_ms, until_ms, limit, states or None, run_types or None)
+    anomalies = pd.DataFrame(queries.dag_run_anomalies(graph, dag_id, since_ms),
+                             columns=["run_id", "task_id", "kind", "severity", "reason", "status"])
+    runs = runs_table(rows, anomalies)
+    task_runs = task_runs_table(queries.task_runs_of(graph, runs["key"].tolist()) if len(runs) else [])
+    return RunHistory(dag_id, runs, task_runs, queries.dag_task_ids(graph, dag_id), anomalies,
+                      truncated=len(rows) >= limit)
+
+
+def _times(values) -> pd.Series:
+    return pd.to_datetime(pd.to_numeric(pd.Series(values, dtype="object"), errors="coerce"), unit="ms", utc=True)
+
+
+def runs_table(rows: list[dict], anomalies: pd.DataFrame) -> pd.DataFrame:
+    """DAG runs with UTC timestamps, time spent queued, and their anomaly count and reasons."""
+    table = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    for column in ("at", "logical_date", "queued_at", "start_date", "end_date"):
+        table[column] = _times(table[column])
+    table["duration_s"] = pd.to_numeric(table["duration_s"], errors="coerce").astype(float)
+    table["queued_s"] = (table["start_date"] - table["queued_at"]).dt.total_seconds().clip(lower=0)
+    by_run = anomalies.groupby("run_id")["reason"] if len(anomalies) else None
+    table["anomalies"] = table["run_id"].map(by_run.size() if by_run is not None else {}).fillna(0).astype(int)
+    table["anomaly_reasons"] = table["run_id"].map(
+        by_run.agg(" · ".join) if by_run is not None else {}).fillna("")
+    return table
+
+
+def task_runs_table(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=TASK_RUN_COLUMNS)
+    for column in ("start_date", "end_date"):
+        table[column] = _times(table[column])
+    for column in ("duration_s", "queued_s"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    return table
+
+
+def worst_state(states: pd.Series) -> str | None:
+    present = set(states.dropna())
+    return next((s for s in STATE_PRIORITY if s in present), next(iter(sorted(present)), None))
+
+
+def run_labels(runs: pd.DataFrame) -> pd.Series:
+    """Short, unique column names for runs: the due time to the minute, numbered when
+    several runs share it (a manual run triggered next to a scheduled one)."""
+    label = runs["at"].dt.strftime("%m-%d %H:%M").fillna(runs["run_id"])
+    seen = label.groupby(label).cumcount()
+    return label.where(seen == 0, label + " (" + (seen + 1).astype(str) + ")")
+
+
+def state_grid(history: RunHistory, max_runs: int) -> pd.DataFrame:
+    """Tasks × the newest `max_runs` runs (oldest left, like Airflow's Grid); cells are states."""
+    runs = history.runs.head(max_runs).iloc[::-1]
+    labels = dict(zip(runs["run_id"], run_labels(runs)))
+    cells = history.task_runs[history.task_runs["run_id"].isin(labels)]
+    grid = (cells.groupby(["task_id", "run_id"])["state"].agg(worst_state).unstack("run_id")
+            if len(cells) else pd.DataFrame())
+    grid = grid.reindex(index=task_order(history.task_ids, cells), columns=list(labels)).rename(columns=labels)
+    grid.index.name = "task"
+    return grid.astype("object").where(grid.notna(), None)
+
+
+def task_order(task_ids: list[str], task_runs: pd.DataFrame) -> list[str]:
+    """Tasks in the order they usually run (mean start rank within a run), so upstream
+    tasks come first as in Airflow's Grid; tasks that never ran go last, by name."""
+    ran = task_runs.dropna(subset=["start_date"])
+    if ran.empty:
+        return list(dict.fromkeys(task_ids))
+    rank = ran.groupby("run_id")["start_date"].rank(method="min")
+    usual = rank.groupby(ran["task_id"]).mean().sort_values(kind="stable")
+    return list(dict.fromkeys(list(usual.index) + sorted(task_ids)))
+
+
+def gantt_rows(task_runs: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """One run's task runs as bars: time queued, then time running, coloured by state."""
+    rows = task_runs[(task_runs["run_id"] == run_id) & task_runs["start_date"].notna()]
+    bars = []
+    for tr in rows.sort_values("start_date").itertuples():
+        name = tr.task_id if pd.isna(tr.map_index) or tr.map_index < 0 else f"{tr.task_id}[{int(tr.map_index)}]"
+        end = tr.end_date if pd.notna(tr.end_date) else tr.start_date + pd.to_timedelta(tr.duration_s or 0, unit="s")
+        if tr.queued_s and tr.queued_s > 0:
+            bars.append({"task": name, "task_id": tr.task_id, "phase": "queued", "state": "queued",
+                         "start": tr.start_date - pd.to_timedelta(tr.queued_s, unit="s"),
+                         "end": tr.start_date, "seconds": tr.queued_s})
+        bars.append({"task": name, "task_id": tr.task_id, "phase": "running", "state": tr.state,
+                     "start": tr.start_date, "end": end, "seconds": tr.duration_s})
+    return pd.DataFrame(bars, columns=["task", "task_id", "phase", "state", "start", "end", "seconds"])
+
+
+def duration_trend(history: RunHistory) -> pd.DataFrame:
+    """Finished runs oldest first with the detector's expected band for the run's duration
+    (rolling robust baseline of earlier successful runs, no look-ahead) and its verdict."""
+    runs = history.runs[history.runs["start_date"].notna() & history.runs["duration_s"].notna()]
+    runs = runs.sort_values("start_date", kind="stable")
+    if runs.empty:
+        return runs.assign(expected_low=np.nan, expected_high=np.nan, outside_band=False)
+    frame = pd.DataFrame({"dag_id": history.dag_id, "task_id": WHOLE_RUN, "run_id": runs["run_id"].to_numpy(),
+                          "start_date": runs["start_date"].to_numpy(), "duration_s": runs["duration_s"].to_numpy(),
+                          "state": runs["state"].to_numpy()})
+    frame["start_date"] = pd.to_datetime(frame["start_date"], utc=True)
+    scored = RobustDetector().score(frame)
+    trend = runs.assign(expected_low=scored["expected_low"].to_numpy(),
+                        expected_high=scored["expected_high"].to_numpy())
+    trend["outside_band"] = (trend["duration_s"] > trend["expected_high"]) | (trend["duration_s"] < trend["expected_low"])
+    return trend
+
+
+def run_summary(runs: pd.DataFrame) -> dict:
+    """Counts and duration quantiles of the runs shown."""
+    finished = runs[runs["state"].isin(("success", "failed"))]
+    durations = runs["duration_s"].dropna()
+    return {
+        "runs": len(runs),
+        "success_rate": None if finished.empty else float((finished["state"] == "success").mean()),
+        "median_s": None if durations.empty else float(durations.median()),
+        "p95_s": None if durations.empty else float(durations.quantile(0.95)),
+        "with_anomalies": int((runs["anomalies"] > 0).sum()),
+    }
+
+
+# --- links into Airflow 3's UI -----------------------------------------------------------
+
+def _part(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+def airflow_dag_url(base: str, dag_id: str) -> str:
+    return f"{base}/dags/{_part(dag_id)}"
+
+
+def airflow_run_url(base: str, dag_id: str, run_id: str) -> str:
+    return f"{airflow_dag_url(base, dag_id)}/runs/{_part(run_id)}"
+
+
+def airflow_task_url(base: str, dag_id: str, run_id: str, task_id: str) -> str:
+    return f"{airflow_run_url(base, dag_id, run_id)}/tasks/{_part(task_id)}"

@@ -1,0 +1,166 @@
+"""Runs: one DAG's run history — Grid, duration trend, task durations and a run's Gantt."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from orcai.errors import GraphError
+from orcai.runs import airflow_dag_url, airflow_run_url, airflow_task_url, gantt_rows, run_summary, state_grid
+from pages.shared import (
+    STATE_COLOURS, cached_dag_ids, cached_latest_dag, cached_run_history, current_worker_health, graph_error_banner,
+    open_dag_buttons, settings_or_stop, state_cell_style, state_style,
+)
+
+RUN_LIMIT = 500
+RUN_STATES = ["success", "failed", "running", "queued"]
+RUN_TYPES = ["scheduled", "manual", "backfill", "asset_triggered"]
+DAY = dt.timedelta(days=1)
+
+config = settings_or_stop()
+st.title("Runs")
+
+try:
+    sync_key = current_worker_health().last_sync_at
+    dags = cached_dag_ids(sync_key)
+except GraphError as exc:
+    graph_error_banner(exc)
+    st.stop()
+
+if not dags:
+    st.info("No DAGs in the graph yet. Start the worker (`python -m workers.worker`, or `make up`) "
+            "and it will sync your Airflow within a minute.", icon=":material/inbox:")
+    st.stop()
+
+wanted = st.query_params.get("dag") or st.query_params.get("dag_id") or cached_latest_dag(sync_key)
+pick, window, states_col, types_col = st.columns([3, 2, 2, 2])
+dag_id = pick.selectbox("DAG", dags, index=dags.index(wanted) if wanted in dags else 0,
+                        help="Type to search.")
+st.query_params["dag"] = dag_id
+today = dt.datetime.now(dt.timezone.utc).date()
+dates = window.date_input("Runs due between", (today - 30 * DAY, today), max_value=today)
+start_day, end_day = (dates[0], dates[-1]) if dates else (today - 30 * DAY, today)
+states = states_col.multiselect("State", RUN_STATES, placeholder="all states")
+run_types = types_col.multiselect("Run type", RUN_TYPES, placeholder="all run types")
+
+since_ms = int(dt.datetime.combine(start_day, dt.time(), dt.timezone.utc).timestamp() * 1000)
+until_ms = int(dt.datetime.combine(end_day + DAY, dt.time(), dt.timezone.utc).timestamp() * 1000)
+try:
+    history, trend = cached_run_history(sync_key, dag_id, since_ms, until_ms, RUN_LIMIT,
+                                        tuple(sorted(states)), tuple(sorted(run_types)))
+except GraphError as exc:
+    graph_error_banner(exc)
+    st.stop()
+
+links = st.columns([2, 1, 5])
+links[0].link_button("Open in Airflow ↗", airflow_dag_url(config.airflow_links_url, dag_id))
+open_dag_buttons(dag_id, ("lineage",), links[1:])
+runs = history.runs
+if runs.empty:
+    st.info(f"No runs of **{dag_id}** match: widen the date range or clear the state and run-type "
+            "filters. New runs appear here after the worker's next sync.", icon=":material/filter_alt_off:")
+    st.stop()
+
+summary = run_summary(runs)
+cols = st.columns(5)
+cols[0].metric("Runs", summary["runs"], help="Runs in the window that match the filters.")
+cols[1].metric("Success rate", "—" if summary["success_rate"] is None else f"{summary['success_rate']:.0%}")
+cols[2].metric("Median duration", "—" if summary["median_s"] is None else f"{summary['median_s']:.1f} s")
+cols[3].metric("p95 duration", "—" if summary["p95_s"] is None else f"{summary['p95_s']:.1f} s")
+cols[4].metric("Runs with anomalies", summary["with_anomalies"])
+if history.truncated:
+    st.caption(f"Showing the newest {RUN_LIMIT} runs of the window; narrow the dates to see older ones.")
+
+grid_tab, trend_tab, tasks_tab, gantt_tab = st.tabs(["Grid", "Duration", "Task durations", "Gantt"])
+
+with grid_tab:
+    shown = st.slider("Runs in the grid", 5, 100, 25, step=5)
+    grid = state_grid(history, shown)
+    st.dataframe(grid.style.map(state_cell_style), width="stretch", height=min(600, 38 + 35 * len(grid)))
+    legend = " ".join(f'<span style="background:{colour};color:#fff;padding:0 6px;border-radius:3px">{state}</span>'
+                      for state, colour in STATE_COLOURS.items())
+    st.caption("Rows are tasks, columns are runs (oldest left, due time in UTC); colours are Airflow's.")
+    st.markdown(legend, unsafe_allow_html=True)
+
+with trend_tab:
+    figure = go.Figure()
+    band = trend.dropna(subset=["expected_low", "expected_high"])
+    figure.add_trace(go.Scatter(x=band["start_date"], y=band["expected_high"], line={"width": 0},
+                                showlegend=False, hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=band["start_date"], y=band["expected_low"], fill="tonexty", line={"width": 0},
+                                fillcolor="rgba(26,115,232,0.15)", name="expected range"))
+    figure.add_trace(go.Scatter(x=trend["start_date"], y=trend["duration_s"], mode="lines+markers", name="run duration",
+                                line={"color": "#1a73e8", "width": 1},
+                                marker={"size": 6, "color": [STATE_COLOURS.get(s, "#8d8d8d") for s in trend["state"]]},
+                                text=trend["run_id"], hovertemplate="%{text}<br>%{y:.1f} s<extra></extra>"))
+    flagged = trend[trend["anomalies"] > 0]
+    figure.add_trace(go.Scatter(x=flagged["start_date"], y=flagged["duration_s"], mode="markers", name="anomaly",
+                                marker={"color": "#d93025", "size": 12, "symbol": "x"},
+                                text=flagged["anomaly_reasons"], hovertemplate="%{text}<extra></extra>"))
+    figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="duration (s)",
+                         legend={"orientation": "h"})
+    st.plotly_chart(figure, width="stretch")
+    st.caption("Expected range: the usual spread of the earlier successful runs (rolling, no look-ahead), "
+               "as the anomaly detector computes it. Red crosses: runs with anomalies — hover for the reason.")
+
+with tasks_tab:
+    durations = history.task_runs.dropna(subset=["duration_s"])
+    if durations.empty:
+        st.caption("No finished task runs in this window.")
+    else:
+        order = durations.groupby("task_id")["duration_s"].median().sort_values(ascending=False).index
+        figure = go.Figure([go.Box(x=durations.loc[durations["task_id"] == task, "duration_s"], name=task,
+                                   boxpoints="outliers", marker_color="#1a73e8") for task in order[::-1]])
+        figure.update_layout(height=max(260, 40 * len(order)), showlegend=False, xaxis_title="duration (s)",
+                             margin={"l": 10, "r": 10, "t": 10, "b": 10})
+        st.plotly_chart(figure, width="stretch")
+
+with gantt_tab:
+    labels = {row.run_id: f"{row.at:%Y-%m-%d %H:%M} — {row.state} — {row.run_id}" for row in runs.itertuples()}
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get)
+    st.link_button("Run in Airflow ↗", airflow_run_url(config.airflow_links_url, dag_id, run_id))
+    bars = gantt_rows(history.task_runs, run_id)
+    if bars.empty:
+        st.caption("No task of this run has started yet.")
+    else:
+        bars["colour"] = bars["phase"].where(bars["phase"] == "queued", bars["state"])
+        figure = px.timeline(bars, x_start="start", x_end="end", y="task", color="colour",
+                             color_discrete_map={**STATE_COLOURS, "queued": "#cfcfcf"},
+                             hover_data={"phase": True, "seconds": ":.1f", "colour": False})
+        figure.update_yaxes(autorange="reversed", title=None)
+        figure.update_layout(height=max(220, 36 * bars["task"].nunique() + 80), legend_title_text="",
+                             margin={"l": 10, "r": 10, "t": 10, "b": 10})
+        st.plotly_chart(figure, width="stretch")
+        st.caption("Light grey: time queued before the task started; coloured: time running, in its final state.")
+        tasks = history.task_runs[history.task_runs["run_id"] == run_id].sort_values("start_date")
+        tasks = tasks.assign(airflow=[airflow_task_url(config.airflow_links_url, dag_id, run_id, t)
+                                      for t in tasks["task_id"]])
+        st.dataframe(tasks.style.map(state_style, subset=["state"]), hide_index=True, width="stretch",
+                     column_order=["task_id", "state", "try_number", "start_date", "duration_s", "queued_s", "airflow"],
+                     column_config={"task_id": "Task", "state": "State", "try_number": "Try",
+                                    "start_date": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                                    "duration_s": st.column_config.NumberColumn("Ran", format="%.1f s"),
+                                    "queued_s": st.column_config.NumberColumn("Queued", format="%.1f s"),
+                                    "airflow": st.column_config.LinkColumn("Airflow", display_text="open ↗")})
+
+st.subheader("Runs")
+table = runs.assign(airflow=[airflow_run_url(config.airflow_links_url, dag_id, r) for r in runs["run_id"]],
+                    started=runs["start_date"])
+st.dataframe(
+    table.style.map(state_style, subset=["state"]), hide_index=True, width="stretch",
+    column_order=["at", "started", "run_id", "state", "run_type", "duration_s", "queued_s", "anomalies",
+                  "anomaly_reasons", "airflow"],
+    column_config={
+        "at": st.column_config.DatetimeColumn("Due", format="distance"),
+        "started": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "run_id": "Run", "state": "State", "run_type": "Type",
+        "duration_s": st.column_config.NumberColumn("Duration", format="%.1f s"),
+        "queued_s": st.column_config.NumberColumn("Queued", format="%.1f s"),
+        "anomalies": st.column_config.NumberColumn("Anomalies"),
+        "anomaly_reasons": st.column_config.TextColumn("Why", width="large"),
+        "airflow": st.column_config.LinkColumn("Airflow", display_text="open ↗"),
+    },
+)
