@@ -8,8 +8,9 @@ import streamlit as st
 from orcai.errors import GraphError
 from pages.shared import (
     cached_anomalies, cached_duration_history, change_anomaly_status, current_worker_health,
-    graph_error_banner, now_ms, settings_or_stop,
+    graph_error_banner, md_text, now_ms, settings_or_stop,
 )
+from pages.admin import is_admin, login_widget
 
 SEVERITY_COLOURS = {"high": "#d93025", "medium": "#f57c00", "low": "#8d8d8d"}
 SHOWN_LIMIT = 1000  # most severe first; the counts above the table cover all of them
@@ -76,8 +77,8 @@ labels = {row.key: f"[{row.severity}] {row.dag_id}.{row.task_id} — {row.kind} 
           for row in table.itertuples()}
 chosen = st.selectbox("Look closer", list(labels), format_func=labels.get)
 anomaly = table.set_index("key").loc[chosen]
-st.subheader(f"{anomaly['dag_id']}.{anomaly['task_id']}")
-st.markdown(f"**{anomaly['kind']}** in run `{anomaly['run_id']}`: {anomaly['reason']}")
+st.subheader(md_text(f"{anomaly['dag_id']}.{anomaly['task_id']}"))
+st.markdown(f"**{anomaly['kind']}** in run {md_text(anomaly['run_id'])}: {md_text(anomaly['reason'])}")
 
 history = cached_duration_history(sync_key, anomaly["task_key"], config.detect_lookback_days, config.detector)
 if history.empty:
@@ -105,7 +106,11 @@ else:
 
 buttons = st.columns(3)
 actions = {"acknowledged": "Acknowledge", "false_positive": "Mark false positive", "open": "Reopen"}
+may_write = login_widget()
 for column, (status, label) in zip(buttons, actions.items()):
-    if column.button(label, disabled=anomaly["status"] == status, key=f"set-{status}"):
-        change_anomaly_status(chosen, status)
-        st.rerun()
+    if column.button(label, disabled=anomaly["status"] == status or not may_write, key=f"set-{status}",
+                     help=None if may_write else "Log in as admin (sidebar) to change an anomaly."):
+        if is_admin():  # checked again at the write: a stale page cannot skip the login
+            change_anomaly_status(chosen, status)
+            st.rerun()
+        st.error("Log in as admin first (sidebar).", icon=":material/lock:")

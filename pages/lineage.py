@@ -9,7 +9,7 @@ from streamlit_agraph import Config, Edge, Node, agraph
 from orcai.errors import GraphError
 from pages.shared import (
     STATE_COLOURS, cached_blast_radius, cached_dag_ids, cached_dag_tasks, cached_neighbourhood,
-    cached_recent_task_runs, current_worker_health, graph_error_banner, open_dag_buttons, settings_or_stop,
+    cached_recent_task_runs, current_worker_health, graph_error_banner, md_text, open_dag_buttons, settings_or_stop,
 )
 
 NO_RUNS_COLOUR = "#c7c7c7"
@@ -103,7 +103,7 @@ with table_tab:
 
 focus = selected[len("task:"):] if isinstance(selected, str) and selected.startswith("task:") else task_key
 if focus:
-    st.subheader(f"Task {focus}")
+    st.subheader(f"Task {md_text(focus)}")
     radius = cached_blast_radius(sync_key, focus)
     node = next((n for n in view.nodes if n.get("key") == focus), {})
     cols = st.columns(4)
@@ -117,7 +117,7 @@ if focus:
         st.markdown("**Blast radius** — DAGs hit if this task fails, most depended-on first")
         st.dataframe(pd.DataFrame(radius.dags), hide_index=True, width="stretch")
     if radius.systems:
-        st.markdown("**External systems touched:** " + ", ".join(f"`{s}`" for s in radius.systems))
+        st.markdown("**External systems touched:** " + ", ".join(md_text(s) for s in radius.systems))
     runs = cached_recent_task_runs(sync_key, focus)
     st.markdown("**Last runs**")
     if runs:

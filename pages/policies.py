@@ -16,7 +16,7 @@ from orcai.policy.facts import facts_reference
 from orcai.policy.model import ACTION_TYPES, PolicyInvalid, dump_policies_yaml, load_policies_yaml, parse_policy
 from orcai.policy.runner import undo_pause
 from pages.admin import is_admin, login_widget
-from pages.shared import graph, graph_error_banner, now_ms, settings_or_stop
+from pages.shared import graph, graph_error_banner, md_text, now_ms, settings_or_stop
 
 NEW = "(new policy)"
 DAY_MS = 86_400_000
@@ -63,7 +63,7 @@ def policies_tab(policies, fired) -> None:
     st.dataframe(table, hide_index=True, width="stretch", key="policy-table",
                  column_config={"last fired": st.column_config.DatetimeColumn(format="distance")})
     for policy in (p for p in policies if p.disabled_reason and not p.enabled):
-        st.warning(f"**{policy.name}** was disabled automatically: {policy.disabled_reason}")
+        st.warning(f"**{md_text(policy.name)}** was disabled automatically: {md_text(policy.disabled_reason)}")
     chosen = st.selectbox("Policy", [p.name for p in policies], key="manage-policy")
     policy = next(p for p in policies if p.name == chosen)
     author, now = "admin", now_ms()

@@ -12,7 +12,7 @@ from orcai.errors import GraphError
 from orcai.runs import airflow_dag_url, airflow_run_url, airflow_task_url, gantt_rows, run_summary, state_grid
 from pages.shared import (
     STATE_COLOURS, cached_dag_ids, cached_latest_dag, cached_run_history, current_worker_health, graph_error_banner,
-    open_dag_buttons, settings_or_stop, state_cell_style, state_style,
+    md_text, open_dag_buttons, settings_or_stop, state_cell_style, state_style,
 )
 
 RUN_LIMIT = 500
@@ -60,7 +60,7 @@ links[0].link_button("Open in Airflow ↗", airflow_dag_url(config.airflow_links
 open_dag_buttons(dag_id, ("lineage",), links[1:])
 runs = history.runs
 if runs.empty:
-    st.info(f"No runs of **{dag_id}** match: widen the date range or clear the state and run-type "
+    st.info(f"No runs of **{md_text(dag_id)}** match: widen the date range or clear the state and run-type "
             "filters. New runs appear here after the worker's next sync.", icon=":material/filter_alt_off:")
     st.stop()
 

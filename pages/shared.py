@@ -7,6 +7,7 @@ visits between syncs cost nothing.
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import urlencode
 
@@ -29,6 +30,16 @@ STATE_COLOURS = {"success": "#1e8e3e", "failed": "#d93025", "running": "#1a73e8"
                  "up_for_reschedule": "#40e0d0", "skipped": "#ff69b4", "scheduled": "#d2b48c",
                  "deferred": "#9370db", "restarting": "#ee82ee", "removed": "#b0b0b0"}
 REFRESH_S = 30  # auto-refresh checks for a new sync this often
+
+
+# Markdown, Streamlit's :colour[...]/:emoji: directives and $LaTeX$ all read these.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_text(value) -> str:
+    """Text from Airflow or the graph (ids, reasons), escaped so Markdown shows it literally:
+    a DAG id such as `**x** [y](javascript:...)` is shown as written, never as a link."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
 
 
 def state_style(state) -> str:

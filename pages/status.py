@@ -8,7 +8,7 @@ from orcai.errors import GraphError
 from orcai.runs import airflow_dag_url
 from orcai.status import filter_dags, names_in
 from pages.shared import (
-    absolute_time, cached_status, current_worker_health, graph_error_banner, now_ms, open_dag_buttons, page_url, settings_or_stop, state_style,
+    absolute_time, cached_status, current_worker_health, graph_error_banner, md_text, now_ms, open_dag_buttons, page_url, settings_or_stop, state_style,
 )
 
 config = settings_or_stop()
@@ -29,7 +29,7 @@ elif health.status == "error":
     st.error(health.message, icon=":material/sync_problem:")
 
 if overview.recently_failed:
-    names = ", ".join(f"**{row['dag_id']}** ({row['failures']}×)" for row in overview.recently_failed)
+    names = ", ".join(f"**{md_text(row['dag_id'])}** ({row['failures']}×)" for row in overview.recently_failed)
     st.warning(f"Failed in the last 24 h: {names}", icon=":material/warning:")
 
 kpis = overview.kpis

@@ -24,3 +24,10 @@ def run_page(monkeypatch, page: str, graph_uri: str, timeout_s: float = 60, **qu
     app = AppTest.from_file(str(REPO_ROOT / "pages" / f"{page}.py"), default_timeout=timeout_s)
     app.query_params.update(query)
     return app.run()
+
+
+def log_in(app: AppTest, password: str) -> AppTest:
+    """Log in through the sidebar's admin form, as an operator would."""
+    app.text_input(key="admin-password").input(password)
+    app.button[[b.label for b in app.button].index("Log in")].click()
+    return app.run()

@@ -11,7 +11,7 @@ from orcai.config import load_settings
 from orcai.graph.load import load_dags, load_tasks
 from orcai.model import DagRecord, TaskRecord
 from orcai.simulate import DagSpec, Options, TaskSpec, synthetic_history, write_history
-from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
+from tests.integration.pages_harness import fresh_streamlit_caches, log_in, run_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
 
@@ -39,7 +39,8 @@ def test_open_anomalies_with_reasons_and_a_chart(monkeypatch, flagged_graph, gra
 
 
 def test_acknowledge_moves_it_out_of_open(monkeypatch, flagged_graph, graph_uri):
-    app = run_page(monkeypatch, "anomalies", graph_uri)
+    monkeypatch.setenv("ORCAI_ADMIN_PASSWORD", "ack-it")
+    app = log_in(run_page(monkeypatch, "anomalies", graph_uri), "ack-it")
     before = len(app.dataframe[0].value)
     app.button(key="set-acknowledged").click().run()
     assert not app.exception
@@ -47,6 +48,16 @@ def test_acknowledge_moves_it_out_of_open(monkeypatch, flagged_graph, graph_uri)
     assert after == before - 1
     acked = flagged_graph.read("MATCH (a:Anomaly {status: 'acknowledged'}) RETURN count(a) AS n")
     assert acked == [{"n": 1}]
+
+
+@pytest.mark.parametrize("password", [None, "set-but-not-entered"])
+def test_without_login_no_anomaly_can_be_changed(monkeypatch, flagged_graph, graph_uri, password):
+    if password:
+        monkeypatch.setenv("ORCAI_ADMIN_PASSWORD", password)
+    app = run_page(monkeypatch, "anomalies", graph_uri)
+    assert not app.exception
+    assert all(app.button(key=f"set-{status}").disabled for status in ("acknowledged", "false_positive", "open"))
+    assert flagged_graph.read("MATCH (a:Anomaly) WHERE a.status <> 'open' RETURN count(a) AS n") == [{"n": 0}]
 
 
 def test_no_anomalies_is_a_calm_message(monkeypatch, graph, graph_uri):

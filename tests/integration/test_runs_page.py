@@ -8,6 +8,7 @@ import pytest
 
 from orcai.graph.load import load_anomalies, load_dag_runs, load_dags, load_task_runs, load_tasks, write_heartbeat
 from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
+from pages.shared import md_text
 from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
@@ -97,7 +98,7 @@ def test_runs_page_filters_by_state_and_run_type(monkeypatch, graph_uri, etl_his
 def test_dag_without_runs_says_how_to_see_some(monkeypatch, graph_uri, etl_history):
     app = run_page(monkeypatch, "runs", graph_uri, dag="a_idle")
     assert not app.exception
-    assert "No runs of **a_idle** match" in text_of(app.info)
+    assert f"No runs of **{md_text('a_idle')}** match" in text_of(app.info)
 
 
 def test_empty_graph_says_what_to_do(monkeypatch, graph, graph_uri):

@@ -8,6 +8,7 @@ import pytest
 
 from orcai.graph.load import load_dag_runs, load_dags, write_heartbeat
 from orcai.model import DagRecord, DagRunRecord
+from pages.shared import md_text
 from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
@@ -34,7 +35,7 @@ def test_status_page_shows_dags_kpis_and_recent_failures(monkeypatch, graph, gra
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["DAGs"] == "2" and metrics["Paused"] == "1" and metrics["Failing now"] == "1"
     assert metrics["Runs (24 h)"] == "3" and metrics["Success rate (24 h)"] == "33%"
-    assert "flaky_ingest" in markdown_of(app.warning) and "2×" in markdown_of(app.warning)
+    assert md_text("flaky_ingest") in markdown_of(app.warning) and "2×" in markdown_of(app.warning)
     table = app.dataframe[0].value.set_index("dag_id")
     assert table.loc["flaky_ingest", "consecutive_failures"] == 2
     assert table.loc["etl_orders", "last_state"] == "success"

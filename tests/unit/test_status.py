@@ -65,3 +65,13 @@ def test_critical_dags_and_owner_tag_filters():
     assert set(filter_dags(table, ["data"], [])["dag_id"]) == {"hub", "mid"}
     assert set(filter_dags(table, [], ["etl"])["dag_id"]) == {"hub", "leaf"}
     assert list(filter_dags(table, ["data"], ["etl"], critical_only=True)["dag_id"]) == ["hub"]
+
+
+def test_markdown_escape_keeps_the_text_and_defuses_markup():
+    import re
+
+    from pages.shared import md_text
+    hostile = "**x** [y](javascript:alert(1)) `c` $x$ :red[z] <b>h</b> a_b #1 ~s~ | \\"
+    escaped = md_text(hostile)
+    assert re.sub(r"\\(.)", r"\1", escaped) == hostile  # unescaping gives the text back
+    assert not re.search(r"(?<!\\)[*\[\]()`$:<>_#~|]", escaped)  # no markup character is bare
