@@ -18,12 +18,13 @@ from orcai.localstack.falkordb import port_open
 from orcai.localstack.process import start_service
 from orcai.model import DagRecord, DagRunRecord
 from orcai.policy import store
-from tests.conftest import APP_PORT
+from tests.conftest import APP_PORT as SESSION_APP_PORT
 from tests.e2e.test_status_browser import ARTIFACTS, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
 PASSWORD = "browser-admin"
 HOUR = 3_600_000
+APP_PORT = SESSION_APP_PORT + 1  # the session's running product (tests/e2e/conftest.py) holds its own
 
 
 @pytest.fixture
