@@ -19,7 +19,7 @@ from orcai.localstack.process import start_service
 from orcai.model import DagRecord, DagRunRecord
 from orcai.policy import store
 from tests.conftest import APP_PORT as SESSION_APP_PORT
-from tests.e2e.test_status_browser import ARTIFACTS, CHROMIUM_ARGS
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
 PASSWORD = "browser-admin"
