@@ -91,7 +91,7 @@ def read_snapshot(graph: Graph, now_ms: int) -> GraphSnapshot:
     """What the graph says now, in three reads (the Status page's overview among them)."""
     dags = dag_health(queries.dag_overview(graph, RECENT_RUNS),
                       queries.run_states_by_dag_since(graph, now_ms - DAY_MS))
-    return GraphSnapshot(dags=dags, anomalies=tuple(queries.anomaly_counts(graph)))
+    return GraphSnapshot(dags=dags, anomalies=tuple(queries.anomaly_totals(graph)))
 
 
 class GraphSnapshotCollector:

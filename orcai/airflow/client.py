@@ -102,9 +102,10 @@ class AirflowClient:
                     continue
                 raise _api_error(what, exc, self._base_url) from None
             except pydantic.ValidationError as exc:
+                where = ".".join(map(str, exc.errors()[0]["loc"])) or "the response is not the expected JSON"
                 raise AirflowResponseError(
                     f"{what}: Airflow returned a malformed payload ({exc.error_count()} invalid fields, "
-                    f"first: {'.'.join(map(str, exc.errors()[0]['loc']))})") from None
+                    f"first: {where})") from None
             except (ValueError, json.JSONDecodeError) as exc:
                 raise AirflowResponseError(f"{what}: Airflow returned invalid JSON ({exc})") from None
             except _NETWORK_ERRORS as exc:

@@ -45,7 +45,7 @@ def run_states_by_dag_since(graph: Graph, since_ms: int) -> list[Row]:
     """, {"since": since_ms})
 
 
-def anomaly_counts(graph: Graph) -> list[Row]:
+def anomaly_totals(graph: Graph) -> list[Row]:
     """How many anomalies the graph holds, per kind, severity and status (one small aggregate)."""
     return graph.read("MATCH (a:Anomaly) RETURN a.kind AS kind, a.severity AS severity, "
                       "a.status AS status, count(a) AS anomalies")

@@ -66,7 +66,7 @@ def test_api_gone_while_listing_dags(worker_via_proxy, proxy, graph, airflow_wit
     lines = faulty_cycle(worker_via_proxy, caplog)
 
     assert len(lines) == 1 and "unreachable" in lines[0]
-    assert proxy.requests - before <= 4
+    assert proxy.requests - before <= 5  # a token, two pages, the refused one and its one retry
     assert "unreachable" in worker_heartbeats(graph)[0]["last_error"]
     proxy.clear()
     assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
@@ -149,7 +149,7 @@ def test_malformed_json(worker_via_proxy, proxy, graph, airflow_with_runs, caplo
     proxy.inject("malformed", path="/dags/flaky_ingest/dagRuns/~/taskInstances")
     lines = faulty_cycle(worker_via_proxy, caplog)
 
-    assert len(lines) == 1 and "flaky_ingest" in lines[0] and "invalid JSON" in lines[0], lines
+    assert len(lines) == 1 and "flaky_ingest" in lines[0] and "malformed payload" in lines[0], lines
     proxy.clear()
     assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
 
@@ -182,7 +182,7 @@ def test_graph_killed_mid_write(airflow_with_runs, tmp_path, caplog):
     worker.graph = KillsTheServerMidWrite(real_graph, server, at_write=4)
     try:
         lines = faulty_cycle(worker, caplog)
-        assert len(lines) == 1 and "graph" in lines[0].lower(), lines
+        assert len(lines) == 1 and "FalkorDB" in lines[0] and "unreachable" in lines[0], lines
 
         server = start_falkordb(tmp_path / "falkordb", port)  # same data folder: what was saved
         worker.graph = real_graph
