@@ -250,3 +250,43 @@ def wait_for_quiet_airflow_via(airflow) -> None:
         wait_for_quiet_airflow(client)
     finally:
         client.close()
+
+
+@fault("Slack rate-limits the worker (429, Retry-After 15 s)",
+       "cycles go on; the notice waits for Retry-After; delivered exactly once")
+def test_slack_rate_limited(airflow_with_runs, slack_sink, graph_uri, graph, caplog):
+    from orcai.airflow import AirflowClient
+    from tests.conftest import trigger
+    client = AirflowClient(airflow_with_runs.settings())
+    try:
+        client.set_paused("flaky_ingest", False)
+        failed_run = trigger(client, "flaky_ingest", conf={"fail": True})
+        wait_for_quiet_airflow(client)
+    finally:
+        client.close()
+    worker = Worker(airflow_with_runs.settings(graph_uri=graph_uri,
+                                               slack_webhook_url=slack_sink.webhook_url("matrix")))
+    def delivered():
+        return [m for m in slack_sink.received if "matrix" in m.path]
+
+    def alert_of_the_failed_run():
+        return graph.read("MATCH (a:Alert) WHERE a.key = $key RETURN a.status AS status, a.attempts AS attempts",
+                          {"key": f"dag_failed:flaky_ingest/{failed_run.dag_run_id}"})
+    try:
+        slack_sink.fail_next(1, status=429, retry_after=15)
+        lines = faulty_cycle(worker, caplog)
+        limited_at = time.monotonic()
+        assert [line for line in lines if "Slack" in line] and not delivered()
+        assert alert_of_the_failed_run() == [{"status": "pending", "attempts": 1}]
+        assert worker.cycle() is not None
+        if time.monotonic() - limited_at < 14:  # a sync is ~5 s: this cycle came before Retry-After
+            assert not delivered()
+        time.sleep(max(0.0, 15 - (time.monotonic() - limited_at)))
+        outcome = worker.cycle()
+        assert outcome.alerts.pending == 0 and len(delivered()) == outcome.alerts.messages > 0
+        assert alert_of_the_failed_run() == [{"status": "sent", "attempts": 2}]
+        assert any(failed_run.dag_run_id in m.text for m in delivered())
+        sent = len(delivered())
+        assert worker.cycle() is not None and len(delivered()) == sent  # and never again
+    finally:
+        worker.close()
