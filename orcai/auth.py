@@ -8,11 +8,9 @@ nobody can log in and the app stays read-only.
 from __future__ import annotations
 
 import hmac
-import secrets
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
 from orcai.config import Settings
 
@@ -60,13 +58,3 @@ class LoginLimiter:
     def _forget_old(self) -> None:
         while self._failures and self._failures[0] <= self.clock() - self.window_s:
             self._failures.popleft()
-
-
-def ensure_local_admin_password(path: Path) -> bool:
-    """Create a random admin password file (mode 600) if there is none; True if created."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(secrets.token_urlsafe(18) + "\n")
-    return True

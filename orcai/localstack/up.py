@@ -9,19 +9,19 @@ SIGTERM, or when one of them dies, every group is stopped, so no orphan keeps a 
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from orcai.auth import admin_configured, ensure_local_admin_password
+from orcai.auth import admin_configured
 from orcai.config import load_settings
 from orcai.errors import ConfigError
 from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, start_airflow
 from orcai.localstack.falkordb import port_open, start_falkordb
 from orcai.localstack.process import Service, start_service
+from orcai.localstack.secret_files import ensure_secret_file
 
 LOCAL_AIRFLOW_PORT = 8089
 APP_PORT = int(os.environ.get("ORCAI_APP_PORT", "8501"))
@@ -78,7 +78,7 @@ def main() -> int:
         if not admin_configured(settings):
             # Like `airflow standalone`: a generated password, kept in a file only its owner reads.
             password_file = home / "admin_password"
-            if ensure_local_admin_password(password_file):
+            if ensure_secret_file(password_file):
                 say(f"generated an admin password for the app's write actions in {password_file}")
             child_env["ORCAI_ADMIN_PASSWORD_FILE"] = str(password_file)
         services.append(start_service(
@@ -108,22 +108,14 @@ def _start_graph(settings, home: Path, child_env: dict) -> Service:
         raise RuntimeError(f"make up starts the embedded FalkorDB only; ORCAI_GRAPH_URI is {parsed.scheme}://"
                            f"{parsed.hostname}. Run the worker and app directly against it instead.")
     if settings.graph_password is None:
-        password_file = local_secret(home / "falkordb_password")
+        password_file = home / "falkordb_password"
+        ensure_secret_file(password_file)
         child_env["ORCAI_GRAPH_PASSWORD_FILE"] = str(password_file)
         password = password_file.read_text().strip()
     else:
         password = settings.graph_password.get_secret_value()
     say(f"starting FalkorDB on 127.0.0.1:{parsed.port} (data in {home / 'falkordb'})")
     return start_falkordb(home / "falkordb", parsed.port or 6380, password=password)
-
-
-def local_secret(path: Path) -> Path:
-    """A random secret kept in `path` (0600), created on first use, reused afterwards."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24))
-    return path
 
 
 def _start_local_airflow(home: Path) -> Service:

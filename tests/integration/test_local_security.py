@@ -10,7 +10,7 @@ import redis
 from orcai.config import load_settings
 from orcai.graph import connect
 from orcai.localstack.falkordb import start_falkordb
-from orcai.localstack.up import local_secret
+from orcai.localstack.secret_files import ensure_secret_file
 from tests.conftest import AIRFLOW_PORT, FALKOR_PORT, PORT_OFFSET
 
 pytestmark = pytest.mark.integration
@@ -45,10 +45,10 @@ def test_airflow_and_falkordb_listen_on_loopback_only(airflow, falkordb_server):
 
 def test_falkordb_with_a_password_refuses_strangers(tmp_path):
     port = 6397 + PORT_OFFSET
-    password_file = local_secret(tmp_path / "secret" / "falkordb_password")
-    assert password_file.stat().st_mode & 0o777 == 0o600
-    assert local_secret(password_file) == password_file and len(password_file.read_text()) >= 24
-    server = start_falkordb(tmp_path / "data", port, password=password_file.read_text())
+    password_file = tmp_path / "secret" / "falkordb_password"
+    assert ensure_secret_file(password_file) and not ensure_secret_file(password_file)
+    assert password_file.stat().st_mode & 0o777 == 0o600 and len(password_file.read_text()) >= 24
+    server = start_falkordb(tmp_path / "data", port, password=password_file.read_text().strip())
     try:
         with pytest.raises(redis.exceptions.AuthenticationError):
             redis.Redis(port=port).ping()
@@ -58,6 +58,6 @@ def test_falkordb_with_a_password_refuses_strangers(tmp_path):
         graph.write("CREATE (:Probe {ok: true})")
         assert graph.read("MATCH (p:Probe) RETURN p.ok AS ok") == [{"ok": True}]
         graph.close()
-        assert password_file.read_text() not in (tmp_path / "data" / "falkordb.log").read_text()
+        assert password_file.read_text().strip() not in (tmp_path / "data" / "falkordb.log").read_text()
     finally:
         server.stop()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orcai.auth import LoginLimiter, ensure_local_admin_password, password_matches
+from orcai.auth import LoginLimiter, password_matches
+from orcai.localstack.secret_files import ensure_secret_file
 from orcai.config import load_settings
 from orcai.policy.backtest import backtest
 from orcai.policy.conditions import ConditionRuntimeError, compile_condition, evaluate, validate
@@ -220,7 +221,7 @@ def test_admin_login_is_constant_time_and_rate_limited(tmp_path):
     clock[0] = 61
     assert limiter.attempt(settings, "s3cret")
     path = tmp_path / "admin_password"
-    assert ensure_local_admin_password(path) and not ensure_local_admin_password(path)
+    assert ensure_secret_file(path) and not ensure_secret_file(path)
     assert oct(path.stat().st_mode & 0o777) == "0o600" and len(path.read_text().strip()) >= 20
 
 
