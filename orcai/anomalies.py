@@ -110,7 +110,9 @@ class AnomalyMonitor:
         first_cycle = self.watermark_ms is None
         ended_after = None if first_cycle else self.watermark_ms - WATERMARK_OVERLAP_MS
         now = pd.Timestamp(now_ms, unit="ms", tz="UTC")
-        window_runs = queries.task_runs_started_since(graph, since)
+        shard = self.settings.dag_shard  # a sharded worker judges only its own DAGs' runs
+        dag_ids = None if shard.is_whole else queries.owned_dag_ids(graph, shard)
+        window_runs = queries.task_runs_started_since(graph, since, dag_ids)
         # Many more runs than the syncs brought since last time: history was backfilled
         # (`make simulate`, a restored graph), so judge the whole window now.
         backfilled = window_runs > 1.5 * self.window_runs + 100
@@ -121,7 +123,7 @@ class AnomalyMonitor:
             # verdict: history that arrived late (a backfill, `make simulate`) is judged too,
             # and stored anomalies are merged, not duplicated. Then fit the baselines that
             # the cycles until the next refit reuse.
-            window = runs_frame(queries.task_run_history(graph, since))
+            window = runs_frame(queries.task_run_history(graph, since, dag_ids=dag_ids))
             if window.empty:
                 return report
             schedules = self.schedules(graph)
@@ -133,7 +135,7 @@ class AnomalyMonitor:
                                              schedules=schedules)
             self.fitted_at_ms = now_ms
         else:
-            new = runs_frame(queries.task_run_history(graph, since, ended_after))
+            new = runs_frame(queries.task_run_history(graph, since, ended_after, dag_ids=dag_ids))
             if new.empty:
                 return report
             scored = self.detector.score_new(new.drop(columns=["key", "end_date"]), now=now)

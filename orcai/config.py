@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orcai.errors import ConfigError
+from orcai.shard import Shard
 
 GRAPH_SCHEMES = ("falkor", "falkors", "bolt", "bolt+s", "neo4j", "neo4j+s")
 
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     detect_lookback_days: int = Field(14, ge=1, description="Run history the detector learns from.")
     detect_refit_min: int = Field(60, ge=1, description="Minutes between refits of the detector's baselines.")
     worker_name: str = Field("worker", min_length=1, description="Name of this worker's heartbeat node.")
+    shard: str = Field("0/1", description="i/n: this worker syncs and judges only the DAGs whose id hashes to shard i of n.")
     app_url: str = Field("http://localhost:8501", description="Where operators open ORC AI; links in Slack messages point here.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics (0 turns it off).")
     metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on (0.0.0.0 inside a container).")
@@ -69,6 +71,11 @@ class Settings(BaseSettings):
         if name not in ("robust", "isolation_forest", "dbscan"):
             raise ValueError("must be robust, isolation_forest or dbscan")
         return name
+
+    @field_validator("shard")
+    @classmethod
+    def _valid_shard(cls, text: str) -> str:
+        return str(Shard.parse(text))
 
     @field_validator("graph_uri")
     @classmethod
@@ -100,6 +107,10 @@ class Settings(BaseSettings):
             if getattr(self, secret) is None and path:
                 setattr(self, secret, SecretStr(read_password_file(path, None)))
         return self
+
+    @property
+    def dag_shard(self) -> Shard:
+        return Shard.parse(self.shard)
 
     @property
     def airflow_links_url(self) -> str:

@@ -22,7 +22,7 @@ from orcai.airflow.records import (
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowError, AirflowUnreachable
 from orcai.graph import Graph, WriteCounts
-from orcai.graph import load
+from orcai.graph import load, queries
 from orcai.graph.lineage import refresh_criticality
 from orcai.model import DagRecord, DagSnapshot
 
@@ -82,10 +82,13 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
     requests_before = airflow.requests_made
     report = SyncReport(started_at=int(started * 1000))
 
-    dags = [dag_record(dag) for dag in airflow.list_dags()]
+    shard = settings.dag_shard
+    listed = [dag_record(dag) for dag in airflow.list_dags()]
+    dags = [dag for dag in listed if shard.owns(dag.dag_id)]  # other shards sync the rest
     report.dags = len(dags)
     report.structure_written += load.load_dags(graph, dags)
-    report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in dags], report.started_at)
+    report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in listed], report.started_at,
+                                                 owns=shard.owns)
     watermarks = load.read_watermarks(graph)
 
     snapshots, fatal = _fetch_all(airflow, dags, watermarks, settings, report, clock)
@@ -93,7 +96,8 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
     if fatal is None:  # assets link tasks across DAGs: load them once the tasks exist
         assets = [asset_record(asset) for asset in airflow.list_assets()]
         report.assets = len(assets)
-        report.structure_written += load.load_assets(graph, assets)
+        report.structure_written += load.load_assets(graph, assets, owns=shard.owns,
+                                                     scope=None if shard.is_whole else queries.owned_dag_ids(graph, shard))
         if report.structure_written.total or report.deleted_dags:
             refresh_criticality(graph)
     report.written += report.structure_written
