@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,14 +105,27 @@ class LocalAirflow:
 DEMO_DAGS = ("etl_orders", "flaky_ingest", "ml_training", "orders_dashboard", "regional_report")
 
 
+# The graph the orcai_cycle DAG writes to when the tests trigger it.
+CYCLE_GRAPH_URI = f"falkor://127.0.0.1:{FALKOR_PORT}/orcai_cycle"
+
+
 def _start_test_airflow(home: Path, venv: Path) -> Service:
     # Airflow's own example DAGs give real, varied topologies (branching, mapping, assets).
     # Every DAG starts paused; the fixture unpauses only the demo DAGs, whose schedules are
     # stretched so that only the runs the tests trigger (plus one scheduled run each) exist.
+    # The ORCAI_* variables are the settings of the orcai_cycle DAG's tasks (triggered only).
     return start_airflow(home, venv, AIRFLOW_PORT, timeout_s=300,
                          extra_env={"ORC_DEMO_INTERVAL_MIN": "600",
                                     "AIRFLOW__CORE__LOAD_EXAMPLES": "True",
-                                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
+                                    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                                    "ORCAI_PYTHON": sys.executable,
+                                    "ORCAI_CYCLE_SCHEDULE": "",
+                                    "ORCAI_GRAPH_URI": CYCLE_GRAPH_URI,
+                                    "ORCAI_AIRFLOW_URL": f"http://localhost:{AIRFLOW_PORT}",
+                                    "ORCAI_AIRFLOW_PASSWORD_FILE": str(home.resolve() / PASSWORDS_FILE),
+                                    "ORCAI_SYNC_LOOKBACK_DAYS": "2",
+                                    "ORCAI_WORKER_NAME": "orcai_cycle",
+                                    "ORCAI_METRICS_PORT": "0"},
                          echo=lambda msg: print(msg, flush=True))
 
 

@@ -65,6 +65,7 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     IndexSpec("Alert", "status", unique=False),
     IndexSpec("Policy", "name"),
     IndexSpec("Action", "key"),
+    IndexSpec("Lock", "name"),  # orcai/graph/lock.py
 ]
 
 _UPSERT = """
