@@ -90,8 +90,9 @@ class LocalAirflow:
         return self.home / PASSWORDS_FILE
 
     def settings(self, **overrides) -> Settings:
+        # A generous timeout: the test Airflow answers slowly when the machine is busy.
         values = dict(airflow_url=self.url, airflow_username="admin",
-                      airflow_password_file=self.password_file, sync_lookback_days=2)
+                      airflow_password_file=self.password_file, sync_lookback_days=2, airflow_timeout_s=60)
         values.update(overrides)
         return load_settings(**values)
 
@@ -125,6 +126,7 @@ def _start_test_airflow(home: Path, venv: Path) -> Service:
                                     "ORCAI_AIRFLOW_PASSWORD_FILE": str(home.resolve() / PASSWORDS_FILE),
                                     "ORCAI_SYNC_LOOKBACK_DAYS": "2",
                                     "ORCAI_WORKER_NAME": "orcai_cycle",
+                                    "ORCAI_AIRFLOW_TIMEOUT_S": "60",
                                     "ORCAI_METRICS_PORT": "0"},
                          echo=lambda msg: print(msg, flush=True))
 

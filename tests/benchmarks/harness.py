@@ -86,3 +86,18 @@ def report_targets(targets: list[Target]) -> int:
     for target in targets:
         print(f"{'MET ' if target.met else 'MISS'}  {target.text}: {target.value}")
     return 0 if all(target.met for target in targets) else 1
+
+
+@contextmanager
+def airflow(base_port: int, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    """A real `airflow standalone` (demo DAGs) in a temporary home; yields its URL and home.
+
+    Uses the project's cached Airflow virtualenv (.orcai/airflow-venv)."""
+    from orcai.localstack.airflow import REPO_ROOT, start_airflow
+    with tempfile.TemporaryDirectory() as home:
+        service = start_airflow(Path(home), REPO_ROOT / ".orcai" / "airflow-venv", port(base_port),
+                                extra_env=extra_env, timeout_s=420, echo=lambda msg: print(msg, flush=True))
+        try:
+            yield f"http://localhost:{port(base_port)}", Path(home)
+        finally:
+            service.stop()

@@ -47,7 +47,7 @@ with DAG(
     for step in STEPS:
         task = BashOperator(
             task_id=step,
-            bash_command=('exec "${ORCAI_PYTHON:?set ORCAI_PYTHON to the python of ORC AI\'s virtualenv}" '
+            bash_command=('exec "${ORCAI_PYTHON:?set ORCAI_PYTHON to the interpreter of the ORC AI virtualenv}" '
                           f"-m workers.worker --once --step {step}"),
             cwd=ORCAI_DIR,
             skip_on_exit_code=LOCK_TAKEN,
