@@ -64,7 +64,7 @@ clean-data:
 	rm -rf .orcai/falkordb .orcai/airflow .orcai/logs
 
 # Benchmarks print their numbers; each exits non-zero when it misses its target.
-BENCHMARKS := lineage_queries detection_quality detection_speed
+BENCHMARKS := lineage_queries detection_quality detection_speed graph_load airflow_scale
 bench: $(APP_STAMP)
 	@status=0; for b in $(BENCHMARKS); do \
 	  echo "== $$b"; $(PY) -m tests.benchmarks.$$b || status=1; done; exit $$status
