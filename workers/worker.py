@@ -110,14 +110,23 @@ class Worker:
             report = SyncReport(started_at=int(self.clock() * 1000))
         outcome = CycleOutcome(now_ms=int(self.clock() * 1000), sync=report)
         for name, stage in self._stages_of(step):
-            if not self.lock.acquire():  # extends it; lost only if a stage outlived its expiry
-                log.warning("lost the cycle lock to %s: stopping before %s", self.lock.current_holder(), name)
+            if not self._extend_lock():
+                log.warning("lost the cycle lock to another worker: stopping before %s", name)
+                outcome.failed_stages.append(name)
                 break
             if not self._run_stage(name, stage, outcome):
                 outcome.failed_stages.append(name)
         if step in (None, "sync"):
             self._beat(report, detection=outcome.detection)
         return outcome
+
+    def _extend_lock(self) -> bool:
+        """Extend the lock before a stage; lost only if a stage outlived the lock's expiry.
+        A graph outage here is left to the stage, which reports it in its own line."""
+        try:
+            return self.lock.acquire()
+        except GraphError:
+            return True
 
     def _stages_of(self, step: str | None) -> list[tuple[str, Stage]]:
         if step is None:

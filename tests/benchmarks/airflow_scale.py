@@ -50,7 +50,7 @@ DEMO_DAGS = ("etl_orders", "flaky_ingest", "ml_training", "orders_dashboard", "r
 
 def settings_for(url: str, home: Path, graph_uri: str, **overrides):
     return load_settings(airflow_url=url, airflow_username="admin", airflow_password_file=home / PASSWORDS_FILE,
-                         graph_uri=graph_uri, **overrides)
+                         graph_uri=graph_uri, airflow_timeout_s=60, **overrides)
 
 
 def wait_for_dags(client: AirflowClient, timeout_s: float = 300) -> None:
@@ -156,6 +156,7 @@ def worker_memory(url: str, home: Path, graph_uri: str, cycles: int = 4, timeout
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCAI_")}
     env.update({"ORCAI_AIRFLOW_URL": url, "ORCAI_AIRFLOW_PASSWORD_FILE": str(home / PASSWORDS_FILE),
                 "ORCAI_GRAPH_URI": graph_uri, "ORCAI_SYNC_INTERVAL_S": "5", "ORCAI_METRICS_PORT": "0",
+                "ORCAI_AIRFLOW_TIMEOUT_S": "60",
                 "ORCAI_WORKER_NAME": "bench"})
     with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
         worker = subprocess.Popen([sys.executable, "-m", "workers.worker"], cwd=REPO_ROOT, env=env,

@@ -60,3 +60,18 @@ def test_concurrent_claims_have_one_winner(graph_uri):
     for thread in threads:
         thread.join()
     assert sum(won for _, won in results) == 1, results
+
+
+def test_a_worker_skips_its_cycle_while_another_holds_the_lock(graph, graph_uri):
+    from orcai.config import load_settings
+    from workers.worker import EXIT_FAILED, EXIT_LOCKED, Worker, run_once
+    # No Airflow listens on port 9: once the worker gets the lock, its sync fails fast.
+    settings = load_settings(graph_uri=graph_uri, airflow_url="http://127.0.0.1:9")
+    other = GraphLock(graph, "cycle", "other-worker")
+    assert other.acquire()
+    worker = Worker(settings)
+    assert run_once(worker, None) == EXIT_LOCKED
+    other.release()
+    assert run_once(worker, None) == EXIT_FAILED
+    assert other.current_holder() is None, "a failed cycle gives the lock back"
+    assert Worker(load_settings(graph_uri=graph_uri, shard="1/2")).lock.name == "cycle:1/2"
