@@ -60,13 +60,14 @@ def graph_counts(graph: Graph) -> dict[str, int]:
 
 
 def task_run_history(graph: Graph, started_since_ms: int, ended_after_ms: int | None = None,
-                     task_key: str | None = None, dag_ids: list[str] | None = None) -> list[Row]:
-    """Task runs started since `started_since_ms` (optionally only those that ended after
-    `ended_after_ms`, or are still running; optionally of one task, or of `dag_ids`), for
-    detection."""
+                     task_key: str | None = None, dag_ids: list[str] | None = None,
+                     started_before_ms: int | None = None) -> list[Row]:
+    """Task runs started since `started_since_ms` (and before `started_before_ms`;
+    optionally only those that ended after `ended_after_ms`, or are still running;
+    optionally of one task, or of `dag_ids`), for detection."""
     return graph.read("""
         MATCH (tr:TaskRun)
-        WHERE tr.start_date >= $since
+        WHERE tr.start_date >= $since AND ($before IS NULL OR tr.start_date < $before)
           AND ($ended_after IS NULL OR tr.end_date IS NULL OR tr.end_date > $ended_after)
           AND ($task IS NULL OR (tr.dag_id + '.' + tr.task_id) = $task)
           AND ($dags IS NULL OR tr.dag_id IN $dags)
@@ -75,7 +76,8 @@ def task_run_history(graph: Graph, started_since_ms: int, ended_after_ms: int | 
                tr.start_date AS start_date, tr.end_date AS end_date, tr.duration_s AS duration_s,
                tr.queued_s AS queued_s, tr.try_number AS try_number, tr.state AS state,
                coalesce(r.logical_date, r.run_after) AS logical_date, r.run_type AS run_type
-    """, {"since": started_since_ms, "ended_after": ended_after_ms, "task": task_key, "dags": dag_ids})
+    """, {"since": started_since_ms, "ended_after": ended_after_ms, "task": task_key, "dags": dag_ids,
+          "before": started_before_ms})
 
 
 def dag_schedules(graph: Graph) -> list[Row]:

@@ -1,6 +1,6 @@
 """Benchmark against a real Airflow 3.3: quiet-sync cost, extraction rate, worker memory.
 
-    python -m tests.benchmarks.airflow_scale [--runs 2000] [--memory-dags 1000]
+    python -m tests.benchmarks.airflow_scale [--runs 300] [--memory-dags 1000]
 
 Starts FalkorDB and `airflow standalone` with the demo DAGs and Airflow's example DAGs
 (all paused, as a fresh deployment), then:
@@ -10,13 +10,16 @@ Starts FalkorDB and `airflow standalone` with the demo DAGs and Airflow's exampl
    was written. Targets: a small constant number of requests per DAG, nothing written,
    under 5% of the full sync's time.
 2. Extraction at scale (item 3): creates `--runs` DAG runs of etl_orders through the REST
-   API (the DAG stays paused, so they stay queued with their task instances), then
+   API (the DAG stays paused, so they stay queued with their task instances; a SQLite
+   Airflow on a busy 2-core machine creates about one a second, hence the default), then
    extracts them as a sync does (`updated_at_gte` filter, pages as large as the server
    allows: ORC AI asks for 10,000 and the server caps at its maximum_page_limit, 100 by
    default). Reports runs and task instances per second.
-3. Worker memory (item 5): 1,000 synthetic DAGs with 14 days of history in the graph, the
-   real worker process (`python -m workers.worker`) cycling every 5 s against this
-   Airflow with detection on; its RSS from /proc. Target: steady state under 500 MB.
+3. Worker memory (item 5): 1,000 synthetic DAGs with 14 days of history in the graph
+   (~170k task runs), the real worker process (`python -m workers.worker`) cycling every
+   5 s against this Airflow with detection on; its RSS from /proc. The first cycle refits
+   the detector on the whole window (peak reported); the later cycles are the steady
+   state. Target: steady state under 500 MB.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -134,12 +138,18 @@ def extraction(settings, dag_id: str) -> tuple[dict, dict]:
 
 # --- 3. worker memory ------------------------------------------------------------------------
 
+MEMORY_SCHEDULE = "12:00:00"  # every 12 h: 14 days of 1,000 DAGs x 6 tasks = ~170k task runs
+
+
 def load_synthetic_deployment(graph, n_dags: int) -> int:
+    """`n_dags` DAGs of 6 tasks on a 12-hour schedule with the detector's 14 days of history,
+    every run on its schedule (no thinning, so no run looks missing)."""
     dags, tasks = synthetic_deployment(n_dags)
+    dags = [replace(dag, schedule=MEMORY_SCHEDULE) for dag in dags]
     load_dags(graph, dags)
     load_tasks(graph, [d.dag_id for d in dags], tasks)
     history = synthetic_history(structure_from_records(dags, tasks), 14, int(time.time() * 1000),
-                                options=Options(max_runs_per_dag=30))
+                                options=Options(max_runs_per_dag=28))
     write_history(graph, history)
     return len(history.task_runs)
 
@@ -152,7 +162,8 @@ def rss_mb(pid: int) -> float:
 
 
 def worker_memory(url: str, home: Path, graph_uri: str, cycles: int = 4, timeout_s: float = 600) -> dict:
-    """Run the real worker; RSS samples after its first cycle are the steady state."""
+    """Run the real worker. Its first cycle refits the detector on the whole window (as it
+    does again every ORCAI_DETECT_REFIT_MIN); the cycles after it are the steady state."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCAI_")}
     env.update({"ORCAI_AIRFLOW_URL": url, "ORCAI_AIRFLOW_PASSWORD_FILE": str(home / PASSWORDS_FILE),
                 "ORCAI_GRAPH_URI": graph_uri, "ORCAI_SYNC_INTERVAL_S": "5", "ORCAI_METRICS_PORT": "0",
@@ -165,7 +176,7 @@ def worker_memory(url: str, home: Path, graph_uri: str, cycles: int = 4, timeout
         deadline = time.monotonic() + timeout_s
         try:
             while done < cycles and time.monotonic() < deadline and worker.poll() is None:
-                (steady if done else first).append(rss_mb(worker.pid))
+                (steady if done >= 2 else first).append(rss_mb(worker.pid))  # done: sync lines so far
                 time.sleep(0.5)
                 done = Path(log.name).read_text().count(" synced ")
         finally:
@@ -175,13 +186,17 @@ def worker_memory(url: str, home: Path, graph_uri: str, cycles: int = 4, timeout
     judged = [line.split("judged ")[1].split(" runs")[0] for line in text.splitlines() if "judged " in line]
     if done < cycles:
         raise RuntimeError(f"the worker finished only {done} cycles; its log:\n{text[-3000:]}")
-    return {"cycles": done, "first cycle peak MB": max(first), "steady-state peak MB": max(steady),
+    return {"cycles": done, "first cycle (refit) peak MB": max(first), "steady-state peak MB": max(steady),
             "runs judged (first cycle)": judged[0] if judged else "0"}
+
+
+def progress(message: str) -> None:
+    print(f"[airflow_scale] {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.airflow_scale")
-    parser.add_argument("--runs", type=int, default=2000, help="DAG runs to create for the extraction test")
+    parser.add_argument("--runs", type=int, default=300, help="DAG runs to create for the extraction test")
     parser.add_argument("--memory-dags", type=int, default=1000)
     args = parser.parse_args(argv)
     env = {"AIRFLOW__CORE__LOAD_EXAMPLES": "True", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -190,12 +205,17 @@ def main(argv: list[str] | None = None) -> int:
         graph_uri = f"falkor://127.0.0.1:{falkor_port}/sync_cost"
         settings = settings_for(url, home, graph_uri)
         wait_for_dags(AirflowClient(settings))
+        progress("Airflow is up: full and quiet syncs")
         sync_rows, targets = sync_cost(settings)
+        progress(f"creating {args.runs} DAG runs through the API")
         create_s = create_runs(url, home, EXTRACT_DAG, args.runs)
+        progress("extracting them")
         extracted = extraction(settings, EXTRACT_DAG)
+        progress(f"loading {args.memory_dags} synthetic DAGs with history for the worker memory test")
         memory_graph = empty_graph(falkor_port, "memory")
         with Stopwatch() as load_watch:
             history_runs = load_synthetic_deployment(memory_graph, args.memory_dags)
+        progress("running the worker")
         memory = worker_memory(url, home, f"falkor://127.0.0.1:{falkor_port}/memory")
 
     print(f"Incremental sync against Airflow 3.3 ({sync_rows[0]['DAGs']} DAGs: demo + Airflow's examples)")
@@ -211,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         Target("extraction rate (reported; no target)", True,
                f"{runs_per_s:,.0f} runs/s, {extracted[1]['items/s']:,.0f} task instances/s"),
         Target(f"worker steady-state RSS < {MEMORY_MB} MB", memory["steady-state peak MB"] < MEMORY_MB,
-               f"{memory['steady-state peak MB']:.0f} MB (first cycle {memory['first cycle peak MB']:.0f} MB)"),
+               f"{memory['steady-state peak MB']:.0f} MB (first cycle, refitting on the whole window: "
+               f"{memory['first cycle (refit) peak MB']:.0f} MB)"),
     ]
     return report_targets(targets)
 
