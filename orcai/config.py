@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     airflow_token: SecretStr | None = Field(None, description="A ready JWT for Airflow, instead of username/password (secret).")
     airflow_timeout_s: float = Field(15.0, gt=0, description="Timeout of each Airflow API request.")
     airflow_concurrency: int = Field(4, ge=1, le=32, description="Parallel Airflow API requests during a sync.")
-    page_size: int = Field(100, ge=1, le=10_000, description="Items per API page (Airflow caps it at [api] maximum_page_limit).")
+    # Asking for more than the server allows is harmless: Airflow serves at most its
+    # [api] maximum_page_limit per page, and pagination advances by what arrived.
+    page_size: int = Field(1000, ge=1, le=10_000, description="Items per API page asked for (Airflow serves at most its [api] maximum_page_limit).")
 
     graph_uri: str = Field("falkor://127.0.0.1:6380/orcai", description="falkor://host:port/graph, or bolt:// / neo4j:// / neo4j+s:// for Neo4j (path = database).")
     graph_username: str | None = Field(None, description="Graph user (Neo4j).")

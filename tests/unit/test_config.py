@@ -15,7 +15,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def test_defaults_are_the_embedded_stack():
     settings = load_settings()
     assert settings.graph_uri == "falkor://127.0.0.1:6380/orcai"
-    assert settings.sync_interval_s == 60 and settings.page_size == 100
+    assert settings.sync_interval_s == 60 and settings.page_size == 1000
 
 
 def test_env_variables_are_read(monkeypatch):
