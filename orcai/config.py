@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orcai.errors import ConfigError
+from orcai.shard import Shard
 
 GRAPH_SCHEMES = ("falkor", "falkors", "bolt", "bolt+s", "neo4j", "neo4j+s")
 
@@ -32,7 +33,9 @@ class Settings(BaseSettings):
     airflow_token: SecretStr | None = Field(None, description="A ready JWT for Airflow, instead of username/password (secret).")
     airflow_timeout_s: float = Field(15.0, gt=0, description="Timeout of each Airflow API request.")
     airflow_concurrency: int = Field(4, ge=1, le=32, description="Parallel Airflow API requests during a sync.")
-    page_size: int = Field(100, ge=1, le=10_000, description="Items per API page (Airflow caps it at [api] maximum_page_limit).")
+    # Asking for more than the server allows is harmless: Airflow serves at most its
+    # [api] maximum_page_limit per page, and pagination advances by what arrived.
+    page_size: int = Field(1000, ge=1, le=10_000, description="Items per API page asked for (Airflow serves at most its [api] maximum_page_limit).")
 
     graph_uri: str = Field("falkor://127.0.0.1:6380/orcai", description="falkor://host:port/graph, or bolt:// / neo4j:// / neo4j+s:// for Neo4j (path = database).")
     graph_username: str | None = Field(None, description="Graph user (Neo4j).")
@@ -45,6 +48,7 @@ class Settings(BaseSettings):
     detect_lookback_days: int = Field(14, ge=1, description="Run history the detector learns from.")
     detect_refit_min: int = Field(60, ge=1, description="Minutes between refits of the detector's baselines.")
     worker_name: str = Field("worker", min_length=1, description="Name of this worker's heartbeat node.")
+    shard: str = Field("0/1", description="i/n: this worker syncs and judges only the DAGs whose id hashes to shard i of n.")
     app_url: str = Field("http://localhost:8501", description="Where operators open ORC AI; links in Slack messages point here.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of the worker's Prometheus /metrics (0 turns it off).")
     metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on (0.0.0.0 inside a container).")
@@ -74,6 +78,11 @@ class Settings(BaseSettings):
         if name not in ("robust", "isolation_forest", "dbscan"):
             raise ValueError("must be robust, isolation_forest or dbscan")
         return name
+
+    @field_validator("shard")
+    @classmethod
+    def _valid_shard(cls, text: str) -> str:
+        return str(Shard.parse(text))
 
     @field_validator("graph_uri")
     @classmethod
@@ -109,6 +118,10 @@ class Settings(BaseSettings):
     @property
     def protected_dag_globs(self) -> tuple[str, ...]:
         return tuple(g.strip() for g in self.protected_dags.split(",") if g.strip())
+
+    @property
+    def dag_shard(self) -> Shard:
+        return Shard.parse(self.shard)
 
     @property
     def airflow_links_url(self) -> str:

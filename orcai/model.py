@@ -7,8 +7,20 @@ answer the same way. Each record has a deterministic key, so writes can MERGE on
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import cache
+
+
+@cache
+def _field_names(record_type: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record_type))
+
+
+def shallow_dict(record) -> dict:
+    """A record's fields as a dict, without `dataclasses.asdict`'s deep copy (the loader
+    calls this for every row: asdict was a sixth of the time of loading 200,000 task runs)."""
+    return {name: getattr(record, name) for name in _field_names(type(record))}
 
 
 def epoch_ms(moment: datetime | None) -> int | None:
@@ -31,7 +43,7 @@ class DagRecord:
     source: str = "airflow"
 
     def props(self) -> dict:
-        values = asdict(self)
+        values = shallow_dict(self)
         values["owners"], values["tags"] = list(self.owners), list(self.tags)
         return values
 
@@ -54,7 +66,7 @@ class TaskRecord:
         return task_key(self.dag_id, self.task_id)
 
     def props(self) -> dict:
-        values = asdict(self)
+        values = shallow_dict(self)
         del values["downstream_task_ids"]  # stored as DEPENDS_ON edges instead
         return {"key": self.key, **values}
 
@@ -80,7 +92,7 @@ class DagRunRecord:
         return dag_run_key(self.dag_id, self.run_id)
 
     def props(self) -> dict:
-        return {"key": self.key, **asdict(self)}
+        return {"key": self.key, **shallow_dict(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +126,7 @@ class TaskRunRecord:
         return dag_run_key(self.dag_id, self.run_id)
 
     def props(self) -> dict:
-        return {"key": self.key, **asdict(self)}
+        return {"key": self.key, **shallow_dict(self)}
 
 
 def task_key(dag_id: str, task_id: str) -> str:

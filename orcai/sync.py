@@ -22,7 +22,7 @@ from orcai.airflow.records import (
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowError, AirflowResponseError, AirflowUnreachable
 from orcai.graph import Graph, WriteCounts
-from orcai.graph import load
+from orcai.graph import load, queries
 from orcai.graph.lineage import refresh_criticality
 from orcai.model import DagRecord, DagSnapshot
 
@@ -80,10 +80,13 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
     requests_before = airflow.requests_made
     report = SyncReport(started_at=int(started * 1000))
 
-    dags = _mapped(airflow.list_dags(), dag_record, report, lambda dag: dag.dag_id)
+    shard = settings.dag_shard
+    listed = _mapped(airflow.list_dags(), dag_record, report, lambda dag: dag.dag_id)
+    dags = [dag for dag in listed if shard.owns(dag.dag_id)]  # other shards sync the rest
     report.dags = len(dags)
     report.structure_written += load.load_dags(graph, dags)
-    report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in dags], report.started_at)
+    report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in listed], report.started_at,
+                                                 owns=shard.owns)
     watermarks = load.read_watermarks(graph)
 
     snapshots, fatal = _fetch_all(airflow, dags, watermarks, settings, report, clock)
@@ -91,7 +94,8 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
     if fatal is None:  # assets link tasks across DAGs: load them once the tasks exist
         assets = _mapped(airflow.list_assets(), asset_record, report, lambda asset: f"asset {asset.uri}")
         report.assets = len(assets)
-        report.structure_written += load.load_assets(graph, assets)
+        report.structure_written += load.load_assets(graph, assets, owns=shard.owns,
+                                                     scope=None if shard.is_whole else queries.owned_dag_ids(graph, shard))
         if report.structure_written.total or report.deleted_dags:
             refresh_criticality(graph)
     report.written += report.structure_written

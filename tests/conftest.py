@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,8 +91,9 @@ class LocalAirflow:
         return self.home / PASSWORDS_FILE
 
     def settings(self, **overrides) -> Settings:
+        # A generous timeout: the test Airflow answers slowly when the machine is busy.
         values = dict(airflow_url=self.url, airflow_username="admin",
-                      airflow_password_file=self.password_file, sync_lookback_days=2)
+                      airflow_password_file=self.password_file, sync_lookback_days=2, airflow_timeout_s=60)
         values.update(overrides)
         return load_settings(**values)
 
@@ -105,17 +107,31 @@ class LocalAirflow:
 DEMO_DAGS = ("etl_orders", "flaky_ingest", "ml_training", "orders_dashboard", "regional_report")
 
 
+# The graph the orcai_cycle DAG writes to when the tests trigger it.
+CYCLE_GRAPH_URI = f"falkor://127.0.0.1:{FALKOR_PORT}/orcai_cycle"
+
+
 def _start_test_airflow(home: Path, venv: Path, slack_webhook_url: str) -> Service:
     # Airflow's own example DAGs give real, varied topologies (branching, mapping, assets).
     # Every DAG starts paused; the fixture unpauses only the demo DAGs, whose schedules are
     # stretched so that only the runs the tests trigger (plus one scheduled run each) exist.
-    # The demo DAGs' failure notifier posts to the session's Slack sink.
+    # The demo DAGs' failure notifier posts to the session's Slack sink. The ORCAI_*
+    # variables are the settings of the orcai_cycle DAG's tasks (triggered only).
     slack_connection = json.dumps({"conn_type": "slack-incoming-webhook", "password": slack_webhook_url})
     return start_airflow(home, venv, AIRFLOW_PORT, timeout_s=300,
                          extra_env={"ORC_DEMO_INTERVAL_MIN": "600",
                                     "AIRFLOW__CORE__LOAD_EXAMPLES": "True",
                                     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-                                    "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection},
+                                    "AIRFLOW_CONN_SLACK_DEFAULT": slack_connection,
+                                    "ORCAI_PYTHON": sys.executable,
+                                    "ORCAI_CYCLE_SCHEDULE": "",
+                                    "ORCAI_GRAPH_URI": CYCLE_GRAPH_URI,
+                                    "ORCAI_AIRFLOW_URL": f"http://localhost:{AIRFLOW_PORT}",
+                                    "ORCAI_AIRFLOW_PASSWORD_FILE": str(home.resolve() / PASSWORDS_FILE),
+                                    "ORCAI_SYNC_LOOKBACK_DAYS": "2",
+                                    "ORCAI_WORKER_NAME": "orcai_cycle",
+                                    "ORCAI_AIRFLOW_TIMEOUT_S": "60",
+                                    "ORCAI_METRICS_PORT": "0"},
                          echo=lambda msg: print(msg, flush=True))
 
 

@@ -1,20 +1,28 @@
-"""The background worker: `python -m workers.worker`.
+"""The background worker: `python -m workers.worker [--once] [--step sync|detect|policies]`.
 
 Every ORCAI_SYNC_INTERVAL_S it syncs Airflow into the graph and writes its heartbeat.
 Airflow down, wrong credentials, graph down: one clear log line per cycle, no traceback,
 and the next cycle catches up from the per-DAG watermarks. SIGTERM/SIGINT stop it
 between cycles.
+
+A cycle holds the graph lock `cycle` (`cycle:i/n` for shard i/n) while it runs, so
+workers against the same graph, and the `orcai_cycle` DAG, take turns instead of acting
+twice. `--once` runs one cycle and exits 0 when it succeeded, 1 when the sync or a stage
+failed, and 99 when another worker held the lock (Airflow's BashOperator marks exit 99 as
+skipped). `--step` runs one part of the cycle: `sync`, `detect` (anomaly detection) or
+`policies` (every stage after detection); the `orcai_cycle` DAG runs one step per task.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import schedule
@@ -29,6 +37,7 @@ from orcai.graph import Graph, connect, describe_uri
 from orcai.graph.load import ensure_schema, write_heartbeat
 from orcai.metrics import WorkerMetrics, serve
 from orcai.policy.runner import PolicyReport, PolicyRunner
+from orcai.graph.lock import GraphLock
 from orcai.sync import SyncReport, sync_once
 
 log = logging.getLogger("orcai.worker")
@@ -42,9 +51,14 @@ class CycleOutcome:
     detection: DetectionReport | None = None
     policies: PolicyReport | None = None
     alerts: DispatchReport | None = None  # Slack: sent, failed, pending (None when Slack is off)
+    failed_stages: list[str] = field(default_factory=list)
 
 
 Stage = Callable[[CycleOutcome], None]
+
+DETECTION_STAGE = "anomaly detection"
+STEPS = ("sync", "detect", "policies")
+EXIT_OK, EXIT_FAILED, EXIT_LOCKED = 0, 1, 99
 
 
 class Worker:
@@ -63,18 +77,81 @@ class Worker:
         self._schema_ready = False
         # What runs after each successful sync, in order; each stage is isolated from the others.
         self.stages: list[tuple[str, Stage]] = [
-            ("anomaly detection", self._detect),
+            (DETECTION_STAGE, self._detect),
             ("policies", self._apply_policies),
             ("slack alerts", SlackAlertStage(settings, self.graph, clock)),
             ("metrics", lambda outcome: self.metrics.observe_cycle(outcome, self.graph)),  # last: sees every stage
         ]
+        shard = settings.dag_shard
+        self.lock = GraphLock(self.graph, "cycle" if shard.is_whole else f"cycle:{shard}",
+                              holder=f"{settings.worker_name}@{socket.gethostname()}:{os.getpid()}", clock=clock)
+        self.lock_busy = False  # the last cycle found another worker holding the lock
 
-    def cycle(self) -> CycleOutcome | None:
-        """One sync, then each stage, then the heartbeat. Never raises: failures are one log line."""
+    def cycle(self, step: str | None = None) -> CycleOutcome | None:
+        """One sync, then each stage, then the heartbeat, holding the cycle lock (or only
+        `step` of it). Never raises: failures are one log line. None when the sync failed
+        or another worker holds the lock (`lock_busy`)."""
+        self.lock_busy = False
         try:
             if not self._schema_ready:
                 ensure_schema(self.graph)
                 self._schema_ready = True
+            if not self.lock.acquire():
+                self.lock_busy = True
+                log.info("skipping this cycle: %s is running one", self.lock.current_holder())
+                return None
+        except OrcaiError as exc:
+            self._record_failure(str(exc), graph_down=isinstance(exc, GraphError), error=exc)
+            return None
+        try:
+            return self._locked_cycle(step)
+        finally:
+            try:
+                self.lock.release()
+            except GraphError:
+                pass  # already reported by the cycle; the lock expires on its own
+
+    def _locked_cycle(self, step: str | None) -> CycleOutcome | None:
+        if step in (None, "sync"):
+            report = self._sync()
+            if report is None:
+                return None
+        else:  # a later step in its own process: the sync ran in an earlier one
+            report = SyncReport(started_at=int(self.clock() * 1000))
+        outcome = CycleOutcome(now_ms=int(self.clock() * 1000), sync=report)
+        for name, stage in self._stages_of(step):
+            if not self._extend_lock():
+                log.warning("lost the cycle lock to another worker: stopping before %s", name)
+                outcome.failed_stages.append(name)
+                break
+            if not self._run_stage(name, stage, outcome):
+                outcome.failed_stages.append(name)
+        if step in (None, "sync"):
+            self._beat(report, detection=outcome.detection)
+        return outcome
+
+    def _extend_lock(self) -> bool:
+        """Extend the lock before a stage; lost only if a stage outlived the lock's expiry.
+        A graph outage here is left to the stage, which reports it in its own line."""
+        try:
+            return self.lock.acquire()
+        except GraphError:
+            return True
+
+    def _stages_of(self, step: str | None) -> list[tuple[str, Stage]]:
+        if step is None:
+            return self.stages
+        if step == "sync":
+            return []
+        detection = [(name, stage) for name, stage in self.stages if name == DETECTION_STAGE]
+        if step == "detect":
+            return detection
+        if step == "policies":
+            return [entry for entry in self.stages if entry not in detection]
+        raise ValueError(f"unknown step {step!r}: use one of {', '.join(STEPS)}")
+
+    def _sync(self) -> SyncReport | None:
+        try:
             report = sync_once(self.airflow, self.graph, self.settings, self.clock)
         except OrcaiError as exc:
             self._record_failure(str(exc), graph_down=isinstance(exc, GraphError), error=exc)
@@ -88,20 +165,18 @@ class Worker:
         self.last_error, self.last_ok_at = None, int(self.clock() * 1000)
         # A sync where some DAGs failed is one warning line naming them, not one line per DAG.
         log.log(logging.WARNING if report.dag_errors else logging.INFO, report.summary())
-        outcome = CycleOutcome(now_ms=int(self.clock() * 1000), sync=report)
-        for name, stage in self.stages:
-            self._run_stage(name, stage, outcome)
-        self._beat(report, detection=outcome.detection)
-        return outcome
+        return report
 
-    def _run_stage(self, name: str, stage: Stage, outcome: CycleOutcome) -> None:
+    def _run_stage(self, name: str, stage: Stage, outcome: CycleOutcome) -> bool:
         """A stage that fails is logged in one line; the sync and the other stages still count."""
         try:
             stage(outcome)
+            return True
         except OrcaiError as exc:
             log.error("%s failed: %s", name, exc)
         except Exception:  # a bug in one stage must not stop syncing: keep the traceback
             log.exception("%s crashed unexpectedly", name)
+        return False
 
     def _detect(self, outcome: CycleOutcome) -> None:
         """Score the runs that are new since the last cycle."""
@@ -163,7 +238,22 @@ def run_forever(worker: Worker, stop_requested) -> None:
     schedule.clear()
 
 
-def main() -> int:
+def run_once(worker: Worker, step: str | None) -> int:
+    """One cycle (or one step of it); the exit code says how it went."""
+    outcome = worker.cycle(step)
+    if worker.lock_busy:
+        return EXIT_LOCKED
+    return EXIT_OK if outcome is not None and not outcome.failed_stages else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers.worker", description="ORC AI's background worker.")
+    parser.add_argument("--once", action="store_true",
+                        help="run one cycle and exit: 0 ok, 1 failed, 99 another worker holds the cycle lock")
+    parser.add_argument("--step", choices=STEPS, help="with --once: run only this part of the cycle")
+    args = parser.parse_args(argv)
+    if args.step and not args.once:
+        parser.error("--step needs --once")
     logging.basicConfig(level=os.environ.get("ORCAI_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -171,12 +261,18 @@ def main() -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    worker = Worker(settings)
+    log.info("ORC AI worker %s: Airflow %s, graph %s, shard %s, %s", __version__, settings.airflow_url,
+             describe_uri(settings.graph_uri), settings.shard,
+             f"once ({args.step or 'whole cycle'})" if args.once else f"every {settings.sync_interval_s} s")
+    if args.once:
+        try:
+            return run_once(worker, args.step)
+        finally:
+            worker.close()
     stopping = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(True))
-    worker = Worker(settings)
-    log.info("ORC AI worker %s: Airflow %s, graph %s, every %d s", __version__,
-             settings.airflow_url, describe_uri(settings.graph_uri), settings.sync_interval_s)
     metrics_server = serve(worker.metrics.registry, settings.metrics_host, settings.metrics_port)
     try:
         run_forever(worker, lambda: bool(stopping))

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
 from orcai.lineage_sources import system_for_operator, system_for_uri
@@ -68,6 +68,7 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     IndexSpec("Policy", "name"),
     IndexSpec("PolicyVersion", "key"),
     IndexSpec("Action", "key"),
+    IndexSpec("Lock", "name"),  # orcai/graph/lock.py
 ]
 
 _UPSERT = """
@@ -256,31 +257,39 @@ def _set_last_run(graph: Graph, kind: NodeKind, state_prop: str,
     return write_batched(graph, cypher, rows)
 
 
-def load_assets(graph: Graph, assets: list[AssetRecord]) -> WriteCounts:
+def load_assets(graph: Graph, assets: list[AssetRecord], owns: Callable[[str], bool] = lambda dag_id: True,
+                scope: list[str] | None = None) -> WriteCounts:
     """Assets, their producers, consumers, scheduled DAGs and storage, replacing old edges.
 
-    Airflow lists every asset on each sync, so the edges are replaced graph-wide."""
+    Airflow lists every asset on each sync, so the edges are replaced graph-wide; a sharded
+    worker passes `owns` and `scope` (the DAG ids it owns) so that it writes and deletes
+    only the edges that start at its own DAGs and tasks. Asset and storage nodes depend on
+    the URI alone: every shard writes the same ones, which MERGE makes harmless."""
     counts = write_batched(graph, _UPSERT.format(label="Asset", key="uri", extra_set=""), _rows(assets))
-    produces = [(task_key(d, t), a.uri) for a in assets for d, t in a.producers]
-    consumes = [(task_key(d, t), a.uri) for a in assets for d, t in a.consumers]
-    scheduled = [(dag_id, a.uri) for a in assets for dag_id in a.scheduled_dags]
+    produces = [(task_key(d, t), a.uri) for a in assets for d, t in a.producers if owns(d)]
+    consumes = [(task_key(d, t), a.uri) for a in assets for d, t in a.consumers if owns(d)]
+    scheduled = [(dag_id, a.uri) for a in assets for dag_id in a.scheduled_dags if owns(dag_id)]
     stored = [(a.uri, system) for a in assets if (system := system_for_uri(a.uri))]
     counts += merge_named_nodes(graph, SYSTEM, (system for _, system in stored))
-    for kind, pairs in ((PRODUCES, produces), (CONSUMES, consumes), (SCHEDULED_ON, scheduled),
-                        (STORED_IN, [(uri, system.name) for uri, system in stored])):
-        counts += replace_edges(graph, kind, pairs)
+    dag_scope = None if scope is None else ("dag_id", scope)
+    for kind, pairs, edge_scope in ((PRODUCES, produces, dag_scope), (CONSUMES, consumes, dag_scope),
+                                    (SCHEDULED_ON, scheduled, dag_scope),
+                                    (STORED_IN, [(uri, system.name) for uri, system in stored], None)):
+        counts += replace_edges(graph, kind, pairs, edge_scope)
     return counts
 
 
 def mark_missing_dags(graph: Graph, present_dag_ids: list[str], now_ms: int,
-                      max_share: float = 0.5) -> list[str]:
+                      max_share: float = 0.5, owns: Callable[[str], bool] = lambda dag_id: True) -> list[str]:
     """Mark Airflow DAGs that disappeared as deleted (kept, not removed, with their history).
 
-    Refuses when more than `max_share` of the known DAGs would go at once: that looks like
-    a permissions or API problem, not a real deletion.
+    Only DAGs that `owns` accepts are considered: a sharded worker never marks another
+    shard's DAGs. Refuses when more than `max_share` of the known DAGs would go at once:
+    that looks like a permissions or API problem, not a real deletion.
     """
-    known = graph.read("MATCH (d:Dag) WHERE d.source = 'airflow' AND coalesce(d.is_deleted, false) = false "
-                       "RETURN d.dag_id AS dag_id")
+    rows = graph.read("MATCH (d:Dag) WHERE d.source = 'airflow' AND coalesce(d.is_deleted, false) = false "
+                      "RETURN d.dag_id AS dag_id")
+    known = [row for row in rows if owns(row["dag_id"])]
     missing = sorted({row["dag_id"] for row in known} - set(present_dag_ids))
     if known and len(missing) > max(1, max_share * len(known)):
         log.warning("not marking %d of %d DAGs deleted: Airflow listed suspiciously few DAGs",

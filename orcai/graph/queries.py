@@ -6,6 +6,7 @@ All parameterised; every function returns plain rows (dicts), never driver objec
 from __future__ import annotations
 
 from orcai.graph.base import Graph, Row
+from orcai.shard import Shard
 
 _LIVE_DAG = "coalesce(d.is_deleted, false) = false"
 
@@ -76,20 +77,24 @@ def graph_counts(graph: Graph) -> dict[str, int]:
 
 
 def task_run_history(graph: Graph, started_since_ms: int, ended_after_ms: int | None = None,
-                     task_key: str | None = None) -> list[Row]:
-    """Task runs started since `started_since_ms` (optionally only those that ended after
-    `ended_after_ms`, or are still running; optionally of one task), for detection."""
+                     task_key: str | None = None, dag_ids: list[str] | None = None,
+                     started_before_ms: int | None = None) -> list[Row]:
+    """Task runs started since `started_since_ms` (and before `started_before_ms`;
+    optionally only those that ended after `ended_after_ms`, or are still running;
+    optionally of one task, or of `dag_ids`), for detection."""
     return graph.read("""
         MATCH (tr:TaskRun)
-        WHERE tr.start_date >= $since
+        WHERE tr.start_date >= $since AND ($before IS NULL OR tr.start_date < $before)
           AND ($ended_after IS NULL OR tr.end_date IS NULL OR tr.end_date > $ended_after)
           AND ($task IS NULL OR (tr.dag_id + '.' + tr.task_id) = $task)
+          AND ($dags IS NULL OR tr.dag_id IN $dags)
         OPTIONAL MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr)
         RETURN tr.key AS key, tr.dag_id AS dag_id, tr.task_id AS task_id, tr.run_id AS run_id,
                tr.start_date AS start_date, tr.end_date AS end_date, tr.duration_s AS duration_s,
                tr.queued_s AS queued_s, tr.try_number AS try_number, tr.state AS state,
                coalesce(r.logical_date, r.run_after) AS logical_date, r.run_type AS run_type
-    """, {"since": started_since_ms, "ended_after": ended_after_ms, "task": task_key})
+    """, {"since": started_since_ms, "ended_after": ended_after_ms, "task": task_key, "dags": dag_ids,
+          "before": started_before_ms})
 
 
 def dag_schedules(graph: Graph) -> list[Row]:
@@ -124,9 +129,16 @@ def anomaly_counts(graph: Graph, statuses: list[str], since_ms: int = 0) -> dict
     return {row["severity"]: row["n"] for row in rows}
 
 
-def task_runs_started_since(graph: Graph, since_ms: int) -> int:
-    return graph.read("MATCH (tr:TaskRun) WHERE tr.start_date >= $since RETURN count(tr) AS n",
-                      {"since": since_ms})[0]["n"]
+def task_runs_started_since(graph: Graph, since_ms: int, dag_ids: list[str] | None = None) -> int:
+    return graph.read("MATCH (tr:TaskRun) WHERE tr.start_date >= $since "
+                      "AND ($dags IS NULL OR tr.dag_id IN $dags) RETURN count(tr) AS n",
+                      {"since": since_ms, "dags": dag_ids})[0]["n"]
+
+
+def owned_dag_ids(graph: Graph, shard: Shard) -> list[str]:
+    """Every DAG id in the graph that `shard` owns, deleted ones included."""
+    return [row["dag_id"] for row in graph.read("MATCH (d:Dag) RETURN d.dag_id AS dag_id")
+            if shard.owns(row["dag_id"])]
 
 
 # --- Runs page: one DAG's run history, bounded by a time window and a row limit ----------

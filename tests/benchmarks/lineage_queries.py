@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from orcai.graph.falkor import FalkorGraph
 from orcai.graph import lineage
-from orcai.graph.load import ensure_schema, load_assets, load_dags, load_tasks
-from orcai.localstack.falkordb import start_falkordb
+from orcai.graph.load import load_assets, load_dags, load_tasks
 from orcai.model import AssetRecord
 from orcai.simulate import synthetic_deployment
+from tests.benchmarks.harness import empty_graph, falkordb
 
 PORT = 6385
 TARGET_MS = 50.0
@@ -57,30 +54,25 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=100)
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory() as data:
-        server = start_falkordb(Path(data), PORT)
-        try:
-            graph = FalkorGraph("127.0.0.1", PORT, "bench_lineage")
-            ensure_schema(graph)
-            dags, tasks = synthetic_deployment(args.dags, args.tasks_per_dag)
-            assets = cross_dag_assets(dags, tasks)
-            started = time.perf_counter()
-            load_dags(graph, dags)
-            load_tasks(graph, [d.dag_id for d in dags], tasks)
-            load_assets(graph, assets)
-            lineage.refresh_criticality(graph)
-            load_s = time.perf_counter() - started
-            rng = random.Random(1)
-            sample = [t.key for t in rng.sample(tasks, args.samples)]
-            results = {
-                "downstream (10 DAG hops)": [timed(lambda k=k: lineage.downstream_tasks(graph, [k])) for k in sample],
-                "upstream (10 DAG hops)": [timed(lambda k=k: lineage.upstream_tasks(graph, [k])) for k in sample],
-                "blast radius of a task": [timed(lambda k=k: lineage.blast_radius(graph, task_key=k)) for k in sample],
-                "neighbourhood (1 hop, ≤300)": [timed(lambda k=k: lineage.neighbourhood(graph, task_key=k)) for k in sample],
-            }
-            reach = [len(lineage.downstream_tasks(graph, [k]).hops) for k in sample[:20]]
-        finally:
-            server.stop()
+    with falkordb(PORT) as port:
+        graph = empty_graph(port, "bench_lineage")
+        dags, tasks = synthetic_deployment(args.dags, args.tasks_per_dag)
+        assets = cross_dag_assets(dags, tasks)
+        started = time.perf_counter()
+        load_dags(graph, dags)
+        load_tasks(graph, [d.dag_id for d in dags], tasks)
+        load_assets(graph, assets)
+        lineage.refresh_criticality(graph)
+        load_s = time.perf_counter() - started
+        rng = random.Random(1)
+        sample = [t.key for t in rng.sample(tasks, args.samples)]
+        results = {
+            "downstream (10 DAG hops)": [timed(lambda k=k: lineage.downstream_tasks(graph, [k])) for k in sample],
+            "upstream (10 DAG hops)": [timed(lambda k=k: lineage.upstream_tasks(graph, [k])) for k in sample],
+            "blast radius of a task": [timed(lambda k=k: lineage.blast_radius(graph, task_key=k)) for k in sample],
+            "neighbourhood (1 hop, ≤300)": [timed(lambda k=k: lineage.neighbourhood(graph, task_key=k)) for k in sample],
+        }
+        reach = [len(lineage.downstream_tasks(graph, [k]).hops) for k in sample[:20]]
 
     print(f"Lineage queries on FalkorDB: {len(dags)} DAGs, {len(tasks)} tasks, {len(assets)} assets "
           f"(loaded + criticality in {load_s:.1f} s); {args.samples} random start tasks; "

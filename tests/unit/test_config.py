@@ -15,7 +15,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def test_defaults_are_the_embedded_stack():
     settings = load_settings()
     assert settings.graph_uri == "falkor://127.0.0.1:6380/orcai"
-    assert settings.sync_interval_s == 60 and settings.page_size == 100
+    assert settings.sync_interval_s == 60 and settings.page_size == 1000
 
 
 def test_env_variables_are_read(monkeypatch):
@@ -85,4 +85,6 @@ def test_every_setting_is_documented_in_the_readme():
     documented = set(re.findall(r"`(ORCAI_[A-Z_]+)`", README.read_text()))
     expected = {f"ORCAI_{name.upper()}" for name in Settings.model_fields}
     assert expected - documented == set(), "undocumented settings"
-    assert documented - expected - {"ORCAI_APP_PORT", "ORCAI_APP_HOST", "ORCAI_TEST_NEO4J_URI"} == set(), "documented but unknown"
+    # Read by `make up`, the tests and the orcai_cycle DAG file, not by Settings.
+    elsewhere = {"ORCAI_APP_PORT", "ORCAI_APP_HOST", "ORCAI_TEST_NEO4J_URI", "ORCAI_PYTHON", "ORCAI_DIR", "ORCAI_CYCLE_SCHEDULE"}
+    assert documented - expected - elsewhere == set(), "documented but unknown"

@@ -1,0 +1,151 @@
+"""Benchmark: graph load throughput, ORC AI's loader against the seed's pattern and the raw limit.
+
+    python -m tests.benchmarks.graph_load [--dags 1000] [--tasks-per-dag 20] [--runs-per-dag 10]
+
+A synthetic deployment of 1,000 DAGs / 20,000 tasks / 10,000 DAG runs / 200,000 task runs
+is written into one real FalkorDB three ways, each into its own empty graph:
+
+- ORC AI's loader (orcai.graph.load: records -> properties and fingerprints -> batched
+  `UNWIND $rows MERGE`, with HAS_TASK_RUN and INSTANCE_OF edges and last-run bookkeeping);
+- the seed's naive pattern, one query per node and one per relationship (here three round
+  trips per task run: the node, HAS_TASK_RUN, INSTANCE_OF), sent through ORC AI's
+  `Graph.write` on the same FalkorDB, on a 10% sample and extrapolated;
+- the raw limit: one hand-written `UNWIND $rows MERGE` per 5,000 prepared rows (node and
+  INSTANCE_OF edge only, no mapping, no fingerprints).
+
+Rates are task runs (with their edges) per second, so all three count the same rows.
+Targets (issue 8): the loader >= 20x the naive rate and >= 50% of the raw limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+
+from orcai.graph.load import load_dag_runs, load_dags, load_task_runs, load_tasks
+from orcai.model import DagRunRecord, TaskRunRecord
+from orcai.simulate import synthetic_deployment
+from tests.benchmarks.harness import Stopwatch, Target, empty_graph, falkordb, print_table, report_targets
+
+FALKOR_PORT = 6386
+HOUR_MS = 3_600_000
+START_MS = 1_780_000_000_000
+RAW_BATCH = 5_000
+TARGET_VS_NAIVE, TARGET_VS_RAW = 20.0, 0.5
+
+RAW_TASK_RUNS = """
+UNWIND $rows AS r
+MERGE (t:TaskRun {key: r.key}) SET t += r.props
+WITH t, r MATCH (task:Task {key: r.task_key})
+MERGE (t)-[:INSTANCE_OF]->(task)
+"""
+NAIVE_NODE = "MERGE (t:TaskRun {key: $key}) SET t += $props"
+NAIVE_HAS_TASK_RUN = "MATCH (r:DagRun {key: $run}), (t:TaskRun {key: $key}) MERGE (r)-[:HAS_TASK_RUN]->(t)"
+NAIVE_INSTANCE_OF = "MATCH (t:TaskRun {key: $key}), (task:Task {key: $task}) MERGE (t)-[:INSTANCE_OF]->(task)"
+
+
+def deployment_runs(tasks, runs_per_dag: int) -> tuple[list[DagRunRecord], list[TaskRunRecord]]:
+    """Hourly runs of every DAG, each task 30-300 s, one task run in 50 failed."""
+    rng = random.Random(8)
+    tasks_by_dag: dict[str, list] = {}
+    for task in tasks:
+        tasks_by_dag.setdefault(task.dag_id, []).append(task)
+    dag_runs, task_runs = [], []
+    for dag_id, dag_tasks in tasks_by_dag.items():
+        for n in range(runs_per_dag):
+            run_id, start = f"scheduled__{n:04d}", START_MS + n * HOUR_MS
+            at = start
+            for task in dag_tasks:
+                duration_s = round(rng.uniform(30, 300), 3)
+                state = "failed" if rng.random() < 0.02 else "success"
+                task_runs.append(TaskRunRecord(dag_id, run_id, task.task_id, map_index=-1, state=state,
+                                               try_number=1, start_date=at, end_date=at + int(duration_s * 1000),
+                                               duration_s=duration_s, queued_s=1.0, pool="default_pool",
+                                               hostname="bench", operator=task.operator))
+                at += int(duration_s * 1000)
+            dag_runs.append(DagRunRecord(dag_id, run_id, "success", run_type="scheduled", logical_date=start,
+                                         run_after=start, queued_at=start, start_date=start, end_date=at,
+                                         duration_s=(at - start) / 1000))
+    return dag_runs, task_runs
+
+
+def orcai_loader(graph, dags, tasks, dag_runs, task_runs) -> dict[str, float]:
+    seconds = {}
+    with Stopwatch() as watch:
+        load_dags(graph, dags)
+        load_tasks(graph, [d.dag_id for d in dags], tasks)
+    seconds["structure"] = watch.seconds
+    with Stopwatch() as watch:
+        load_dag_runs(graph, dag_runs)
+    seconds["dag runs"] = watch.seconds
+    with Stopwatch() as watch:
+        load_task_runs(graph, task_runs)
+    seconds["task runs"] = watch.seconds
+    return seconds
+
+
+def raw_limit(graph, task_runs) -> float:
+    rows = [{"key": tr.key, "task_key": tr.task_key, "props": tr.props()} for tr in task_runs]
+    with Stopwatch() as watch:
+        for start in range(0, len(rows), RAW_BATCH):
+            graph.write(RAW_TASK_RUNS, {"rows": rows[start:start + RAW_BATCH]})
+    return watch.seconds
+
+
+def naive_pattern(graph, task_runs) -> float:
+    with Stopwatch() as watch:
+        for tr in task_runs:
+            graph.write(NAIVE_NODE, {"key": tr.key, "props": tr.props()})
+            graph.write(NAIVE_HAS_TASK_RUN, {"run": tr.dag_run_key, "key": tr.key})
+            graph.write(NAIVE_INSTANCE_OF, {"key": tr.key, "task": tr.task_key})
+    return watch.seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.graph_load")
+    parser.add_argument("--dags", type=int, default=1000)
+    parser.add_argument("--tasks-per-dag", type=int, default=20)
+    parser.add_argument("--runs-per-dag", type=int, default=10)
+    parser.add_argument("--naive-share", type=float, default=0.1)
+    args = parser.parse_args(argv)
+
+    dags, tasks = synthetic_deployment(args.dags, args.tasks_per_dag)
+    dag_runs, task_runs = deployment_runs(tasks, args.runs_per_dag)
+    sample = random.Random(3).sample(task_runs, int(len(task_runs) * args.naive_share))
+    with falkordb(FALKOR_PORT) as port:
+        loader_s = orcai_loader(empty_graph(port, "loader"), dags, tasks, dag_runs, task_runs)
+        raw_graph = empty_graph(port, "raw")
+        load_tasks(raw_graph, [d.dag_id for d in dags], tasks)  # INSTANCE_OF needs the tasks
+        raw_s = raw_limit(raw_graph, task_runs)
+        naive_graph = empty_graph(port, "naive")
+        load_tasks(naive_graph, [d.dag_id for d in dags], tasks)
+        load_dag_runs(naive_graph, dag_runs)
+        naive_s = naive_pattern(naive_graph, sample)
+
+    loader_rate = len(task_runs) / loader_s["task runs"]
+    raw_rate, naive_rate = len(task_runs) / raw_s, len(sample) / naive_s
+    print(f"Graph load on FalkorDB: {len(dags):,} DAGs, {len(tasks):,} tasks, {len(dag_runs):,} DAG runs, "
+          f"{len(task_runs):,} task runs; naive pattern on a {args.naive_share:.0%} sample, extrapolated")
+    print_table([
+        {"writer": "ORC AI loader: task runs (+2 edges, stubs, last state)", "rows": len(task_runs),
+         "seconds": loader_s["task runs"], "task runs/s": loader_rate},
+        {"writer": "ORC AI loader: DAGs + tasks + dependencies", "rows": len(dags) + len(tasks),
+         "seconds": loader_s["structure"], "task runs/s": ""},
+        {"writer": "ORC AI loader: DAG runs", "rows": len(dag_runs), "seconds": loader_s["dag runs"],
+         "task runs/s": ""},
+        {"writer": "raw limit: UNWIND MERGE node + INSTANCE_OF", "rows": len(task_runs), "seconds": raw_s,
+         "task runs/s": raw_rate},
+        {"writer": f"naive: 3 queries per task run ({3 * naive_rate:,.0f} queries/s)",
+         "rows": len(task_runs), "seconds": naive_s / args.naive_share, "task runs/s": naive_rate},
+    ])
+    return report_targets([
+        Target(f"loader >= {TARGET_VS_NAIVE:g}x the naive pattern", loader_rate >= TARGET_VS_NAIVE * naive_rate,
+               f"{loader_rate / naive_rate:.1f}x ({loader_rate:,.0f} vs {naive_rate:,.0f} task runs/s)"),
+        Target(f"loader >= {TARGET_VS_RAW:.0%} of the raw limit", loader_rate >= TARGET_VS_RAW * raw_rate,
+               f"{loader_rate / raw_rate:.0%} ({loader_rate:,.0f} vs {raw_rate:,.0f} task runs/s)"),
+    ])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

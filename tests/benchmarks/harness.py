@@ -1,0 +1,103 @@
+"""What every benchmark needs: a throwaway FalkorDB (or Airflow), a stopwatch, a table,
+and a MET/MISS line per target that decides the exit code.
+
+Ports are fixed per benchmark and shifted by TEST_PORT_OFFSET, like the tests' ports.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from orcai.graph.falkor import FalkorGraph
+from orcai.graph.load import ensure_schema
+from orcai.localstack.falkordb import start_falkordb
+
+PORT_OFFSET = int(os.environ.get("TEST_PORT_OFFSET", "0"))
+
+
+def port(base: int) -> int:
+    return base + PORT_OFFSET
+
+
+@contextmanager
+def falkordb(base_port: int) -> Iterator[int]:
+    """A FalkorDB with its data in a temporary folder, stopped afterwards; yields its port."""
+    with tempfile.TemporaryDirectory() as data:
+        server = start_falkordb(Path(data), port(base_port))
+        try:
+            yield port(base_port)
+        finally:
+            server.stop()
+
+
+def empty_graph(falkor_port: int, name: str) -> FalkorGraph:
+    graph = FalkorGraph("127.0.0.1", falkor_port, name)
+    ensure_schema(graph)
+    return graph
+
+
+class Stopwatch:
+    """`with Stopwatch() as watch: ...` then `watch.seconds`."""
+
+    def __enter__(self) -> "Stopwatch":
+        self.started, self.seconds = time.perf_counter(), 0.0
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+def print_table(rows: list[dict]) -> None:
+    """Rows of equal keys as an aligned text table (numbers right-aligned)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    cells = [[_cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(row[c], (int, float)) for row in rows) for c in columns]
+    line = lambda values: "  ".join(v.rjust(w) if n else v.ljust(w)  # noqa: E731
+                                     for v, w, n in zip(values, widths, numeric)).rstrip()
+    print(line(columns))
+    for row in cells:
+        print(line(row))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+@dataclass
+class Target:
+    text: str
+    met: bool
+    value: str
+
+
+def report_targets(targets: list[Target]) -> int:
+    """Print one MET/MISS line per target; the exit code is 1 when any is missed."""
+    for target in targets:
+        print(f"{'MET ' if target.met else 'MISS'}  {target.text}: {target.value}")
+    return 0 if all(target.met for target in targets) else 1
+
+
+@contextmanager
+def airflow(base_port: int, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    """A real `airflow standalone` (demo DAGs) in a temporary home; yields its URL and home.
+
+    Uses the project's cached Airflow virtualenv (.orcai/airflow-venv)."""
+    from orcai.localstack.airflow import REPO_ROOT, start_airflow
+    with tempfile.TemporaryDirectory() as home:
+        service = start_airflow(Path(home), REPO_ROOT / ".orcai" / "airflow-venv", port(base_port),
+                                extra_env=extra_env, timeout_s=420, echo=lambda msg: print(msg, flush=True))
+        try:
+            yield f"http://localhost:{port(base_port)}", Path(home)
+        finally:
+            service.stop()
