@@ -144,7 +144,11 @@ class AlertDispatcher:
 
     def run(self, now_ms: int) -> DispatchReport:
         report = DispatchReport(enqueued=enqueue_cycle_alerts(self.graph, now_ms))
-        due = outbox.pending(self.graph, now_ms)
+        # With ORCAI_SHARD, each shard sends the alerts of its own DAGs (alerts about no DAG:
+        # shard 0), so shards running at once never post the same alert twice.
+        shard = self.settings.dag_shard
+        due = [alert for alert in outbox.pending(self.graph, now_ms)
+               if (shard.owns(alert.dag_id) if alert.dag_id is not None else shard.index == 0)]
         messages = group_messages(due, self.links)
         budget = send_budget(self.sent_at_ms, now_ms, self.settings.slack_max_messages_per_min)
         started = self.clock()

@@ -80,7 +80,9 @@ class PolicyRunner:
             return report
         longest_cooldown = max(p.cooldown_min for p in policies) * 60_000
         past = store.past_actions(graph, now_ms - max(longest_cooldown, DAY_MS))
-        evaluation = decide(policies, current_facts(graph, now_ms), past, self.guardrails, now_ms)
+        shard = self.settings.dag_shard  # with ORCAI_SHARD, each shard acts on its own DAGs only
+        facts = {dag_id: f for dag_id, f in current_facts(graph, now_ms).items() if shard.owns(dag_id)}
+        evaluation = decide(policies, facts, past, self.guardrails, now_ms)
         report.evaluated, report.fired = evaluation.evaluated, len(evaluation.decisions)
         for name, error in evaluation.broken.items():
             self._disable(graph, name, error, now_ms)

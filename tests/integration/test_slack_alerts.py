@@ -224,3 +224,23 @@ def test_new_dag_failures_make_one_digest_and_are_reported_once(dispatcher, grap
     assert "etl_orders" not in first.text and "ml_training" not in first.text
     assert second.body["blocks"][0]["text"]["text"] == "DAG failures: 1 failed run in 1 DAG"
     assert "run r3 failed" in second.text
+
+
+def test_each_shard_sends_only_the_alerts_of_its_own_dags(graph_uri, graph, slack_sink):
+    from orcai.shard import Shard
+    now = int(time.time() * 1000)
+    dags = [f"dag_{i:02d}" for i in range(12)]
+    anomaly = {"task_id": "load", "kind": "slow", "severity": "high", "score": 5.0, "reason": "slow", "run_id": "r1"}
+    enqueue(graph, [AlertRequest(f"anomaly:{d}", "anomaly", {**anomaly, "dag_id": d, "anomaly_key": d}, now, d)
+                    for d in dags]
+            + [AlertRequest("policy_disabled:p", "policy_disabled", {"policy": "p", "version": 1, "error": "x"}, now)])
+    sent_by = {}
+    for index in (0, 1):
+        settings = load_settings(graph_uri=graph_uri, shard=f"{index}/2",
+                                 slack_webhook_url=slack_sink.webhook_url(f"shard{index}"))
+        AlertDispatcher(settings, graph, SlackSender.from_settings(settings)).run(now)
+        sent_by[index] = " ".join(m.text for m in slack_sink.received if f"shard{index}" in m.path)
+    for d in dags:
+        owner = 0 if Shard.parse("0/2").owns(d) else 1
+        assert d in sent_by[owner] and d not in sent_by[1 - owner]
+    assert "Policy p" in sent_by[0] and "Policy p" not in sent_by[1]
