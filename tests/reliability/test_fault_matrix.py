@@ -290,3 +290,25 @@ def test_slack_rate_limited(airflow_with_runs, slack_sink, graph_uri, graph, cap
         assert worker.cycle() is not None and len(delivered()) == sent  # and never again
     finally:
         worker.close()
+
+
+@fault("two workers on one graph; the holder dies", "only one acts; the other waits, then takes over")
+def test_two_workers_one_graph(airflow_with_runs, graph_uri, graph, caplog):
+    from orcai.graph.lock import GraphLock
+    settings = airflow_with_runs.settings(graph_uri=graph_uri)
+    first, second = Worker(settings), Worker(settings)
+    try:
+        assert first.cycle() is not None  # the first works and releases the lock
+        # Now the first dies mid-cycle: it holds the lock and never releases it.
+        first.lock = GraphLock(first.graph, "cycle", holder="first-worker", ttl_s=8)
+        assert first.lock.acquire()
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert second.cycle() is None and second.lock_busy  # the second waits its turn
+        assert "first-worker" in caplog.text and not problem_lines(caplog)
+        time.sleep(8)  # the dead holder's lease runs out
+        assert second.cycle() is not None and not second.lock_busy
+        assert_recovers_to_truth(second, graph, airflow_with_runs)
+    finally:
+        first.close()
+        second.close()
