@@ -6,10 +6,9 @@ import pandas as pd
 import streamlit as st
 from streamlit_agraph import Config, Edge, Node, agraph
 
-from orcai.errors import GraphError
 from pages.shared import (
-    STATE_COLOURS, cached_blast_radius, cached_dag_ids, cached_dag_tasks, cached_neighbourhood,
-    cached_recent_task_runs, current_worker_health, graph_error_banner, md_text, open_dag_buttons, settings_or_stop,
+    STATE_COLOURS, cached_blast_radius, cached_dag_tasks, cached_neighbourhood, cached_recent_task_runs,
+    dag_ids_or_stop, md_text, open_dag_buttons, settings_or_stop,
 )
 
 NO_RUNS_COLOUR = "#c7c7c7"
@@ -22,17 +21,7 @@ st.title("Lineage")
 st.caption("Pick a DAG, or one of its tasks, to see what it depends on and what it hits "
            "downstream — inside the DAG and across DAGs through assets.")
 
-try:
-    sync_key = current_worker_health().last_sync_at
-    dags = cached_dag_ids(sync_key)
-except GraphError as exc:
-    graph_error_banner(exc)
-    st.stop()
-
-if not dags:
-    st.info("No DAGs in the graph yet. Start the worker (`make up`) and it will sync your "
-            "Airflow within a minute.", icon=":material/inbox:")
-    st.stop()
+sync_key, dags = dag_ids_or_stop()
 
 params = st.query_params
 wanted = params.get("dag")

@@ -11,7 +11,7 @@ import streamlit as st
 from orcai.errors import GraphError
 from orcai.runs import airflow_dag_url, airflow_run_url, airflow_task_url, gantt_rows, run_summary, state_grid
 from pages.shared import (
-    STATE_COLOURS, cached_dag_ids, cached_latest_dag, cached_run_history, current_worker_health, graph_error_banner,
+    STATE_COLOURS, cached_latest_dag, cached_run_history, dag_ids_or_stop, graph_error_banner,
     md_text, open_dag_buttons, settings_or_stop, state_cell_style, state_style,
 )
 
@@ -23,17 +23,7 @@ DAY = dt.timedelta(days=1)
 config = settings_or_stop()
 st.title("Runs")
 
-try:
-    sync_key = current_worker_health().last_sync_at
-    dags = cached_dag_ids(sync_key)
-except GraphError as exc:
-    graph_error_banner(exc)
-    st.stop()
-
-if not dags:
-    st.info("No DAGs in the graph yet. Start the worker (`python -m workers.worker`, or `make up`) "
-            "and it will sync your Airflow within a minute.", icon=":material/inbox:")
-    st.stop()
+sync_key, dags = dag_ids_or_stop()
 
 wanted = st.query_params.get("dag") or st.query_params.get("dag_id") or cached_latest_dag(sync_key)
 pick, window, states_col, types_col = st.columns([3, 2, 2, 2])

@@ -236,3 +236,19 @@ def cached_run_history(last_sync_at: int | None, dag_id: str, since_ms: int, unt
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_latest_dag(last_sync_at: int | None) -> str | None:
     return queries.most_recently_run_dag(graph())
+
+
+def dag_ids_or_stop() -> tuple[int | None, list[str]]:
+    """The last sync's key and the live DAG ids, or a banner (graph down) or an empty state
+    (no DAGs yet) and the page stops: what every per-DAG page starts with."""
+    try:
+        sync_key = current_worker_health().last_sync_at
+        dags = cached_dag_ids(sync_key)
+    except GraphError as exc:
+        graph_error_banner(exc)
+        st.stop()
+    if not dags:
+        st.info("No DAGs in the graph yet. Start the worker (`python -m workers.worker`, or `make up`) "
+                "and it will sync your Airflow within a minute.", icon=":material/inbox:")
+        st.stop()
+    return sync_key, dags

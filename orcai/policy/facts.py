@@ -14,6 +14,8 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from orcai.status import consecutive_failures
+
 DAY_MS = 86_400_000
 FINISHED = ("success", "failed")
 BASELINE_RUNS = 20  # successful runs the duration ratio compares with
@@ -72,18 +74,6 @@ def sample_facts(flip: bool = False) -> dict:
         facts["run"]["state"] = "success"
         facts["anomaly"].update(kind="slow", score=4.2, severity="high")
     return facts
-
-
-def consecutive_failures(states_newest_first: list[str | None]) -> int:
-    """Failed runs in a row from the newest finished run back to the last success
-    (running or queued runs neither break nor extend the streak)."""
-    streak = 0
-    for state in states_newest_first:
-        if state == "failed":
-            streak += 1
-        elif state == "success":
-            break
-    return streak
 
 
 def dag_facts(dag: dict, runs_newest_first: list[dict], now_ms: int,
