@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from orcai.graph.load import load_dag_runs, load_dags
 from orcai.localstack.airflow import REPO_ROOT
@@ -19,7 +19,7 @@ from orcai.localstack.process import start_service
 from orcai.model import DagRecord, DagRunRecord
 from orcai.policy import store
 from tests.conftest import APP_PORT as SESSION_APP_PORT
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM_ARGS
+from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.integration
 PASSWORD = "browser-admin"
@@ -50,12 +50,13 @@ def app_on_history(graph, graph_uri, tmp_path):
     app.stop()
 
 
-def test_write_backtest_save_and_enable_a_policy_in_a_browser(app_on_history):
+def test_write_backtest_save_and_enable_a_policy_in_a_browser(app_on_history, browser):
     graph = app_on_history
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 2000})  # Streamlit scrolls inside: a tall window shows all
+    # The session's Chromium (tests/e2e/conftest.py): a second Playwright cannot run beside it.
+    context = browser.new_context(viewport={"width": 1400, "height": 2000})  # Streamlit scrolls inside
+    try:
+        page = context.new_page()
         # Start at the root and wait for app.py's navigation: until it arrives (and on a first
         # request straight to /policies) Streamlit 1.67 shows its file-based list of pages/.
         page.goto(f"http://127.0.0.1:{APP_PORT}/")
@@ -99,4 +100,5 @@ def test_write_backtest_save_and_enable_a_policy_in_a_browser(app_on_history):
         expect(page.get_by_text("Enable pause-flaky: done.")).to_be_visible(timeout=20_000)
         assert store.get_policy(graph, "pause-flaky").enabled
         assert page.locator('[data-testid="stException"]').count() == 0
-        browser.close()
+    finally:
+        context.close()

@@ -14,9 +14,12 @@ pytestmark = pytest.mark.integration
 # Who wrote what when, not what Airflow says: differs between two syncs of the same data.
 # Airflow itself recomputes some DAGs' next run date on every parse (every ~30 s here),
 # so `next_run_at` (and the fingerprint `fp` over a node's properties) may differ too.
+# Policies, their actions and the alerts they queue carry the time they were written too.
 VOLATILE = {"synced_until", "deleted_at", "detected_at", "touched_at", "expires_at", "holder",
-            "next_run_at", "fp"}
-BOOKKEEPING = ("Worker", "Lock")  # each worker's heartbeat and its own cycle lock
+            "next_run_at", "fp", "at", "created_at", "updated_at", "done_at"}
+# Each worker's heartbeat and cycle lock; the default policies, installed once per graph and
+# stamped with when (their actions and alerts are compared).
+BOOKKEEPING = ("Worker", "Lock", "Policy", "PolicyVersion")
 
 
 def graph_contents(graph) -> tuple[dict, set]:
