@@ -89,7 +89,7 @@ def policies_tab(policies, fired) -> None:
     upload = st.file_uploader("Import YAML", type=["yaml", "yml"], key="import-yaml")
     if upload is not None and st.button("Import", key="import-button"):
         def import_all():
-            for item in load_policies_yaml(upload.getvalue().decode()):
+            for item in load_policies_yaml(upload.getvalue()):
                 store.save_policy(graph(), item, author, now, change="import")
         admin_write("Import", import_all)
 

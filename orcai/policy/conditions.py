@@ -79,6 +79,10 @@ def evaluate(program, facts: dict) -> bool:
 
 
 def _syntax_error(message: str) -> ConditionError:
+    if "Recursion limit" in message:  # the parser's own guard against deeply nested input
+        depth = re.search(r"Recursion limit of (\d+)", message)
+        return ConditionError(f"the condition is nested too deeply (more than {depth.group(1) if depth else 'the'} "
+                              "levels of brackets or operators): split it up")
     match = _PARSE_ERROR.search(message)
     if not match:
         return ConditionError(f"syntax error: {_first_line(message)}")

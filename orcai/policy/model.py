@@ -116,8 +116,14 @@ def render_message(template: str, facts: dict) -> str:
     return _PLACEHOLDER.sub(value, template or DEFAULT_ALERT)
 
 
-def load_policies_yaml(text: str) -> list[Policy]:
-    """Policies from YAML: one policy, a list, or `{policies: [...]}`. Raises PolicyInvalid."""
+def load_policies_yaml(text: str | bytes) -> list[Policy]:
+    """Policies from YAML (text, or an uploaded file's bytes): one policy, a list, or
+    `{policies: [...]}`. Raises PolicyInvalid."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyInvalid([f"the file is not UTF-8 text (byte {exc.start} cannot be read)"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -233,3 +233,24 @@ def test_readme_documents_every_fact_and_its_seed_example_is_a_valid_policy():
     section = readme[readme.index("### Why CEL policies"):]
     example = section[section.index("```yaml") + 7:section.index("```", section.index("```yaml") + 7)]
     assert [p.name for p in load_policies_yaml(example)] == ["dag-failed-apply-policy", "dag-failed-twice-pause"]
+
+
+@pytest.mark.parametrize("condition, problem", [
+    ("dag.runs_24h > 0 && " * 120 + "true", "longer than 2000 characters"),
+    ("(" * 500 + "true" + ")" * 500, "nested too deeply"),
+    ("[" * 300 + "]" * 300, "nested too deeply"),
+])
+def test_hostile_conditions_are_refused_with_a_clear_message(condition, problem):
+    [error] = validate(condition)
+    assert problem in error.message
+
+
+def test_the_longest_chain_the_size_limit_allows_evaluates_without_harm():
+    condition = "!" * 1996 + "true"  # the parser reads unary chains without recursing
+    assert validate(condition) == []
+    assert evaluate(compile_condition(condition), sample_facts()) is True
+
+
+def test_a_policy_file_that_is_not_utf8_is_refused_clearly():
+    with pytest.raises(PolicyInvalid, match="not UTF-8"):
+        load_policies_yaml("name: caf\u00e9\ncondition: 'true'\n".encode("latin-1"))
