@@ -10,7 +10,7 @@ from orcai.graph.load import load_dag_runs, load_dags
 from orcai.model import DagRecord, DagRunRecord
 from orcai.policy import store
 from orcai.policy.model import parse_policy
-from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
+from tests.integration.pages_harness import fresh_streamlit_caches, log_in, run_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
 
@@ -28,12 +28,6 @@ def condition_box(app):
 
 def text_input(app, prefix):
     return next(t for t in app.text_input if t.key.startswith(prefix))
-
-
-def log_in(app):
-    app.text_input(key="admin-password").input(PASSWORD)
-    app.button[[b.label for b in app.button].index("Log in")].click()  # the form's submit button
-    return app.run()
 
 
 def test_invalid_condition_shows_its_error_with_position(monkeypatch, graph_uri, graph):
@@ -55,6 +49,20 @@ def test_writes_are_refused_without_login(monkeypatch, graph_uri, graph):
     assert store.load_policies(graph) == []
 
 
+def test_no_write_on_a_policy_goes_through_without_login(monkeypatch, graph_uri, graph):
+    monkeypatch.setenv("ORCAI_ADMIN_PASSWORD", PASSWORD)
+    store.save_policy(graph, parse_policy({"name": "p1", "condition": "dag.runs_24h > 100", "actions": ["pause"]}),
+                      "admin", int(time.time() * 1000))
+    app = run_page(monkeypatch, "policies", graph_uri)
+    app.checkbox(key="confirm-delete").check().run()
+    for key in ("toggle-enabled", "switch-mode", "delete-policy", "save-policy"):
+        app.button(key=key).click().run()
+        assert any("log in as admin first" in e.value for e in app.error), key
+    policy = store.get_policy(graph, "p1")
+    assert (policy.enabled, policy.mode, policy.version) == (True, "dry_run", 1)
+    assert len(store.policy_history(graph, "p1")) == 1  # no new version was written
+
+
 def test_read_only_without_a_configured_password(monkeypatch, graph_uri, graph):
     app = run_page(monkeypatch, "policies", graph_uri)
     assert any("Read-only" in c.value for c in app.sidebar.caption)
@@ -69,7 +77,7 @@ def test_wrong_password_is_refused_and_right_one_saves_a_valid_policy(monkeypatc
     app.button[[b.label for b in app.button].index("Log in")].click()
     app.run()
     assert any("Wrong password" in e.value for e in app.error)
-    app = log_in(app)
+    app = log_in(app, PASSWORD)
     assert any("Logged in as admin" in c.value for c in app.sidebar.caption)
     text_input(app, "name-").input("pause-etl").run()
     condition_box(app).input("dag.consecutive_failures >= 2 && dag.id.startsWith('etl')").run()
@@ -110,7 +118,7 @@ def test_admin_disables_switches_mode_and_edits_with_history(monkeypatch, graph_
     monkeypatch.setenv("ORCAI_ADMIN_PASSWORD", PASSWORD)
     store.save_policy(graph, parse_policy({"name": "p1", "condition": "dag.runs_24h > 100", "actions": ["pause"]}),
                       "admin", int(time.time() * 1000))
-    app = log_in(run_page(monkeypatch, "policies", graph_uri))
+    app = log_in(run_page(monkeypatch, "policies", graph_uri), PASSWORD)
     app.button(key="toggle-enabled").click().run()
     app.button(key="switch-mode").click().run()
     assert not app.exception
