@@ -32,7 +32,7 @@ from orcai.localstack.process import start_service
 
 FALKOR_PORT, AIRFLOW_PORT, APP_PORT, METRICS_PORT = 6387, 8389, 8621, 9477
 DEMO_DAGS = ("etl_orders", "flaky_ingest", "ml_training", "regional_report")  # + the asset-triggered one
-SYNC_LINE = re.compile(r"synced .* in (?P<seconds>[\d.]+) s")
+SYNC_LINE = re.compile(r"^(?P<at>\S+ \S+) .*synced .* in (?P<seconds>[\d.]+) s", re.MULTILINE)
 WARMUP_S = 300
 
 
@@ -111,7 +111,8 @@ def run_soak(worker, airflow, duration_s: float) -> list[tuple[float, float]]:
 
 
 def report(samples: list[tuple[float, float]], log_text: str, duration_s: float) -> int:
-    syncs = [float(m["seconds"]) for m in SYNC_LINE.finditer(log_text)]
+    matches = list(SYNC_LINE.finditer(log_text))
+    syncs = [float(m["seconds"]) for m in matches]
     problems = [line for line in log_text.splitlines() if " ERROR " in line or " CRITICAL " in line]
     warmup_end = min(WARMUP_S, duration_s / 3)
     early = [rss for t, rss in samples if warmup_end <= t < warmup_end + 300] or [samples[0][1]]
@@ -124,6 +125,9 @@ def report(samples: list[tuple[float, float]], log_text: str, duration_s: float)
           f"at the end ({growth:+.1f}%; target < 10%)")
     print(f"  sync seconds: median {median:.2f}, max after the first {max(syncs[1:], default=0):.2f}, "
           f"{len(slow)} slower than 2x the median (target 0)")
+    if slow:  # when they happened, to line them up with what else the machine was doing
+        print("  slow syncs at: " + ", ".join(f"{m['at'][11:19]} ({m['seconds']} s)" for m in matches[1:]
+                                               if float(m["seconds"]) > 2 * median))
     print(f"  error lines in the worker log: {len(problems)} (target 0)")
     for line in problems[:5]:
         print("   ", line)
