@@ -175,3 +175,8 @@ def airflow_run_url(base: str, dag_id: str, run_id: str) -> str:
 
 def airflow_task_url(base: str, dag_id: str, run_id: str, task_id: str) -> str:
     return f"{airflow_run_url(base, dag_id, run_id)}/tasks/{_part(task_id)}"
+
+
+def airflow_task_page_url(base: str, dag_id: str, task_id: str) -> str:
+    """The task's own page (all its runs) in Airflow 3's UI."""
+    return f"{airflow_dag_url(base, dag_id)}/tasks/{_part(task_id)}"

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_agraph import Config, Edge, Node, agraph
 
+from orcai.runs import airflow_task_page_url
 from pages.shared import (
     STATE_COLOURS, cached_blast_radius, cached_dag_tasks, cached_neighbourhood, cached_recent_task_runs,
     dag_ids_or_stop, md_text, open_dag_buttons, settings_or_stop,
@@ -103,8 +104,9 @@ if focus:
     cols[1].metric("Downstream tasks", len(radius.tasks), help="Across DAGs, through assets.")
     cols[2].metric("DAGs hit", len(radius.dags))
     cols[3].metric("Assets / systems", f"{len(radius.assets)} / {len(radius.systems)}")
-    dag_part, task_part = focus.split(".", 1)
-    st.link_button("Open in Airflow ↗", f"{config.airflow_links_url}/dags/{dag_part}/tasks/{task_part}")
+    # A DAG id may itself hold dots: take the ids from the graph's node, not from the key.
+    dag_part, task_part = (node["dag_id"], node["label"]) if node else focus.split(".", 1)
+    st.link_button("Open in Airflow ↗", airflow_task_page_url(config.airflow_links_url, dag_part, task_part))
     if radius.dags:
         st.markdown("**Blast radius** — DAGs hit if this task fails, most depended-on first")
         st.dataframe(pd.DataFrame(radius.dags), hide_index=True, width="stretch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from orcai.runs import (
-    RunHistory, airflow_run_url, airflow_task_url, duration_trend, gantt_rows, run_summary, runs_table,
+    RunHistory, airflow_run_url, airflow_task_page_url, airflow_task_url, duration_trend, gantt_rows, run_summary, runs_table,
     state_grid, task_runs_table, worst_state,
 )
 
@@ -68,6 +68,7 @@ def test_airflow_links_encode_ids():
     assert airflow_run_url("http://af", "my dag", run) == \
         "http://af/dags/my%20dag/runs/manual__2026-11-25T10%3A00%3A00%2B00%3A00"
     assert airflow_task_url("http://af", "d", "r", "group.task").endswith("/dags/d/runs/r/tasks/group.task")
+    assert airflow_task_page_url("http://af", "team.etl", "load#1") == "http://af/dags/team.etl/tasks/load%231"
 
 
 def test_runs_due_in_the_same_minute_get_distinct_grid_columns():
