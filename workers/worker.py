@@ -28,16 +28,16 @@ from typing import Callable
 import schedule
 
 from orcai import __version__
-from orcai.alerts.dispatch import DispatchReport, SlackAlertStage
 from orcai.airflow import AirflowClient
+from orcai.alerts.dispatch import DispatchReport, SlackAlertStage
 from orcai.anomalies import AnomalyMonitor, DetectionReport
 from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError, OrcaiError
 from orcai.graph import Graph, connect, describe_uri
 from orcai.graph.load import ensure_schema, write_heartbeat
+from orcai.graph.lock import GraphLock
 from orcai.metrics import WorkerMetrics, serve
 from orcai.policy.runner import PolicyReport, PolicyRunner
-from orcai.graph.lock import GraphLock
 from orcai.sync import SyncReport, sync_once
 
 log = logging.getLogger("orcai.worker")
