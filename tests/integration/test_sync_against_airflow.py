@@ -25,22 +25,27 @@ def test_graph_equals_airflow_after_sync(airflow_with_runs, graph):
         assert view[part] == truth[part], part
 
 
+def next_run_dates(graph) -> dict[str, int | None]:
+    return {r["id"]: r["next"] for r in graph.read("MATCH (d:Dag) RETURN d.dag_id AS id, d.next_run_at AS next")}
+
+
 def test_second_sync_writes_nothing(airflow_with_runs, graph):
     settings = airflow_with_runs.settings()
     client = AirflowClient(settings)
     sync_once(client, graph, settings)
     before = graph.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"]
 
-    # Right after runs finish the scheduler still updates DAGs (next run dates): a real
-    # change that a sync must pick up. Once Airflow is still, a sync writes nothing.
-    for _ in range(3):
-        again = sync_once(client, graph, settings)
-        if again.written.total == 0:
-            break
+    # Airflow itself moves some (paused, example) DAGs' next run date each time it parses
+    # their files (every 30 s here): a real change that a sync must write. Anything else,
+    # and any write to a DAG whose next run date did not move, would be a needless write.
+    dates = next_run_dates(graph)
+    again = sync_once(client, graph, settings)
+    moved = {dag for dag, date in next_run_dates(graph).items() if date != dates.get(dag)}
+    props_per_dag = len(graph.read("MATCH (d:Dag) RETURN properties(d) AS p LIMIT 1")[0]["p"])
 
     assert again.written.nodes_created == 0
     assert again.written.relationships_created == 0
-    assert again.written.properties_set == 0
+    assert again.written.properties_set <= len(moved) * props_per_dag, moved
     assert graph.read("MATCH (n) RETURN count(n) AS nodes")[0]["nodes"] == before
     pages = 1 + again.dags // 100
     assert again.requests <= 2 * pages + 3 * again.dags  # DAG and asset pages + 3 per DAG
