@@ -3,9 +3,10 @@
 Every string is kept verbatim, except that identifiers the graph looks nodes up by (DAG,
 task, run and asset ids, tags, owners) must be what Airflow itself allows: Airflow limits
 ids to 250 word characters, dots and dashes. FalkorDB's index cannot find strings with
-control characters or longer than ~4 KB (measured: such a MERGE silently creates a
-duplicate node every sync), so a payload breaking those rules is refused as malformed,
-naming the field, instead of being stored wrongly. Free text (descriptions, file paths)
+control characters or longer than ~4 KB, and a lookup of `x` also finds `x ` while one of
+`x ` finds nothing (measured: such a MERGE silently creates a duplicate node every sync),
+so a payload breaking those rules is refused as malformed, naming the field, instead of
+being stored wrongly. Free text (descriptions, file paths)
 is kept verbatim except for NUL characters, which FalkorDB's query protocol cannot carry
 (and Postgres, Airflow's usual database, cannot store).
 """
@@ -30,13 +31,13 @@ def free_text(value: str | None) -> str | None:
 
 def identifier(value: str | None, what: str) -> str:
     """`value` if the graph can key a node on it; otherwise AirflowResponseError naming `what`."""
-    if value and len(value) <= MAX_IDENTIFIER_LENGTH and value.strip() and not any(
+    if value and len(value) <= MAX_IDENTIFIER_LENGTH and value.strip() == value and not any(
             unicodedata.category(char) == "Cc" for char in value):
         return value
     shown = repr(value[:60]) + ("…" if value and len(value) > 60 else "") if value else repr(value)
     raise AirflowResponseError(
         f"Airflow sent an invalid {what} {shown}: identifiers must be 1-{MAX_IDENTIFIER_LENGTH} "
-        "characters, not blank, without control characters")
+        "characters, without control characters or surrounding spaces")
 
 
 def dag_record(dag: DAGResponse) -> DagRecord:

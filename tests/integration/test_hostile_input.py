@@ -50,7 +50,7 @@ def test_hostile_strings_are_stored_verbatim_and_never_executed(graph):
     assert walk.keys == [f"{dag_ids[0]}.after"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=200))
 def test_what_the_mapping_accepts_round_trips_through_the_graph(graph, text):
     """Any text as a description (but NUL, see orcai/airflow/records.py); as an id, any text

@@ -26,7 +26,7 @@ def test_injection_and_markup_looking_ids_are_kept(text):
         assert identifier(text, "dag_id") == text
 
 
-@pytest.mark.parametrize("text", ["", "   ", "a\x00b", "a\x01b", "tab\there", "x" * 5000])
+@pytest.mark.parametrize("text", ["", "   ", "a\x00b", "a\x01b", "tab\there", "x" * 5000, "etl ", " etl"])
 def test_ids_the_graph_cannot_index_are_refused_by_name(text):
     with pytest.raises(AirflowResponseError, match="invalid task_id"):
         identifier(text, "task_id")
