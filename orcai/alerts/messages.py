@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from orcai.alerts.outbox import AlertRequest
+from orcai.runs import airflow_dag_url, airflow_run_url, airflow_task_url
 
 MAX_ITEMS = 10  # items listed in one message; the rest are counted ("and N more")
 MAX_DETAIL_CHARS = 1_200  # a section's text may not exceed 3,000 characters
@@ -39,19 +40,14 @@ class Links:
         return f"{self.app_url}/{page}" + (f"?{query}" if query else "")
 
     def airflow(self, dag_id: str | None, run_id: str | None = None, task_id: str | None = None) -> str | None:
-        """Airflow 3's UI paths: /dags/{dag}/runs/{run}/tasks/{task}."""
+        """Airflow 3's UI paths: /dags/{dag}/runs/{run}/tasks/{task} (orcai.runs builds them)."""
         if not dag_id:
             return None
-        url = f"{self.airflow_url}/dags/{_segment(dag_id)}"
-        if run_id:
-            url += f"/runs/{_segment(run_id)}"
-            if task_id:
-                url += f"/tasks/{_segment(task_id)}"
-        return url
-
-
-def _segment(value: str) -> str:
-    return quote(str(value), safe="")
+        if not run_id:
+            return airflow_dag_url(self.airflow_url, dag_id)
+        if not task_id:
+            return airflow_run_url(self.airflow_url, dag_id, run_id)
+        return airflow_task_url(self.airflow_url, dag_id, run_id, task_id)
 
 
 @dataclass(frozen=True)
