@@ -19,6 +19,7 @@ COPY app.py ./
 COPY .streamlit/ .streamlit/
 COPY orcai/ orcai/
 COPY pages/ pages/
+COPY ui/ ui/
 COPY workers/ workers/
 
 RUN useradd --create-home --uid 10001 orcai && mkdir -p "$ORCAI_HOME" && chown orcai "$ORCAI_HOME"

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.shared import render_sidebar
+from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="ORC AI", page_icon=":material/hub:", layout="wide")
 

@@ -9,8 +9,12 @@
     ├── GraphError             talking to the graph database failed
     │   ├── GraphUnavailable       server down or unreachable
     │   └── GraphQueryError        the server rejected a query
-    └── SlackError             a Slack message was not delivered; `reason` says why
-                               (rate_limited, server_error, auth, network, rejected)
+    ├── SlackError             a Slack message was not delivered; `reason` says why
+    │                          (rate_limited, server_error, auth, network, rejected)
+    └── PolicyError            a policy cannot be saved or run
+        ├── PolicyInvalid          it fails validation; `problems` lists each reason
+        ├── PolicyConflict         it changed since it was read (another admin, the worker)
+        └── ConditionRuntimeError  a valid condition failed on real facts (e.g. division by zero)
 
 Messages never contain secrets: they are built from URLs, statuses and setting names.
 """
@@ -59,3 +63,23 @@ class SlackError(OrcaiError):
         super().__init__(message)
         self.reason = reason
         self.retry_after_s = retry_after_s
+
+
+class PolicyError(OrcaiError):
+    pass
+
+
+class PolicyInvalid(PolicyError, ValueError):
+    """A policy that cannot be saved; `problems` lists each reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class PolicyConflict(PolicyError):
+    """The policy changed since it was read (another admin or the worker saved it)."""
+
+
+class ConditionRuntimeError(PolicyError):
+    """A valid condition failed on real facts (e.g. a division by zero)."""

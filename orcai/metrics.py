@@ -35,8 +35,9 @@ from orcai.errors import (
     AirflowAuthError, AirflowError, AirflowResponseError, AirflowUnreachable, GraphError,
 )
 from orcai.graph import Graph
-from orcai.graph import queries
-from orcai.status import DAY_MS, dag_table
+from orcai.dag_health import dag_table
+from orcai.graph import anomaly_store, dag_store
+from orcai.model import DAY_MS
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class GraphSnapshot:
 
 
 def dag_health(overview_rows: list[dict], states_by_dag_24h: list[dict]) -> tuple[DagHealth, ...]:
-    """Per-DAG health from `queries.dag_overview` and `queries.run_states_by_dag_since` rows."""
+    """Per-DAG health from `dag_store.dag_overview` and `dag_store.run_states_by_dag_since` rows."""
     finished: dict[str, dict[str, int]] = {}
     for row in states_by_dag_24h:
         if row["state"] in ("success", "failed"):
@@ -89,9 +90,9 @@ def dag_health(overview_rows: list[dict], states_by_dag_24h: list[dict]) -> tupl
 
 def read_snapshot(graph: Graph, now_ms: int) -> GraphSnapshot:
     """What the graph says now, in three reads (the Status page's overview among them)."""
-    dags = dag_health(queries.dag_overview(graph, RECENT_RUNS),
-                      queries.run_states_by_dag_since(graph, now_ms - DAY_MS))
-    return GraphSnapshot(dags=dags, anomalies=tuple(queries.anomaly_totals(graph)))
+    dags = dag_health(dag_store.dag_overview(graph, RECENT_RUNS),
+                      dag_store.run_states_by_dag_since(graph, now_ms - DAY_MS))
+    return GraphSnapshot(dags=dags, anomalies=tuple(anomaly_store.anomaly_totals(graph)))
 
 
 class GraphSnapshotCollector:

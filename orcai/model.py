@@ -2,7 +2,7 @@
 
 Backend-neutral: the Airflow extractor produces them, the simulator produces them, the
 graph loader writes them. Times are UTC epoch milliseconds (ints), so FalkorDB and Neo4j
-answer the same way. Each record has a deterministic key, so writes can MERGE on it.
+answer the same way. Each record has a deterministic key, so writes can merge on it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cache
+
+
+# Times are epoch milliseconds everywhere; these are the only spans spelled out.
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 
 
 @cache

@@ -4,7 +4,7 @@
     python -m orcai.simulate --days 30 --dags 50  history for 50 generated DAGs
 
 Generation is pure and deterministic given `seed` and `now_ms`: runs sit on the DAG's
-schedule grid and are keyed `synthetic__<ISO logical date>`, so a re-run MERGEs onto the
+schedule grid and are keyed `synthetic__<ISO logical date>`, so a re-run merges onto the
 same nodes. Every record is marked `source="synthetic"`; anomalies injected on purpose are
 named in `injected_anomaly`, the ground truth detectors are scored against.
 """
@@ -26,8 +26,9 @@ import pandas as pd
 
 from orcai.config import load_settings
 from orcai.errors import OrcaiError
-from orcai.graph import Graph, WriteCounts, connect, load
-from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
+from orcai.logs import configure_logging
+from orcai.graph import Graph, WriteCounts, connect, dag_store, load, run_store
+from orcai.model import DAY_MS, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
 from orcai.schedules import schedule_interval_s
 
 log = logging.getLogger("orcai.simulate")  # same name under `python -m`
@@ -88,13 +89,7 @@ class SyntheticHistory:
 
 def read_structure(graph: Graph) -> list[DagSpec]:
     """The live DAGs in the graph with their tasks and direct upstream tasks."""
-    dags = graph.read("MATCH (d:Dag) WHERE coalesce(d.is_deleted, false) = false "
-                      "RETURN d.dag_id AS dag_id, d.schedule AS schedule")
-    rows = graph.read(
-        "MATCH (d:Dag)-[:HAS_TASK]->(t:Task) WHERE coalesce(t.is_deleted, false) = false "
-        "OPTIONAL MATCH (t)-[:DEPENDS_ON]->(u:Task) "
-        "RETURN d.dag_id AS dag_id, t.task_id AS task_id, t.operator AS operator, "
-        "t.pool AS pool, collect(u.task_id) AS upstream")
+    dags, rows = dag_store.dag_structure_rows(graph)
     tasks_by_dag: dict[str, list[dict]] = {}
     for row in rows:
         tasks_by_dag.setdefault(row["dag_id"], []).append(row)
@@ -194,7 +189,7 @@ def _dag_history(dag: DagSpec, days: float, now_ms: int, seed: int, options: Opt
     # fits the run cap while runs stay on the DAG's own grid.
     interval_s = schedule_interval_s(dag.schedule)
     interval_ms = 1000 * interval_s * math.ceil(days * 86_400 / options.max_runs_per_dag / interval_s)
-    first = -(-(now_ms - int(days * 86_400_000)) // interval_ms) * interval_ms
+    first = -(-(now_ms - int(days * DAY_MS)) // interval_ms) * interval_ms
     logical_dates = range(first, now_ms - interval_ms + 1, interval_ms)  # run_after <= now
     plan = _plan_anomalies(order, len(logical_dates), days, options, rng)
     profiles = {t.task_id: _task_profile(seed, dag.dag_id, t.task_id, plan, options) for t in order}
@@ -394,9 +389,7 @@ def true_cadence(structure: list[DagSpec], days: float, observed_s: dict[str, fl
 
 def observed_durations(graph: Graph) -> dict[str, float]:
     """Median duration of each task's successful real (Airflow-synced) runs."""
-    rows = graph.read("MATCH (tr:TaskRun) WHERE tr.source = 'airflow' AND tr.state = 'success' "
-                      "AND tr.duration_s IS NOT NULL "
-                      "RETURN tr.dag_id + '.' + tr.task_id AS task, tr.duration_s AS duration_s")
+    rows = run_store.real_success_durations(graph)
     durations: dict[str, list[float]] = {}
     for row in rows:
         durations.setdefault(row["task"], []).append(row["duration_s"])
@@ -416,7 +409,7 @@ def labeled_runs(structure: list[DagSpec], days: float, now_ms: int, seed: int =
 # --- graph and CLI -----------------------------------------------------------------
 
 def write_history(graph: Graph, history: SyntheticHistory) -> WriteCounts:
-    """Write the runs with the ordinary idempotent loaders (MERGE on their keys)."""
+    """Write the runs with the ordinary idempotent loaders (merged on their keys)."""
     return load.load_dag_runs(graph, history.dag_runs) + load.load_task_runs(graph, history.task_runs)
 
 
@@ -427,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dags", type=int, help="generate N synthetic DAGs instead of using the graph's")
     parser.add_argument("--tasks-per-dag", type=int, default=6, help="tasks per generated DAG (default 6)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(fmt="%(levelname)s %(name)s: %(message)s")
     started, graph = time.monotonic(), None
     try:
         graph = connect(load_settings())

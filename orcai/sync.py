@@ -4,7 +4,7 @@ Each DAG keeps a watermark (`Dag.synced_until`, epoch ms): the next sync asks Ai
 for runs and task instances updated since then (minus an overlap for clock skew and
 in-flight commits). A run still in progress is picked up again when Airflow updates it.
 The watermark is written last, so a sync that dies half-way is simply redone: every
-write is an idempotent MERGE.
+write is an idempotent merge on its key.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from orcai.airflow.records import (
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowError, AirflowResponseError, AirflowUnreachable
 from orcai.graph import Graph, WriteCounts
-from orcai.graph import load, queries
-from orcai.graph.lineage import refresh_criticality
-from orcai.model import DagRecord, DagSnapshot
+from orcai.graph import dag_store, load
+from orcai.lineage.criticality import refresh_criticality
+from orcai.model import DAY_MS, DagRecord, DagSnapshot
 
 # Re-read this much before the watermark: covers clock skew between ORC AI and Airflow's
 # database and transactions committed just after the previous sync looked.
@@ -59,7 +59,7 @@ class SyncReport:
 def since_for(dag_id: str, watermarks: dict[str, int], now_ms: int, lookback_days: int) -> datetime:
     """Where to start reading a DAG's history: its watermark minus the overlap, or the lookback."""
     start_ms = watermarks.get(dag_id)
-    start_ms = start_ms - WATERMARK_OVERLAP_MS if start_ms else now_ms - lookback_days * 86_400_000
+    start_ms = start_ms - WATERMARK_OVERLAP_MS if start_ms else now_ms - lookback_days * DAY_MS
     return datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
 
 
@@ -95,7 +95,7 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
         assets = _mapped(airflow.list_assets(), asset_record, report, lambda asset: f"asset {asset.uri}")
         report.assets = len(assets)
         report.structure_written += load.load_assets(graph, assets, owns=shard.owns,
-                                                     scope=None if shard.is_whole else queries.owned_dag_ids(graph, shard))
+                                                     scope=None if shard.is_whole else dag_store.owned_dag_ids(graph, shard))
         if report.structure_written.total or report.deleted_dags:
             refresh_criticality(graph)
     report.written += report.structure_written

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
+from orcai.anomalies.review import FALSE_POSITIVE_WIDENING
 from orcai.errors import GraphError
-from pages.shared import (
-    cached_anomalies, cached_duration_history, change_anomaly_status, current_worker_health,
-    graph_error_banner, md_text, now_ms, settings_or_stop,
-)
-from pages.admin import is_admin, login_widget
+from orcai.model import DAY_MS, MINUTE_MS
+from ui.auth import is_admin, login_widget
+from ui.charts import duration_band_chart
+from ui.cache import cached_anomalies, cached_duration_history, change_anomaly_status, current_worker_health
+from ui.connection import graph_error_banner, now_ms, settings_or_stop
+from ui.format import md_text
 
 SEVERITY_COLOURS = {"high": "#d93025", "medium": "#f57c00", "low": "#8d8d8d"}
 SHOWN_LIMIT = 1000  # most severe first; the counts above the table cover all of them
@@ -25,7 +26,7 @@ with st.expander("Detector settings", icon=":material/tune:"):
                 f"(`ORCAI_DETECT_LOOKBACK_DAYS`)\n"
                 f"- baselines refitted every **{config.detect_refit_min} min** "
                 f"(`ORCAI_DETECT_REFIT_MIN`); in between, only new runs are scored\n"
-                "- a false positive widens that task's tolerance by 25%")
+                f"- a false positive widens that task's tolerance by {FALSE_POSITIVE_WIDENING - 1:.0%}")
 
 left, middle, right = st.columns([2, 2, 2])
 statuses = left.multiselect("Status", ["open", "acknowledged", "false_positive"], default=["open"])
@@ -34,8 +35,8 @@ days = PERIODS[period]
 
 try:
     sync_key = current_worker_health().last_sync_at
-    since = 0 if days is None else now_ms() - days * 86_400_000
-    table, counts = cached_anomalies(sync_key, tuple(sorted(statuses)), since // 60_000 * 60_000, SHOWN_LIMIT)
+    since = 0 if days is None else now_ms() - days * DAY_MS
+    table, counts = cached_anomalies(sync_key, tuple(sorted(statuses)), since // MINUTE_MS * MINUTE_MS, SHOWN_LIMIT)
 except GraphError as exc:
     graph_error_banner(exc)
     st.stop()
@@ -84,24 +85,8 @@ history = cached_duration_history(sync_key, anomaly["task_key"], config.detect_l
 if history.empty:
     st.caption("No run history for this task in the detector's lookback window.")
 else:
-    figure = go.Figure()
-    band = history.dropna(subset=["expected_low", "expected_high"])
-    figure.add_trace(go.Scatter(x=band["start_date"], y=band["expected_high"], line={"width": 0},
-                                showlegend=False, hoverinfo="skip"))
-    figure.add_trace(go.Scatter(x=band["start_date"], y=band["expected_low"], fill="tonexty",
-                                fillcolor="rgba(26,115,232,0.15)", line={"width": 0}, name="expected range"))
-    figure.add_trace(go.Scatter(x=history["start_date"], y=history["duration_s"], mode="lines+markers",
-                                marker={"size": 4}, line={"color": "#1a73e8", "width": 1}, name="duration"))
-    flagged = history[history["is_anomaly"]]
-    figure.add_trace(go.Scatter(x=flagged["start_date"], y=flagged["duration_s"], mode="markers",
-                                marker={"color": "#d93025", "size": 10, "symbol": "x"}, name="flagged",
-                                text=flagged["reason"], hovertemplate="%{text}<extra></extra>"))
-    this_run = history[history["run_id"] == anomaly["run_id"]]
-    figure.add_trace(go.Scatter(x=this_run["start_date"], y=this_run["duration_s"], mode="markers",
-                                marker={"color": "rgba(0,0,0,0)", "size": 18,
-                                        "line": {"color": "#000000", "width": 2}}, name="this anomaly"))
-    figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                         yaxis_title="duration (s)", legend={"orientation": "h"})
+    figure = duration_band_chart(history, history[history["is_anomaly"]], "reason",
+                                 highlight=history[history["run_id"] == anomaly["run_id"]])
     st.plotly_chart(figure, width="stretch")
 
 buttons = st.columns(3)

@@ -6,11 +6,13 @@ import pandas as pd
 import streamlit as st
 from streamlit_agraph import Config, Edge, Node, agraph
 
-from orcai.runs import airflow_task_page_url
-from pages.shared import (
-    STATE_COLOURS, cached_blast_radius, cached_dag_tasks, cached_neighbourhood, cached_recent_task_runs,
-    dag_ids_or_stop, md_text, open_dag_buttons, settings_or_stop,
+from orcai.airflow.links import airflow_task_page_url
+from ui.cache import (
+    cached_blast_radius, cached_dag_tasks, cached_neighbourhood, cached_recent_task_runs, dag_ids_or_stop,
 )
+from ui.connection import settings_or_stop
+from ui.format import STATE_COLOURS, md_text
+from ui.navigation import open_dag_buttons
 
 NO_RUNS_COLOUR = "#c7c7c7"
 KIND_STYLE = {"asset": ("#7e57c2", "diamond"), "system": ("#455a64", "hexagon"),

@@ -7,26 +7,21 @@ import json
 import pandas as pd
 import streamlit as st
 
-from orcai.airflow import AirflowClient
-from orcai.errors import GraphError, OrcaiError
-from orcai.policy import store
+from orcai.errors import GraphError, OrcaiError, PolicyInvalid
+from orcai.graph import policy_store as store
+from orcai.model import DAY_MS
+from orcai.policy.actions import is_undoable, undo_pause_for
 from orcai.policy.backtest import backtest
 from orcai.policy.conditions import validate
+from orcai.policy.editor import form_values, policy_data
 from orcai.policy.facts import facts_reference
-from orcai.policy.model import ACTION_TYPES, PolicyInvalid, dump_policies_yaml, load_policies_yaml, parse_policy
-from orcai.policy.runner import undo_pause
-from pages.admin import is_admin, login_widget
-from pages.shared import graph, graph_error_banner, md_text, now_ms, settings_or_stop
+from orcai.policy.model import ACTION_TYPES, dump_policies_yaml, load_policies_yaml, parse_policy
+from ui.auth import is_admin, login_widget
+from ui.connection import graph, graph_error_banner, now_ms, settings_or_stop
+from ui.format import md_text
 
 NEW = "(new policy)"
-DAY_MS = 86_400_000
 BACKTEST_DAYS = 30
-EXAMPLE_CONDITION = "dag.consecutive_failures >= 2"
-
-
-@st.cache_resource(show_spinner=False)
-def airflow_client() -> AirflowClient:
-    return AirflowClient(settings_or_stop())
 
 
 def admin_write(label: str, write) -> None:
@@ -94,24 +89,6 @@ def policies_tab(policies, fired) -> None:
         admin_write("Import", import_all)
 
 
-def form_values(policy) -> dict:
-    """The editor's fields, prefilled from a policy (or empty for a new one)."""
-    if policy is None:
-        return {"name": "", "description": "", "condition": EXAMPLE_CONDITION, "dags": "", "tags": "",
-                "owners": "", "actions": ["alert"], "message": "", "mode": "dry_run", "cooldown_min": 60,
-                "enabled": True}
-    alert = next((a for a in policy.actions if a.type == "alert"), None)
-    return {"name": policy.name, "description": policy.description, "condition": policy.condition,
-            "dags": ", ".join(policy.scope.dags), "tags": ", ".join(policy.scope.tags),
-            "owners": ", ".join(policy.scope.owners), "actions": [a.type for a in policy.actions],
-            "message": alert.message if alert else "", "mode": policy.mode,
-            "cooldown_min": policy.cooldown_min, "enabled": policy.enabled}
-
-
-def split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def editor_tab(policies) -> None:
     names = [p.name for p in policies]
     chosen = st.selectbox("Edit", [NEW] + names, key="edit-choice")
@@ -150,10 +127,9 @@ def editor_tab(policies) -> None:
                          "meaning": st.column_config.TextColumn(width="large")})
         st.caption("CEL: `&&`, `||`, `!`, `in`, `startsWith()`, `matches()`, `size()`, "
                    "`exists(x, …)`. Example: `dag.consecutive_failures >= 2 && 'etl' in dag.tags`.")
-    data = {"name": name, "description": description, "condition": condition, "mode": mode,
-            "cooldown_min": int(cooldown), "enabled": enabled,
-            "scope": {"dags": split(dags), "tags": split(tags), "owners": split(owners)},
-            "actions": [{"type": a, "message": message if a == "alert" else ""} for a in actions]}
+    data = policy_data({"name": name, "description": description, "condition": condition, "dags": dags,
+                        "tags": tags, "owners": owners, "actions": actions, "message": message, "mode": mode,
+                        "cooldown_min": cooldown, "enabled": enabled})
     buttons = st.columns(2)
     if buttons[0].button(f"Backtest on last {BACKTEST_DAYS} days", key="backtest", disabled=bool(errors)):
         run_backtest(data)
@@ -221,7 +197,7 @@ def action_log_tab() -> None:
                  column_order=["at", "policy", "dag_id", "kind", "status", "mode", "reason", "last_error", "facts"],
                  column_config={"reason": st.column_config.TextColumn(width="large"),
                                 "at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
-    undoable = log[(log["kind"] == "pause") & (log["status"] == "done")]
+    undoable = log[[is_undoable(row) for row in log.to_dict("records")]]
     if undoable.empty:
         return
     labels = {row.key: f"{row.dag_id} — paused by {row.policy}" for row in undoable.itertuples()}
@@ -230,7 +206,7 @@ def action_log_tab() -> None:
         st.json(json.loads(undoable.set_index("key").loc[key, "facts"]))
     if st.button("Undo pause (unpause in Airflow)", key="undo-pause"):
         def undo():
-            outcome, error = undo_pause(graph(), airflow_client(), key, "admin", now_ms())
+            outcome, error = undo_pause_for(config, graph(), key, "admin", now_ms())
             if outcome == "failed":
                 raise OrcaiError(error)
         admin_write(f"Undo pause of {labels[key]}", undo)

@@ -8,12 +8,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from orcai.airflow.links import airflow_dag_url, airflow_run_url, airflow_task_url
 from orcai.errors import GraphError
-from orcai.runs import airflow_dag_url, airflow_run_url, airflow_task_url, gantt_rows, run_summary, state_grid
-from pages.shared import (
-    STATE_COLOURS, cached_latest_dag, cached_run_history, dag_ids_or_stop, graph_error_banner,
-    md_text, open_dag_buttons, settings_or_stop, state_cell_style, state_style,
-)
+from orcai.run_history import gantt_rows, run_summary, state_grid
+from ui.charts import duration_band_chart
+from ui.cache import cached_latest_dag, cached_run_history, dag_ids_or_stop
+from ui.connection import graph_error_banner, settings_or_stop
+from ui.format import STATE_COLOURS, md_text, state_cell_style, state_style
+from ui.navigation import open_dag_buttons
 
 RUN_LIMIT = 500
 RUN_STATES = ["success", "failed", "running", "queued"]
@@ -76,22 +78,9 @@ with grid_tab:
     st.markdown(legend, unsafe_allow_html=True)
 
 with trend_tab:
-    figure = go.Figure()
-    band = trend.dropna(subset=["expected_low", "expected_high"])
-    figure.add_trace(go.Scatter(x=band["start_date"], y=band["expected_high"], line={"width": 0},
-                                showlegend=False, hoverinfo="skip"))
-    figure.add_trace(go.Scatter(x=band["start_date"], y=band["expected_low"], fill="tonexty", line={"width": 0},
-                                fillcolor="rgba(26,115,232,0.15)", name="expected range"))
-    figure.add_trace(go.Scatter(x=trend["start_date"], y=trend["duration_s"], mode="lines+markers", name="run duration",
-                                line={"color": "#1a73e8", "width": 1},
-                                marker={"size": 6, "color": [STATE_COLOURS.get(s, "#8d8d8d") for s in trend["state"]]},
-                                text=trend["run_id"], hovertemplate="%{text}<br>%{y:.1f} s<extra></extra>"))
-    flagged = trend[trend["anomalies"] > 0]
-    figure.add_trace(go.Scatter(x=flagged["start_date"], y=flagged["duration_s"], mode="markers", name="anomaly",
-                                marker={"color": "#d93025", "size": 12, "symbol": "x"},
-                                text=flagged["anomaly_reasons"], hovertemplate="%{text}<extra></extra>"))
-    figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="duration (s)",
-                         legend={"orientation": "h"})
+    figure = duration_band_chart(trend, trend[trend["anomalies"] > 0], "anomaly_reasons", marker_size=6,
+                                 marker_colours=[STATE_COLOURS.get(s, "#8d8d8d") for s in trend["state"]],
+                                 flag_name="anomaly")
     st.plotly_chart(figure, width="stretch")
     st.caption("Expected range: the usual spread of the earlier successful runs (rolling, no look-ahead), "
                "as the anomaly detector computes it. Red crosses: runs with anomalies — hover for the reason.")

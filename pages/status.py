@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from orcai.airflow.links import airflow_dag_url
 from orcai.errors import GraphError
-from orcai.runs import airflow_dag_url
-from orcai.status import filter_dags, names_in
-from pages.shared import (
-    absolute_time, cached_status, current_worker_health, graph_error_banner, md_text, now_ms, open_dag_buttons, page_url, settings_or_stop, state_style,
-)
+from orcai.dag_health import filter_dags, names_in
+from ui.cache import cached_status, current_worker_health
+from ui.connection import graph_error_banner, now_ms, settings_or_stop
+from ui.format import absolute_time, md_text, state_style
+from ui.navigation import open_dag_buttons, page_url
 
 config = settings_or_stop()
 st.title("Status")

@@ -30,11 +30,13 @@ import schedule
 from orcai import __version__
 from orcai.airflow import AirflowClient
 from orcai.alerts.dispatch import DispatchReport, SlackAlertStage
-from orcai.anomalies import AnomalyMonitor, DetectionReport
+from orcai.anomalies.monitor import AnomalyMonitor, DetectionReport
 from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError, OrcaiError
 from orcai.graph import Graph, connect, describe_uri
-from orcai.graph.load import ensure_schema, write_heartbeat
+from orcai.graph.load import ensure_schema
+from orcai.graph.worker_store import write_heartbeat
+from orcai.logs import configure_logging
 from orcai.graph.lock import GraphLock
 from orcai.metrics import WorkerMetrics, serve
 from orcai.policy.runner import PolicyReport, PolicyRunner
@@ -254,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.step and not args.once:
         parser.error("--step needs --once")
-    logging.basicConfig(level=os.environ.get("ORCAI_LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()  # INFO until the settings are read: a bad setting is logged too
     try:
         settings = load_settings()
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    configure_logging(settings.log_level)
     worker = Worker(settings)
     log.info("ORC AI worker %s: Airflow %s, graph %s, shard %s, %s", __version__, settings.airflow_url,
              describe_uri(settings.graph_uri), settings.shard,

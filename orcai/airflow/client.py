@@ -27,9 +27,6 @@ from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowResponseError, AirflowUnreachable
 
 log = logging.getLogger(__name__)
-# The API client retries a broken connection once; urllib3 logs that retry as a WARNING
-# of its own, a second line for one outage. The outcome is reported by this module.
-logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 T = TypeVar("T")
 TOKEN_REFRESH_MARGIN_S = 60
@@ -127,11 +124,6 @@ class AirflowClient:
             offset += len(items)
             if not items or offset >= (page.total_entries or 0):
                 return
-
-    def health(self) -> dict:
-        from airflow_client.client.api import MonitorApi
-        return self._call("GET /monitor/health", lambda c: MonitorApi(c).get_health(
-            _request_timeout=self._settings.airflow_timeout_s)).to_dict()
 
     def list_dags(self) -> list:
         timeout = self._settings.airflow_timeout_s

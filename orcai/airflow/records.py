@@ -4,7 +4,7 @@ Every string is kept verbatim, except that identifiers the graph looks nodes up 
 task, run and asset ids, tags, owners) must be what Airflow itself allows: Airflow limits
 ids to 250 word characters, dots and dashes. FalkorDB's index cannot find strings with
 control characters or longer than ~4 KB, and a lookup of `x` also finds `x ` while one of
-`x ` finds nothing (measured: such a MERGE silently creates a duplicate node every sync),
+`x ` finds nothing (measured: such a merge silently creates a duplicate node every sync),
 so a payload breaking those rules is refused as malformed, naming the field, instead of
 being stored wrongly. Free text (descriptions, file paths)
 is kept verbatim except for NUL characters, which FalkorDB's query protocol cannot carry

@@ -20,17 +20,18 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from orcai.alerts import outbox
 from orcai.alerts.messages import Links, group_messages, to_block_kit
 from orcai.alerts.outbox import AlertRequest
 from orcai.alerts.slack import SlackSender
 from orcai.config import Settings
 from orcai.errors import SlackError
 from orcai.graph import Graph
+from orcai.graph import alert_store
+from orcai.model import DAY_MS
 
 log = logging.getLogger(__name__)
 
-ALERT_MAX_AGE_MS = 24 * 3_600_000  # older anomalies (a backfill, `make simulate`) are shown, not paged
+ALERT_MAX_AGE_MS = DAY_MS  # older anomalies (a backfill, `make simulate`) are shown, not paged
 BACKOFF_BASE_S = 30.0
 BACKOFF_MAX_S = 900.0
 CLOSED_STATUSES = ("acknowledged", "false_positive")
@@ -76,48 +77,16 @@ def failure_alert(row: dict, now_ms: int) -> AlertRequest:
 
 # --- graph reads ---------------------------------------------------------------------------
 
-_NEW_ANOMALIES = """
-MATCH (a:Anomaly) WHERE a.status = 'open' AND a.detected_at >= $since
-  AND coalesce(a.run_start, a.detected_at) >= $since
-OPTIONAL MATCH (sent:Alert {key: 'anomaly:' + a.key})
-WITH a, sent WHERE sent IS NULL
-RETURN a.key AS key, a.dag_id AS dag_id, a.task_id AS task_id, a.kind AS kind, a.severity AS severity,
-       a.score AS score, a.reason AS reason, a.run_id AS run_id
-ORDER BY a.detected_at, a.key
-"""
-
-_CLOSED_ANOMALIES = """
-MATCH (a:Anomaly) WHERE a.status IN $closed AND coalesce(a.status_at, 0) >= $since
-MATCH (announced:Alert {key: 'anomaly:' + a.key}) WHERE announced.status = 'sent'
-OPTIONAL MATCH (resolved:Alert {key: 'anomaly_resolved:' + a.key})
-WITH a, resolved WHERE resolved IS NULL
-RETURN a.key AS key, a.dag_id AS dag_id, a.task_id AS task_id, a.kind AS kind, a.status AS status,
-       a.status_by AS status_by, a.status_note AS status_note
-ORDER BY a.key
-"""
-
-
-_NEW_FAILED_RUNS = """
-MATCH (r:DagRun) WHERE r.state = 'failed' AND r.end_date >= $since AND coalesce(r.source, 'airflow') = 'airflow'
-OPTIONAL MATCH (sent:Alert {key: 'dag_failed:' + r.key})
-WITH r, sent WHERE sent IS NULL
-OPTIONAL MATCH (r)-[:HAS_TASK_RUN]->(tr:TaskRun) WHERE tr.state = 'failed'
-RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id, r.end_date AS end_date,
-       collect(tr.task_id) AS failed_tasks
-ORDER BY end_date, key
-"""
-
-
 def enqueue_cycle_alerts(graph: Graph, now_ms: int) -> int:
     """New open anomalies, newly closed announced ones and new DAG failures → outbox.
 
     Returns how many alerts were added."""
     since = now_ms - ALERT_MAX_AGE_MS
-    opened = [anomaly_alert(row, now_ms) for row in graph.read(_NEW_ANOMALIES, {"since": since})]
-    closed = [resolved_alert(row, now_ms) for row in graph.read(
-        _CLOSED_ANOMALIES, {"since": since, "closed": list(CLOSED_STATUSES)})]
-    failed = [failure_alert(row, now_ms) for row in graph.read(_NEW_FAILED_RUNS, {"since": since})]
-    return outbox.enqueue(graph, opened + closed + failed)
+    opened = [anomaly_alert(row, now_ms) for row in alert_store.unannounced_anomalies(graph, since)]
+    closed = [resolved_alert(row, now_ms) for row in alert_store.closed_announced_anomalies(
+        graph, since, list(CLOSED_STATUSES))]
+    failed = [failure_alert(row, now_ms) for row in alert_store.unannounced_failed_runs(graph, since)]
+    return alert_store.enqueue(graph, opened + closed + failed)
 
 
 # --- the stage -----------------------------------------------------------------------------
@@ -147,7 +116,7 @@ class AlertDispatcher:
         # With ORCAI_SHARD, each shard sends the alerts of its own DAGs (alerts about no DAG:
         # shard 0), so shards running at once never post the same alert twice.
         shard = self.settings.dag_shard
-        due = [alert for alert in outbox.pending(self.graph, now_ms)
+        due = [alert for alert in alert_store.pending(self.graph, now_ms)
                if (shard.owns(alert.dag_id) if alert.dag_id is not None else shard.index == 0)]
         messages = group_messages(due, self.links)
         budget = send_budget(self.sent_at_ms, now_ms, self.settings.slack_max_messages_per_min)
@@ -160,7 +129,7 @@ class AlertDispatcher:
             except SlackError as exc:
                 self._failed(exc, [key for m in unsent for key in m.keys], now_ms, report)
                 break
-            outbox.mark_sent(self.graph, message.keys, now_ms, self.sender.channel)
+            alert_store.mark_sent(self.graph, message.keys, now_ms, self.sender.channel)
             self.sent_at_ms.append(now_ms)
             self.consecutive_failures = 0
             report.sent += len(message.keys)
@@ -176,7 +145,7 @@ class AlertDispatcher:
         """Everything still due waits for the same retry time: Slack is the problem, not an alert."""
         self.consecutive_failures += 1
         delay = retry_delay_s(self.consecutive_failures, exc.retry_after_s)
-        outbox.mark_failed(self.graph, keys, str(exc), now_ms + int(delay * 1000))
+        alert_store.mark_failed(self.graph, keys, str(exc), now_ms + int(delay * 1000))
         report.failed += 1
         report.failure_reasons[exc.reason] = report.failure_reasons.get(exc.reason, 0) + 1
         log.warning("Slack delivery failed: %s; %d alerts stay pending, next try in %.0f s", exc, len(keys), delay)

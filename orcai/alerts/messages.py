@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from urllib.parse import urlencode
 
 from orcai.alerts.outbox import AlertRequest
-from orcai.runs import airflow_dag_url, airflow_run_url, airflow_task_url
+from orcai.airflow.links import airflow_dag_url, airflow_run_url, airflow_task_url
 
 MAX_ITEMS = 10  # items listed in one message; the rest are counted ("and N more")
 MAX_DETAIL_CHARS = 1_200  # a section's text may not exceed 3,000 characters
@@ -40,7 +40,7 @@ class Links:
         return f"{self.app_url}/{page}" + (f"?{query}" if query else "")
 
     def airflow(self, dag_id: str | None, run_id: str | None = None, task_id: str | None = None) -> str | None:
-        """Airflow 3's UI paths: /dags/{dag}/runs/{run}/tasks/{task} (orcai.runs builds them)."""
+        """Airflow 3's UI paths: /dags/{dag}/runs/{run}/tasks/{task} (orcai.airflow.links builds them)."""
         if not dag_id:
             return None
         if not run_id:

@@ -31,10 +31,9 @@ from orcai.errors import SlackError
 log = logging.getLogger(__name__)
 
 # slack_sdk logs request URLs (the webhook URL is a secret) and logs each failure that it
-# then raises; ORC AI logs one line of its own per failure instead.
-_SDK_LOG = logging.getLogger("orcai.alerts.slack_sdk")
-_SDK_LOG.setLevel(logging.CRITICAL + 1)
-_SDK_LOG.propagate = False
+# then raises; ORC AI logs one line of its own per failure instead. The SDK gets a logger
+# made here, outside the logging tree and silent: nobody's logging configuration changes.
+_SDK_LOG = logging.Logger("orcai.alerts.slack_sdk", logging.CRITICAL + 1)
 
 IN_PLACE_RETRIES = 1  # per failure type, inside one send
 MAX_IN_PLACE_WAIT_S = 3.0  # a longer Retry-After is not waited out: the alert waits in the outbox

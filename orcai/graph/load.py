@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
-from orcai.lineage_sources import system_for_operator, system_for_uri
+from orcai.graph.cypher import live
+from orcai.lineage.systems import system_for_operator, system_for_uri
 from orcai.model import (
     AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord, task_key,
 )
@@ -97,15 +98,15 @@ ON CREATE SET t.dag_id = row.props.dag_id, t.task_id = row.props.task_id
 MERGE (n)-[:INSTANCE_OF]->(t)
 """
 
-_MARK_REMOVED_TASKS = """
+_MARK_REMOVED_TASKS = f"""
 MATCH (t:Task)
-WHERE t.dag_id IN $dag_ids AND NOT t.key IN $task_keys AND coalesce(t.is_deleted, false) = false
+WHERE t.dag_id IN $dag_ids AND NOT t.key IN $task_keys AND {live('t')}
 SET t.is_deleted = true, t.fp = null
 """
 
-_MARK_MISSING_DAGS = """
+_MARK_MISSING_DAGS = f"""
 MATCH (d:Dag)
-WHERE d.source = 'airflow' AND d.dag_id IN $missing AND coalesce(d.is_deleted, false) = false
+WHERE d.source = 'airflow' AND d.dag_id IN $missing AND {live('d')}
 SET d.is_deleted = true, d.deleted_at = $now, d.fp = null
 """
 
@@ -287,8 +288,7 @@ def mark_missing_dags(graph: Graph, present_dag_ids: list[str], now_ms: int,
     shard's DAGs. Refuses when more than `max_share` of the known DAGs would go at once:
     that looks like a permissions or API problem, not a real deletion.
     """
-    rows = graph.read("MATCH (d:Dag) WHERE d.source = 'airflow' AND coalesce(d.is_deleted, false) = false "
-                      "RETURN d.dag_id AS dag_id")
+    rows = graph.read(f"MATCH (d:Dag) WHERE d.source = 'airflow' AND {live('d')} RETURN d.dag_id AS dag_id")
     known = [row for row in rows if owns(row["dag_id"])]
     missing = sorted({row["dag_id"] for row in known} - set(present_dag_ids))
     if known and len(missing) > max(1, max_share * len(known)):
@@ -310,59 +310,3 @@ def set_watermarks(graph: Graph, watermarks: dict[str, int]) -> None:
     rows = [{"dag_id": dag_id, "synced_until": ms} for dag_id, ms in watermarks.items()]
     write_batched(graph, "UNWIND $rows AS row MATCH (d:Dag {dag_id: row.dag_id}) "
                          "SET d.synced_until = row.synced_until", rows)
-
-
-def write_heartbeat(graph: Graph, worker_name: str, props: dict) -> None:
-    graph.write("MERGE (w:Worker {name: $name}) SET w += $props",
-                {"name": worker_name, "props": props})
-
-
-# --- anomalies ----------------------------------------------------------------------------
-
-# Status is set on creation only: an operator's acknowledgement survives re-detection.
-_UPSERT_ANOMALIES = """
-UNWIND $rows AS row
-MERGE (a:Anomaly {key: row.props.key})
-ON CREATE SET a += row.props, a.status = 'open', a.fp = row.fp
-WITH a, row WHERE a.fp <> row.fp
-SET a.score = row.props.score, a.severity = row.props.severity, a.reason = row.props.reason,
-    a.value_s = row.props.value_s, a.fp = row.fp
-"""
-_LINK_NEW_ANOMALIES = """
-UNWIND $rows AS row
-MATCH (a:Anomaly {{key: row.props.key}}), (target:{label} {{key: row.target}})
-MERGE (a)-[:FLAGS]->(target)
-"""
-ANOMALY_TARGETS = ("TaskRun", "DagRun", "Dag")
-
-
-def load_anomalies(graph: Graph, anomalies: list[dict]) -> WriteCounts:
-    """Anomaly nodes (dicts with `key`, `target_label`, `target_key`, ...) and their FLAGS edge."""
-    counts = WriteCounts()
-    for label in ANOMALY_TARGETS:  # labels only from this allow-list
-        rows = []
-        for anomaly in anomalies:
-            if anomaly["target_label"] == label:
-                props = {k: v for k, v in anomaly.items() if k not in ("target_label", "target_key")}
-                rows.append({"props": props, "fp": fingerprint({k: props[k] for k in ("score", "severity", "reason")}),
-                             "target": anomaly["target_key"]})
-        counts += write_batched(graph, _UPSERT_ANOMALIES, rows)
-        counts += write_batched(graph, _LINK_NEW_ANOMALIES.format(label=label), rows)
-    return counts
-
-
-def set_anomaly_status(graph: Graph, key: str, status: str, by: str, at_ms: int, note: str = "") -> bool:
-    """Acknowledge, mark false positive, or reopen; a false positive widens the task's
-    tolerance by 25% so the detector stops flagging that kind of run."""
-    if status not in ("open", "acknowledged", "false_positive"):
-        raise ValueError(f"unknown anomaly status {status!r}")
-    rows = graph.read("MATCH (a:Anomaly {key: $key}) RETURN a.status AS status, a.task_key AS task", {"key": key})
-    if not rows:
-        return False
-    graph.write("MATCH (a:Anomaly {key: $key}) SET a.status = $status, a.status_by = $by, "
-                "a.status_at = $at, a.status_note = $note", {"key": key, "status": status, "by": by,
-                                                               "at": at_ms, "note": note})
-    if status == "false_positive" and rows[0]["status"] != "false_positive" and rows[0]["task"]:
-        graph.write("MATCH (t:Task {key: $task}) SET t.tolerance = coalesce(t.tolerance, 1.0) * 1.25",
-                    {"task": rows[0]["task"]})
-    return True

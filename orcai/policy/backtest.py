@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orcai.policy.conditions import ConditionRuntimeError, compile_condition, evaluate
+from orcai.errors import ConditionRuntimeError
+from orcai.policy.conditions import compile_condition, evaluate
 from orcai.policy.engine import explain
-from orcai.policy.facts import FINISHED, facts_for
+from orcai.dag_health import FINISHED_STATES
+from orcai.policy.facts import facts_for
 from orcai.policy.model import Policy
 
 MAX_HISTORY_RUNS = 1_500  # a day of runs every minute, and then some
@@ -60,7 +62,7 @@ def backtest(policy: Policy, dags: list[dict], runs_oldest_first: list[dict],
         paused, last_fired = False, None
         for index, run in enumerate(runs):
             at = run.get("end") or run.get("at")
-            if run.get("state") not in FINISHED or at is None or at < since_ms:
+            if run.get("state") not in FINISHED_STATES or at is None or at < since_ms:
                 continue
             result.runs_checked += 1
             # Facts look at most a day and a streak back: a bounded history keeps a DAG that

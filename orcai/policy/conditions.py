@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import cel
 
+from orcai.errors import ConditionRuntimeError
 from orcai.policy.facts import FACTS, sample_facts
 
 MAX_CONDITION_CHARS = 2_000
@@ -42,10 +43,6 @@ class ConditionError:
     def __str__(self) -> str:
         where = f"line {self.line}, column {self.column}: " if self.line else ""
         return where + self.message
-
-
-class ConditionRuntimeError(Exception):
-    """A valid condition failed on real facts (e.g. a division by zero)."""
 
 
 def validate(condition: str) -> list[ConditionError]:

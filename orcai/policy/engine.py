@@ -19,11 +19,13 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from orcai.policy.conditions import ConditionRuntimeError, compile_condition, evaluate
+from orcai.errors import ConditionRuntimeError
+from orcai.model import HOUR_MS
+from orcai.policy.conditions import compile_condition, evaluate
 from orcai.policy.model import Policy, PolicyAction
 
 OWN_DAG_PREFIX = "orcai_"
-HOUR_MS = 3_600_000
+
 CHANGES = ("pause", "unpause", "mark_critical")  # actions that change something; the cap counts them
 FINAL = ("done", "would_do", "skipped", "undone")  # recorded outcomes a decision never redoes
 

@@ -14,10 +14,10 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from orcai.status import consecutive_failures
+from orcai.dag_health import FINISHED_STATES, consecutive_failures
+from orcai.model import DAY_MS, MINUTE_MS
 
-DAY_MS = 86_400_000
-FINISHED = ("success", "failed")
+
 BASELINE_RUNS = 20  # successful runs the duration ratio compares with
 MIN_BASELINE_RUNS = 3
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1, "none": 0}
@@ -80,7 +80,7 @@ def dag_facts(dag: dict, runs_newest_first: list[dict], now_ms: int,
               paused_by_policy_at: int | None = None) -> dict:
     """`dag` facts from a Dag row and its runs (dicts with state, at, duration_s, run_type)."""
     recent = [r for r in runs_newest_first if (r.get("at") or 0) >= now_ms - DAY_MS]
-    finished = [r for r in recent if r.get("state") in FINISHED]
+    finished = [r for r in recent if r.get("state") in FINISHED_STATES]
     failed = sum(r["state"] == "failed" for r in finished)
     return {
         "id": dag["dag_id"],
@@ -93,13 +93,13 @@ def dag_facts(dag: dict, runs_newest_first: list[dict], now_ms: int,
         "last_state": (runs_newest_first[0].get("state") or "") if runs_newest_first else "",
         "criticality": int(dag.get("criticality") or 0),
         "paused_by_policy_min": (-1 if paused_by_policy_at is None or not dag.get("is_paused")
-                                 else max(0, (now_ms - paused_by_policy_at) // 60_000)),
+                                 else max(0, (now_ms - paused_by_policy_at) // MINUTE_MS)),
     }
 
 
 def run_facts(runs_newest_first: list[dict]) -> dict:
     """`run` facts of the newest finished run, with its duration against the usual."""
-    finished = [r for r in runs_newest_first if r.get("state") in FINISHED]
+    finished = [r for r in runs_newest_first if r.get("state") in FINISHED_STATES]
     if not finished:
         return {"id": "", "state": "", "duration_s": 0.0, "duration_ratio": 0.0, "run_type": ""}
     last = finished[0]

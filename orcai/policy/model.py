@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import yaml
 
+from orcai.errors import PolicyInvalid
 from orcai.policy.conditions import validate
 from orcai.policy.facts import FACTS
 
@@ -22,14 +23,6 @@ MODES = ("dry_run", "enforce")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")
 _PLACEHOLDER = re.compile(r"\{\s*([a-z_]+)\.([a-z_0-9]+)\s*\}")
 DEFAULT_ALERT = "{dag.id}: policy fired ({run.state} run {run.id})"
-
-
-class PolicyInvalid(ValueError):
-    """A policy that cannot be saved; `problems` lists each reason."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Runs after detection in every cycle. What it does for each decision (see engine.
   mark critical in the graph; an `alert` is the Slack notice itself. A failure (Airflow
   down) leaves the Action `failed`; its key is the same next cycle, so it is retried, once.
 - `would_do` (dry run), `skipped` (protected), `deferred` (over the hourly cap): recorded.
-Every done, would-be and failed action is queued in the alert outbox (orcai.alerts.outbox),
+Every done, would-be and failed action is queued in the alert outbox (orcai.graph.alert_store),
 which the Slack dispatcher sends when Slack is configured. A policy whose condition fails at
 run time is disabled, with the error on the page and in Slack; the others carry on.
 """
@@ -17,18 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orcai.airflow import AirflowClient
-from orcai.alerts.outbox import AlertRequest, enqueue
+from orcai.alerts.outbox import AlertRequest
 from orcai.config import Settings
-from orcai.errors import AirflowError
 from orcai.graph import Graph
-from orcai.policy import store
+from orcai.graph import anomaly_store, dag_store
+from orcai.graph import policy_store as store
+from orcai.graph.alert_store import enqueue
+from orcai.model import DAY_MS
+from orcai.policy.actions import set_paused_confirmed
 from orcai.policy.engine import Decision, Guardrails, decide
-from orcai.policy.facts import DAY_MS, facts_for
+from orcai.policy.facts import facts_for
 from orcai.policy.model import load_policies_yaml, render_message
 
 log = logging.getLogger(__name__)
 
 WORKER_AUTHOR = "orcai-worker"
+FACT_RUNS = 50  # newest runs per DAG the facts are built from (plus all of the last 24 h)
 
 
 @dataclass
@@ -52,10 +56,11 @@ def guardrails_from(settings: Settings) -> Guardrails:
 
 def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
     """The facts of every live DAG as of now."""
-    anomalies = store.anomalies_by_run(graph, now_ms - 7 * DAY_MS)
+    anomalies = anomaly_store.anomalies_by_run(graph, now_ms - 7 * DAY_MS)
     paused_at = store.paused_by_policy(graph)
     facts = {}
-    for row in store.dag_fact_rows(graph, now_ms):
+    # The last 50 runs, and every run of the last 24 h however many.
+    for row in dag_store.dag_overview(graph, FACT_RUNS, since_ms=now_ms - DAY_MS):
         runs = [r for r in row["runs"] if r.get("at") is not None]
         facts[row["dag_id"]] = facts_for(row, runs, anomalies.get(row["dag_id"], {}), now_ms,
                                          paused_at.get(row["dag_id"]))
@@ -109,12 +114,12 @@ class PolicyRunner:
         if kind in ("pause", "unpause"):
             outcome, error = set_paused_confirmed(airflow, dag_id, kind == "pause")
             if outcome in ("done", "skipped"):
-                store.set_dag_flags(graph, dag_id, is_paused=kind == "pause")
+                dag_store.set_dag_flags(graph, dag_id, is_paused=kind == "pause")
             if error:
                 log.error("policy %s could not %s %s: %s", decision.policy.name, kind, dag_id, error)
             return outcome, error
         if kind == "mark_critical":
-            store.set_dag_flags(graph, dag_id, marked_critical=True)
+            dag_store.set_dag_flags(graph, dag_id, marked_critical=True)
         return "done", None  # an alert is done once queued in the outbox
 
     def _notice(self, decision: Decision, outcome: str, error: str | None, now_ms: int) -> AlertRequest:
@@ -140,38 +145,13 @@ class PolicyRunner:
             payload={"policy": name, "version": policy.version, "error": f"condition failed {error}"})])
 
 
-def set_paused_confirmed(airflow: AirflowClient, dag_id: str, paused: bool) -> tuple[str, str | None]:
-    """Pause or unpause a DAG and read it back: (done | skipped | failed, error)."""
-    try:
-        if airflow.get_dag(dag_id).is_paused == paused:
-            return "skipped", f"already {'paused' if paused else 'unpaused'} in Airflow"
-        airflow.set_paused(dag_id, paused)
-        if airflow.get_dag(dag_id).is_paused != paused:
-            return "failed", "Airflow accepted the change but reading the DAG back does not show it"
-    except AirflowError as exc:
-        return "failed", str(exc)
-    return "done", None
-
-
-def undo_pause(graph: Graph, airflow: AirflowClient, action_key: str, by: str, now_ms: int) -> tuple[str, str | None]:
-    """Unpause the DAG a policy paused, record the undo; (done | skipped | failed, error)."""
-    action = store.get_action(graph, action_key)
-    if action is None or action.get("kind") != "pause" or action.get("status") != "done":
-        return "failed", "only a pause that was done (and not undone yet) can be undone"
-    outcome, error = set_paused_confirmed(airflow, action["dag_id"], False)
-    if outcome in ("done", "skipped"):
-        store.set_dag_flags(graph, action["dag_id"], is_paused=False)
-    store.record_undo(graph, action_key, by, now_ms, "done" if outcome != "failed" else "failed", error)
-    return outcome, error
-
-
 def install_default_policies(graph: Graph, directory: Path, now_ms: int) -> list[str]:
     """Add the shipped policies (`*.yaml` in `directory`) that the graph has never had.
 
     A policy an operator edited, disabled or deleted is left alone."""
     if not directory.is_dir():
         return []
-    known = {r["name"] for r in graph.read("MATCH (p:Policy) RETURN p.name AS name")}
+    known = store.policy_names(graph)
     installed = []
     for path in sorted(directory.glob("*.yaml")):
         for policy in load_policies_yaml(path.read_text()):

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from orcai.graph import lineage
+from orcai.lineage.criticality import refresh_criticality
+from orcai.lineage.view import neighbourhood
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph.load import ensure_schema, load_assets, load_dags, load_tasks
 from orcai.localstack.airflow import REPO_ROOT
@@ -40,7 +41,7 @@ def full_neighbourhoods(graph, dag_ids: list[str], wanted: int, hops: int = 2) -
     """DAGs whose neighbourhood at `hops` fills the 300-node cap (the page's worst case)."""
     found = []
     for dag_id in dag_ids:
-        if lineage.neighbourhood(graph, dag_id=dag_id, depth=hops).hidden:
+        if neighbourhood(graph, dag_id=dag_id, depth=hops).hidden:
             found.append(dag_id)
             if len(found) == wanted:
                 break
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
             load_dags(graph, dags)
             load_tasks(graph, [d.dag_id for d in dags], tasks)
             load_assets(graph, cross_dag_assets(dags, tasks))
-            lineage.refresh_criticality(graph)
+            refresh_criticality(graph)
             candidates = [d.dag_id for d in dags]
             random.Random(3).shuffle(candidates)
             sample = full_neighbourhoods(graph, candidates, args.samples)

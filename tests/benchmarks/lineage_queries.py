@@ -16,7 +16,10 @@ import random
 import statistics
 import time
 
-from orcai.graph import lineage
+from orcai.lineage.blast_radius import blast_radius
+from orcai.lineage.criticality import refresh_criticality
+from orcai.lineage.view import neighbourhood
+from orcai.lineage.walks import downstream_tasks, upstream_tasks
 from orcai.graph.load import load_assets, load_dags, load_tasks
 from orcai.model import AssetRecord
 from orcai.simulate import synthetic_deployment
@@ -62,17 +65,17 @@ def main(argv=None) -> int:
         load_dags(graph, dags)
         load_tasks(graph, [d.dag_id for d in dags], tasks)
         load_assets(graph, assets)
-        lineage.refresh_criticality(graph)
+        refresh_criticality(graph)
         load_s = time.perf_counter() - started
         rng = random.Random(1)
         sample = [t.key for t in rng.sample(tasks, args.samples)]
         results = {
-            "downstream (10 DAG hops)": [timed(lambda k=k: lineage.downstream_tasks(graph, [k])) for k in sample],
-            "upstream (10 DAG hops)": [timed(lambda k=k: lineage.upstream_tasks(graph, [k])) for k in sample],
-            "blast radius of a task": [timed(lambda k=k: lineage.blast_radius(graph, task_key=k)) for k in sample],
-            "neighbourhood (1 hop, ≤300)": [timed(lambda k=k: lineage.neighbourhood(graph, task_key=k)) for k in sample],
+            "downstream (10 DAG hops)": [timed(lambda k=k: downstream_tasks(graph, [k])) for k in sample],
+            "upstream (10 DAG hops)": [timed(lambda k=k: upstream_tasks(graph, [k])) for k in sample],
+            "blast radius of a task": [timed(lambda k=k: blast_radius(graph, task_key=k)) for k in sample],
+            "neighbourhood (1 hop, ≤300)": [timed(lambda k=k: neighbourhood(graph, task_key=k)) for k in sample],
         }
-        reach = [len(lineage.downstream_tasks(graph, [k]).hops) for k in sample[:20]]
+        reach = [len(downstream_tasks(graph, [k]).hops) for k in sample[:20]]
 
     print(f"Lineage queries on FalkorDB: {len(dags)} DAGs, {len(tasks)} tasks, {len(assets)} assets "
           f"(loaded + criticality in {load_s:.1f} s); {args.samples} random start tasks; "

@@ -25,11 +25,12 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from orcai.anomalies import AnomalyMonitor
+from orcai.anomalies.monitor import AnomalyMonitor
 from orcai.config import load_settings
-from orcai.graph import lineage
+from orcai.lineage.criticality import refresh_criticality
 from orcai.graph.falkor import FalkorGraph
-from orcai.graph.load import ensure_schema, load_assets, load_dags, load_tasks, write_heartbeat
+from orcai.graph.load import ensure_schema, load_assets, load_dags, load_tasks
+from orcai.graph.worker_store import write_heartbeat
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import start_falkordb
 from orcai.simulate import Options, structure_from_records, synthetic_deployment, synthetic_history, write_history
@@ -95,7 +96,7 @@ def build_graph(graph: FalkorGraph, n_dags: int, task_runs: int, days: float, gr
     load_dags(graph, dags)
     load_tasks(graph, [d.dag_id for d in dags], tasks)
     load_assets(graph, cross_dag_assets(dags, tasks))
-    lineage.refresh_criticality(graph)
+    refresh_criticality(graph)
     now = int(time.time() * 1000)
     history = history_of_size(structure_from_records(dags, tasks), task_runs, days, now)
     write_history(graph, history)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orcai.graph import Graph, connect
-from orcai.graph.queries import worker_heartbeats
+from orcai.graph.worker_store import worker_heartbeats
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import port_open
 from orcai.localstack.process import Service, start_service

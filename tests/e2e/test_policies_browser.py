@@ -17,7 +17,7 @@ from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import port_open
 from orcai.localstack.process import start_service
 from orcai.model import DagRecord, DagRunRecord
-from orcai.policy import store
+from orcai.graph import policy_store as store
 from tests.conftest import APP_PORT as SESSION_APP_PORT
 from tests.e2e.conftest import ARTIFACTS
 

@@ -7,7 +7,7 @@
     A task run of a task Airflow no longer has (A.ghost), and an asset nobody uses.
 """
 
-from orcai.graph import lineage
+from orcai.lineage.criticality import refresh_criticality
 from orcai.graph.load import load_assets, load_dag_runs, load_dags, load_task_runs, load_tasks
 from orcai.model import AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
 
@@ -38,5 +38,5 @@ def load_known_lineage(graph):
         TaskRunRecord("A", "r1", "ghost", -1, "success", start_date=NOW, end_date=NOW + 1),
         TaskRunRecord("B", "r1", "b1", -1, "failed", start_date=NOW + 50_000, end_date=NOW + 51_000),
     ])
-    lineage.refresh_criticality(graph)
+    refresh_criticality(graph)
     return graph

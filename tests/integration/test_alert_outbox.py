@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orcai.alerts.outbox import AlertRequest, enqueue, mark_failed, mark_sent, pending
+from orcai.alerts.outbox import AlertRequest
+from orcai.graph.alert_store import enqueue, mark_failed, mark_sent, pending
 
 pytestmark = pytest.mark.integration
 

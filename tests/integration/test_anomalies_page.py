@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from orcai.anomalies import AnomalyMonitor
+from orcai.anomalies.monitor import AnomalyMonitor
 from orcai.config import load_settings
 from orcai.graph.load import load_dags, load_tasks
 from orcai.model import DagRecord, TaskRecord

@@ -8,7 +8,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orcai.graph.load import write_heartbeat
+from orcai.graph.worker_store import write_heartbeat
 from orcai.localstack.airflow import REPO_ROOT
 from tests.integration.pages_harness import fresh_streamlit_caches  # noqa: F401 (fixture)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 from orcai.airflow import AirflowClient
-from orcai.graph import lineage
-from orcai.lineage import adjacency, reachable
+from orcai.lineage.blast_radius import blast_radius
+from orcai.lineage.walks import downstream_tasks
+from orcai.lineage.algorithms import adjacency, reachable
 from orcai.sync import sync_once
 from tests.airflow_truth import all_pages
 from tests.conftest import api_json
@@ -38,7 +39,7 @@ def test_downstream_sets_equal_airflows_for_every_dag(synced):
         for task in tasks:
             expected = {f"{dag['dag_id']}.{child}" for child in reachable(flows, task["task_id"])}
             key = f"{dag['dag_id']}.{task['task_id']}"
-            assert set(lineage.downstream_tasks(graph, [key], max_dag_hops=0).keys) == expected, key
+            assert set(downstream_tasks(graph, [key], max_dag_hops=0).keys) == expected, key
             compared += 1
     assert compared > 100
 
@@ -51,7 +52,7 @@ def test_asset_scheduled_dags_are_cross_dag_edges(synced):
     for asset in linked:
         for producer in asset["producing_tasks"]:
             key = f"{producer['dag_id']}.{producer['task_id']}"
-            reached_dags = {k.split(".")[0] for k in lineage.downstream_tasks(graph, [key], 1).keys}
+            reached_dags = {k.split(".")[0] for k in downstream_tasks(graph, [key], 1).keys}
             for consumer in asset["scheduled_dags"]:
                 assert consumer["dag_id"] in reached_dags, (key, asset["uri"], consumer["dag_id"])
     stored = graph.read("MATCH (t:Task)-[:PRODUCES]->(a:Asset) RETURN t.key AS t, a.uri AS a")
@@ -61,7 +62,7 @@ def test_asset_scheduled_dags_are_cross_dag_edges(synced):
 
 def test_demo_lineage_etl_orders_feeds_the_dashboard(synced):
     _, graph = synced
-    radius = lineage.blast_radius(graph, task_key="etl_orders.extract")
+    radius = blast_radius(graph, task_key="etl_orders.extract")
     assert "orders_dashboard.refresh_extracts" in {t["key"] for t in radius.tasks}
     assert "postgres://warehouse" in radius.systems
     assert [d["dag_id"] for d in radius.dags] == ["etl_orders", "orders_dashboard"]

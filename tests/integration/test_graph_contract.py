@@ -35,8 +35,9 @@ from orcai.graph.load import (
     read_watermarks, set_watermarks,
 )
 from orcai.graph.neo4j_adapter import Neo4jGraph
-from orcai.graph.queries import (
-    dag_overview, failed_dags_since, graph_counts, run_states_since, worker_heartbeats,
+from orcai.graph.worker_store import worker_heartbeats, write_heartbeat
+from orcai.graph.dag_store import (
+    dag_overview, failed_dags_since, live_dag_ids, run_states_since,
 )
 from orcai.localstack.falkordb import start_falkordb
 from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
@@ -155,12 +156,12 @@ def test_both_adapters_read_the_same_answers(falkordb_bolt_server):
     native.write("MATCH (n) DETACH DELETE n")
     ensure_schema(native)
     load_all(native, *small_deployment())
-    load.write_heartbeat(native, "w", {"last_sync_at": NOW, "last_error": None})
+    write_heartbeat(native, "w", {"last_sync_at": NOW, "last_error": None})
     bolt = Neo4jGraph(f"bolt://127.0.0.1:{BOLT_PORT}", None, "falkordb", "")
     try:
         assert len(dag_overview(bolt, 3)) == 2
         for ask in (lambda g: dag_overview(g, 3), lambda g: run_states_since(g, NOW - 86_400_000),
-                    lambda g: failed_dags_since(g, 0), worker_heartbeats, graph_counts,
+                    lambda g: failed_dags_since(g, 0), worker_heartbeats, live_dag_ids,
                     read_watermarks):
             assert ask(bolt) == ask(native)
     finally:

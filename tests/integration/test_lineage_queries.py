@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from orcai.graph import lineage
-from tests.integration.known_graph import AGG, NOW, ORDERS, load_known_lineage
+from orcai.graph.run_store import recent_task_runs
+from orcai.lineage.blast_radius import blast_radius
+from orcai.lineage.criticality import refresh_criticality
+from orcai.lineage.view import neighbourhood
+from orcai.lineage.walks import downstream_tasks, upstream_tasks
+from tests.integration.known_graph import AGG, ORDERS, load_known_lineage
 
 pytestmark = pytest.mark.integration
 
@@ -16,11 +20,11 @@ def known(graph):
 
 
 def test_downstream_within_and_across_dags(known):
-    walk = lineage.downstream_tasks(known, ["A.a1"])
+    walk = downstream_tasks(known, ["A.a1"])
     assert walk.hops == {"A.a2": 0, "A.a3": 0, "A.a4": 0, "B.b1": 1, "B.b2": 1, "C.c1": 2}
     assert walk.via["B.b1"] == ORDERS and walk.via["C.c1"] == AGG
-    assert lineage.downstream_tasks(known, ["A.a4"]).keys == []
-    assert lineage.downstream_tasks(known, ["A.a1"], max_dag_hops=0).keys == ["A.a2", "A.a3", "A.a4"]
+    assert downstream_tasks(known, ["A.a4"]).keys == []
+    assert downstream_tasks(known, ["A.a1"], max_dag_hops=0).keys == ["A.a2", "A.a3", "A.a4"]
 
 
 def test_the_seed_question_all_downstream_tasks_of_x(known):
@@ -29,13 +33,13 @@ def test_the_seed_question_all_downstream_tasks_of_x(known):
 
 
 def test_upstream_follows_assets_back_to_producers(known):
-    walk = lineage.upstream_tasks(known, ["C.c1"])
+    walk = upstream_tasks(known, ["C.c1"])
     assert walk.keys == ["A.a1", "A.a2", "A.a3", "B.b1", "B.b2"]
     assert walk.hops["B.b2"] == 1 and walk.hops["A.a3"] == 2
 
 
 def test_blast_radius_of_a_task(known):
-    radius = lineage.blast_radius(known, task_key="A.a2")
+    radius = blast_radius(known, task_key="A.a2")
     assert [t["key"] for t in radius.tasks][:2] == ["A.a3", "B.b1"]  # most critical first
     assert {t["key"] for t in radius.tasks} == {"A.a3", "A.a4", "B.b1", "B.b2", "C.c1"}
     assert [(d["dag_id"], d["criticality"], d["last_state"]) for d in radius.dags] == [
@@ -47,33 +51,20 @@ def test_blast_radius_of_a_task(known):
 
 
 def test_blast_radius_of_a_dag_excludes_itself(known):
-    radius = lineage.blast_radius(known, dag_id="A")
+    radius = blast_radius(known, dag_id="A")
     assert [d["dag_id"] for d in radius.dags] == ["B", "C"]
     with pytest.raises(ValueError):
-        lineage.blast_radius(known)
+        blast_radius(known)
 
 
 def test_criticality_is_stored(known):
     rows = known.read("MATCH (t:Task) WHERE t.dag_id = 'A' RETURN t.task_id AS id, t.criticality AS c")
     assert {r["id"]: r["c"] for r in rows if r["id"] != "ghost"} == {"a1": 6, "a2": 5, "a3": 3, "a4": 0}
-    assert lineage.refresh_criticality(known) == 0  # nothing changed: nothing written
-
-
-def test_critical_path_of_a_run(known):
-    path = lineage.critical_path(known, "A/r1")
-    assert [s["task_id"] for s in path][-3:] == ["a1", "a2", "a3"]
-    assert path[-1]["waited_s"] == 1.0
-
-
-def test_roots_leaves_orphans_and_silent_dags(known):
-    assert lineage.roots(known, "A") == ["a1"] and lineage.leaves(known, "A") == ["a3", "a4"]
-    assert lineage.orphans(known) == {"tasks": ["A.ghost"], "assets": ["file:///tmp/unused"]}
-    silent = [r["dag_id"] for r in lineage.dags_without_recent_runs(known, NOW - 60_000)]
-    assert silent == ["C", "D"]
+    assert refresh_criticality(known) == 0  # nothing changed: nothing written
 
 
 def test_neighbourhood_of_a_task_draws_assets_systems_and_consumers(known):
-    view = lineage.neighbourhood(known, task_key="A.a3", depth=1)
+    view = neighbourhood(known, task_key="A.a3", depth=1)
     ids = {n["id"] for n in view.nodes}
     assert {"task:A.a3", "task:A.a2", "task:A.a1", "task:B.b1", "task:B.b2",
             f"asset:{ORDERS}", f"asset:{AGG}", "system:postgres://wh"} <= ids
@@ -88,12 +79,12 @@ def test_neighbourhood_of_a_task_draws_assets_systems_and_consumers(known):
 
 
 def test_neighbourhood_is_capped_nearest_first(known):
-    view = lineage.neighbourhood(known, dag_id="A", depth=2, max_nodes=5)
+    view = neighbourhood(known, dag_id="A", depth=2, max_nodes=5)
     tasks = [n for n in view.nodes if n["kind"] == "task"]
     assert len(tasks) == 5 and view.hidden == 2  # 4 of A + nearest of B; b2 and c1 left out
     assert {n["key"] for n in tasks} >= {"A.a1", "A.a2", "A.a3", "A.a4"}
 
 
 def test_recent_task_runs_newest_first(known):
-    runs = lineage.recent_task_runs(known, "A.a2")
+    runs = recent_task_runs(known, "A.a2")
     assert [(r["run_id"], r["state"]) for r in runs] == [("r1", "success")]

@@ -8,7 +8,7 @@ import pytest
 
 from orcai.graph.load import load_dag_runs, load_dags
 from orcai.model import DagRecord, DagRunRecord
-from orcai.policy import store
+from orcai.graph import policy_store as store
 from orcai.policy.model import parse_policy
 from tests.integration.pages_harness import fresh_streamlit_caches, log_in, run_page  # noqa: F401 (fixture)
 

@@ -15,9 +15,9 @@ import time
 import pytest
 
 from orcai.airflow import AirflowClient
-from orcai.alerts.outbox import pending
+from orcai.graph.alert_store import pending
 from orcai.errors import AirflowUnreachable
-from orcai.policy import store
+from orcai.graph import policy_store as store
 from tests.conftest import api_json, trigger
 from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 from workers.worker import Worker

@@ -9,11 +9,11 @@ import time
 import pytest
 
 from orcai.airflow import AirflowClient
-from orcai.alerts.outbox import pending
+from orcai.graph.alert_store import pending
 from orcai.config import load_settings
 from orcai.graph.load import load_dag_runs, load_dags
 from orcai.model import DagRecord, DagRunRecord
-from orcai.policy import store
+from orcai.graph import policy_store as store
 from orcai.policy.model import parse_policy
 from orcai.policy.runner import PolicyRunner
 
@@ -100,7 +100,7 @@ def test_default_policies_installed_once_and_never_over_an_operator_change(graph
 
 
 def test_facts_count_every_run_of_the_last_day_and_the_anomalies_of_the_last_run(graph):
-    from orcai.graph.load import load_anomalies
+    from orcai.graph.anomaly_store import load_anomalies
     from orcai.policy.runner import current_facts
     now = int(time.time() * 1000)
     load_dags(graph, [DagRecord("busy", is_paused=False)])

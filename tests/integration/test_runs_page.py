@@ -6,9 +6,11 @@ import time
 
 import pytest
 
-from orcai.graph.load import load_anomalies, load_dag_runs, load_dags, load_task_runs, load_tasks, write_heartbeat
+from orcai.graph.anomaly_store import load_anomalies
+from orcai.graph.load import load_dag_runs, load_dags, load_task_runs, load_tasks
+from orcai.graph.worker_store import write_heartbeat
 from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
-from pages.shared import md_text
+from ui.format import md_text
 from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from orcai.graph import lineage
+from orcai.lineage.criticality import refresh_criticality
 from orcai.graph.load import load_assets, load_dag_runs, load_dags, load_task_runs, load_tasks
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.model import AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
@@ -34,7 +34,7 @@ def demo_graph(graph):
     load_dag_runs(graph, [DagRunRecord("etl_orders", "r1", "success", run_after=1, duration_s=4.0)])
     load_task_runs(graph, [TaskRunRecord("etl_orders", "r1", t, -1, "success", start_date=i, queued_s=0.5)
                            for i, t in enumerate(["extract", "transform", "load"])])
-    lineage.refresh_criticality(graph)
+    refresh_criticality(graph)
     return graph
 
 

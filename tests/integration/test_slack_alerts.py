@@ -13,10 +13,12 @@ import time
 import pytest
 
 from orcai.alerts.dispatch import AlertDispatcher, SlackAlertStage
-from orcai.alerts.outbox import AlertRequest, enqueue
+from orcai.alerts.outbox import AlertRequest
+from orcai.graph.alert_store import enqueue
 from orcai.alerts.slack import SlackSender
 from orcai.config import load_settings
-from orcai.graph.load import load_anomalies, set_anomaly_status
+from orcai.anomalies.review import review_anomaly
+from orcai.graph.anomaly_store import load_anomalies
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +74,7 @@ def test_one_cycle_of_anomalies_is_one_message_and_a_repeat_cycle_sends_nothing(
 def test_closing_an_announced_anomaly_sends_one_resolved_notice(dispatcher, graph, slack_sink):
     load_anomalies(graph, [anomaly(0), anomaly(1)])
     dispatcher.run(NOW)
-    set_anomaly_status(graph, anomaly(0)["key"], "acknowledged", "admin", NOW + 5_000, "maintenance window")
+    review_anomaly(graph, anomaly(0)["key"], "acknowledged", "admin", NOW + 5_000, "maintenance window")
 
     dispatcher.run(NOW + 61_000)
     dispatcher.run(NOW + 122_000)

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from orcai.graph.load import load_dag_runs, load_dags, write_heartbeat
+from orcai.graph.load import load_dag_runs, load_dags
+from orcai.graph.worker_store import write_heartbeat
 from orcai.model import DagRecord, DagRunRecord
-from pages.shared import md_text
+from ui.format import md_text
 from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
@@ -59,7 +60,7 @@ def test_worker_error_is_shown(monkeypatch, graph, graph_uri):
 
 
 def test_critical_dags_are_highlighted_and_the_table_filters(monkeypatch, graph, graph_uri):
-    from orcai.graph.lineage import refresh_criticality
+    from orcai.lineage.criticality import refresh_criticality
     from orcai.graph.load import load_assets, load_tasks
     from orcai.model import AssetRecord, TaskRecord
     load_dags(graph, [DagRecord("hub", is_paused=False, owners=("data",), tags=("core",)),

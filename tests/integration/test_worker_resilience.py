@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from orcai.graph.queries import worker_heartbeats
+from orcai.graph.worker_store import worker_heartbeats
 from tests.conftest import trigger, wait_for_quiet_airflow
 from workers.worker import Worker
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from orcai.graph.queries import worker_heartbeats
+from orcai.graph.worker_store import worker_heartbeats
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import start_falkordb
 from orcai.localstack.process import start_service

@@ -1,7 +1,7 @@
 """Reachability, criticality, critical paths and external-system derivation, on plain data."""
 
-from orcai.lineage import critical_path, downstream_counts, reachable, adjacency, task_criticality
-from orcai.lineage_sources import system_for_operator, system_for_uri
+from orcai.lineage.algorithms import adjacency, downstream_counts, reachable, task_criticality
+from orcai.lineage.systems import system_for_operator, system_for_uri
 
 
 def test_reachable_tolerates_cycles_and_excludes_start():
@@ -23,24 +23,6 @@ def test_task_criticality_counts_only_what_a_task_really_feeds():
     assert scores["A.1"] == 2 + 3  # A.2, A.side + all of B and C
     assert scores["A.2"] == 3 and scores["A.side"] == 0
     assert scores["B.1"] == 1 + 1 and scores["C.1"] == 0
-
-
-def test_critical_path_follows_the_releasing_upstream():
-    runs = [
-        {"task_id": "extract", "start_date": 0, "end_date": 10_000, "duration_s": 10},
-        {"task_id": "small", "start_date": 11_000, "end_date": 15_000, "duration_s": 4},
-        {"task_id": "big", "start_date": 12_000, "end_date": 30_000, "duration_s": 18},
-        {"task_id": "load", "start_date": 33_000, "end_date": 40_000, "duration_s": 7},
-        {"task_id": "never_ran", "start_date": None, "end_date": None},
-    ]
-    upstream = {"small": ["extract"], "big": ["extract"], "load": ["small", "big"]}
-    path = critical_path(runs, upstream)
-    assert [step["task_id"] for step in path] == ["extract", "big", "load"]
-    assert [step["waited_s"] for step in path] == [None, 2.0, 3.0]
-
-
-def test_critical_path_of_a_run_with_nothing_finished_is_empty():
-    assert critical_path([{"task_id": "a", "start_date": 1, "end_date": None}], {}) == []
 
 
 def test_external_systems_from_asset_uris_never_keep_credentials():

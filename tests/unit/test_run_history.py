@@ -1,12 +1,12 @@
-"""The Runs page's pure shaping: grid, Gantt bars, duration band, Airflow links."""
+"""Run history's pure shaping: grid, Gantt bars, duration band, Airflow links."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from orcai.runs import (
-    RunHistory, airflow_run_url, airflow_task_page_url, airflow_task_url, duration_trend, gantt_rows, run_summary, runs_table,
-    state_grid, task_runs_table, worst_state,
+from orcai.airflow.links import airflow_run_url, airflow_task_page_url, airflow_task_url
+from orcai.run_history import (
+    RunHistory, duration_trend, gantt_rows, run_summary, runs_table, state_grid, task_runs_table, worst_state,
 )
 
 T0 = 1_790_000_000_000
@@ -81,7 +81,7 @@ def test_runs_due_in_the_same_minute_get_distinct_grid_columns():
 
 
 def test_grid_rows_follow_the_order_tasks_run_in():
-    from orcai.runs import task_order
+    from orcai.run_history import task_order
     runs = task_runs_table([
         {"run_id": r, "task_id": t, "map_index": -1, "state": "success", "start_date": T0 + i * 1000}
         for r in ("r0", "r1") for i, t in enumerate(["extract", "transform", "load"])])

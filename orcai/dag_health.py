@@ -1,38 +1,12 @@
-"""The Status page's numbers: what is failing, how healthy runs are, is the worker alive.
-
-`load_status` reads the graph; everything else here is a pure function over rows.
-"""
+"""DAG health: each DAG's last state, success rate, failures in a row and criticality,
+as one table (Status page, `/metrics`, policy facts). Pure functions over graph rows."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from orcai.graph import Graph
-from orcai.graph import queries
-
-DAY_MS = 86_400_000
 FINISHED_STATES = ("success", "failed")
-
-
-@dataclass(frozen=True)
-class WorkerHealth:
-    status: str  # "ok" | "stale" | "error" | "missing"
-    message: str
-    last_sync_at: int | None = None
-    lag_s: float | None = None
-
-
-@dataclass(frozen=True)
-class StatusOverview:
-    kpis: dict
-    dags: pd.DataFrame
-    recently_failed: list[dict]
-    worker: WorkerHealth
-    generated_at: int = 0
-    warnings: list[str] = field(default_factory=list)
 
 
 def consecutive_failures(states_newest_first: list[str | None]) -> int:
@@ -115,63 +89,5 @@ def filter_dags(table: pd.DataFrame, owners: list[str], tags: list[str], critica
     return table[keep]
 
 
-def run_kpis(table: pd.DataFrame, states_24h: list[dict]) -> dict:
-    runs_24h = sum(row["runs"] for row in states_24h)
-    by_state = {row["state"]: row["runs"] for row in states_24h}
-    finished = by_state.get("success", 0) + by_state.get("failed", 0)
-    return {
-        "dags": len(table),
-        "paused": int(table["paused"].sum()) if len(table) else 0,
-        "failing": int((table["last_state"] == "failed").sum()) if len(table) else 0,
-        "runs_24h": runs_24h,
-        "failed_24h": by_state.get("failed", 0),
-        "running": by_state.get("running", 0) + by_state.get("queued", 0),
-        "success_rate_24h": None if not finished else by_state.get("success", 0) / finished,
-    }
-
-
-def worker_health(heartbeats: list[dict], now_ms: int, sync_interval_s: int) -> WorkerHealth:
-    """Judge the freshest worker: missing, erroring, stale (no sync for 3 intervals), or ok."""
-    if not heartbeats:
-        return WorkerHealth("missing", "No worker has written a heartbeat yet: is `python -m workers.worker` running?")
-    beat = max(heartbeats, key=lambda b: b.get("last_sync_at") or 0)
-    last_ok = beat.get("last_ok_at")
-    lag_s = None if last_ok is None else max(0.0, (now_ms - last_ok) / 1000)
-    seen_s = (now_ms - (beat.get("last_sync_at") or 0)) / 1000
-    if seen_s > 3 * sync_interval_s:
-        return WorkerHealth("stale", f"Worker '{beat.get('name')}' last reported {ago(seen_s)}: "
-                            "it may be stopped.", beat.get("last_sync_at"), lag_s)
-    if beat.get("last_error"):
-        return WorkerHealth("error", f"Worker '{beat.get('name')}' cannot sync: {beat['last_error']}",
-                            beat.get("last_sync_at"), lag_s)
-    return WorkerHealth("ok", f"Last sync {ago(seen_s)}.", beat.get("last_sync_at"), lag_s)
-
-
-def airflow_state(health: WorkerHealth) -> str:
-    """Airflow's reachability as the worker last saw it (the app itself never calls Airflow)."""
-    return {"ok": "synced", "error": "not syncing (see the worker line)",
-            "stale": "unknown: the worker is not reporting", "missing": "unknown: no worker yet"}[health.status]
-
-
-def load_status(graph: Graph, now_ms: int, sync_interval_s: int, last_n_runs: int = 20) -> StatusOverview:
-    """Everything the Status page shows, read from the graph in four queries."""
-    table = dag_table(queries.dag_overview(graph, last_n_runs))
-    kpis = run_kpis(table, queries.run_states_since(graph, now_ms - DAY_MS))
-    failed = queries.failed_dags_since(graph, now_ms - DAY_MS)
-    worker = worker_health(queries.worker_heartbeats(graph), now_ms, sync_interval_s)
-    return StatusOverview(kpis=kpis, dags=table, recently_failed=failed, worker=worker,
-                          generated_at=now_ms)
-
-
 def _timestamp(ms: int | None) -> pd.Timestamp | None:
     return None if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
-
-
-def ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.0f} days ago"

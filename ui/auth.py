@@ -1,4 +1,4 @@
-"""The admin login widget: every write in the app asks `is_admin()` first.
+"""The admin login: every write in the app asks `is_admin()` first.
 
 The password is ORCAI_ADMIN_PASSWORD (or its _FILE), else `ORCAI_ADMIN_PASSWORD` in
 Streamlit secrets. Without one, nobody can log in and the app is read-only. Failed logins
@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from orcai.auth import LoginLimiter, admin_configured
 from orcai.config import Settings
-from pages.shared import settings
+from ui.connection import settings
 
 SESSION_KEY = "orcai_admin"
 
@@ -20,6 +20,11 @@ SESSION_KEY = "orcai_admin"
 @st.cache_resource(show_spinner=False)
 def login_limiter() -> LoginLimiter:
     return LoginLimiter()
+
+
+def admin_logged_in() -> bool:
+    """Whether an admin has logged in this session (the sidebar shows it)."""
+    return st.session_state.get(SESSION_KEY) is True
 
 
 def admin_settings() -> Settings:

@@ -1,4 +1,4 @@
-"""The Runs page's shapes: one DAG's run history as a state grid, a duration trend with
+"""One DAG's run history as a state grid, a duration trend with
 its expected band, per-task duration spreads and a Gantt chart of one run.
 
 `load_run_history` reads the graph (three bounded queries); everything else is a pure
@@ -8,14 +8,13 @@ function over rows and DataFrames.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
 from orcai.detect import RobustDetector
 from orcai.graph import Graph
-from orcai.graph import queries
+from orcai.graph import anomaly_store, dag_store, run_store
 
 WHOLE_RUN = "(whole run)"  # the task id DAG-run durations are scored under
 # When a mapped task's instances disagree, the grid shows the state that needs attention.
@@ -40,12 +39,12 @@ class RunHistory:
 def load_run_history(graph: Graph, dag_id: str, since_ms: int, until_ms: int, limit: int,
                      states: list[str] | None = None, run_types: list[str] | None = None) -> RunHistory:
     """One DAG's runs in the window (filtered by state and run type), their task runs and anomalies."""
-    rows = queries.dag_runs(graph, dag_id, since_ms, until_ms, limit, states or None, run_types or None)
-    anomalies = pd.DataFrame(queries.dag_run_anomalies(graph, dag_id, since_ms),
+    rows = run_store.dag_runs(graph, dag_id, since_ms, until_ms, limit, states or None, run_types or None)
+    anomalies = pd.DataFrame(anomaly_store.dag_run_anomalies(graph, dag_id, since_ms),
                              columns=["run_id", "task_id", "kind", "severity", "reason", "status"])
     runs = runs_table(rows, anomalies)
-    task_runs = task_runs_table(queries.task_runs_of(graph, runs["key"].tolist()) if len(runs) else [])
-    return RunHistory(dag_id, runs, task_runs, queries.dag_task_ids(graph, dag_id), anomalies,
+    task_runs = task_runs_table(run_store.task_runs_of(graph, runs["key"].tolist()) if len(runs) else [])
+    return RunHistory(dag_id, runs, task_runs, dag_store.dag_task_ids(graph, dag_id), anomalies,
                       truncated=len(rows) >= limit)
 
 
@@ -157,26 +156,3 @@ def run_summary(runs: pd.DataFrame) -> dict:
         "p95_s": None if durations.empty else float(durations.quantile(0.95)),
         "with_anomalies": int((runs["anomalies"] > 0).sum()),
     }
-
-
-# --- links into Airflow 3's UI -----------------------------------------------------------
-
-def _part(value: str) -> str:
-    return quote(str(value), safe="")
-
-
-def airflow_dag_url(base: str, dag_id: str) -> str:
-    return f"{base}/dags/{_part(dag_id)}"
-
-
-def airflow_run_url(base: str, dag_id: str, run_id: str) -> str:
-    return f"{airflow_dag_url(base, dag_id)}/runs/{_part(run_id)}"
-
-
-def airflow_task_url(base: str, dag_id: str, run_id: str, task_id: str) -> str:
-    return f"{airflow_run_url(base, dag_id, run_id)}/tasks/{_part(task_id)}"
-
-
-def airflow_task_page_url(base: str, dag_id: str, task_id: str) -> str:
-    """The task's own page (all its runs) in Airflow 3's UI."""
-    return f"{airflow_dag_url(base, dag_id)}/tasks/{_part(task_id)}"

@@ -2,7 +2,9 @@
 
 import pandas as pd
 
-from orcai.status import consecutive_failures, dag_table, run_kpis, success_rate, worker_health
+from orcai.dag_health import consecutive_failures, dag_table, success_rate
+from orcai.overview import run_kpis
+from orcai.worker_health import worker_health
 
 NOW = 1_800_000_000_000
 
@@ -55,7 +57,7 @@ def test_worker_health_states():
 
 
 def test_critical_dags_and_owner_tag_filters():
-    from orcai.status import critical_threshold, dag_table, filter_dags, names_in
+    from orcai.dag_health import critical_threshold, dag_table, filter_dags, names_in
     table = dag_table([{"dag_id": "hub", "criticality": 8, "owners": ["data"], "tags": ["core", "etl"]},
                        {"dag_id": "leaf", "criticality": 0, "owners": ["ml"], "tags": ["etl"]},
                        {"dag_id": "mid", "criticality": 1, "owners": ["data"]}])
@@ -70,7 +72,7 @@ def test_critical_dags_and_owner_tag_filters():
 def test_markdown_escape_keeps_the_text_and_defuses_markup():
     import re
 
-    from pages.shared import md_text
+    from ui.format import md_text
     hostile = "**x** [y](javascript:alert(1)) `c` $x$ :red[z] <b>h</b> a_b #1 ~s~ | \\"
     escaped = md_text(hostile)
     assert re.sub(r"\\(.)", r"\1", escaped) == hostile  # unescaping gives the text back

@@ -14,19 +14,14 @@ from __future__ import annotations
 import json
 import logging
 
-from orcai.errors import OrcaiError
+from orcai.errors import PolicyConflict, PolicyInvalid
+from orcai.graph import anomaly_store, dag_store
 from orcai.graph.base import Graph, Row
+from orcai.model import DAY_MS
 from orcai.policy.engine import Decision, PastAction
-from orcai.policy.model import Policy, PolicyInvalid, parse_policy
+from orcai.policy.model import Policy, parse_policy
 
 log = logging.getLogger(__name__)
-
-_LIVE_DAG = "coalesce(d.is_deleted, false) = false"
-DAY_MS = 86_400_000
-
-
-class PolicyConflict(OrcaiError):
-    """The policy changed since it was read (another admin or the worker saved it)."""
 
 
 # --- policies ---------------------------------------------------------------------------------
@@ -94,58 +89,24 @@ def policy_history(graph: Graph, name: str) -> list[Row]:
                       "v.body AS body ORDER BY v.version DESC", {"name": name})
 
 
+def policy_names(graph: Graph) -> set[str]:
+    """Every policy ever stored, deleted ones included (a deleted default stays deleted)."""
+    return {r["name"] for r in graph.read("MATCH (p:Policy) RETURN p.name AS name")}
+
+
 def last_fired(graph: Graph) -> dict[str, int]:
     rows = graph.read("MATCH (p:Policy)-[:FIRED]->(a:Action) WHERE a.status IN ['done', 'would_do'] "
                       "RETURN p.name AS name, max(a.at) AS at")
     return {r["name"]: r["at"] for r in rows}
 
 
-# --- the facts the worker evaluates -----------------------------------------------------------
-
-def dag_fact_rows(graph: Graph, now_ms: int, last_n_runs: int = 50) -> list[Row]:
-    """Every live DAG with its newest runs (newest first): the last `last_n_runs`, and every
-    run of the last 24 h however many, for `facts.facts_for`."""
-    return graph.read(f"""
-        MATCH (d:Dag) WHERE {_LIVE_DAG}
-        OPTIONAL MATCH (d)-[:HAS_RUN]->(r:DagRun)
-        WITH d, r ORDER BY coalesce(r.run_after, r.start_date) DESC
-        WITH d, collect({{run_id: r.run_id, state: r.state, at: coalesce(r.run_after, r.start_date),
-                          end: r.end_date, duration_s: r.duration_s, run_type: r.run_type}}) AS runs
-        RETURN d.dag_id AS dag_id, d.is_paused AS is_paused, d.owners AS owners, d.tags AS tags,
-               d.criticality AS criticality,
-               runs[0..$n] + [r IN runs[$n..] WHERE r.at >= $since] AS runs
-    """, {"n": last_n_runs, "since": now_ms - DAY_MS})
-
-
-def dag_run_history(graph: Graph, since_ms: int) -> list[Row]:
-    """Every run of live DAGs since `since_ms`, oldest first, for the backtest."""
-    return graph.read(f"""
-        MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
-        WHERE {_LIVE_DAG} AND coalesce(r.run_after, r.start_date) >= $since
-        RETURN d.dag_id AS dag_id, r.run_id AS run_id, r.state AS state,
-               coalesce(r.run_after, r.start_date) AS at, r.end_date AS end,
-               r.duration_s AS duration_s, r.run_type AS run_type
-        ORDER BY at
-    """, {"since": since_ms})
-
+# --- what a backtest replays -------------------------------------------------------------------
 
 def backtest_inputs(graph: Graph, since_ms: int, context_ms: int = 7 * DAY_MS) -> tuple[list[Row], list[Row], dict]:
     """DAGs, their runs (from `context_ms` before `since_ms`, so streaks are known at the
     start) and every anomaly, for `backtest.backtest`."""
-    dags = graph.read(f"MATCH (d:Dag) WHERE {_LIVE_DAG} RETURN d.dag_id AS dag_id, d.tags AS tags, "
-                      "d.owners AS owners, d.criticality AS criticality")
-    return dags, dag_run_history(graph, since_ms - context_ms), anomalies_by_run(graph, since_ms - context_ms, False)
-
-
-def anomalies_by_run(graph: Graph, since_ms: int, open_only: bool = True) -> dict[str, dict[str, list[Row]]]:
-    """Anomalies detected since `since_ms`, by DAG id, then by run id."""
-    rows = graph.read("MATCH (a:Anomaly) WHERE a.detected_at >= $since AND ($all OR a.status = 'open') "
-                      "RETURN a.dag_id AS dag_id, a.run_id AS run_id, a.kind AS kind, a.score AS score, "
-                      "a.severity AS severity", {"since": since_ms, "all": not open_only})
-    grouped: dict[str, dict[str, list[Row]]] = {}
-    for row in rows:
-        grouped.setdefault(row["dag_id"], {}).setdefault(row["run_id"], []).append(row)
-    return grouped
+    return (dag_store.dag_scope_rows(graph), dag_store.dag_run_history(graph, since_ms - context_ms),
+            anomaly_store.anomalies_by_run(graph, since_ms - context_ms, False))
 
 
 def paused_by_policy(graph: Graph) -> dict[str, int]:
@@ -194,12 +155,6 @@ def set_action_outcome(graph: Graph, key: str, status: str, now_ms: int, error: 
                 "a.attempts = coalesce(a.attempts, 0) + 1, "
                 "a.done_at = CASE WHEN $status = 'done' THEN $now ELSE a.done_at END",
                 {"key": key, "status": status, "error": error, "now": now_ms})
-
-
-def set_dag_flags(graph: Graph, dag_id: str, **flags) -> None:
-    """What an action changed, shown at once instead of after the next sync."""
-    allowed = {k: v for k, v in flags.items() if k in ("is_paused", "marked_critical")}
-    graph.write("MATCH (d:Dag {dag_id: $dag_id}) SET d += $flags", {"dag_id": dag_id, "flags": allowed})
 
 
 def record_undo(graph: Graph, original_key: str, by: str, now_ms: int, status: str, error: str | None) -> str:

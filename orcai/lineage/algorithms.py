@@ -1,4 +1,4 @@
-"""Lineage logic over plain data: reachability, criticality, critical paths. No I/O."""
+"""Lineage logic over plain data: reachability and criticality. No I/O."""
 
 from __future__ import annotations
 
@@ -57,31 +57,3 @@ def task_criticality(task_dag: Mapping[str, str], flows: Iterable[tuple[str, str
         hit.discard(own_dag)
         scores[key] = len(inside) + sum(tasks_per_dag[dag] for dag in hit)
     return scores
-
-
-def critical_path(task_runs: list[dict], upstream_of: Mapping[str, Iterable[str]]) -> list[dict]:
-    """The chain of task runs that determined a run's end time, first task first.
-
-    Start from the task run that ended last; step to the upstream task run that ended last
-    (the one that released it); repeat. Each step records how long the task waited after
-    its releasing upstream ended (queue/scheduling delay) and how long it ran.
-    """
-    finished = {tr["task_id"]: tr for tr in task_runs if tr.get("end_date") is not None}
-    if not finished:
-        return []
-    current = max(finished.values(), key=lambda tr: tr["end_date"])
-    chain = []
-    while current is not None:
-        upstream = [finished[u] for u in upstream_of.get(current["task_id"], ()) if u in finished]
-        releaser = max(upstream, key=lambda tr: tr["end_date"]) if upstream else None
-        started = current.get("start_date")
-        chain.append({
-            "task_id": current["task_id"],
-            "start_date": started,
-            "end_date": current["end_date"],
-            "duration_s": current.get("duration_s"),
-            "waited_s": None if releaser is None or started is None
-            else max(0.0, (started - releaser["end_date"]) / 1000),
-        })
-        current = releaser
-    return list(reversed(chain))

@@ -1,0 +1,63 @@
+"""What operators read and decide about anomalies: the Anomalies page's table, one task's
+history with its expected band, and a verdict (acknowledge, false positive, reopen).
+
+A false positive widens the task's tolerance, so the detector stops flagging that kind of
+run: each one accepts runs up to 25 % further above the top of the usual band.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from orcai.anomalies.frames import runs_frame
+from orcai.detect import make_detector
+from orcai.graph import Graph
+from orcai.graph import anomaly_store, run_store
+from orcai.model import DAY_MS
+from orcai.model import task_key as task_key_of
+
+DURATION_KINDS = ("slow", "drift", "stuck")
+FALSE_POSITIVE_WIDENING = 1.25  # each false positive widens the task's tolerance by this factor
+
+
+def review_anomaly(graph: Graph, key: str, status: str, by: str, at_ms: int, note: str = "") -> bool:
+    """Acknowledge, mark false positive, or reopen an anomaly; False when there is none."""
+    before = anomaly_store.set_anomaly_status(graph, key, status, by, at_ms, note)
+    if before is None:
+        return False
+    if status == "false_positive" and before["status"] != "false_positive" and before["task"]:
+        anomaly_store.scale_task_tolerance(graph, before["task"], FALSE_POSITIVE_WIDENING)
+    return True
+
+
+def apply_tolerance(flagged: pd.DataFrame, tolerances: dict[str, float]) -> pd.DataFrame:
+    """Drop duration anomalies that a task's widened tolerance (from false positives) now
+    accepts: the run must exceed the top of its usual band by the tolerance factor."""
+    if flagged.empty or not tolerances:
+        return flagged
+    factor = pd.Series([task_key_of(d, t) for d, t in zip(flagged["dag_id"], flagged["task_id"])],
+                       index=flagged.index).map(tolerances).fillna(1.0)
+    accepted = (flagged["kind"].isin(DURATION_KINDS) & (factor > 1.0)
+                & (flagged["duration_s"] < flagged["expected_high"] * factor))
+    return flagged[~accepted]
+
+
+def task_duration_history(graph: Graph, task_key: str, now_ms: int, lookback_days: int,
+                          detector: str = "robust") -> pd.DataFrame:
+    """A task's runs with the detector's expected band, for the drill-down chart."""
+    rows = run_store.task_run_history(graph, now_ms - lookback_days * DAY_MS, task_key=task_key)
+    runs = runs_frame(rows)
+    if runs.empty:
+        return runs
+    scored = make_detector(detector).score(runs.drop(columns=["key", "end_date"]),
+                                           now=pd.Timestamp(now_ms, unit="ms", tz="UTC"))
+    return scored.assign(key=runs["key"].to_numpy()).sort_values("start_date")
+
+
+def anomaly_table(rows: list[dict]) -> pd.DataFrame:
+    """Stored anomalies -> the Anomalies page table (most severe first, as queried)."""
+    columns = ["severity", "kind", "dag_id", "task_id", "run_id", "detected_at", "reason", "status",
+               "score", "key", "task_key"]
+    table = pd.DataFrame([row["anomaly"] for row in rows], columns=columns)
+    table["detected_at"] = pd.to_datetime(table["detected_at"], unit="ms", utc=True)
+    return table

@@ -1,0 +1,76 @@
+"""Reads of DAG runs and task runs: a detector's window, one DAG's runs, a task's recent runs."""
+
+from __future__ import annotations
+
+from orcai.graph.base import Graph, Row
+
+
+def task_run_history(graph: Graph, started_since_ms: int, ended_after_ms: int | None = None,
+                     task_key: str | None = None, dag_ids: list[str] | None = None,
+                     started_before_ms: int | None = None) -> list[Row]:
+    """Task runs started since `started_since_ms` (and before `started_before_ms`;
+    optionally only those that ended after `ended_after_ms`, or are still running;
+    optionally of one task, or of `dag_ids`), for detection."""
+    return graph.read("""
+        MATCH (tr:TaskRun)
+        WHERE tr.start_date >= $since AND ($before IS NULL OR tr.start_date < $before)
+          AND ($ended_after IS NULL OR tr.end_date IS NULL OR tr.end_date > $ended_after)
+          AND ($task IS NULL OR (tr.dag_id + '.' + tr.task_id) = $task)
+          AND ($dags IS NULL OR tr.dag_id IN $dags)
+        OPTIONAL MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr)
+        RETURN tr.key AS key, tr.dag_id AS dag_id, tr.task_id AS task_id, tr.run_id AS run_id,
+               tr.start_date AS start_date, tr.end_date AS end_date, tr.duration_s AS duration_s,
+               tr.queued_s AS queued_s, tr.try_number AS try_number, tr.state AS state,
+               coalesce(r.logical_date, r.run_after) AS logical_date, r.run_type AS run_type
+    """, {"since": started_since_ms, "ended_after": ended_after_ms, "task": task_key, "dags": dag_ids,
+          "before": started_before_ms})
+
+
+def task_runs_started_since(graph: Graph, since_ms: int, dag_ids: list[str] | None = None) -> int:
+    return graph.read("MATCH (tr:TaskRun) WHERE tr.start_date >= $since "
+                      "AND ($dags IS NULL OR tr.dag_id IN $dags) RETURN count(tr) AS n",
+                      {"since": since_ms, "dags": dag_ids})[0]["n"]
+
+
+def dag_runs(graph: Graph, dag_id: str, since_ms: int, until_ms: int, limit: int,
+             states: list[str] | None = None, run_types: list[str] | None = None) -> list[Row]:
+    """The DAG's runs due (or started) in [since_ms, until_ms), newest first, at most `limit`;
+    only the given states and run types when those are given."""
+    return graph.read("""
+        MATCH (r:DagRun) WHERE r.dag_id = $dag
+          AND ($states IS NULL OR r.state IN $states)
+          AND ($types IS NULL OR r.run_type IN $types)
+        WITH r, coalesce(r.run_after, r.logical_date, r.start_date) AS at
+        WHERE at >= $since AND at < $until
+        RETURN r.key AS key, r.run_id AS run_id, r.state AS state, r.run_type AS run_type,
+               at, r.logical_date AS logical_date, r.queued_at AS queued_at,
+               r.start_date AS start_date, r.end_date AS end_date, r.duration_s AS duration_s
+        ORDER BY at DESC LIMIT $limit
+    """, {"dag": dag_id, "since": since_ms, "until": until_ms, "limit": limit,
+          "states": states, "types": run_types})
+
+
+def task_runs_of(graph: Graph, dag_run_keys: list[str]) -> list[Row]:
+    """Every task run of the given DAG runs (looked up by their indexed keys)."""
+    return graph.read("""
+        UNWIND $keys AS run_key
+        MATCH (r:DagRun {key: run_key})-[:HAS_TASK_RUN]->(tr:TaskRun)
+        RETURN r.run_id AS run_id, tr.task_id AS task_id, tr.map_index AS map_index,
+               tr.state AS state, tr.try_number AS try_number, tr.start_date AS start_date,
+               tr.end_date AS end_date, tr.duration_s AS duration_s, tr.queued_s AS queued_s
+    """, {"keys": dag_run_keys})
+
+
+def recent_task_runs(graph: Graph, task_key: str, limit: int = 10) -> list[Row]:
+    return graph.read("""
+        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(:Task {key: $key})
+        RETURN tr.run_id AS run_id, tr.state AS state, tr.start_date AS start_date,
+               tr.duration_s AS duration_s, tr.try_number AS try_number
+        ORDER BY tr.start_date DESC LIMIT $limit""", {"key": task_key, "limit": limit})
+
+
+def real_success_durations(graph: Graph) -> list[Row]:
+    """Every successful run synced from Airflow (not simulated): task key and duration."""
+    return graph.read("MATCH (tr:TaskRun) WHERE tr.source = 'airflow' AND tr.state = 'success' "
+                      "AND tr.duration_s IS NOT NULL "
+                      "RETURN tr.dag_id + '.' + tr.task_id AS task, tr.duration_s AS duration_s")

@@ -1,0 +1,49 @@
+"""The deployment at a glance (the Status page): DAG health, runs of the last 24 h, what
+failed recently, and whether the worker is alive. `load_status` reads; the rest is pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from orcai.dag_health import dag_table
+from orcai.graph import Graph
+from orcai.graph import dag_store, worker_store
+from orcai.model import DAY_MS
+from orcai.worker_health import WorkerHealth, worker_health
+
+
+@dataclass(frozen=True)
+class StatusOverview:
+    kpis: dict
+    dags: pd.DataFrame
+    recently_failed: list[dict]
+    worker: WorkerHealth
+    generated_at: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_kpis(table: pd.DataFrame, states_24h: list[dict]) -> dict:
+    runs_24h = sum(row["runs"] for row in states_24h)
+    by_state = {row["state"]: row["runs"] for row in states_24h}
+    finished = by_state.get("success", 0) + by_state.get("failed", 0)
+    return {
+        "dags": len(table),
+        "paused": int(table["paused"].sum()) if len(table) else 0,
+        "failing": int((table["last_state"] == "failed").sum()) if len(table) else 0,
+        "runs_24h": runs_24h,
+        "failed_24h": by_state.get("failed", 0),
+        "running": by_state.get("running", 0) + by_state.get("queued", 0),
+        "success_rate_24h": None if not finished else by_state.get("success", 0) / finished,
+    }
+
+
+def load_status(graph: Graph, now_ms: int, sync_interval_s: int, last_n_runs: int = 20) -> StatusOverview:
+    """Everything the Status page shows, read from the graph in four queries."""
+    table = dag_table(dag_store.dag_overview(graph, last_n_runs))
+    kpis = run_kpis(table, dag_store.run_states_since(graph, now_ms - DAY_MS))
+    failed = dag_store.failed_dags_since(graph, now_ms - DAY_MS)
+    worker = worker_health(worker_store.worker_heartbeats(graph), now_ms, sync_interval_s)
+    return StatusOverview(kpis=kpis, dags=table, recently_failed=failed, worker=worker,
+                          generated_at=now_ms)

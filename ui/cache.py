@@ -1,0 +1,108 @@
+"""Page reads, cached keyed on the worker's last sync time: a refresh after a sync shows
+new data at once, and repeated visits between syncs cost nothing. The first argument of
+every cached reader is that key; the readers themselves are `orcai` functions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from orcai.anomalies.review import anomaly_table, review_anomaly, task_duration_history
+from orcai.errors import GraphError
+from orcai.graph import anomaly_store, dag_store, run_store, worker_store
+from orcai.graph import lineage_store
+from orcai.lineage.blast_radius import BlastRadius, blast_radius
+from orcai.lineage.view import LineageView, neighbourhood
+from orcai.overview import StatusOverview, load_status
+from orcai.run_history import RunHistory, duration_trend, load_run_history
+from orcai.worker_health import WorkerHealth, worker_health
+from ui.connection import graph, graph_error_banner, now_ms, settings
+
+CACHE_TTL_S = 30
+
+
+def current_worker_health() -> WorkerHealth:
+    """Uncached: it is the cache key of every other read."""
+    return worker_health(worker_store.worker_heartbeats(graph()), now_ms(), settings().sync_interval_s)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner="Reading the graph...")
+def cached_status(last_sync_at: int | None, minute: int) -> StatusOverview:
+    # `last_sync_at` and `minute` are only cache keys: new sync or a new minute, new read.
+    return load_status(graph(), now_ms(), settings().sync_interval_s)
+
+
+# Lineage
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_dag_ids(last_sync_at: int | None) -> list[str]:
+    return dag_store.live_dag_ids(graph())
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_dag_tasks(last_sync_at: int | None, dag_id: str) -> list[str]:
+    return lineage_store.dag_task_keys(graph(), dag_id)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_neighbourhood(last_sync_at: int | None, dag_id: str, task_key: str | None,
+                         depth: int, max_nodes: int) -> LineageView:
+    return neighbourhood(graph(), dag_id=dag_id, task_key=task_key, depth=depth, max_nodes=max_nodes)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_blast_radius(last_sync_at: int | None, task_key: str) -> BlastRadius:
+    return blast_radius(graph(), task_key=task_key)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_recent_task_runs(last_sync_at: int | None, task_key: str) -> list[dict]:
+    return run_store.recent_task_runs(graph(), task_key)
+
+
+# Anomalies: a status change clears the cache so it shows at once.
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_anomalies(last_sync_at: int | None, statuses: tuple[str, ...], since_ms: int, limit: int):
+    """The `limit` most severe anomalies, and the count of all of them per severity."""
+    return (anomaly_table(anomaly_store.anomalies(graph(), list(statuses), since_ms, limit)),
+            anomaly_store.anomaly_counts(graph(), list(statuses), since_ms))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner="Scoring the task's history...")
+def cached_duration_history(last_sync_at: int | None, task_key: str, lookback_days: int, detector: str):
+    return task_duration_history(graph(), task_key, now_ms(), lookback_days, detector)
+
+
+def change_anomaly_status(key: str, status: str) -> None:
+    review_anomaly(graph(), key, status, by="app", at_ms=now_ms())
+    cached_anomalies.clear()
+
+
+# Runs: one DAG's history in a window.
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner="Reading the run history...")
+def cached_run_history(last_sync_at: int | None, dag_id: str, since_ms: int, until_ms: int, limit: int,
+                       states: tuple[str, ...], run_types: tuple[str, ...]) -> tuple[RunHistory, object]:
+    history = load_run_history(graph(), dag_id, since_ms, until_ms, limit, list(states), list(run_types))
+    return history, duration_trend(history)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_latest_dag(last_sync_at: int | None) -> str | None:
+    return dag_store.most_recently_run_dag(graph())
+
+
+def dag_ids_or_stop() -> tuple[int | None, list[str]]:
+    """The last sync's key and the live DAG ids, or a banner (graph down) or an empty state
+    (no DAGs yet) and the page stops: what every per-DAG page starts with."""
+    try:
+        sync_key = current_worker_health().last_sync_at
+        dags = cached_dag_ids(sync_key)
+    except GraphError as exc:
+        graph_error_banner(exc)
+        st.stop()
+    if not dags:
+        st.info("No DAGs in the graph yet. Start the worker (`python -m workers.worker`, or `make up`) "
+                "and it will sync your Airflow within a minute.", icon=":material/inbox:")
+        st.stop()
+    return sync_key, dags
