@@ -17,9 +17,18 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orcai.errors import ConfigError
+from orcai.localstack.secret_files import local_stack_settings
 from orcai.shard import Shard
 
 GRAPH_SCHEMES = ("falkor", "falkors", "bolt", "bolt+s", "neo4j", "neo4j+s")
+LOOPBACK = ("127.0.0.1", "localhost")
+# Settings `make up` hands to the processes it starts, by what they belong to: a group is
+# taken from make up's record only when none of its settings is set (see _local_stack_defaults).
+LOCAL_STACK_GROUPS = (
+    ("graph_username", "graph_password", "graph_password_file"),
+    ("airflow_url", "airflow_username", "airflow_password", "airflow_password_file", "airflow_token"),
+    ("admin_password", "admin_password_file"),
+)
 
 
 class Settings(BaseSettings):
@@ -101,6 +110,26 @@ class Settings(BaseSettings):
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError("must be an http(s):// URL")
         return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _local_stack_defaults(self) -> "Settings":
+        """After `make up`, other commands in the checkout log in to what it started.
+
+        When the graph is the embedded FalkorDB that `make up` started from `home` (same
+        loopback port), the settings it handed to its worker and app (the generated graph
+        and admin password files, the local Airflow's URL and password file) apply here
+        too: per group, and only when no setting of that group is set.
+        """
+        parsed = urlparse(self.graph_uri)
+        if not parsed.scheme.startswith("falkor") or parsed.hostname not in LOOPBACK:
+            return self
+        handed = local_stack_settings(self.home, parsed.port or 6380)
+        for group in LOCAL_STACK_GROUPS:
+            if handed and not self.model_fields_set.intersection(group):
+                for name in set(group) & handed.keys():
+                    value = handed[name]
+                    setattr(self, name, Path(value) if name.endswith("_file") else value)
+        return self
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> "Settings":

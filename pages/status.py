@@ -90,7 +90,7 @@ st.dataframe(
         "last_duration_s": st.column_config.NumberColumn("Duration", format="%.1f s"),
         "success_rate": st.column_config.ProgressColumn(
             "Success rate", help="Finished runs among the last 20.", min_value=0, max_value=1,
-            format="percent"),
+            format="percent", color="auto"),  # green above half, red below (the default is the red primary)
         "consecutive_failures": st.column_config.NumberColumn("Failures in a row"),
         "owners": "Owners",
         "tags": "Tags",

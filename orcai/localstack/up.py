@@ -4,6 +4,9 @@ Starts, in order: the embedded FalkorDB (data under .orcai/falkordb), a real Air
 standalone with the demo DAGs (unless ORCAI_AIRFLOW_URL points at an existing Airflow),
 the worker, and the Streamlit app. Each runs in its own process group; on Ctrl-C or
 SIGTERM, or when one of them dies, every group is stopped, so no orphan keeps a port.
+The settings it hands its children (generated password files, the local Airflow) are
+recorded in .orcai/local_stack.json while it runs, so that `make simulate`, `make worker`
+and `make app` in the same checkout find them too.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from orcai.errors import ConfigError
 from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, start_airflow
 from orcai.localstack.falkordb import port_open, start_falkordb
 from orcai.localstack.process import Service, start_service
-from orcai.localstack.secret_files import ensure_secret_file
+from orcai.localstack.secret_files import RECORD_FILE, ensure_secret_file, forget_local_stack, record_local_stack
 
-LOCAL_AIRFLOW_PORT = 8089
+# The local Airflow's port; ORCAI_AIRFLOW_PORT moves it (e.g. beside another `make up`).
+LOCAL_AIRFLOW_PORT = int(os.environ.get("ORCAI_AIRFLOW_PORT", "8089"))
 APP_PORT = int(os.environ.get("ORCAI_APP_PORT", "8501"))
 # Local mode listens on loopback only; set ORCAI_APP_HOST=0.0.0.0 to share the app on a network.
 APP_HOST = os.environ.get("ORCAI_APP_HOST", "127.0.0.1")
@@ -49,16 +53,19 @@ def progress(label: str):
 
 def main() -> int:
     try:
-        settings = load_settings()
+        settings = _settings_without_stale_record()
     except ConfigError as exc:
         say(str(exc))
         return 2
     home = settings.home.resolve()
     services: list[Service] = []
     child_env = dict(os.environ)
+    recorded = []
 
     def stop_all(*_, code: int = 0):
         say("stopping " + ", ".join(s.name for s in reversed(services)) + "...")
+        if recorded:
+            forget_local_stack(home)
         for service in reversed(services):
             service.stop()
         say("stopped.")
@@ -81,6 +88,8 @@ def main() -> int:
             if ensure_secret_file(password_file):
                 say(f"generated an admin password for the app's write actions in {password_file}")
             child_env["ORCAI_ADMIN_PASSWORD_FILE"] = str(password_file)
+        recorded.append(record_local_stack(home, urlparse(settings.graph_uri).port or 6380,
+                                           {name: value for name, value in child_env.items() if name in HANDED}))
         services.append(start_service(
             "worker", [sys.executable, "-m", "workers.worker"], home / "logs" / "worker.log",
             env=child_env, cwd=REPO_ROOT))
@@ -94,11 +103,28 @@ def main() -> int:
     except Exception as exc:  # startup failed: say why, stop what did start
         print()
         say(f"could not start: {exc}")
+        if recorded:
+            forget_local_stack(home)
         for service in reversed(services):
             service.stop()
         return 1
     stop_all(code=1)
     return 1
+
+
+def _settings_without_stale_record():
+    """The settings; a record left by a `make up` that is no longer running is dropped first."""
+    settings = load_settings()
+    port = urlparse(settings.graph_uri).port or 6380
+    if (settings.home / RECORD_FILE).exists() and not port_open("127.0.0.1", port):
+        forget_local_stack(settings.home)
+        settings = load_settings()
+    return settings
+
+
+# What make up hands its children and records for the other commands: paths and URLs, no secret.
+HANDED = ("ORCAI_GRAPH_PASSWORD_FILE", "ORCAI_AIRFLOW_URL", "ORCAI_AIRFLOW_USERNAME",
+          "ORCAI_AIRFLOW_PASSWORD_FILE", "ORCAI_ADMIN_PASSWORD_FILE")
 
 
 def _start_graph(settings, home: Path, child_env: dict) -> Service:

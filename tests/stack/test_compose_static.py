@@ -132,8 +132,8 @@ def test_dependencies_wait_for_what_they_need(services):
 
 
 def test_orcai_settings_are_the_documented_ones(services):
-    readme = (REPO / "README.md").read_text()
-    documented = set(re.findall(r"^\| `(ORCAI_[A-Z_]+)` \|", readme, flags=re.M))
+    settings_doc = (REPO / "docs" / "settings.md").read_text()
+    documented = set(re.findall(r"^\| `(ORCAI_[A-Z_]+)` \|", settings_doc, flags=re.M))
     settings = {f"ORCAI_{name.upper()}" for name in Settings.model_fields}
     used = {key for name in ("orcai-worker", "orcai-app") for key in environment(services[name])}
     assert used and used <= documented & settings
