@@ -30,7 +30,7 @@ class Fact:
     example: object
 
 
-# The one place the facts are documented: the Policies page and the README show this table,
+# The one place the facts are documented: the Policies page and docs/policies.md show this table,
 # validation checks conditions against it.
 FACTS: dict[str, dict[str, Fact]] = {
     "dag": {
@@ -135,6 +135,6 @@ def facts_for(dag: dict, runs_newest_first: list[dict], anomalies_by_run: dict[s
 
 
 def facts_reference() -> list[dict]:
-    """The facts table for the page and the README."""
+    """The facts table for the page and docs/policies.md."""
     return [{"fact": f"{root}.{name}", "type": fact.type, "meaning": fact.meaning}
             for root, fields in FACTS.items() for name, fact in fields.items()]
