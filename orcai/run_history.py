@@ -1,5 +1,5 @@
 """One DAG's run history as a state grid, a duration trend with
-its expected band, per-task duration spreads and a Gantt chart of one run.
+the expected band the worker stored, per-task duration spreads and a Gantt chart of one run.
 
 `load_run_history` reads the graph (three bounded queries); everything else is a pure
 function over rows and DataFrames.
@@ -7,16 +7,15 @@ function over rows and DataFrames.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from orcai.detect import RobustDetector
+from orcai.anomalies.baselines import band_at_runs
 from orcai.graph import Graph
 from orcai.graph import anomaly_store, dag_store, run_store
 
-WHOLE_RUN = "(whole run)"  # the task id DAG-run durations are scored under
 # When a mapped task's instances disagree, the grid shows the state that needs attention.
 STATE_PRIORITY = ("failed", "upstream_failed", "up_for_retry", "restarting", "running", "queued",
                   "scheduled", "deferred", "up_for_reschedule", "skipped", "removed", "success")
@@ -34,6 +33,7 @@ class RunHistory:
     task_ids: list[str]       # the DAG's tasks, also those that never ran
     anomalies: pd.DataFrame   # stored anomalies on those runs
     truncated: bool           # the limit cut the window short
+    bands: list = field(default_factory=list)  # the worker's whole-run bands: [[at, median, low, high]]
 
 
 def load_run_history(graph: Graph, dag_id: str, since_ms: int, until_ms: int, limit: int,
@@ -45,7 +45,7 @@ def load_run_history(graph: Graph, dag_id: str, since_ms: int, until_ms: int, li
     runs = runs_table(rows, anomalies)
     task_runs = task_runs_table(run_store.task_runs_of(graph, runs["key"].tolist()) if len(runs) else [])
     return RunHistory(dag_id, runs, task_runs, dag_store.dag_task_ids(graph, dag_id), anomalies,
-                      truncated=len(rows) >= limit)
+                      truncated=len(rows) >= limit, bands=anomaly_store.band_history(graph, "Dag", dag_id))
 
 
 def _times(values) -> pd.Series:
@@ -128,19 +128,12 @@ def gantt_rows(task_runs: pd.DataFrame, run_id: str) -> pd.DataFrame:
 
 
 def duration_trend(history: RunHistory) -> pd.DataFrame:
-    """Finished runs oldest first with the detector's expected band for the run's duration
-    (rolling robust baseline of earlier successful runs, no look-ahead) and its verdict."""
+    """Finished runs oldest first with the band the worker judged whole runs with when
+    each run started (stored at its refits; nothing is re-detected here)."""
     runs = history.runs[history.runs["start_date"].notna() & history.runs["duration_s"].notna()]
     runs = runs.sort_values("start_date", kind="stable")
-    if runs.empty:
-        return runs.assign(expected_low=np.nan, expected_high=np.nan, outside_band=False)
-    frame = pd.DataFrame({"dag_id": history.dag_id, "task_id": WHOLE_RUN, "run_id": runs["run_id"].to_numpy(),
-                          "start_date": runs["start_date"].to_numpy(), "duration_s": runs["duration_s"].to_numpy(),
-                          "state": runs["state"].to_numpy()})
-    frame["start_date"] = pd.to_datetime(frame["start_date"], utc=True)
-    scored = RobustDetector().score(frame)
-    trend = runs.assign(expected_low=scored["expected_low"].to_numpy(),
-                        expected_high=scored["expected_high"].to_numpy())
+    band = band_at_runs(runs["start_date"], history.bands)
+    trend = runs.assign(expected_low=band["expected_low"], expected_high=band["expected_high"])
     trend["outside_band"] = (trend["duration_s"] > trend["expected_high"]) | (trend["duration_s"] < trend["expected_low"])
     return trend
 

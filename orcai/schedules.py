@@ -30,6 +30,16 @@ def schedule_interval_s(schedule: str | None) -> int:
     return DEFAULT_INTERVAL_S  # None, @once, asset-triggered, custom timetables
 
 
+def known_interval_s(schedule: str | None) -> int | None:
+    """`schedule_interval_s` when the schedule states a period; None for no schedule,
+    @once, asset-triggered and custom timetables (no default guessed)."""
+    text = (schedule or "").strip()
+    if text in _PRESETS or _TIMEDELTA.match(text):
+        return schedule_interval_s(text)
+    fields = text.split()
+    return _cron_interval_s(*fields) if len(fields) == 5 else None
+
+
 def _cron_interval_s(minute: str, hour: str, dom: str, month: str, dow: str) -> int | None:
     """Best effort: the typical gap between firings of a simple cron expression."""
     if hour == "*" and minute.startswith("*/") and minute[2:].isdigit():

@@ -81,7 +81,7 @@ anomaly = table.set_index("key").loc[chosen]
 st.subheader(md_text(f"{anomaly['dag_id']}.{anomaly['task_id']}"))
 st.markdown(f"**{anomaly['kind']}** in run {md_text(anomaly['run_id'])}: {md_text(anomaly['reason'])}")
 
-history = cached_duration_history(sync_key, anomaly["task_key"], config.detect_lookback_days, config.detector)
+history = cached_duration_history(sync_key, anomaly["task_key"], config.detect_lookback_days)
 if history.empty:
     st.caption("No run history for this task in the detector's lookback window.")
 else:

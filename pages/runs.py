@@ -82,8 +82,11 @@ with trend_tab:
                                  marker_colours=[STATE_COLOURS.get(s, "#8d8d8d") for s in trend["state"]],
                                  flag_name="anomaly")
     st.plotly_chart(figure, width="stretch")
-    st.caption("Expected range: the usual spread of the earlier successful runs (rolling, no look-ahead), "
-               "as the anomaly detector computes it. Red crosses: runs with anomalies — hover for the reason.")
+    if trend["expected_high"].isna().all():
+        st.caption("No expected range yet: the worker stores one for each DAG's whole runs at its next refit.")
+    st.caption("Expected range: the band the worker judged this DAG's whole runs with when each run started "
+               "(stored at each refit, at `ORCAI_DETECT_RISK`). Red crosses: runs with anomalies — hover "
+               "for the reason.")
 
 with tasks_tab:
     durations = history.task_runs.dropna(subset=["duration_s"])

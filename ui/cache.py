@@ -68,9 +68,9 @@ def cached_anomalies(last_sync_at: int | None, statuses: tuple[str, ...], since_
             anomaly_store.anomaly_counts(graph(), list(statuses), since_ms))
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner="Scoring the task's history...")
-def cached_duration_history(last_sync_at: int | None, task_key: str, lookback_days: int, detector: str):
-    return task_duration_history(graph(), task_key, now_ms(), lookback_days, detector)
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner="Reading the task's history...")
+def cached_duration_history(last_sync_at: int | None, task_key: str, lookback_days: int):
+    return task_duration_history(graph(), task_key, now_ms(), lookback_days)
 
 
 def change_anomaly_status(key: str, status: str) -> None:

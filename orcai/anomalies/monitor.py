@@ -15,14 +15,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from orcai.anomalies.baselines import BAND_HISTORY, dag_run_frame, latest_bands
 from orcai.anomalies.frames import anomaly_records, runs_frame, window_frame
 from orcai.anomalies.review import apply_tolerance
 from orcai.config import Settings
 from orcai.detect import make_detector
 from orcai.graph import Graph
 from orcai.graph import anomaly_store, dag_store, run_store
-from orcai.model import DAY_MS
-from orcai.schedules import schedule_interval_s
+from orcai.model import DAY_MS, MINUTE_MS, task_key
+from orcai.schedules import known_interval_s
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,28 @@ class AnomalyMonitor:
         self.window_runs = 0  # task runs in the lookback window at the last judgement
 
     def schedules(self, graph: Graph) -> dict[str, float]:
-        return {row["dag_id"]: float(schedule_interval_s(row["schedule"])) for row in dag_store.dag_schedules(graph)}
+        """Seconds between scheduled runs of each DAG whose schedule is known: late and missing
+        runs are judged only against a schedule Airflow states (not asset-triggered, manual
+        or custom timetables, which the detector may still infer from a regular grid)."""
+        intervals = {row["dag_id"]: known_interval_s(row["schedule"]) for row in dag_store.dag_schedules(graph)}
+        return {dag_id: float(s) for dag_id, s in intervals.items() if s is not None}
 
     def refit_due(self, now_ms: int) -> bool:
         return (self.detector is None or self.settings.detector != "robust"
-                or now_ms - self.fitted_at_ms > self.settings.detect_refit_min * 60_000)
+                or now_ms - self.fitted_at_ms > self.settings.detect_refit_min * MINUTE_MS)
+
+    def _store_bands(self, graph: Graph, window: pd.DataFrame, scored: pd.DataFrame, detector,
+                     since: int, dag_ids: list[str] | None, now: pd.Timestamp) -> None:
+        """Keep the band each task (and each DAG's whole runs) was judged with, for the pages."""
+        at = int(now.timestamp() * 1000)
+        keys = pd.Series([task_key(d, t) for d, t in zip(window["dag_id"], window["task_id"])])
+        bands = latest_bands(scored, keys, at, detector.label, anomaly_store.task_tolerances(graph))
+        anomaly_store.write_bands(graph, "Task", bands, BAND_HISTORY)
+        whole_runs = dag_run_frame(run_store.dag_run_durations(graph, since, dag_ids))
+        if len(whole_runs):
+            judged = make_detector(self.settings.detector).score(whole_runs, now=now)
+            bands = latest_bands(judged, whole_runs["dag_id"], at, detector.label)
+            anomaly_store.write_bands(graph, "Dag", bands, BAND_HISTORY)
 
     def run(self, graph: Graph, now_ms: int) -> DetectionReport:
         """Judge the runs new since the last cycle; store the anomalous ones."""
@@ -83,6 +101,7 @@ class AnomalyMonitor:
                 self.detector = detector.fit(window[window["end_date"].notna()].drop(columns=["key", "end_date"]),
                                              schedules=schedules)
             self.fitted_at_ms = now_ms
+            self._store_bands(graph, window, scored, detector, since, dag_ids, now)
         else:
             new = runs_frame(run_store.task_run_history(graph, since, ended_after, dag_ids=dag_ids))
             if new.empty:

@@ -1,5 +1,5 @@
 """What operators read and decide about anomalies: the Anomalies page's table, one task's
-history with its expected band, and a verdict (acknowledge, false positive, reopen).
+history with the band the worker judged it with, and a verdict (acknowledge, false positive, reopen).
 
 A false positive widens the task's tolerance, so the detector stops flagging that kind of
 run: each one accepts runs up to 25 % further above the top of the usual band.
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from orcai.anomalies.baselines import band_at_runs
 from orcai.anomalies.frames import runs_frame
-from orcai.detect import make_detector
 from orcai.graph import Graph
 from orcai.graph import anomaly_store, run_store
 from orcai.model import DAY_MS
@@ -42,16 +42,21 @@ def apply_tolerance(flagged: pd.DataFrame, tolerances: dict[str, float]) -> pd.D
     return flagged[~accepted]
 
 
-def task_duration_history(graph: Graph, task_key: str, now_ms: int, lookback_days: int,
-                          detector: str = "robust") -> pd.DataFrame:
-    """A task's runs with the detector's expected band, for the drill-down chart."""
-    rows = run_store.task_run_history(graph, now_ms - lookback_days * DAY_MS, task_key=task_key)
-    runs = runs_frame(rows)
+def task_duration_history(graph: Graph, task_key: str, now_ms: int, lookback_days: int) -> pd.DataFrame:
+    """A task's runs with the band the worker judged them with and its stored verdicts
+    (is_anomaly, reason), for the drill-down chart: what the worker decided, not a re-run."""
+    since = now_ms - lookback_days * DAY_MS
+    runs = runs_frame(run_store.task_run_history(graph, since, task_key=task_key))
     if runs.empty:
-        return runs
-    scored = make_detector(detector).score(runs.drop(columns=["key", "end_date"]),
-                                           now=pd.Timestamp(now_ms, unit="ms", tz="UTC"))
-    return scored.assign(key=runs["key"].to_numpy()).sort_values("start_date")
+        return runs.assign(expected_s=[], expected_low=[], expected_high=[], is_anomaly=[], reason=[])
+    runs = runs.sort_values("start_date", kind="stable").reset_index(drop=True)
+    band = band_at_runs(runs["start_date"], anomaly_store.band_history(graph, "Task", task_key))
+    flags = pd.DataFrame(anomaly_store.task_anomaly_flags(graph, task_key, since),
+                         columns=["run_id", "kind", "reason", "severity"])
+    reasons = flags.groupby("run_id")["reason"].agg(" · ".join) if len(flags) else pd.Series(dtype=object)
+    reason = runs["run_id"].astype(str).map(reasons).fillna("")
+    return runs.assign(expected_s=band["expected_s"], expected_low=band["expected_low"],
+                       expected_high=band["expected_high"], is_anomaly=reason != "", reason=reason)
 
 
 def anomaly_table(rows: list[dict]) -> pd.DataFrame:

@@ -120,3 +120,36 @@ def open_anomalies_per_task(graph: Graph, task_keys: list[str]) -> dict[str, int
         MATCH (a:Anomaly) WHERE a.status = 'open' AND a.task_key IN $keys
         RETURN a.task_key AS key, count(a) AS open""", {"keys": task_keys})
     return {r["key"]: r["open"] for r in rows}
+
+
+# --- the bands the worker judged with (orcai.anomalies.baselines) ---------------------------
+
+_BAND_TARGETS = {"Task": "key", "Dag": "dag_id"}  # label -> key: the only labels written
+
+
+def write_bands(graph: Graph, label: str, bands: list[dict], keep: int) -> WriteCounts:
+    """Store each node's current band and append it to its band history (the last `keep`)."""
+    key = _BAND_TARGETS[label]
+    return write_batched(graph, f"""
+        UNWIND $rows AS row
+        MATCH (n:{label} {{{key}: row.key}})
+        WITH n, row, coalesce(n.band_history, []) + [[row.at, row.median, row.low, row.high]] AS history
+        SET n.band_median = row.median, n.band_low = row.low, n.band_high = row.high,
+            n.band_at = row.at, n.band_detector = row.detector,
+            n.band_history = CASE WHEN size(history) > {int(keep)} THEN history[size(history) - {int(keep)}..]
+                                  ELSE history END""", bands)
+
+
+def band_history(graph: Graph, label: str, key_value: str) -> list[list]:
+    """[[fitted_at, median, low, high], ...] of one Task (by key) or Dag (by dag_id), oldest first."""
+    key = _BAND_TARGETS[label]
+    rows = graph.read(f"MATCH (n:{label} {{{key}: $key}}) RETURN n.band_history AS history", {"key": key_value})
+    return (rows[0]["history"] or []) if rows else []
+
+
+def task_anomaly_flags(graph: Graph, task_key: str, since_ms: int) -> list[Row]:
+    """The task's stored anomalies on runs since `since_ms` (false positives left out)."""
+    return graph.read("""
+        MATCH (a:Anomaly) WHERE a.task_key = $task AND a.run_start >= $since AND a.status <> 'false_positive'
+        RETURN a.run_id AS run_id, a.kind AS kind, a.reason AS reason, a.severity AS severity""",
+                      {"task": task_key, "since": since_ms})

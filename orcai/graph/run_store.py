@@ -74,3 +74,11 @@ def real_success_durations(graph: Graph) -> list[Row]:
     return graph.read("MATCH (tr:TaskRun) WHERE tr.source = 'airflow' AND tr.state = 'success' "
                       "AND tr.duration_s IS NOT NULL "
                       "RETURN tr.dag_id + '.' + tr.task_id AS task, tr.duration_s AS duration_s")
+
+
+def dag_run_durations(graph: Graph, since_ms: int, dag_ids: list[str] | None = None) -> list[Row]:
+    """Finished or running DAG runs started since `since_ms`: whole-run durations to judge."""
+    return graph.read("""
+        MATCH (r:DagRun) WHERE r.start_date >= $since AND ($dags IS NULL OR r.dag_id IN $dags)
+        RETURN r.dag_id AS dag_id, r.run_id AS run_id, r.start_date AS start_date,
+               r.duration_s AS duration_s, r.state AS state""", {"since": since_ms, "dags": dag_ids})

@@ -55,12 +55,22 @@ def test_gantt_shows_queue_time_apart_from_run_time():
     assert gantt_rows(history().task_runs, "r1")["task"].tolist()[-2:] == ["b[0]", "b[1]"]
 
 
-def test_duration_band_flags_a_run_far_above_the_earlier_ones():
+def test_duration_trend_draws_the_band_the_worker_stored_when_each_run_started():
     durations = [60.0 + (i % 3) for i in range(29)] + [600.0]
-    trend = duration_trend(history(30, durations))
+    h = history(30, durations)
+    refit_at = T0 + 10 * 60 * MIN  # a refit between the 10th and the 11th run widened the band
+    h = RunHistory(h.dag_id, h.runs, h.task_runs, h.task_ids, h.anomalies, h.truncated,
+                   bands=[[T0 + 5 * 60 * MIN, 60.0, 55.0, 70.0], [refit_at, 61.0, 50.0, 90.0]])
+    trend = duration_trend(h)
     assert trend["start_date"].is_monotonic_increasing
-    assert trend["expected_high"].iloc[-1] < 600.0 and trend["outside_band"].iloc[-1]
-    assert not trend["outside_band"].iloc[15:-1].any()
+    assert trend["expected_high"].iloc[0] == 70.0  # before the first stored band: the oldest one
+    assert trend["expected_high"].iloc[9] == 70.0 and trend["expected_high"].iloc[10] == 90.0
+    assert trend["outside_band"].iloc[-1] and not trend["outside_band"].iloc[:-1].any()
+
+
+def test_duration_trend_without_stored_bands_draws_no_band():
+    trend = duration_trend(history(5))
+    assert trend["expected_high"].isna().all() and not trend["outside_band"].any()
 
 
 def test_airflow_links_encode_ids():
