@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (a test sink or Slack Enterprise proxy).")
     slack_timeout_s: float = Field(10.0, gt=0, description="Timeout of each Slack request.")
     slack_max_messages_per_min: int = Field(10, ge=1, description="Most Slack messages ORC AI posts in any minute; the rest wait.")
+    alert_min_severity: Literal["low", "medium", "high"] = Field(
+        "medium", description="Anomalies at or above this severity go to Slack; the rest stay on the Anomalies page.")
 
     admin_password: SecretStr | None = Field(None, description="Password for write actions in the app (secret); without it the app is read-only.")
     admin_password_file: Path | None = Field(None, description="File holding the admin password.")

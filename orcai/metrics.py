@@ -36,7 +36,7 @@ from orcai.errors import (
 )
 from orcai.graph import Graph
 from orcai.dag_health import dag_table
-from orcai.graph import anomaly_store, dag_store
+from orcai.graph import alert_store, anomaly_store, dag_store
 from orcai.model import DAY_MS
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class DagHealth:
 class GraphSnapshot:
     dags: tuple[DagHealth, ...] = ()
     anomalies: tuple[dict, ...] = ()  # rows: kind, severity, status, anomalies
+    alerts_24h: int | None = None  # alerts delivered in the last 24 h (None: not read yet)
 
 
 def dag_health(overview_rows: list[dict], states_by_dag_24h: list[dict]) -> tuple[DagHealth, ...]:
@@ -89,10 +90,11 @@ def dag_health(overview_rows: list[dict], states_by_dag_24h: list[dict]) -> tupl
 
 
 def read_snapshot(graph: Graph, now_ms: int) -> GraphSnapshot:
-    """What the graph says now, in three reads (the Status page's overview among them)."""
+    """What the graph says now, in four reads (the Status page's overview among them)."""
     dags = dag_health(dag_store.dag_overview(graph, RECENT_RUNS),
                       dag_store.run_states_by_dag_since(graph, now_ms - DAY_MS))
-    return GraphSnapshot(dags=dags, anomalies=tuple(anomaly_store.anomaly_totals(graph)))
+    return GraphSnapshot(dags=dags, anomalies=tuple(anomaly_store.anomaly_totals(graph)),
+                         alerts_24h=alert_store.alerts_sent_since(graph, now_ms - DAY_MS))
 
 
 class GraphSnapshotCollector:
@@ -132,7 +134,11 @@ class GraphSnapshotCollector:
         for (kind, severity), (opened, total) in _anomaly_totals(snapshot.anomalies).items():
             open_now.add_metric([kind, severity], opened)
             recorded.add_metric([kind, severity], total)
-        return [state, streak, ratio, paused, duration, open_now, recorded]
+        alerts = GaugeMetricFamily("orcai_alerts_sent_24h", "Alerts delivered to Slack in the last 24 h "
+                                   "(the alert budget; see ORCAI_ALERT_MIN_SEVERITY).")
+        if snapshot.alerts_24h is not None:
+            alerts.add_metric([], snapshot.alerts_24h)
+        return [state, streak, ratio, paused, duration, open_now, recorded, alerts]
 
 
 def _anomaly_totals(rows: Iterable[dict]) -> dict[tuple[str, str], tuple[int, int]]:

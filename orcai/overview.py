@@ -9,7 +9,7 @@ import pandas as pd
 
 from orcai.dag_health import dag_table
 from orcai.graph import Graph
-from orcai.graph import dag_store, worker_store
+from orcai.graph import alert_store, dag_store, worker_store
 from orcai.model import DAY_MS
 from orcai.worker_health import WorkerHealth, worker_health
 
@@ -40,9 +40,10 @@ def run_kpis(table: pd.DataFrame, states_24h: list[dict]) -> dict:
 
 
 def load_status(graph: Graph, now_ms: int, sync_interval_s: int, last_n_runs: int = 20) -> StatusOverview:
-    """Everything the Status page shows, read from the graph in four queries."""
+    """Everything the Status page shows, read from the graph in five queries."""
     table = dag_table(dag_store.dag_overview(graph, last_n_runs))
     kpis = run_kpis(table, dag_store.run_states_since(graph, now_ms - DAY_MS))
+    kpis["alerts_24h"] = alert_store.alerts_sent_since(graph, now_ms - DAY_MS)
     failed = dag_store.failed_dags_since(graph, now_ms - DAY_MS)
     worker = worker_health(worker_store.worker_heartbeats(graph), now_ms, sync_interval_s)
     return StatusOverview(kpis=kpis, dags=table, recently_failed=failed, worker=worker,

@@ -34,15 +34,18 @@ if overview.recently_failed:
     st.warning(f"Failed in the last 24 h: {names}", icon=":material/warning:")
 
 kpis = overview.kpis
-cols = st.columns(6)
+cols = st.columns(7)
 cols[0].metric("DAGs", kpis["dags"])
 cols[1].metric("Paused", kpis["paused"])
 cols[2].metric("Failing now", kpis["failing"], help="DAGs whose latest run failed.")
 cols[3].metric("Runs (24 h)", kpis["runs_24h"], help=f"{kpis['running']} running or queued.")
 rate = kpis["success_rate_24h"]
 cols[4].metric("Success rate (24 h)", "—" if rate is None else f"{rate:.0%}")
+cols[5].metric("Alerts (24 h)", kpis["alerts_24h"],
+               help="Slack alerts delivered in the last 24 h; anomalies below `ORCAI_ALERT_MIN_SEVERITY` "
+                    "stay on the Anomalies page.")
 lag = health.lag_s
-cols[5].metric("Sync lag", "—" if lag is None else f"{lag:.0f} s",
+cols[6].metric("Sync lag", "—" if lag is None else f"{lag:.0f} s",
                help=f"Time since the worker's last successful sync ({absolute_time(health.last_sync_at)}).")
 
 table = overview.dags

@@ -77,12 +77,20 @@ def failure_alert(row: dict, now_ms: int) -> AlertRequest:
 
 # --- graph reads ---------------------------------------------------------------------------
 
-def enqueue_cycle_alerts(graph: Graph, now_ms: int) -> int:
-    """New open anomalies, newly closed announced ones and new DAG failures → outbox.
+SEVERITIES = ("low", "medium", "high")
 
-    Returns how many alerts were added."""
+
+def alerted_severities(min_severity: str) -> list[str]:
+    """The severities that page someone: `min_severity` and above."""
+    return list(SEVERITIES[SEVERITIES.index(min_severity):])
+
+
+def enqueue_cycle_alerts(graph: Graph, now_ms: int, min_severity: str = "low") -> int:
+    """New open anomalies at `min_severity` or above, newly closed announced ones and new
+    DAG failures → outbox. Returns how many alerts were added."""
     since = now_ms - ALERT_MAX_AGE_MS
-    opened = [anomaly_alert(row, now_ms) for row in alert_store.unannounced_anomalies(graph, since)]
+    opened = [anomaly_alert(row, now_ms) for row in alert_store.unannounced_anomalies(
+        graph, since, alerted_severities(min_severity))]
     closed = [resolved_alert(row, now_ms) for row in alert_store.closed_announced_anomalies(
         graph, since, list(CLOSED_STATUSES))]
     failed = [failure_alert(row, now_ms) for row in alert_store.unannounced_failed_runs(graph, since)]
@@ -112,7 +120,7 @@ class AlertDispatcher:
         self.cycle_budget_s = max(30.0, 3 * settings.slack_timeout_s)
 
     def run(self, now_ms: int) -> DispatchReport:
-        report = DispatchReport(enqueued=enqueue_cycle_alerts(self.graph, now_ms))
+        report = DispatchReport(enqueued=enqueue_cycle_alerts(self.graph, now_ms, self.settings.alert_min_severity))
         # With ORCAI_SHARD, each shard sends the alerts of its own DAGs (alerts about no DAG:
         # shard 0), so shards running at once never post the same alert twice.
         shard = self.settings.dag_shard

@@ -60,7 +60,7 @@ def mark_failed(graph: Graph, keys: Sequence[str], error: str, retry_at_ms: int)
 
 _NEW_ANOMALIES = """
 MATCH (a:Anomaly) WHERE a.status = 'open' AND a.detected_at >= $since
-  AND coalesce(a.run_start, a.detected_at) >= $since
+  AND coalesce(a.run_start, a.detected_at) >= $since AND a.severity IN $severities
 OPTIONAL MATCH (sent:Alert {key: 'anomaly:' + a.key})
 WITH a, sent WHERE sent IS NULL
 RETURN a.key AS key, a.dag_id AS dag_id, a.task_id AS task_id, a.kind AS kind, a.severity AS severity,
@@ -90,9 +90,9 @@ ORDER BY end_date, key
 """
 
 
-def unannounced_anomalies(graph: Graph, since_ms: int) -> list[Row]:
-    """Open anomalies of runs since `since_ms` with no alert yet."""
-    return graph.read(_NEW_ANOMALIES, {"since": since_ms})
+def unannounced_anomalies(graph: Graph, since_ms: int, severities: list[str]) -> list[Row]:
+    """Open anomalies of runs since `since_ms`, of the given severities, with no alert yet."""
+    return graph.read(_NEW_ANOMALIES, {"since": since_ms, "severities": severities})
 
 
 def closed_announced_anomalies(graph: Graph, since_ms: int, closed: list[str]) -> list[Row]:
@@ -103,3 +103,9 @@ def closed_announced_anomalies(graph: Graph, since_ms: int, closed: list[str]) -
 def unannounced_failed_runs(graph: Graph, since_ms: int) -> list[Row]:
     """Airflow DAG runs that failed since `since_ms` with no alert yet, with their failed tasks."""
     return graph.read(_NEW_FAILED_RUNS, {"since": since_ms})
+
+
+def alerts_sent_since(graph: Graph, since_ms: int) -> int:
+    """How many alerts were delivered since `since_ms` (the alert budget the Status page shows)."""
+    return graph.read("MATCH (a:Alert) WHERE a.status = 'sent' AND a.sent_at >= $since RETURN count(a) AS n",
+                      {"since": since_ms})[0]["n"]

@@ -43,12 +43,24 @@ def alert_states(graph) -> dict[str, str]:
 def webhook_settings(graph_uri, slack_sink):
     return load_settings(graph_uri=graph_uri, slack_webhook_url=slack_sink.webhook_url("s3cr3t-hook"),
                          slack_timeout_s=1, app_url="https://orcai.example.com",
-                         airflow_ui_url="https://airflow.example.com")
+                         airflow_ui_url="https://airflow.example.com", alert_min_severity="low")
 
 
 @pytest.fixture
 def dispatcher(webhook_settings, graph):
     return AlertDispatcher(webhook_settings, graph, SlackSender(webhook_settings))
+
+
+def test_anomalies_below_the_alert_severity_stay_off_slack(webhook_settings, graph, slack_sink):
+    settings = webhook_settings.model_copy(update={"alert_min_severity": "medium"})
+    load_anomalies(graph, [anomaly(0), anomaly(1, "flaky_ingest", "medium"), anomaly(2, "ml_training", "low")])
+
+    report = AlertDispatcher(settings, graph, SlackSender(settings)).run(NOW + 1_000)
+
+    assert (report.enqueued, report.sent) == (2, 2)
+    assert "ml_training" not in slack_sink.received[0].text
+    assert set(alert_states(graph)) == {"anomaly:" + anomaly(0)["key"],
+                                        "anomaly:" + anomaly(1, "flaky_ingest")["key"]}
 
 
 def test_one_cycle_of_anomalies_is_one_message_and_a_repeat_cycle_sends_nothing(dispatcher, graph, slack_sink):
