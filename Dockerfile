@@ -18,7 +18,7 @@ RUN pip install -r requirements.txt
 COPY app.py ./
 COPY .streamlit/ .streamlit/
 COPY orcai/ orcai/
-COPY pages/ pages/
+COPY app_pages/ app_pages/
 COPY ui/ ui/
 COPY workers/ workers/
 

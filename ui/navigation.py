@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-PAGE_FILES = {"runs": "pages/runs.py", "lineage": "pages/lineage.py"}
+PAGE_FILES = {"runs": "app_pages/runs.py", "lineage": "app_pages/lineage.py"}
 _LABELS = {"runs": ("Runs", ":material/view_timeline:"), "lineage": ("Lineage", ":material/account_tree:")}
 
 

@@ -108,7 +108,7 @@ def build_graph(graph: FalkorGraph, n_dags: int, task_runs: int, days: float, gr
 
 
 def render(page: str, query: dict) -> tuple[AppTest, float]:
-    app = AppTest.from_file(str(REPO_ROOT / "pages" / f"{page}.py"), default_timeout=120)
+    app = AppTest.from_file(str(REPO_ROOT / "app_pages" / f"{page}.py"), default_timeout=120)
     app.query_params.update(query)
     started = time.perf_counter()
     app.run()

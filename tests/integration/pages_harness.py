@@ -21,7 +21,7 @@ def fresh_streamlit_caches():
 
 def run_page(monkeypatch, page: str, graph_uri: str, timeout_s: float = 60, **query) -> AppTest:
     monkeypatch.setenv("ORCAI_GRAPH_URI", graph_uri)
-    app = AppTest.from_file(str(REPO_ROOT / "pages" / f"{page}.py"), default_timeout=timeout_s)
+    app = AppTest.from_file(str(REPO_ROOT / "app_pages" / f"{page}.py"), default_timeout=timeout_s)
     app.query_params.update(query)
     return app.run()
 

@@ -39,3 +39,18 @@ def test_external_systems_from_operator_names():
     assert system_for_operator("S3CreateObjectOperator").kind == "s3"
     assert system_for_operator("SlackAPIPostOperator").kind == "slack"
     assert system_for_operator(None) is None
+
+
+def test_lineage_layout_puts_upstream_left_and_wraps_long_pipelines():
+    from orcai.lineage.view import BAND_GAP, COLUMN_GAP, LAYERS_PER_BAND, LineageView, place
+    chain = [f"t{i}" for i in range(LAYERS_PER_BAND + 2)]
+    nodes = [{"id": n} for n in chain] + [{"id": "side"}]
+    edges = [{"source": a, "target": b} for a, b in zip(chain, chain[1:])] + [{"source": "t0", "target": "side"}]
+    place(nodes, edges)
+    at = {n["id"]: (n["x"], n["y"]) for n in nodes}
+    assert [at[n][0] for n in chain[:LAYERS_PER_BAND]] == [i * COLUMN_GAP for i in range(LAYERS_PER_BAND)]
+    assert at["t1"][0] == at["side"][0] and at["t1"][1] != at["side"][1]  # same layer, own row
+    wrapped = chain[LAYERS_PER_BAND]
+    assert at[wrapped][0] == 0 and at[wrapped][1] >= max(at[n][1] for n in chain[:LAYERS_PER_BAND]) + BAND_GAP
+    width, height = LineageView(nodes, edges).size
+    assert width == (LAYERS_PER_BAND - 1) * COLUMN_GAP and height > BAND_GAP

@@ -18,6 +18,7 @@ NO_RUNS_COLOUR = "#c7c7c7"
 KIND_STYLE = {"asset": ("#7e57c2", "diamond"), "system": ("#455a64", "hexagon"),
               "dag": ("#00838f", "box")}
 MAX_NODES = 300
+CANVAS_WIDTH_PX = 900  # about the width of the main column in the wide layout
 
 config = settings_or_stop()
 st.title("Lineage")
@@ -55,7 +56,7 @@ def draw_node(node: dict) -> Node:
         label = node["label"] if node["dag_id"] == dag_id else f"{node['dag_id']}.{node['label']}"
         flag = f" ⚠ {node['anomalies']}" if node["anomalies"] else ""
         border = "#b00020" if node["anomalies"] else ("#000000" if node["direction"] == "start" else colour)
-        return Node(id=node["id"], label=label + flag, shape="box", size=18,
+        return Node(id=node["id"], label=label + flag, shape="box", size=18, x=node["x"], y=node["y"],
                     color={"background": colour, "border": border},
                     borderWidth=3 if node["direction"] == "start" or node["anomalies"] else 1,
                     font={"color": "#ffffff"},
@@ -63,7 +64,7 @@ def draw_node(node: dict) -> Node:
                           f"downstream tasks: {node['criticality']}")
     colour, shape = KIND_STYLE[node["kind"]]
     return Node(id=node["id"], label=node["label"], shape=shape, size=16, color=colour,
-                title=node["key"])
+                title=node["key"], x=node["x"], y=node["y"])
 
 
 graph_tab, table_tab = st.tabs(["Graph", "Table"])
@@ -72,11 +73,12 @@ with graph_tab:
         st.info("This DAG has no tasks in the graph yet.")
         selected = None
     else:
-        layout = Config(height=560, directed=True, physics=False, hierarchical=True,
-                        direction="LR", sortMethod="directed", levelSeparation=180, nodeSpacing=70,
-                        # vis-network's crossing minimisation dominates drawing a big neighbourhood
-                        # (4.3 -> 3.1 s for 300 nodes: tests/benchmarks/lineage_page_browser.py)
-                        edgeMinimization=len(view.nodes) <= 80, blockShifting=len(view.nodes) <= 80)
+        # Positions come from orcai.lineage.view (layers left to right): the browser only draws,
+        # and the canvas is as tall as the drawing once fitted to the page's width.
+        width, tall = view.size
+        scale = min(1.0, CANVAS_WIDTH_PX / (width + 240))
+        height = int(min(1200, max(240, (tall + 120) * scale)))
+        layout = Config(height=height, directed=True, physics=False, hierarchical=False)
         layout.width = "100%"  # Config would append "px" to a number
         selected = agraph(
             nodes=[draw_node(n) for n in view.nodes],
