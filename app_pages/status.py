@@ -7,7 +7,7 @@ import streamlit as st
 from orcai.airflow.links import airflow_dag_url
 from orcai.errors import GraphError
 from orcai.dag_health import filter_dags, names_in
-from ui.cache import cached_status, current_worker_health
+from ui.cache import cached_running_now, cached_status, current_worker_health
 from ui.connection import graph_error_banner, now_ms, settings_or_stop
 from ui.format import absolute_time, md_text, state_style
 from ui.navigation import open_dag_buttons, page_url
@@ -47,6 +47,28 @@ cols[5].metric("Alerts (24 h)", kpis["alerts_24h"],
 lag = health.lag_s
 cols[6].metric("Sync lag", "—" if lag is None else f"{lag:.0f} s",
                help=f"Time since the worker's last successful sync ({absolute_time(health.last_sync_at)}).")
+
+running = cached_running_now(health.last_sync_at)
+if not running.empty:
+    st.subheader("Running now")
+    st.dataframe(
+        running, hide_index=True, width="stretch", key="running-now",
+        column_order=["dag_id", "run_id", "state", "progress", "eta_p50", "eta_p80", "deadline", "breach_risk",
+                      "watch_task", "watch_reason"],
+        column_config={
+            "dag_id": "DAG", "run_id": "Run", "state": "State",
+            "progress": st.column_config.ProgressColumn("Done", min_value=0.0, max_value=1.0, format="percent",
+                                                       color="blue"),
+            "eta_p50": st.column_config.DatetimeColumn("ETA (p50)", format="HH:mm"),
+            "eta_p80": st.column_config.DatetimeColumn("ETA (p80)", format="HH:mm",
+                                                       help="Four runs in five finish by then."),
+            "deadline": st.column_config.DatetimeColumn("Deadline", format="HH:mm",
+                                                        help="From a `deadline:07:00` or `deadline:+2h` DAG tag."),
+            "breach_risk": st.column_config.ProgressColumn("Risk of missing it", min_value=0.0, max_value=1.0,
+                                                           format="percent", color="auto-inverse"),
+            "watch_task": "Watch", "watch_reason": st.column_config.TextColumn("Why", width="large")})
+    st.caption("ETAs replay each run's remaining tasks over the DAG from their own history, re-forecast "
+               "every cycle (UTC times).")
 
 table = overview.dags
 if table.empty:

@@ -8,11 +8,11 @@ import streamlit as st
 
 from orcai.anomalies.review import anomaly_table, review_anomaly, task_duration_history
 from orcai.errors import GraphError
-from orcai.graph import anomaly_store, dag_store, run_store, worker_store
+from orcai.graph import anomaly_store, dag_store, forecast_store, run_store, worker_store
 from orcai.graph import lineage_store
 from orcai.lineage.blast_radius import BlastRadius, blast_radius
 from orcai.lineage.view import LineageView, neighbourhood
-from orcai.overview import StatusOverview, load_status
+from orcai.overview import StatusOverview, load_status, running_now_table
 from orcai.run_history import RunHistory, duration_trend, load_run_history
 from orcai.worker_health import WorkerHealth, worker_health
 from ui.connection import graph, graph_error_banner, now_ms, settings
@@ -29,6 +29,11 @@ def current_worker_health() -> WorkerHealth:
 def cached_status(last_sync_at: int | None, minute: int) -> StatusOverview:
     # `last_sync_at` and `minute` are only cache keys: new sync or a new minute, new read.
     return load_status(graph(), now_ms(), settings().sync_interval_s)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_running_now(last_sync_at: int | None):
+    return running_now_table(forecast_store.running_now(graph()))
 
 
 # Lineage

@@ -33,6 +33,7 @@ from orcai.alerts.dispatch import DispatchReport, SlackAlertStage
 from orcai.anomalies.monitor import AnomalyMonitor, DetectionReport
 from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError, OrcaiError
+from orcai.forecast.stage import ForecastReport, ForecastStage
 from orcai.graph import Graph, connect, describe_uri
 from orcai.graph.load import ensure_schema
 from orcai.graph.worker_store import write_heartbeat
@@ -51,6 +52,7 @@ class CycleOutcome:
     now_ms: int
     sync: SyncReport
     detection: DetectionReport | None = None
+    forecasts: ForecastReport | None = None
     policies: PolicyReport | None = None
     alerts: DispatchReport | None = None  # Slack: sent, failed, pending (None when Slack is off)
     failed_stages: list[str] = field(default_factory=list)
@@ -76,10 +78,12 @@ class Worker:
         self.monitor = AnomalyMonitor(settings)
         self.metrics = WorkerMetrics(settings.worker_name, settings.sync_interval_s, clock)
         self.policies = PolicyRunner(settings)
+        self.forecaster = ForecastStage(settings)
         self._schema_ready = False
         # What runs after each successful sync, in order; each stage is isolated from the others.
         self.stages: list[tuple[str, Stage]] = [
             (DETECTION_STAGE, self._detect),
+            ("forecasts", self._forecast),
             ("policies", self._apply_policies),
             ("slack alerts", SlackAlertStage(settings, self.graph, clock)),
             ("metrics", lambda outcome: self.metrics.observe_cycle(outcome, self.graph)),  # last: sees every stage
@@ -188,6 +192,13 @@ class Worker:
         if detection.judged:
             log.info("judged %d runs, %d anomalous%s in %.1f s", detection.judged, detection.flagged,
                      " (baselines refitted)" if detection.refitted else "", self.clock() - started)
+
+    def _forecast(self, outcome: CycleOutcome) -> None:
+        """Re-forecast every queued and running DAG run: ETA band, deadline, breach risk."""
+        report = self.forecaster.run(self.graph, outcome.now_ms)
+        outcome.forecasts = report
+        if report.at_risk:
+            log.info("forecast %d active runs; %d likely to miss their deadline", report.forecast, report.at_risk)
 
     def _apply_policies(self, outcome: CycleOutcome) -> None:
         """Evaluate enabled policies on the freshly synced and scored DAGs; act, record, notify."""

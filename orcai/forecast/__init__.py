@@ -1,0 +1,9 @@
+"""Forecasts of running work: when each queued or running DAG run will finish (p50/p80),
+whether it will make its deadline, and which task to watch.
+
+    replay  the Monte Carlo replay of a run's remaining tasks over the DAG (pure)
+    stage   the worker stage: read active runs and their history, forecast, store
+
+Stored on each DagRun: eta_p50, eta_p80, forecast_at, deadline, breach_risk, progress,
+watch_task, watch_reason, and eta_history (the forecasts made, to measure them).
+"""

@@ -1,0 +1,183 @@
+"""When will a running DAG run finish, and will it make its deadline? Pure functions.
+
+A forecast replays the rest of the run many times (Monte Carlo over the DAG): each task
+that has not finished draws a duration from its own history (a running task: a duration
+longer than it has already run), waits for its upstream tasks and for its usual queue
+time, and the run ends when its last task does. The p50 and p80 of those endings are
+the ETA band; the share of endings after the deadline is the breach risk; on the chain
+of tasks that decides the end, the one running furthest past its usual time is the one
+to watch.
+
+Deadlines come from a DAG tag: `deadline:07:00` (done by 07:00 UTC on the day of the
+run's logical date, or the next day when that is already past the logical date) or
+`deadline:+2h` / `deadline:+90m` (within that long of the logical date).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+
+import numpy as np
+
+from orcai.detect.reasons import format_duration, format_ratio
+from orcai.model import DAY_MS, HOUR_MS, MINUTE_MS
+
+SAMPLES = 400
+DONE_STATES = ("success", "skipped", "upstream_failed", "removed")
+FAILED_STATES = ("failed",)
+MIN_HISTORY = 3  # a task with fewer finished runs borrows its DAG's typical task duration
+_DEADLINE_AT = re.compile(r"^deadline:(\d{1,2}):(\d{2})$")
+_DEADLINE_WITHIN = re.compile(r"^deadline:\+(\d+(?:\.\d+)?)(h|m)$")
+
+
+@dataclass(frozen=True)
+class TaskState:
+    state: str | None
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+@dataclass
+class RunForecast:
+    eta_p50: int | None  # epoch ms; None when the run cannot finish well (a task failed)
+    eta_p80: int | None
+    progress: float  # share of the run's tasks that are done
+    deadline: int | None = None
+    breach_risk: float | None = None  # share of replays ending after the deadline
+    watch_task: str | None = None  # the task whose end most often decides the run's end
+    watch_reason: str = ""
+    samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+
+def parse_deadline(tags: list[str] | tuple[str, ...], logical_ms: int | None) -> int | None:
+    """The run's deadline (epoch ms) from a `deadline:...` tag, or None."""
+    if logical_ms is None:
+        return None
+    for tag in tags or ():
+        text = str(tag).strip().lower()
+        if match := _DEADLINE_WITHIN.match(text):
+            amount, unit = float(match[1]), match[2]
+            return int(logical_ms + amount * (HOUR_MS if unit == "h" else MINUTE_MS))
+        if match := _DEADLINE_AT.match(text):
+            day = logical_ms - logical_ms % DAY_MS
+            at = day + int(match[1]) * HOUR_MS + int(match[2]) * MINUTE_MS
+            return at if at > logical_ms else at + DAY_MS
+    return None
+
+
+def typical_duration_s(durations: dict[str, np.ndarray]) -> float:
+    """The median duration over the DAG's tasks with history (a new task's stand-in)."""
+    medians = [float(np.median(d)) for d in durations.values() if len(d) >= MIN_HISTORY]
+    return float(np.median(medians)) if medians else 60.0
+
+
+def _draw(history: np.ndarray | None, fallback_s: float, rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` durations (s) drawn from a task's history, or spread around the fallback."""
+    if history is not None and len(history) >= MIN_HISTORY:
+        return rng.choice(history, size=n)
+    return fallback_s * rng.lognormal(0.0, 0.5, size=n)
+
+
+def _draw_longer(history: np.ndarray | None, fallback_s: float, elapsed_s: float,
+                 rng: np.random.Generator, n: int) -> np.ndarray:
+    """Durations of a task that has already run `elapsed_s`: drawn from its history longer
+    than that; past its whole history, the elapsed time stretched by its usual spread."""
+    if history is not None and len(history) >= MIN_HISTORY:
+        longer = history[history > elapsed_s]
+        if len(longer) >= MIN_HISTORY:
+            return rng.choice(longer, size=n)
+        spread = float(np.quantile(history, 0.9) / max(np.median(history), 1e-9))
+    else:
+        spread = 1.5
+    return elapsed_s * (1.0 + (max(spread, 1.05) - 1.0) * rng.random(n))
+
+
+def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, set[str]],
+                 durations: dict[str, np.ndarray], queued: dict[str, np.ndarray] | None = None,
+                 deadline_ms: int | None = None, samples: int = SAMPLES, seed: int = 0) -> RunForecast:
+    """Forecast one run. `tasks`: every task id of the DAG with its state in this run (no
+    state: not started); `upstream`: task id -> direct upstream task ids; `durations` /
+    `queued`: task id -> seconds of its earlier successful runs (run time / queue time)."""
+    rng = np.random.default_rng(seed)
+    queued = queued or {}
+    done = sum(1 for t in tasks.values() if t.state in DONE_STATES)
+    progress = done / len(tasks) if tasks else 1.0
+    if any(t.state in FAILED_STATES for t in tasks.values()):
+        return RunForecast(None, None, progress, deadline_ms, watch_reason="a task failed")
+    try:
+        order = list(TopologicalSorter({t: upstream.get(t, set()) & tasks.keys() for t in tasks}).static_order())
+    except CycleError:
+        order = sorted(tasks)
+    fallback = typical_duration_s(durations)
+    finish: dict[str, np.ndarray] = {}
+    for task in order:
+        finish[task] = _finish(task, tasks[task], now_ms, upstream, finish, durations, queued, fallback, rng, samples)
+    if not finish:
+        return RunForecast(now_ms, now_ms, progress, deadline_ms)
+    end = np.column_stack([finish[t] for t in order]).max(axis=1)
+    watch = watch_task(critical_path(finish, upstream), tasks, now_ms, durations)
+    p50, p80 = (int(v) for v in np.quantile(end, [0.5, 0.8]))
+    risk = None if deadline_ms is None else float((end > deadline_ms).mean())
+    reason = _watch_reason(watch, tasks[watch], now_ms, durations.get(watch)) if watch else ""
+    return RunForecast(p50, p80, progress, deadline_ms, risk, watch, reason, end)
+
+
+def _finish(task: str, state: TaskState, now_ms: int, upstream: dict[str, set[str]],
+            finish: dict[str, np.ndarray], durations: dict, queued: dict, fallback: float,
+            rng: np.random.Generator, n: int) -> np.ndarray:
+    """When `task` ends in each replay (epoch ms)."""
+    if state.state in DONE_STATES:
+        return np.full(n, float(state.end_ms or now_ms))
+    history = durations.get(task)
+    if state.start_ms is not None and state.end_ms is None:  # running now
+        elapsed = max(0.0, (now_ms - state.start_ms) / 1000)
+        return state.start_ms + 1000 * _draw_longer(history, fallback, elapsed, rng, n)
+    ready = np.full(n, float(now_ms))
+    for parent in upstream.get(task, ()):
+        if parent in finish:
+            ready = np.maximum(ready, finish[parent])
+    waits = queued.get(task)
+    wait = rng.choice(waits, size=n) if waits is not None and len(waits) >= MIN_HISTORY else np.zeros(n)
+    return ready + 1000 * (wait + _draw(history, fallback, rng, n))
+
+
+def critical_path(finish: dict[str, np.ndarray], upstream: dict[str, set[str]]) -> list[str]:
+    """The chain of tasks that decides the run's end in the median replay, last task first:
+    from the task ending last, step to the upstream task that released it."""
+    median = {task: float(np.median(ends)) for task, ends in finish.items()}
+    current, path = max(median, key=median.get), []
+    while current is not None and current not in path:
+        path.append(current)
+        parents = [u for u in upstream.get(current, ()) if u in median]
+        current = max(parents, key=median.get) if parents else None
+    return path
+
+
+def watch_task(path: list[str], tasks: dict[str, TaskState], now_ms: int,
+               durations: dict[str, np.ndarray]) -> str | None:
+    """The task on the critical path to watch: the running one furthest past its usual
+    duration, else the first one not finished (the next to decide the end)."""
+    behind = {}
+    for task in path:
+        state, history = tasks[task], durations.get(task)
+        if state.start_ms is not None and state.end_ms is None and history is not None and len(history) >= MIN_HISTORY:
+            behind[task] = (now_ms - state.start_ms) / 1000 / max(float(np.median(history)), 1e-9)
+    if behind and max(behind.values()) > 1.0:
+        return max(behind, key=behind.get)
+    unfinished = [t for t in reversed(path) if tasks[t].state not in DONE_STATES]
+    return unfinished[0] if unfinished else (path[0] if path else None)
+
+
+def _watch_reason(task: str, state: TaskState, now_ms: int, history: np.ndarray | None) -> str:
+    if state.start_ms is not None and state.end_ms is None and history is not None and len(history) >= MIN_HISTORY:
+        elapsed = (now_ms - state.start_ms) / 1000
+        usual = float(np.median(history))
+        if elapsed > float(np.quantile(history, 0.8)):
+            return (f"running for {format_duration(elapsed)}, {format_ratio(elapsed / max(usual, 1e-9))} "
+                    f"its usual {format_duration(usual)}")
+        return f"running, usually takes {format_duration(usual)}"
+    if state.start_ms is None:
+        return "not started yet, on the critical path"
+    return ""

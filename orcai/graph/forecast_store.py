@@ -1,0 +1,54 @@
+"""Queued and running DAG runs with what a forecast needs, and the forecasts themselves."""
+
+from __future__ import annotations
+
+from orcai.graph.base import Graph, Row, WriteCounts
+from orcai.graph.cypher import live
+from orcai.graph.load import write_batched
+
+ACTIVE_STATES = ["queued", "running"]
+
+
+def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
+    """Queued and running runs of live DAGs, with their DAG's tags (deadlines live there)."""
+    return graph.read(f"""
+        MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
+        WHERE r.state IN $states AND {live('d')} AND ($dags IS NULL OR d.dag_id IN $dags)
+        RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id, r.state AS state,
+               r.start_date AS start_date, r.queued_at AS queued_at,
+               coalesce(r.logical_date, r.run_after) AS logical_date, d.tags AS tags
+        ORDER BY key""", {"states": ACTIVE_STATES, "dags": dag_ids})
+
+
+def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
+    """Run and queue seconds of the DAGs' successful task runs started since `since_ms`."""
+    return graph.read("""
+        MATCH (tr:TaskRun) WHERE tr.dag_id IN $dags AND tr.start_date >= $since AND tr.state = 'success'
+          AND tr.duration_s IS NOT NULL
+        RETURN tr.dag_id AS dag_id, tr.task_id AS task_id, tr.duration_s AS duration_s,
+               tr.queued_s AS queued_s""", {"dags": dag_ids, "since": since_ms})
+
+
+def write_forecasts(graph: Graph, forecasts: list[dict], keep: int) -> WriteCounts:
+    """Store each run's forecast and append (at, p50, p80) to its history (the last `keep`)."""
+    return write_batched(graph, f"""
+        UNWIND $rows AS row
+        MATCH (r:DagRun {{key: row.key}})
+        WITH r, row, coalesce(r.eta_history, []) + [[row.at, row.p50, row.p80]] AS history
+        SET r.eta_p50 = row.p50, r.eta_p80 = row.p80, r.forecast_at = row.at, r.deadline = row.deadline,
+            r.breach_risk = row.risk, r.progress = row.progress, r.watch_task = row.watch_task,
+            r.watch_reason = row.watch_reason,
+            r.eta_history = CASE WHEN size(history) > {int(keep)} THEN history[size(history) - {int(keep)}..]
+                                 ELSE history END""", forecasts)
+
+
+def running_now(graph: Graph) -> list[Row]:
+    """Every queued or running run of a live DAG with its latest forecast (the Status page)."""
+    return graph.read(f"""
+        MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
+        WHERE r.state IN $states AND {live('d')}
+        RETURN r.dag_id AS dag_id, r.run_id AS run_id, r.state AS state, r.start_date AS start_date,
+               r.progress AS progress, r.eta_p50 AS eta_p50, r.eta_p80 AS eta_p80, r.deadline AS deadline,
+               r.breach_risk AS breach_risk, r.watch_task AS watch_task, r.watch_reason AS watch_reason,
+               r.forecast_at AS forecast_at
+        ORDER BY coalesce(r.breach_risk, 0) DESC, r.start_date""", {"states": ACTIVE_STATES})

@@ -1,0 +1,74 @@
+"""The forecast stage on a real FalkorDB: ETAs stored on running runs, the Status page's
+Running now panel drawn from them."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from orcai.config import load_settings
+from orcai.forecast.stage import ForecastStage
+from orcai.graph.load import load_dag_runs, load_dags, load_task_runs, load_tasks
+from orcai.graph.worker_store import write_heartbeat
+from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
+from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
+MIN = 60_000
+
+
+def load_report_dag(graph, now: int) -> None:
+    """report: extract -> transform -> publish, 60 s each, 20 finished runs; one run now
+    with extract done and transform running for 30 min (its usual is 1 min)."""
+    load_dags(graph, [DagRecord("report", is_paused=False, tags=("deadline:+2h",))])
+    load_tasks(graph, ["report"], [TaskRecord("report", "extract", downstream_task_ids=("transform",)),
+                                   TaskRecord("report", "transform", downstream_task_ids=("publish",)),
+                                   TaskRecord("report", "publish")])
+    runs, task_runs = [], []
+    for i in range(20):
+        start = now - (i + 2) * 60 * MIN
+        runs.append(DagRunRecord("report", f"r{i}", "success", logical_date=start, start_date=start,
+                                 end_date=start + 3 * MIN, duration_s=180.0))
+        for j, task in enumerate(("extract", "transform", "publish")):
+            task_runs.append(TaskRunRecord("report", f"r{i}", task, -1, "success", start_date=start + j * MIN,
+                                           end_date=start + (j + 1) * MIN, duration_s=58.0 + i % 5, queued_s=1.0))
+    logical = now - 31 * MIN
+    runs.append(DagRunRecord("report", "now", "running", logical_date=logical, start_date=logical))
+    task_runs += [TaskRunRecord("report", "now", "extract", -1, "success", start_date=logical,
+                                end_date=logical + MIN, duration_s=60.0),
+                  TaskRunRecord("report", "now", "transform", -1, "running", start_date=now - 30 * MIN)]
+    load_dag_runs(graph, runs)
+    load_task_runs(graph, task_runs)
+
+
+def test_a_running_run_gets_an_eta_its_deadline_and_the_task_to_watch(graph, graph_uri):
+    now = int(time.time() * 1000)
+    load_report_dag(graph, now)
+
+    report = ForecastStage(load_settings(graph_uri=graph_uri)).run(graph, now)
+
+    assert report.forecast == 1
+    [run] = graph.read("MATCH (r:DagRun {key: 'report/now'}) RETURN properties(r) AS r")
+    run = run["r"]
+    assert now + MIN < run["eta_p50"] <= run["eta_p80"] < now + 10 * MIN  # transform is past its history
+    assert run["deadline"] == now - 31 * MIN + 120 * MIN and run["breach_risk"] == 0.0
+    assert run["watch_task"] == "transform" and "30 min" in run["watch_reason"]
+    assert run["progress"] == pytest.approx(1 / 3, abs=0.001)
+    assert run["eta_history"] == [[now, run["eta_p50"], run["eta_p80"]]]
+    finished = graph.read("MATCH (r:DagRun {key: 'report/r0'}) RETURN r.eta_p50 AS eta")
+    assert finished[0]["eta"] is None  # only active runs are forecast
+
+
+def test_status_page_shows_the_running_now_panel(monkeypatch, graph, graph_uri):
+    now = int(time.time() * 1000)
+    load_report_dag(graph, now)
+    ForecastStage(load_settings(graph_uri=graph_uri)).run(graph, now)
+    write_heartbeat(graph, "worker", {"last_sync_at": now, "last_ok_at": now, "last_error": None})
+
+    app = run_page(monkeypatch, "status", graph_uri)
+
+    assert not app.exception
+    assert "Running now" in [h.value for h in app.subheader]
+    running = app.dataframe[0].value
+    assert running.loc[0, "dag_id"] == "report" and running.loc[0, "watch_task"] == "transform"

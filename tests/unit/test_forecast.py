@@ -1,0 +1,69 @@
+"""Forecasts of running DAG runs: ETA band, calibration, deadlines, the task to watch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orcai.forecast.replay import TaskState, forecast_run, parse_deadline
+from orcai.model import DAY_MS, HOUR_MS, MINUTE_MS
+
+NOW = 1_790_000_000_000
+CHAIN = {"a": set(), "b": {"a"}, "c": {"b"}}
+
+
+def test_a_chain_finishes_after_the_rest_of_its_tasks():
+    durations = {t: np.full(30, 60.0) for t in CHAIN}
+    tasks = {"a": TaskState("success", NOW - 100_000, NOW - 40_000),
+             "b": TaskState("running", NOW - 30_000), "c": TaskState(None)}
+    forecast = forecast_run(NOW, tasks, CHAIN, durations)
+    # b ends 30 s from now at the earliest (history: always 60 s, but it already ran 30 s),
+    # then c takes 60 s.
+    assert NOW + 85_000 <= forecast.eta_p50 <= forecast.eta_p80 <= NOW + 100_000
+    assert forecast.progress == 1 / 3
+    assert forecast.watch_task == "b" and forecast.watch_reason == "running, usually takes 1 min"
+
+
+def test_a_task_running_far_past_its_history_is_the_one_to_watch():
+    durations = {t: np.random.default_rng(1).lognormal(np.log(60), 0.2, 50) for t in CHAIN}
+    tasks = {"a": TaskState("success", NOW - 2_000_000, NOW - 1_900_000),
+             "b": TaskState("running", NOW - 1_800_000), "c": TaskState(None)}
+    forecast = forecast_run(NOW, tasks, CHAIN, durations, deadline_ms=NOW + 60_000)
+    assert forecast.eta_p50 > NOW + 60_000  # b alone must still finish, then c
+    assert forecast.breach_risk > 0.95
+    assert forecast.watch_task == "b" and "running for 30 min" in forecast.watch_reason
+    assert forecast.eta_p80 >= forecast.eta_p50
+
+
+def test_a_failed_task_means_no_eta():
+    forecast = forecast_run(NOW, {"a": TaskState("failed", NOW - 1, NOW)}, {"a": set()}, {})
+    assert forecast.eta_p50 is None and forecast.watch_reason == "a task failed"
+
+
+def test_the_p80_band_covers_about_four_runs_in_five():
+    """Calibration: runs drawn from the same lognormal history as the forecast's."""
+    rng = np.random.default_rng(7)
+    upstream = {"a": set(), "b": {"a"}, "c": {"a"}, "d": {"b", "c"}}
+    history = {t: rng.lognormal(np.log(120), 0.4, 200) for t in upstream}
+    covered = []
+    for seed in range(200):
+        actual = {t: rng.lognormal(np.log(120), 0.4) for t in upstream}
+        end = {}
+        for t in ("a", "b", "c", "d"):
+            start = max([end[u] for u in upstream[t]], default=0.0)
+            end[t] = start + actual[t]
+        tasks = {"a": TaskState("success", NOW - int(1000 * actual["a"]), NOW), "b": TaskState(None),
+                 "c": TaskState(None), "d": TaskState(None)}
+        forecast = forecast_run(NOW, tasks, upstream, history, seed=seed)
+        real_end = NOW + 1000 * (end["d"] - end["a"])
+        covered.append(real_end <= forecast.eta_p80)
+    assert 0.72 <= np.mean(covered) <= 0.88
+
+
+def test_deadlines_from_tags():
+    midnight = NOW - NOW % DAY_MS
+    assert parse_deadline(["etl", "deadline:07:00"], midnight + HOUR_MS) == midnight + 7 * HOUR_MS
+    # past 07:00 on the logical date: the next day's 07:00
+    assert parse_deadline(["deadline:07:00"], midnight + 8 * HOUR_MS) == midnight + DAY_MS + 7 * HOUR_MS
+    assert parse_deadline(["deadline:+2h"], midnight) == midnight + 2 * HOUR_MS
+    assert parse_deadline(["deadline:+90m"], midnight) == midnight + 90 * MINUTE_MS
+    assert parse_deadline(["nightly"], midnight) is None and parse_deadline(["deadline:+2h"], None) is None
