@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
@@ -21,6 +22,7 @@ RUN_LIMIT = 500
 RUN_STATES = ["success", "failed", "running", "queued"]
 RUN_TYPES = ["scheduled", "manual", "backfill", "asset_triggered"]
 DAY = dt.timedelta(days=1)
+FORECAST_COLOUR = "#c5cae9"
 
 config = settings_or_stop()
 st.title("Runs")
@@ -104,19 +106,23 @@ with gantt_tab:
     labels = {row.run_id: f"{row.at:%Y-%m-%d %H:%M} — {row.state} — {row.run_id}" for row in runs.itertuples()}
     run_id = st.selectbox("Run", list(labels), format_func=labels.get)
     st.link_button("Run in Airflow ↗", airflow_run_url(config.airflow_links_url, dag_id, run_id))
-    bars = gantt_rows(history.task_runs, run_id)
+    chosen = runs[runs["run_id"] == run_id].iloc[0]
+    bars = gantt_rows(history.task_runs, run_id, chosen["forecast_tasks"] if chosen["state"] in ("queued", "running") else None)
     if bars.empty:
         st.caption("No task of this run has started yet.")
     else:
         bars["colour"] = bars["phase"].where(bars["phase"] == "queued", bars["state"])
         figure = px.timeline(bars, x_start="start", x_end="end", y="task", color="colour",
-                             color_discrete_map={**STATE_COLOURS, "queued": "#cfcfcf"},
+                             color_discrete_map={**STATE_COLOURS, "queued": "#cfcfcf", "forecast": FORECAST_COLOUR},
                              hover_data={"phase": True, "seconds": ":.1f", "colour": False})
         figure.update_yaxes(autorange="reversed", title=None)
         figure.update_layout(height=max(220, 36 * bars["task"].nunique() + 80), legend_title_text="",
                              margin={"l": 10, "r": 10, "t": 10, "b": 10})
         st.plotly_chart(figure, width="stretch")
-        st.caption("Light grey: time queued before the task started; coloured: time running, in its final state.")
+        st.caption("Light grey: time queued before the task started; coloured: time running, in its final state; "
+                   "pale blue: the worker's forecast for the tasks not finished yet (median replay).")
+        if pd.notna(chosen["eta_p50"]):
+            st.caption(f"Forecast end: {chosen['eta_p50']:%H:%M} (p50) – {chosen['eta_p80']:%H:%M} (p80) UTC.")
         tasks = history.task_runs[history.task_runs["run_id"] == run_id].sort_values("start_date")
         tasks = tasks.assign(airflow=[airflow_task_url(config.airflow_links_url, dag_id, run_id, t)
                                       for t in tasks["task_id"]])

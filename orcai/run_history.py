@@ -7,6 +7,7 @@ function over rows and DataFrames.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,7 @@ from orcai.graph import anomaly_store, dag_store, run_store
 STATE_PRIORITY = ("failed", "upstream_failed", "up_for_retry", "restarting", "running", "queued",
                   "scheduled", "deferred", "up_for_reschedule", "skipped", "removed", "success")
 RUN_COLUMNS = ["key", "run_id", "state", "run_type", "at", "logical_date", "queued_at", "start_date",
-               "end_date", "duration_s"]
+               "end_date", "duration_s", "eta_p50", "eta_p80", "forecast_tasks"]
 TASK_RUN_COLUMNS = ["run_id", "task_id", "map_index", "state", "try_number", "start_date", "end_date",
                     "duration_s", "queued_s"]
 
@@ -55,7 +56,7 @@ def _times(values) -> pd.Series:
 def runs_table(rows: list[dict], anomalies: pd.DataFrame) -> pd.DataFrame:
     """DAG runs with UTC timestamps, time spent queued, and their anomaly count and reasons."""
     table = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    for column in ("at", "logical_date", "queued_at", "start_date", "end_date"):
+    for column in ("at", "logical_date", "queued_at", "start_date", "end_date", "eta_p50", "eta_p80"):
         table[column] = _times(table[column])
     table["duration_s"] = pd.to_numeric(table["duration_s"], errors="coerce").astype(float)
     table["queued_s"] = (table["start_date"] - table["queued_at"]).dt.total_seconds().clip(lower=0)
@@ -111,8 +112,10 @@ def task_order(task_ids: list[str], task_runs: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(list(usual.index) + sorted(task_ids)))
 
 
-def gantt_rows(task_runs: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """One run's task runs as bars: time queued, then time running, coloured by state."""
+def gantt_rows(task_runs: pd.DataFrame, run_id: str, forecast_tasks: str | None = None) -> pd.DataFrame:
+    """One run's task runs as bars: time queued, then time running, coloured by state; and
+    for a run still going, the worker's forecast of the tasks not finished yet
+    (`forecast_tasks`: JSON {task: [start ms, end ms]} from the median replay)."""
     rows = task_runs[(task_runs["run_id"] == run_id) & task_runs["start_date"].notna()]
     bars = []
     for tr in rows.sort_values("start_date").itertuples():
@@ -124,6 +127,10 @@ def gantt_rows(task_runs: pd.DataFrame, run_id: str) -> pd.DataFrame:
                          "end": tr.start_date, "seconds": tr.queued_s})
         bars.append({"task": name, "task_id": tr.task_id, "phase": "running", "state": tr.state,
                      "start": tr.start_date, "end": end, "seconds": tr.duration_s})
+    for task_id, (start_ms, end_ms) in (json.loads(forecast_tasks) if forecast_tasks else {}).items():
+        start, end = (pd.Timestamp(ms, unit="ms", tz="UTC") for ms in (start_ms, end_ms))
+        bars.append({"task": task_id, "task_id": task_id, "phase": "forecast", "state": "forecast",
+                     "start": start, "end": end, "seconds": (end_ms - start_ms) / 1000})
     return pd.DataFrame(bars, columns=["task", "task_id", "phase", "state", "start", "end", "seconds"])
 
 

@@ -5,5 +5,6 @@ whether it will make its deadline, and which task to watch.
     stage   the worker stage: read active runs and their history, forecast, store
 
 Stored on each DagRun: eta_p50, eta_p80, forecast_at, deadline, breach_risk, progress,
-watch_task, watch_reason, and eta_history (the forecasts made, to measure them).
+watch_task, watch_reason, forecast_tasks (each unfinished task's expected start and end, for
+the Runs page's Gantt) and eta_history (the forecasts made, to measure them).
 """

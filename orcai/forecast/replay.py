@@ -49,6 +49,8 @@ class RunForecast:
     watch_task: str | None = None  # the task whose end most often decides the run's end
     watch_reason: str = ""
     samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    # Tasks not finished yet: (start, end) epoch ms in the median replay, for a Gantt chart.
+    windows: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def parse_deadline(tags: list[str] | tuple[str, ...], logical_ms: int | None) -> int | None:
@@ -112,8 +114,12 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
         order = sorted(tasks)
     fallback = typical_duration_s(durations)
     finish: dict[str, np.ndarray] = {}
+    windows: dict[str, tuple[int, int]] = {}
     for task in order:
-        finish[task] = _finish(task, tasks[task], now_ms, upstream, finish, durations, queued, fallback, rng, samples)
+        begin, finish[task] = _span(task, tasks[task], now_ms, upstream, finish, durations, queued, fallback,
+                                    rng, samples)
+        if tasks[task].state not in DONE_STATES:
+            windows[task] = (int(np.median(begin)), int(np.median(finish[task])))
     if not finish:
         return RunForecast(now_ms, now_ms, progress, deadline_ms)
     end = np.column_stack([finish[t] for t in order]).max(axis=1)
@@ -121,26 +127,27 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     p50, p80 = (int(v) for v in np.quantile(end, [0.5, 0.8]))
     risk = None if deadline_ms is None else float((end > deadline_ms).mean())
     reason = _watch_reason(watch, tasks[watch], now_ms, durations.get(watch)) if watch else ""
-    return RunForecast(p50, p80, progress, deadline_ms, risk, watch, reason, end)
+    return RunForecast(p50, p80, progress, deadline_ms, risk, watch, reason, end, windows)
 
 
-def _finish(task: str, state: TaskState, now_ms: int, upstream: dict[str, set[str]],
-            finish: dict[str, np.ndarray], durations: dict, queued: dict, fallback: float,
-            rng: np.random.Generator, n: int) -> np.ndarray:
-    """When `task` ends in each replay (epoch ms)."""
+def _span(task: str, state: TaskState, now_ms: int, upstream: dict[str, set[str]],
+          finish: dict[str, np.ndarray], durations: dict, queued: dict, fallback: float,
+          rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """When `task` starts running and when it ends in each replay (epoch ms)."""
     if state.state in DONE_STATES:
-        return np.full(n, float(state.end_ms or now_ms))
+        return np.full(n, float(state.start_ms or now_ms)), np.full(n, float(state.end_ms or now_ms))
     history = durations.get(task)
     if state.start_ms is not None and state.end_ms is None:  # running now
         elapsed = max(0.0, (now_ms - state.start_ms) / 1000)
-        return state.start_ms + 1000 * _draw_longer(history, fallback, elapsed, rng, n)
+        return np.full(n, float(state.start_ms)), state.start_ms + 1000 * _draw_longer(history, fallback, elapsed, rng, n)
     ready = np.full(n, float(now_ms))
     for parent in upstream.get(task, ()):
         if parent in finish:
             ready = np.maximum(ready, finish[parent])
     waits = queued.get(task)
     wait = rng.choice(waits, size=n) if waits is not None and len(waits) >= MIN_HISTORY else np.zeros(n)
-    return ready + 1000 * (wait + _draw(history, fallback, rng, n))
+    begin = ready + 1000 * wait
+    return begin, begin + 1000 * _draw(history, fallback, rng, n)
 
 
 def critical_path(finish: dict[str, np.ndarray], upstream: dict[str, set[str]]) -> list[str]:

@@ -3,6 +3,7 @@ its deadline and breach risk, re-forecast each cycle and stored on the run."""
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from collections import defaultdict
@@ -82,7 +83,8 @@ class ForecastStage:
                                     seed=zlib.crc32(run["key"].encode()))
             rows.append({"key": run["key"], "at": now_ms, "p50": forecast.eta_p50, "p80": forecast.eta_p80,
                          "deadline": deadline, "risk": forecast.breach_risk, "progress": round(forecast.progress, 3),
-                         "watch_task": forecast.watch_task, "watch_reason": forecast.watch_reason})
+                         "watch_task": forecast.watch_task, "watch_reason": forecast.watch_reason,
+                         "windows": json.dumps({t: list(w) for t, w in sorted(forecast.windows.items())})})
             report.at_risk += int((forecast.breach_risk or 0) >= RISK_TO_REPORT)
         forecast_store.write_forecasts(graph, rows, ETA_HISTORY)
         report.forecast = len(rows)

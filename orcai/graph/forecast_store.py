@@ -37,7 +37,7 @@ def write_forecasts(graph: Graph, forecasts: list[dict], keep: int) -> WriteCoun
         WITH r, row, coalesce(r.eta_history, []) + [[row.at, row.p50, row.p80]] AS history
         SET r.eta_p50 = row.p50, r.eta_p80 = row.p80, r.forecast_at = row.at, r.deadline = row.deadline,
             r.breach_risk = row.risk, r.progress = row.progress, r.watch_task = row.watch_task,
-            r.watch_reason = row.watch_reason,
+            r.watch_reason = row.watch_reason, r.forecast_tasks = row.windows,
             r.eta_history = CASE WHEN size(history) > {int(keep)} THEN history[size(history) - {int(keep)}..]
                                  ELSE history END""", forecasts)
 

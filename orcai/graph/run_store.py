@@ -44,7 +44,8 @@ def dag_runs(graph: Graph, dag_id: str, since_ms: int, until_ms: int, limit: int
         WHERE at >= $since AND at < $until
         RETURN r.key AS key, r.run_id AS run_id, r.state AS state, r.run_type AS run_type,
                at, r.logical_date AS logical_date, r.queued_at AS queued_at,
-               r.start_date AS start_date, r.end_date AS end_date, r.duration_s AS duration_s
+               r.start_date AS start_date, r.end_date AS end_date, r.duration_s AS duration_s,
+               r.eta_p50 AS eta_p50, r.eta_p80 AS eta_p80, r.forecast_tasks AS forecast_tasks
         ORDER BY at DESC LIMIT $limit
     """, {"dag": dag_id, "since": since_ms, "until": until_ms, "limit": limit,
           "states": states, "types": run_types})

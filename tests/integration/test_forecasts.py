@@ -3,6 +3,7 @@ Running now panel drawn from them."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -56,6 +57,8 @@ def test_a_running_run_gets_an_eta_its_deadline_and_the_task_to_watch(graph, gra
     assert run["watch_task"] == "transform" and "30 min" in run["watch_reason"]
     assert run["progress"] == pytest.approx(1 / 3, abs=0.001)
     assert run["eta_history"] == [[now, run["eta_p50"], run["eta_p80"]]]
+    windows = json.loads(run["forecast_tasks"])  # the Runs page's Gantt draws these
+    assert set(windows) == {"transform", "publish"} and windows["publish"][1] == pytest.approx(run["eta_p50"], abs=60_000)
     finished = graph.read("MATCH (r:DagRun {key: 'report/r0'}) RETURN r.eta_p50 AS eta")
     assert finished[0]["eta"] is None  # only active runs are forecast
 

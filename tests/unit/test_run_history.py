@@ -96,3 +96,12 @@ def test_grid_rows_follow_the_order_tasks_run_in():
         {"run_id": r, "task_id": t, "map_index": -1, "state": "success", "start_date": T0 + i * 1000}
         for r in ("r0", "r1") for i, t in enumerate(["extract", "transform", "load"])])
     assert task_order(["extract", "load", "never_ran", "transform"], runs) == ["extract", "transform", "load", "never_ran"]
+
+
+def test_gantt_adds_the_forecast_of_tasks_not_finished_yet():
+    forecast = '{"c": [%d, %d]}' % (T0 + 10 * MIN, T0 + 12 * MIN)
+    bars = gantt_rows(history().task_runs, "r0", forecast)
+    planned = bars[bars["phase"] == "forecast"]
+    assert planned["task"].tolist() == ["c"] and planned["seconds"].tolist() == [120.0]
+    assert (planned["end"] - planned["start"]).iloc[0].total_seconds() == 120.0
+    assert gantt_rows(history().task_runs, "r0", None)["phase"].ne("forecast").all()
