@@ -24,8 +24,6 @@ from tests.integration.monitoring_graph import FAILING_DAG, load_monitoring_grap
 from tests.stack.tools import STACK, debian_tool
 from workers.worker import Worker
 
-pytestmark = pytest.mark.integration
-
 
 def free_port() -> int:
     with socket.socket() as probe:

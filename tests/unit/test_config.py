@@ -42,7 +42,7 @@ def test_invalid_values_name_the_setting(monkeypatch, name, value):
 def test_one_bad_setting_is_one_line_at_worker_start(monkeypatch, caplog):
     from workers.worker import main
     monkeypatch.setenv("ORCAI_METRICS_PORT", "70000")
-    assert main() == 2
+    assert main([]) == 2  # not pytest's own command line
     lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(lines) == 1 and "ORCAI_METRICS_PORT" in lines[0]
 
