@@ -44,9 +44,10 @@ def assert_recovers_to_truth(worker: Worker, graph, airflow) -> None:
 
 @pytest.fixture
 def worker_via_proxy(airflow_with_runs, proxy, graph_uri, graph):
-    # Small pages, so one sync is many requests and a fault can land in the middle of it.
-    settings = airflow_with_runs.settings(airflow_url=proxy.url, graph_uri=graph_uri, page_size=20,
-                                          airflow_timeout_s=3)
+    # Small pages, so one sync is many requests and a fault can land in the middle of it; the
+    # session's patient timeout, so a recovery cycle holds on a busy machine (the slow
+    # responses row shortens it for its faulty cycle only).
+    settings = airflow_with_runs.settings(airflow_url=proxy.url, graph_uri=graph_uri, page_size=20)
     worker = Worker(settings)
     yield worker
     worker.close()
@@ -139,8 +140,15 @@ def test_server_errors_for_some_dags(worker_via_proxy, proxy, graph, airflow_wit
 
 @fault("responses slower than the timeout", "gives up within the timeout; one line")
 def test_slow_responses(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
+    from orcai.airflow import AirflowClient
+    patient = worker_via_proxy.airflow
+    worker_via_proxy.airflow = AirflowClient(worker_via_proxy.settings.model_copy(update={"airflow_timeout_s": 3}))
     slow = proxy.inject("slow", path="/dagRuns", seconds=8)
-    lines = faulty_cycle(worker_via_proxy, caplog)
+    try:
+        lines = faulty_cycle(worker_via_proxy, caplog)
+    finally:
+        worker_via_proxy.airflow.close()
+        worker_via_proxy.airflow = patient
 
     # Waiting each answer out, the sync would ask about all 119 DAGs (and take minutes); timing
     # out after 3 s, it stops after the requests in flight (4) and their retries: no clock needed.
