@@ -233,9 +233,9 @@ def api_json(airflow: LocalAirflow, path: str, body: dict | None = None) -> dict
     request = urllib.request.Request(
         f"{airflow.url}/auth/token", data=json.dumps({"username": "admin", "password": password}).encode(),
         headers={"Content-Type": "application/json"}, method="POST")
-    token = json.load(urllib.request.urlopen(request, timeout=10))["access_token"]
+    token = json.load(urllib.request.urlopen(request, timeout=60))["access_token"]
     request = urllib.request.Request(
         f"{airflow.url}/api/v2{path}", data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="GET" if body is None else "POST")
-    return json.load(urllib.request.urlopen(request, timeout=10))
+    return json.load(urllib.request.urlopen(request, timeout=60))
