@@ -8,11 +8,12 @@ TEST_STAMP := $(VENV)/.installed-test
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: up test test-unit simulate worker app clean-data help debian-test-packages bench soak
+.PHONY: up test test-fast test-unit simulate worker app clean-data help debian-test-packages bench soak
 
 help:
 	@echo "make up        run FalkorDB, Airflow (demo DAGs), the worker and the app; Ctrl-C stops all"
-	@echo "make test      install what the tests need and run the whole suite"
+	@echo "make test      install what the tests need and run the whole suite (real services; what CI runs)"
+	@echo "make test-fast the tests that need no service: unit, pages in AppTest, static checks (< 1 min)"
 	@echo "make simulate  write 30 days of synthetic history for the synced DAGs into the graph"
 	@echo "make bench     run the benchmarks (lineage queries and page, detection quality and speed, page speed)"
 	@echo "make soak      run the worker 30 min against a busy Airflow; print RSS growth and sync times"
@@ -59,6 +60,10 @@ app: $(APP_STAMP)
 
 test: $(TEST_STAMP) debian-test-packages
 	@$(PY) -m pytest
+
+# The edit loop: the `fast` tier (tests/conftest.py decides each test's tier).
+test-fast: $(TEST_STAMP)
+	@$(PY) -m pytest -q -m fast
 
 test-unit: $(TEST_STAMP)
 	@$(PY) -m pytest tests/unit

@@ -29,6 +29,30 @@ AIRFLOW_PORT = 8189 + PORT_OFFSET
 APP_PORT = 8601 + PORT_OFFSET  # Streamlit in the browser tests
 _graph_names = itertools.count()
 
+# The tiers (registered in pytest.ini), decided here for every test:
+#   fast         no service: unit tests, pages in AppTest without a graph, static stack checks.
+#                `make test-fast`, the edit loop (under a minute).
+#   integration  real services: FalkorDB, Airflow, Debian's Prometheus tools.
+#   e2e          the running product (worker and app processes), Chromium: tests/e2e/.
+# A test's tier follows from the fixtures it uses; only a test that starts a service or runs
+# a Debian tool by itself carries an explicit `integration` mark.
+SERVICE_FIXTURES = frozenset({"falkordb_server", "airflow"})  # every other service fixture needs one
+E2E_FIXTURES = frozenset({"running_product", "browser"})
+
+
+def tier(item: pytest.Item) -> str:
+    used = set(getattr(item, "fixturenames", ()))
+    if used & E2E_FIXTURES or Path(item.path).is_relative_to(Path(__file__).parent / "e2e"):
+        return "e2e"
+    if used & SERVICE_FIXTURES or item.get_closest_marker("integration"):
+        return "integration"
+    return "fast"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(tier(item))
+
 
 @pytest.fixture(autouse=True)
 def clean_orcai_env(monkeypatch):
@@ -209,9 +233,9 @@ def api_json(airflow: LocalAirflow, path: str, body: dict | None = None) -> dict
     request = urllib.request.Request(
         f"{airflow.url}/auth/token", data=json.dumps({"username": "admin", "password": password}).encode(),
         headers={"Content-Type": "application/json"}, method="POST")
-    token = json.load(urllib.request.urlopen(request, timeout=10))["access_token"]
+    token = json.load(urllib.request.urlopen(request, timeout=60))["access_token"]
     request = urllib.request.Request(
         f"{airflow.url}/api/v2{path}", data=None if body is None else json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="GET" if body is None else "POST")
-    return json.load(urllib.request.urlopen(request, timeout=10))
+    return json.load(urllib.request.urlopen(request, timeout=60))

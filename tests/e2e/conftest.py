@@ -61,8 +61,13 @@ def running_product(airflow_with_runs, falkordb_server, tmp_path_factory) -> Run
                                 "--server.port", str(APP_PORT), "--server.address", "127.0.0.1"],
                         logs / "app.log", env=env, cwd=REPO_ROOT)
     graph = connect(airflow_with_runs.settings(graph_uri=graph_uri))
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not (synced(graph) and port_open("127.0.0.1", APP_PORT)):
+    deadline = time.monotonic() + 240  # a first sync of 120 DAGs takes 20 s on a slow, busy machine
+    while not (synced(graph) and port_open("127.0.0.1", APP_PORT)):
+        if time.monotonic() > deadline:
+            tails = f"{worker.log_tail()}\n{app.log_tail()}"
+            app.stop()
+            worker.stop()
+            pytest.fail(f"the product did not come up within 240 s:\n{tails}")
         time.sleep(0.5)
     yield RunningProduct(worker, app, graph, airflow_with_runs, env, f"http://127.0.0.1:{APP_PORT}")
     app.stop()
@@ -103,7 +108,7 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def grid_text(page, timeout_s: float = 20, minimum: int = 20) -> set[str]:
+def grid_text(page, timeout_s: float = 60, minimum: int = 20) -> set[str]:
     """The cells of the data grids (a hidden accessibility table), once they have painted."""
     deadline = time.monotonic() + timeout_s
     while True:

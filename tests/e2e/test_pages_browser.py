@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.e2e.conftest import grid_text, screenshot, wait_until_drawn
-
-pytestmark = pytest.mark.integration
 
 # What each known page must show once drawn; pages added later (Policies) are still visited
 # and checked for their title, the sidebar and the absence of an exception.

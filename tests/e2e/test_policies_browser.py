@@ -21,7 +21,6 @@ from orcai.graph import policy_store as store
 from tests.conftest import APP_PORT as SESSION_APP_PORT
 from tests.e2e.conftest import ARTIFACTS
 
-pytestmark = pytest.mark.integration
 PASSWORD = "browser-admin"
 HOUR = 3_600_000
 APP_PORT = SESSION_APP_PORT + 1  # the session's running product (tests/e2e/conftest.py) holds its own

@@ -8,14 +8,10 @@ import signal
 import sys
 import time
 
-import pytest
-
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.process import start_service
 from tests.conftest import api_json
 from tests.e2e.conftest import grid_text, screenshot, wait_until_drawn
-
-pytestmark = pytest.mark.integration
 
 
 def test_status_page_in_a_browser(running_product, page):

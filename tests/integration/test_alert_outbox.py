@@ -7,8 +7,6 @@ import pytest
 from orcai.alerts.outbox import AlertRequest
 from orcai.graph.alert_store import enqueue, mark_failed, mark_sent, pending
 
-pytestmark = pytest.mark.integration
-
 
 def alert(key: str, at: int) -> AlertRequest:
     return AlertRequest(key, "anomaly", {"reason": f"{key} ran 4x longer than usual"}, at, "etl_orders")

@@ -12,7 +12,7 @@ from orcai.graph.worker_store import write_heartbeat
 from orcai.localstack.airflow import REPO_ROOT
 from tests.integration.pages_harness import fresh_streamlit_caches  # noqa: F401 (fixture)
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 
 def run_app(monkeypatch, graph_uri: str, **session) -> AppTest:

@@ -6,7 +6,7 @@ import pytest
 
 from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 
 @pytest.mark.parametrize("page", ["status", "runs", "lineage", "anomalies", "policies"])

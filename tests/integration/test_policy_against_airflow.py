@@ -100,7 +100,7 @@ def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpaus
 
         # Both notices went to Slack (the sink), in the cycle that decided them, and left the outbox.
         sent = slack_sink.wait_for(lambda m: "policies" in m.path and m.body["text"].startswith("ORC AI: A policy"),
-                                   count=2, timeout_s=10)  # the same channel also got the failure digest
+                                   count=2, timeout_s=60)  # the same channel also got the failure digest
         assert [m.body["text"] for m in sent] == [f"ORC AI: A policy would act (dry run) — Would pause {DAG}",
                                                   f"ORC AI: A policy acted — Paused {DAG}"], [m.text for m in sent]
         assert f"{POLICY} v2" in sent[1].text and "To undo" in sent[1].text

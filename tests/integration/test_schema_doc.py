@@ -12,7 +12,6 @@ from orcai.graph.load import load_assets, load_dag_runs, load_dags, load_task_ru
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.model import AssetRecord, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
 
-pytestmark = pytest.mark.integration
 SCHEMA = REPO_ROOT / "orcai" / "graph" / "SCHEMA.md"
 EXAMPLE = re.compile(r"```cypher\n// params: (?P<params>\{.*?\})\n(?P<query>.*?)```", re.S)
 

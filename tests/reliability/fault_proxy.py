@@ -74,9 +74,12 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def inject(self, kind: str, path: str = "", times: int | None = None, **options) -> None:
+    def inject(self, kind: str, path: str = "", times: int | None = None, **options) -> Fault:
+        """Script a fault; its `seen` counts the requests it matched."""
+        fault = Fault(kind, path, times, **options)
         with self._lock:
-            self._faults.append(Fault(kind, path, times, **options))
+            self._faults.append(fault)
+        return fault
 
     def clear(self) -> None:
         with self._lock:

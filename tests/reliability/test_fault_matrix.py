@@ -44,12 +44,27 @@ def assert_recovers_to_truth(worker: Worker, graph, airflow) -> None:
 
 @pytest.fixture
 def worker_via_proxy(airflow_with_runs, proxy, graph_uri, graph):
-    # Small pages, so one sync is many requests and a fault can land in the middle of it.
-    settings = airflow_with_runs.settings(airflow_url=proxy.url, graph_uri=graph_uri, page_size=20,
-                                          airflow_timeout_s=3)
+    # Small pages, so one sync is many requests and a fault can land in the middle of it; the
+    # session's patient timeout, so a recovery cycle holds on a busy machine (the slow
+    # responses row shortens it for its faulty cycle only).
+    settings = airflow_with_runs.settings(airflow_url=proxy.url, graph_uri=graph_uri, page_size=20)
     worker = Worker(settings)
     yield worker
     worker.close()
+
+
+class SteppedClock:
+    """The worker's clock, moved only by the test: what falls before or after a deadline (a
+    Retry-After, a lock's lease) does not depend on how long a sync takes on this machine."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def faulty_cycle(worker, caplog) -> list[str]:
@@ -125,11 +140,19 @@ def test_server_errors_for_some_dags(worker_via_proxy, proxy, graph, airflow_wit
 
 @fault("responses slower than the timeout", "gives up within the timeout; one line")
 def test_slow_responses(worker_via_proxy, proxy, graph, airflow_with_runs, caplog):
-    proxy.inject("slow", path="/dagRuns", seconds=8)
-    started = time.monotonic()
-    lines = faulty_cycle(worker_via_proxy, caplog)
+    from orcai.airflow import AirflowClient
+    patient = worker_via_proxy.airflow
+    worker_via_proxy.airflow = AirflowClient(worker_via_proxy.settings.model_copy(update={"airflow_timeout_s": 3}))
+    slow = proxy.inject("slow", path="/dagRuns", seconds=8)
+    try:
+        lines = faulty_cycle(worker_via_proxy, caplog)
+    finally:
+        worker_via_proxy.airflow.close()
+        worker_via_proxy.airflow = patient
 
-    assert time.monotonic() - started < 30  # 3 s timeout, 4 requests in flight, then it stops
+    # Waiting each answer out, the sync would ask about all 119 DAGs (and take minutes); timing
+    # out after 3 s, it stops after the requests in flight (4) and their retries: no clock needed.
+    assert slow.seen < 20, slow.seen
     assert len(lines) == 1 and "unreachable" in lines[0], lines
     proxy.clear()
     assert_recovers_to_truth(worker_via_proxy, graph, airflow_with_runs)
@@ -264,8 +287,9 @@ def test_slack_rate_limited(airflow_with_runs, slack_sink, graph_uri, graph, cap
         wait_for_quiet_airflow(client)
     finally:
         client.close()
+    clock = SteppedClock(time.time())
     worker = Worker(airflow_with_runs.settings(graph_uri=graph_uri,
-                                               slack_webhook_url=slack_sink.webhook_url("matrix")))
+                                               slack_webhook_url=slack_sink.webhook_url("matrix")), clock=clock)
     def delivered():
         return [m for m in slack_sink.received if "matrix" in m.path]
 
@@ -275,18 +299,22 @@ def test_slack_rate_limited(airflow_with_runs, slack_sink, graph_uri, graph, cap
     try:
         slack_sink.fail_next(1, status=429, retry_after=15)
         lines = faulty_cycle(worker, caplog)
-        limited_at = time.monotonic()
         assert [line for line in lines if "Slack" in line] and not delivered()
         assert alert_of_the_failed_run() == [{"status": "pending", "attempts": 1}]
-        assert worker.cycle() is not None
-        if time.monotonic() - limited_at < 14:  # a sync is ~5 s: this cycle came before Retry-After
-            assert not delivered()
-        time.sleep(max(0.0, 15 - (time.monotonic() - limited_at)))
+
+        clock.advance(14)  # a cycle before Retry-After: it syncs, and the notice waits
+        outcome = worker.cycle()
+        assert outcome is not None and (outcome.alerts.messages, outcome.alerts.failed) == (0, 0)
+        assert not delivered() and alert_of_the_failed_run() == [{"status": "pending", "attempts": 1}]
+
+        clock.advance(1)  # Retry-After is over: the next cycle delivers
         outcome = worker.cycle()
         assert outcome.alerts.pending == 0 and len(delivered()) == outcome.alerts.messages > 0
         assert alert_of_the_failed_run() == [{"status": "sent", "attempts": 2}]
         assert any(failed_run.dag_run_id in m.text for m in delivered())
+
         sent = len(delivered())
+        clock.advance(600)
         assert worker.cycle() is not None and len(delivered()) == sent  # and never again
     finally:
         worker.close()
@@ -296,17 +324,19 @@ def test_slack_rate_limited(airflow_with_runs, slack_sink, graph_uri, graph, cap
 def test_two_workers_one_graph(airflow_with_runs, graph_uri, graph, caplog):
     from orcai.graph.lock import GraphLock
     settings = airflow_with_runs.settings(graph_uri=graph_uri)
-    first, second = Worker(settings), Worker(settings)
+    clock = SteppedClock(time.time())
+    first, second = Worker(settings), Worker(settings, clock=clock)
     try:
         assert first.cycle() is not None  # the first works and releases the lock
         # Now the first dies mid-cycle: it holds the lock and never releases it.
-        first.lock = GraphLock(first.graph, "cycle", holder="first-worker", ttl_s=8)
+        clock.now = time.time()  # not behind the watermarks the first one wrote
+        first.lock = GraphLock(first.graph, "cycle", holder="first-worker", ttl_s=60, clock=clock)
         assert first.lock.acquire()
         caplog.clear()
         with caplog.at_level(logging.INFO):
             assert second.cycle() is None and second.lock_busy  # the second waits its turn
         assert "first-worker" in caplog.text and not problem_lines(caplog)
-        time.sleep(8)  # the dead holder's lease runs out
+        clock.advance(61)  # the dead holder's lease runs out
         assert second.cycle() is not None and not second.lock_busy
         assert_recovers_to_truth(second, graph, airflow_with_runs)
     finally:

@@ -75,6 +75,7 @@ def test_every_alert_rule_reads_exported_metrics(alert, expr, exported):
     assert metric_names(expr) - exported == set(), f"{alert} asks for metrics nothing exports"
 
 
+@pytest.mark.integration  # runs Debian's promtool
 def test_every_query_is_valid_promql(tmp_path):
     rules = []
     for index, (_, expr) in enumerate(all_queries()):

@@ -7,6 +7,7 @@ import yaml
 
 from tests.stack.tools import STACK, run_tool
 
+pytestmark = pytest.mark.integration  # runs Debian's promtool and amtool
 RULE_TESTS = sorted((STACK / "prometheus" / "tests").glob("*_test.yml"))
 
 
