@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: up test test-fast test-unit simulate worker app clean-data help debian-test-packages bench soak
+.PHONY: up test test-fast simulate worker app clean-data help debian-test-packages bench soak
 
 help:
 	@echo "make up        run FalkorDB, Airflow (demo DAGs), the worker and the app; Ctrl-C stops all"
@@ -64,9 +64,6 @@ test: $(TEST_STAMP) debian-test-packages
 # The edit loop: the `fast` tier (tests/conftest.py decides each test's tier).
 test-fast: $(TEST_STAMP)
 	@$(PY) -m pytest -q -m fast
-
-test-unit: $(TEST_STAMP)
-	@$(PY) -m pytest tests/unit
 
 clean-data:
 	rm -rf .orcai/falkordb .orcai/airflow .orcai/logs
