@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from ui.auth import sign_in_gate
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="ORC AI", page_icon=":material/hub:", layout="wide")
+sign_in_gate()  # sign-in mode: nothing below runs until a person who counts has signed in
 
 navigation = st.navigation([
     st.Page("pages/status.py", title="Status", icon=":material/monitor_heart:", default=True),

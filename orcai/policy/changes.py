@@ -16,7 +16,7 @@ from __future__ import annotations
 from orcai.access import Person, require
 from orcai.graph import Graph
 from orcai.graph import policy_store as store
-from orcai.policy.model import Policy, load_policies_yaml
+from orcai.policy.model import Policy, load_policies_yaml, parse_policy
 
 
 def switch_mode(graph: Graph, person: Person, name: str, mode: str, now_ms: int, page: str | None = None) -> Policy:
@@ -24,10 +24,12 @@ def switch_mode(graph: Graph, person: Person, name: str, mode: str, now_ms: int,
     return store.change_policy(graph, name, person.name, now_ms, "mode", subject=person.subject, page=page, mode=mode)
 
 
-def save(graph: Graph, person: Person, policy: Policy, now_ms: int, expected_version: int | None = None,
+def save(graph: Graph, person: Person, policy: Policy | dict, now_ms: int, expected_version: int | None = None,
          page: str | None = None) -> Policy:
-    """Create (expected_version None for a new one) or edit a policy."""
+    """Create (expected_version None for a new one) or edit a policy (a Policy, or the data
+    for one: validated only after the role is checked, so a viewer learns nothing)."""
     require(person, "edit_policy")
+    policy = policy if isinstance(policy, Policy) else parse_policy(policy)
     change = "create" if expected_version is None else "edit"
     return store.save_policy(graph, policy, person.name, now_ms, change, expected_version,
                              subject=person.subject, page=page)
