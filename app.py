@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from ui.auth import sign_in_gate
+from ui.auth import needs_sign_in, sign_in_page
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="ORC AI", page_icon=":material/hub:", layout="wide")
-sign_in_gate()  # sign-in mode: nothing below runs until a person who counts has signed in
+if needs_sign_in():  # sign-in mode, nobody signed in who counts: the sign-in page is the only page
+    st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")], position="hidden").run()
+    st.stop()
 
 navigation = st.navigation([
     st.Page("pages/status.py", title="Status", icon=":material/monitor_heart:", default=True),

@@ -69,10 +69,22 @@ def denied_hint(exc: Exception) -> str:
     return f"{exc}; log in as admin first (sidebar)" if not oidc_mode() else f"{exc}; ask an admin for the role"
 
 
+def needs_sign_in() -> bool:
+    """Sign-in mode and nobody signed in who counts (app.py then serves only the sign-in page)."""
+    return oidc_mode() and current_person() is None
+
+
 def sign_in_gate() -> None:
-    """In sign-in mode, stop every page until a person who counts has signed in."""
-    if not oidc_mode():
-        return
+    """In sign-in mode, stop the page until a person who counts has signed in. Every page
+    calls it (through ui.connection.settings_or_stop), so a request straight to a page
+    script cannot skip app.py's gate."""
+    if needs_sign_in():
+        sign_in_page()
+        st.stop()
+
+
+def sign_in_page() -> None:
+    """The only page an unsigned visitor sees: why, and the button to the identity provider."""
     try:
         signed_in_person()
         return
@@ -89,7 +101,6 @@ def sign_in_gate() -> None:
         st.login()
     if problem is not None and st.button("Sign out", key="oidc-sign-out-refused"):
         st.logout()
-    st.stop()
 
 
 def admin_settings() -> Settings:

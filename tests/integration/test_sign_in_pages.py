@@ -61,6 +61,12 @@ def test_an_unsigned_user_sees_only_the_sign_in_page(sign_in_mode):
     assert "p1" not in texts(app) and not app.dataframe and not app.tabs
 
 
+@pytest.mark.parametrize("script", ["pages/policies.py", "pages/anomalies.py", "pages/status.py"])
+def test_a_page_script_run_without_app_py_is_gated_too(sign_in_mode, script):
+    app = run(script, {})
+    assert [b.label for b in app.button] == ["Sign in"] and not app.dataframe and not app.tabs
+
+
 @pytest.mark.parametrize("changed, shown", [
     ({"iss": "http://evil.example.com"}, "another identity provider"),
     ({"iat": int(time.time()) - 43_201}, "session has expired"),
