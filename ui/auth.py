@@ -135,17 +135,21 @@ def client_id() -> str:
 
 
 def login_widget() -> Person | None:
-    """The sidebar's account box (sign out, or the local admin login); returns who acts."""
-    if oidc_mode():
-        person = current_person()
-        with st.sidebar:
-            if person is not None:
-                st.caption(f":material/account_circle: Signed in as **{person.name}** ({person.role})")
-                if st.button("Sign out", key="oidc-sign-out"):
-                    st.logout()
-        return person
-    local_admin_login()
+    """Who acts on this page; in local mode with the admin login in the sidebar (in sign-in
+    mode the shared sidebar shows the person and the sign-out button: `account_box`)."""
+    if not oidc_mode():
+        local_admin_login()
     return current_person()
+
+
+def account_box(person: Person | None) -> None:
+    """Sign-in mode's account line and sign-out button (inside the sidebar)."""
+    if person is None:
+        st.caption(":material/lock: Not signed in")
+        return
+    st.caption(f":material/account_circle: Signed in as **{person.name}** ({person.role})")
+    if st.button("Sign out", key="oidc-sign-out"):
+        st.logout()
 
 
 def local_admin_login() -> None:
