@@ -44,8 +44,8 @@ def render_sidebar() -> None:
                      help=f"Checks every {REFRESH_S} s and redraws the page when the worker has synced."):
             _refresh_on_new_sync(health.last_sync_at)
         if config.oidc_enabled:
-            pass  # sign-in mode: the account box is at the top
-        elif admin_logged_in():
+            return  # sign-in mode: the account box is at the top
+        if admin_logged_in():
             st.caption(":material/admin_panel_settings: Admin: logged in (local mode)")
         else:
             st.caption(":material/lock: Admin: not logged in (read-only, local mode)" if config.admin_password
