@@ -113,6 +113,11 @@ class Settings(BaseSettings):
             raise ValueError(f"must look like falkor://host:port/graph or bolt://host:port, got scheme {parsed.scheme!r}")
         return uri
 
+    @field_validator("oidc_issuer", "oidc_client_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("oidc_role_groups")
     @classmethod
     def _valid_role_groups(cls, text: str) -> str:
@@ -168,7 +173,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> "Settings":
-        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+        secret = self.oidc_client_secret.get_secret_value() if self.oidc_client_secret else ""
+        if self.oidc_issuer and not (self.oidc_client_id and secret):
             raise ValueError("ORCAI_OIDC_ISSUER needs ORCAI_OIDC_CLIENT_ID and ORCAI_OIDC_CLIENT_SECRET(_FILE)")
         return self
 

@@ -90,6 +90,10 @@ def test_oidc_needs_a_client_and_its_secret_comes_from_a_file(tmp_path):
     settings = load_settings(oidc_issuer=ISSUER, oidc_client_id="orcai", oidc_client_secret_file=tmp_path / "secret")
     assert settings.oidc_enabled and settings.oidc_client_secret.get_secret_value() == "from-a-file"
     assert "from-a-file" not in repr(settings) and not load_settings().oidc_enabled
+    assert not load_settings(oidc_issuer="", oidc_client_id="").oidc_enabled  # ${ORCAI_OIDC_ISSUER:-} in compose
+    (tmp_path / "empty").write_text("\n")  # compose's secret when ORCAI_OIDC_CLIENT_SECRET is left empty
+    with pytest.raises(ConfigError, match="ORCAI_OIDC_CLIENT_SECRET"):
+        load_settings(oidc_issuer=ISSUER, oidc_client_id="orcai", oidc_client_secret_file=tmp_path / "empty")
 
 
 def test_streamlit_secrets_are_written_from_the_settings_for_the_owner_only(tmp_path):
