@@ -119,3 +119,16 @@ def test_failed_logins_are_limited_per_client_not_globally():
     assert limiter.wait_s("127.0.0.1") == 0 and limiter.attempt("127.0.0.1", settings, "s3cret")
     clock[0] = 301
     assert limiter.wait_s("10.0.0.66") == 0 and not limiter._failures
+
+
+def test_the_slack_notice_of_a_manual_undo_names_the_person():
+    from orcai.alerts.messages import Links, policy_action_message
+    from orcai.policy.actions import manual_action_notice
+    olga = Person("sub-olga", "Olga Operator", frozenset({"operator"}))
+    paused = {"policy": "pause-etl", "policy_version": 3, "dag_id": "etl_orders"}
+    notice = manual_action_notice("undo:k", paused, olga, "done", None, NOW_S * 1000)
+    message = policy_action_message([notice], Links("https://orcai.example.com", "https://airflow.example.com"))
+    [item] = message.items
+    assert message.headline == "Olga Operator acted by hand"
+    assert item.title == "Unpaused etl_orders" and item.detail == "Olga Operator undid pause-etl's pause"
+    assert item.facts[0] == "manual action by Olga Operator · pause by policy pause-etl v3"
