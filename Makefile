@@ -56,7 +56,7 @@ worker: $(APP_STAMP)
 	@$(PY) -m workers.worker
 
 app: $(APP_STAMP)
-	@$(PY) -m streamlit run app.py
+	@$(PY) -m orcai.serve_app
 
 test: $(TEST_STAMP) debian-test-packages
 	@$(PY) -m pytest

@@ -2,16 +2,20 @@
 
 import streamlit as st
 
+from ui.auth import needs_sign_in, sign_in_page
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="ORC AI", page_icon=":material/hub:", layout="wide")
+PAGES = [("status", "Status", ":material/monitor_heart:"), ("runs", "Runs", ":material/view_timeline:"),
+         ("lineage", "Lineage", ":material/account_tree:"), ("anomalies", "Anomalies", ":material/troubleshoot:"),
+         ("policies", "Policies", ":material/policy:")]
 
-navigation = st.navigation([
-    st.Page("app_pages/status.py", title="Status", icon=":material/monitor_heart:", default=True),
-    st.Page("app_pages/runs.py", title="Runs", icon=":material/view_timeline:"),
-    st.Page("app_pages/lineage.py", title="Lineage", icon=":material/account_tree:"),
-    st.Page("app_pages/anomalies.py", title="Anomalies", icon=":material/troubleshoot:"),
-    st.Page("app_pages/policies.py", title="Policies", icon=":material/policy:"),
-])
+if needs_sign_in():  # sign-in mode, nobody signed in who counts: every address shows the sign-in page
+    st.navigation([st.Page(sign_in_page, title="Sign in", url_path=name, default=name == "status")
+                   for name, _, _ in PAGES], position="hidden").run()
+    st.stop()
+
+navigation = st.navigation([st.Page(f"app_pages/{name}.py", title=title, icon=icon, default=name == "status")
+                            for name, title, icon in PAGES])
 render_sidebar()
 navigation.run()

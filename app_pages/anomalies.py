@@ -5,11 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from orcai.anomalies.review import FALSE_POSITIVE_WIDENING
-from orcai.errors import GraphError
+from orcai.errors import GraphError, PermissionDenied
 from orcai.model import DAY_MS, MINUTE_MS
-from ui.auth import is_admin, login_widget
+from ui.auth import denied_hint, login_widget
 from ui.charts import duration_band_chart
-from ui.cache import cached_anomalies, cached_duration_history, change_anomaly_status, current_worker_health
+from ui.cache import (anomaly_history, cached_anomalies, cached_duration_history, change_anomaly_status,
+                      current_worker_health)
 from ui.connection import graph_error_banner, now_ms, settings_or_stop
 from ui.format import md_text
 
@@ -91,11 +92,22 @@ else:
 
 buttons = st.columns(3)
 actions = {"acknowledged": "Acknowledge", "false_positive": "Mark false positive", "open": "Reopen"}
-may_write = login_widget()
+person = login_widget()
+may_write = person is not None and person.may("review_anomaly")
 for column, (status, label) in zip(buttons, actions.items()):
     if column.button(label, disabled=anomaly["status"] == status or not may_write, key=f"set-{status}",
-                     help=None if may_write else "Log in as admin (sidebar) to change an anomaly."):
-        if is_admin():  # checked again at the write: a stale page cannot skip the login
-            change_anomaly_status(chosen, status)
+                     help=None if may_write else "Takes the operator role (local mode: log in as admin)."):
+        try:  # orcai checks the role again at the write: a stale page or a forged click cannot skip it
+            change_anomaly_status(chosen, status, person)
             st.rerun()
-        st.error("Log in as admin first (sidebar).", icon=":material/lock:")
+        except PermissionDenied as exc:
+            st.error(denied_hint(exc), icon=":material/lock:")
+
+history = anomaly_history(chosen)
+if history:
+    st.markdown("**History**")
+    st.dataframe(history, hide_index=True, width="stretch", key="anomaly-history",
+                 column_order=["at", "by", "before", "status", "page", "note", "subject"],
+                 column_config={"at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm:ss"),
+                                "by": "Who", "before": "From", "status": "To", "page": "Page",
+                                "note": "Note", "subject": "Subject"})

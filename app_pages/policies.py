@@ -7,30 +7,33 @@ import json
 import pandas as pd
 import streamlit as st
 
-from orcai.errors import GraphError, OrcaiError, PolicyInvalid
+from orcai.errors import GraphError, OrcaiError, PermissionDenied, PolicyInvalid
 from orcai.graph import policy_store as store
 from orcai.model import DAY_MS
+from orcai.policy import changes
 from orcai.policy.actions import is_undoable, undo_pause_for
 from orcai.policy.backtest import backtest
 from orcai.policy.conditions import validate
 from orcai.policy.editor import form_values, policy_data
 from orcai.policy.facts import facts_reference
-from orcai.policy.model import ACTION_TYPES, dump_policies_yaml, load_policies_yaml, parse_policy
-from ui.auth import is_admin, login_widget
+from orcai.policy.model import ACTION_TYPES, dump_policies_yaml, parse_policy
+from ui.auth import current_person, denied_hint, login_widget
 from ui.connection import graph, graph_error_banner, now_ms, settings_or_stop
 from ui.format import md_text
 
 NEW = "(new policy)"
+PAGE = "Policies"  # where a write came from, for the audit
 BACKTEST_DAYS = 30
 
 
-def admin_write(label: str, write) -> None:
-    """The one path every write takes: checked against the login, errors shown, page refreshed."""
-    if not is_admin():
-        st.error(f"{label}: log in as admin first (sidebar).", icon=":material/lock:")
-        return
+def person_write(label: str, write) -> None:
+    """The one path every write takes: `write(person)` calls orcai, which checks the person's
+    role and records who, when and from this page; errors shown, page refreshed."""
     try:
-        write()
+        write(current_person())
+    except PermissionDenied as exc:
+        st.error(f"{label}: {denied_hint(exc)}", icon=":material/lock:")
+        return
     except PolicyInvalid as exc:
         st.error(f"{label}: " + "; ".join(exc.problems))
         return
@@ -61,19 +64,18 @@ def policies_tab(policies, fired) -> None:
         st.warning(f"**{md_text(policy.name)}** was disabled automatically: {md_text(policy.disabled_reason)}")
     chosen = st.selectbox("Policy", [p.name for p in policies], key="manage-policy")
     policy = next(p for p in policies if p.name == chosen)
-    author, now = "admin", now_ms()
+    now = now_ms()
     left, middle, right = st.columns(3)
     if left.button("Disable" if policy.enabled else "Enable", key="toggle-enabled"):
-        admin_write(f"{'Disable' if policy.enabled else 'Enable'} {chosen}", lambda: store.change_policy(
-            graph(), chosen, author, now, "disable" if policy.enabled else "enable",
-            enabled=not policy.enabled, disabled_reason=""))
+        person_write(f"{'Disable' if policy.enabled else 'Enable'} {chosen}", lambda person: changes.set_enabled(
+            graph(), person, chosen, not policy.enabled, now, PAGE))
     target = "dry_run" if policy.enforced else "enforce"
     if middle.button(f"Switch to {target}", key="switch-mode"):
-        admin_write(f"Switch {chosen} to {target}", lambda: store.change_policy(
-            graph(), chosen, author, now, "mode", mode=target))
+        person_write(f"Switch {chosen} to {target}", lambda person: changes.switch_mode(
+            graph(), person, chosen, target, now, PAGE))
     sure = right.checkbox("I am sure", key="confirm-delete")
     if right.button("Delete", key="delete-policy", disabled=not sure):
-        admin_write(f"Delete {chosen}", lambda: store.delete_policy(graph(), chosen, author, now))
+        person_write(f"Delete {chosen}", lambda person: changes.delete(graph(), person, chosen, now, PAGE))
     with st.expander("Version history"):
         history = pd.DataFrame(store.policy_history(graph(), chosen))
         if not history.empty:
@@ -83,10 +85,7 @@ def policies_tab(policies, fired) -> None:
                        mime="application/yaml", key="export-yaml")
     upload = st.file_uploader("Import YAML", type=["yaml", "yml"], key="import-yaml")
     if upload is not None and st.button("Import", key="import-button"):
-        def import_all():
-            for item in load_policies_yaml(upload.getvalue()):
-                store.save_policy(graph(), item, author, now, change="import")
-        admin_write("Import", import_all)
+        person_write("Import", lambda person: changes.import_yaml(graph(), person, upload.getvalue(), now, PAGE))
 
 
 def editor_tab(policies) -> None:
@@ -135,8 +134,8 @@ def editor_tab(policies) -> None:
         run_backtest(data)
     if buttons[1].button("Save", key="save-policy", type="primary"):
         expected = current.version if current else None
-        admin_write(f"Save {name or 'policy'}", lambda: store.save_policy(
-            graph(), parse_policy(data), "admin", now_ms(), "edit" if current else "create", expected))
+        person_write(f"Save {name or 'policy'}", lambda person: changes.save(
+            graph(), person, data, now_ms(), expected, PAGE))
     show_backtest()
 
 
@@ -182,7 +181,7 @@ def action_log_tab() -> None:
         st.info("No actions yet. Each firing of a policy (done, would-be in dry run, skipped, failed) is listed here.")
         return
     log = pd.DataFrame(rows)
-    for column in ("by", "last_error", "undone_by"):
+    for column in ("by", "page", "last_error", "undone_by"):
         if column not in log:
             log[column] = None
     filters = st.columns(4)
@@ -194,7 +193,8 @@ def action_log_tab() -> None:
             log = log[log[column].isin(values)]
     shown = log.assign(at=ms_to_time(log["at"]))
     st.dataframe(shown, hide_index=True, width="stretch", key="action-log",
-                 column_order=["at", "policy", "dag_id", "kind", "status", "mode", "reason", "last_error", "facts"],
+                 column_order=["at", "policy", "dag_id", "kind", "status", "by", "page", "mode", "reason",
+                               "last_error", "undone_by", "facts"],
                  column_config={"reason": st.column_config.TextColumn(width="large"),
                                 "at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
     undoable = log[[is_undoable(row) for row in log.to_dict("records")]]
@@ -205,11 +205,11 @@ def action_log_tab() -> None:
     with st.expander("Facts it saw"):
         st.json(json.loads(undoable.set_index("key").loc[key, "facts"]))
     if st.button("Undo pause (unpause in Airflow)", key="undo-pause"):
-        def undo():
-            outcome, error = undo_pause_for(config, graph(), key, "admin", now_ms())
+        def undo(person):
+            outcome, error = undo_pause_for(config, graph(), key, person, now_ms(), PAGE)
             if outcome == "failed":
                 raise OrcaiError(error)
-        admin_write(f"Undo pause of {labels[key]}", undo)
+        person_write(f"Undo pause of {labels[key]}", undo)
 
 
 config = settings_or_stop()

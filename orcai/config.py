@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orcai.access import DEFAULT_ROLE_GROUPS, parse_role_groups
 from orcai.errors import ConfigError
 from orcai.localstack.secret_files import local_stack_settings
 from orcai.shard import Shard
@@ -77,6 +78,17 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(None, description="Password for write actions in the app (secret); without it the app is read-only.")
     admin_password_file: Path | None = Field(None, description="File holding the admin password.")
 
+    oidc_issuer: str | None = Field(None, description="OpenID Connect issuer URL; set, every page needs a signed-in user (else local mode).")
+    oidc_client_id: str | None = Field(None, description="OIDC client id registered at the identity provider.")
+    oidc_client_secret: SecretStr | None = Field(None, description="OIDC client secret (secret).")
+    oidc_client_secret_file: Path | None = Field(None, description="File holding the OIDC client secret.")
+    oidc_cookie_secret: SecretStr | None = Field(None, description="Key that signs the sign-in cookie (secret); generated into home when unset.")
+    oidc_cookie_secret_file: Path | None = Field(None, description="File holding the sign-in cookie key.")
+    oidc_scopes: str = Field("openid profile email", description="Scopes asked for at sign-in (add the one that releases groups, e.g. groups).")
+    oidc_groups_claim: str = Field("groups", min_length=1, description="ID-token claim that lists the person's groups.")
+    oidc_role_groups: str = Field(DEFAULT_ROLE_GROUPS, description="role=group pairs, comma-separated: which IdP group grants viewer, operator, admin.")
+    oidc_session_max_s: int = Field(43_200, ge=60, description="Seconds a sign-in lasts before the person must sign in again.")
+
     policy_max_actions_per_hour: int = Field(10, ge=0, description="Enforced policy actions (pause, unpause, mark critical) allowed per hour, across all policies.")
     protected_dags: str = Field("", description="Comma-separated DAG id globs no policy may pause or unpause (ORC AI's own orcai_* DAGs always are).")
     policies_dir: Path = Field(Path("stack/policies"), description="Folder of default policies (*.yaml) the worker installs once.")
@@ -104,7 +116,21 @@ class Settings(BaseSettings):
             raise ValueError(f"must look like falkor://host:port/graph or bolt://host:port, got scheme {parsed.scheme!r}")
         return uri
 
-    @field_validator("airflow_url", "airflow_ui_url", "app_url", "slack_api_url")
+    @field_validator("oidc_issuer", "oidc_client_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("oidc_role_groups")
+    @classmethod
+    def _valid_role_groups(cls, text: str) -> str:
+        try:
+            parse_role_groups(text)
+        except ConfigError as exc:
+            raise ValueError(str(exc).partition(": ")[2]) from None
+        return text
+
+    @field_validator("airflow_url", "airflow_ui_url", "app_url", "slack_api_url", "oidc_issuer")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
         if url is None:
@@ -141,11 +167,24 @@ class Settings(BaseSettings):
                 read_password_file(self.airflow_password_file, self.airflow_username))
         if self.graph_password is None and self.graph_password_file:
             self.graph_password = SecretStr(read_password_file(self.graph_password_file, None))
-        for secret in ("slack_webhook_url", "slack_bot_token", "admin_password"):
+        for secret in ("slack_webhook_url", "slack_bot_token", "admin_password", "oidc_client_secret",
+                       "oidc_cookie_secret"):
             path = getattr(self, f"{secret}_file")
             if getattr(self, secret) is None and path:
                 setattr(self, secret, SecretStr(read_password_file(path, None)))
         return self
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> "Settings":
+        secret = self.oidc_client_secret.get_secret_value() if self.oidc_client_secret else ""
+        if self.oidc_issuer and not (self.oidc_client_id and secret):
+            raise ValueError("ORCAI_OIDC_ISSUER needs ORCAI_OIDC_CLIENT_ID and ORCAI_OIDC_CLIENT_SECRET(_FILE)")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Sign-in through the identity provider (else local mode: loopback, admin password)."""
+        return bool(self.oidc_issuer)
 
     @property
     def protected_dag_globs(self) -> tuple[str, ...]:

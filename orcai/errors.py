@@ -11,10 +11,14 @@
     │   └── GraphQueryError        the server rejected a query
     ├── SlackError             a Slack message was not delivered; `reason` says why
     │                          (rate_limited, server_error, auth, network, rejected)
-    └── PolicyError            a policy cannot be saved or run
-        ├── PolicyInvalid          it fails validation; `problems` lists each reason
-        ├── PolicyConflict         it changed since it was read (another admin, the worker)
-        └── ConditionRuntimeError  a valid condition failed on real facts (e.g. division by zero)
+    ├── PolicyError            a policy cannot be saved or run
+    │   ├── PolicyInvalid          it fails validation; `problems` lists each reason
+    │   ├── PolicyConflict         it changed since it was read (another admin, the worker)
+    │   └── ConditionRuntimeError  a valid condition failed on real facts (e.g. division by zero)
+    └── AccessError            who is asking may not see or do this
+        ├── SignInRefused          a sign-in that does not count (another issuer, an expired
+        │                          session, no group that maps to a role); `reason` says which
+        └── PermissionDenied       the person's role does not allow this write; names the role
 
 Messages never contain secrets: they are built from URLs, statuses and setting names.
 """
@@ -83,3 +87,24 @@ class PolicyConflict(PolicyError):
 
 class ConditionRuntimeError(PolicyError):
     """A valid condition failed on real facts (e.g. a division by zero)."""
+
+
+class AccessError(OrcaiError):
+    pass
+
+
+class SignInRefused(AccessError):
+    """A sign-in that does not count; `reason` is issuer, expired, no_role or claims."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class PermissionDenied(AccessError):
+    """The person's role does not allow this write; `needed` is the role it takes."""
+
+    def __init__(self, person_name: str, permission: str, needed: str):
+        super().__init__(f"{person_name} may not {permission.replace('_', ' ')}: that takes the {needed} role")
+        self.permission = permission
+        self.needed = needed

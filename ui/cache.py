@@ -4,8 +4,10 @@ every cached reader is that key; the readers themselves are `orcai` functions.""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
+from orcai.access import Person
 from orcai.anomalies.review import anomaly_table, review_anomaly, task_duration_history
 from orcai.errors import GraphError
 from orcai.graph import anomaly_store, dag_store, forecast_store, run_store, worker_store
@@ -78,9 +80,16 @@ def cached_duration_history(last_sync_at: int | None, task_key: str, lookback_da
     return task_duration_history(graph(), task_key, now_ms(), lookback_days)
 
 
-def change_anomaly_status(key: str, status: str) -> None:
-    review_anomaly(graph(), key, status, by="app", at_ms=now_ms())
+def change_anomaly_status(key: str, status: str, person: Person) -> None:
+    """An operator's verdict (orcai checks the role), recorded as from the Anomalies page."""
+    review_anomaly(graph(), key, status, by=person, at_ms=now_ms(), page="Anomalies")
     cached_anomalies.clear()
+
+
+def anomaly_history(key: str) -> list[dict]:
+    """Who changed an anomaly's status, when and from where (not cached: it is short)."""
+    rows = anomaly_store.anomaly_history(graph(), key)
+    return [{**row, "at": pd.to_datetime(row["at"], unit="ms", utc=True)} for row in rows]
 
 
 # Runs: one DAG's history in a window.

@@ -26,11 +26,16 @@ def graph() -> Graph:
 
 
 def settings_or_stop() -> Settings:
+    """The settings, or the page stops: misconfigured, or (sign-in mode) nobody signed in."""
     try:
-        return settings()
+        config = settings()
     except ConfigError as exc:
         st.error(f"ORC AI is misconfigured. {exc}", icon=":material/settings:")
         st.stop()
+    if config.oidc_enabled:
+        from ui.auth import sign_in_gate  # ui.auth reads the settings from here
+        sign_in_gate()
+    return config
 
 
 def graph_error_banner(exc: GraphError) -> None:

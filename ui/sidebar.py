@@ -8,7 +8,7 @@ import streamlit as st
 from orcai.errors import ConfigError, GraphError
 from orcai.graph import describe_uri
 from orcai.worker_health import airflow_state
-from ui.auth import admin_logged_in
+from ui.auth import account_box, admin_logged_in, current_person
 from ui.cache import current_worker_health
 from ui.connection import settings
 from ui.format import absolute_time, relative_time
@@ -24,6 +24,8 @@ def render_sidebar() -> None:
         except ConfigError as exc:
             st.error(str(exc), icon=":material/settings:")
             return
+        if config.oidc_enabled:
+            account_box(current_person())
         try:
             health = current_worker_health()
         except GraphError:
@@ -41,10 +43,12 @@ def render_sidebar() -> None:
         if st.toggle("Auto-refresh", key="orcai_auto_refresh",
                      help=f"Checks every {REFRESH_S} s and redraws the page when the worker has synced."):
             _refresh_on_new_sync(health.last_sync_at)
+        if config.oidc_enabled:
+            return  # sign-in mode: the account box is at the top
         if admin_logged_in():
-            st.caption(":material/admin_panel_settings: Admin: logged in")
+            st.caption(":material/admin_panel_settings: Admin: logged in (local mode)")
         else:
-            st.caption(":material/lock: Admin: not logged in (read-only)" if config.admin_password
+            st.caption(":material/lock: Admin: not logged in (read-only, local mode)" if config.admin_password
                        else ":material/lock: Read-only: set `ORCAI_ADMIN_PASSWORD` to allow changes")
 
 

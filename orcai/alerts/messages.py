@@ -136,6 +136,8 @@ def policy_action_message(alerts: Sequence[AlertRequest], links: Links) -> Messa
         verb = verbs[OUTCOME_INDEX.get(p.get("outcome"), 0)]
         mode = "dry run: nothing was changed" if p.get("mode") == "dry_run" else "enforced"
         facts = [f"policy {p.get('policy')} v{p.get('version')} · {mode}"]
+        if p.get("by"):
+            facts = [f"manual action by {p['by']} · pause by policy {p.get('policy')} v{p.get('version')}"]
         if p.get("text"):
             facts.append(str(p["text"]))
         if p.get("undo"):
@@ -148,6 +150,8 @@ def policy_action_message(alerts: Sequence[AlertRequest], links: Links) -> Messa
 
     single = {"done": "A policy acted", "would_do": "A policy would act (dry run)",
               "failed": "A policy could not act"}.get(alerts[0].payload.get("outcome"), "A policy acted")
+    if alerts[0].payload.get("by"):
+        single = f"{alerts[0].payload['by']} acted by hand"
     headline = single if len(alerts) == 1 else f"{len(alerts)} policy actions"
     return _capped("policy_action", headline, alerts, item, Link("Open the policies", links.orcai_page("policies")))
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 #   anomaly_resolved — anomaly_key, dag_id, task_id, kind, resolved_reason
 #   policy_action    — policy, version, action (pause|unpause|alert|mark_critical), mode
 #                      (dry_run|enforce), outcome (done|would_do|failed), dag_id, reason,
-#                      facts, undo (how to undo, or null), text (an alert action's message)
+#                      facts, undo (how to undo, or null), text (an alert action's message),
+#                      by (the person, for a manual action such as an undo; absent for a policy's own)
 #   policy_disabled  — policy, version, error
 #   digest           — dag_ids, failures (a DAG failure digest)
 KINDS = ("anomaly", "anomaly_resolved", "policy_action", "policy_disabled", "digest")

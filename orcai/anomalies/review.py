@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from orcai.access import Person, require
 from orcai.anomalies.baselines import band_at_runs
 from orcai.anomalies.frames import runs_frame
 from orcai.graph import Graph
@@ -20,9 +21,15 @@ DURATION_KINDS = ("slow", "drift", "stuck")
 FALSE_POSITIVE_WIDENING = 1.25  # each false positive widens the task's tolerance by this factor
 
 
-def review_anomaly(graph: Graph, key: str, status: str, by: str, at_ms: int, note: str = "") -> bool:
-    """Acknowledge, mark false positive, or reopen an anomaly; False when there is none."""
-    before = anomaly_store.set_anomaly_status(graph, key, status, by, at_ms, note)
+def review_anomaly(graph: Graph, key: str, status: str, by: Person, at_ms: int, note: str = "",
+                   page: str | None = None) -> bool:
+    """Acknowledge, mark false positive, or reopen an anomaly; False when there is none.
+
+    Takes the operator role (PermissionDenied otherwise); the change goes into the
+    anomaly's history with the person's name and subject and the page it came from."""
+    require(by, "review_anomaly")
+    before = anomaly_store.set_anomaly_status(graph, key, status, by.name, at_ms, note,
+                                              subject=by.subject, page=page)
     if before is None:
         return False
     if status == "false_positive" and before["status"] != "false_positive" and before["task"]:

@@ -42,18 +42,33 @@ def load_anomalies(graph: Graph, anomalies: list[dict]) -> WriteCounts:
     return counts
 
 
-def set_anomaly_status(graph: Graph, key: str, status: str, by: str, at_ms: int, note: str = "") -> Row | None:
-    """Set an anomaly's status; returns what it was before (status and task key), or None
+def set_anomaly_status(graph: Graph, key: str, status: str, by: str, at_ms: int, note: str = "",
+                       subject: str | None = None, page: str | None = None) -> Row | None:
+    """Set an anomaly's status and add the change to its history (who by name and subject,
+    when, from which page); returns what it was before (status and task key), or None
     when there is no such anomaly."""
     if status not in STATUSES:
         raise ValueError(f"unknown anomaly status {status!r}")
     rows = graph.read("MATCH (a:Anomaly {key: $key}) RETURN a.status AS status, a.task_key AS task", {"key": key})
     if not rows:
         return None
-    graph.write("MATCH (a:Anomaly {key: $key}) SET a.status = $status, a.status_by = $by, "
-                "a.status_at = $at, a.status_note = $note", {"key": key, "status": status, "by": by,
-                                                               "at": at_ms, "note": note})
+    graph.write("""
+        MATCH (a:Anomaly {key: $key})
+        SET a.status = $status, a.status_by = $by, a.status_at = $at, a.status_note = $note
+        MERGE (r:Review {key: $review})
+        ON CREATE SET r.anomaly = $key, r.status = $status, r.before = $before, r.by = $by,
+                      r.by_subject = $subject, r.page = $page, r.at = $at, r.note = $note
+        MERGE (a)-[:REVIEWED]->(r)
+    """, {"key": key, "status": status, "by": by, "at": at_ms, "note": note, "subject": subject,
+          "page": page, "before": rows[0]["status"], "review": f"{key}@{at_ms}:{subject or by}"})
     return rows[0]
+
+
+def anomaly_history(graph: Graph, key: str) -> list[Row]:
+    """Every change of an anomaly's status, newest first: who (name, subject), when, from where."""
+    return graph.read("MATCH (:Anomaly {key: $key})-[:REVIEWED]->(r:Review) "
+                      "RETURN r.at AS at, r.before AS before, r.status AS status, r.by AS by, "
+                      "r.by_subject AS subject, r.page AS page, r.note AS note ORDER BY r.at DESC", {"key": key})
 
 
 def scale_task_tolerance(graph: Graph, task_key: str, factor: float) -> None:

@@ -45,10 +45,12 @@ def get_policy(graph: Graph, name: str) -> Policy | None:
 
 
 def save_policy(graph: Graph, policy: Policy, author: str, now_ms: int, change: str = "edit",
-                expected_version: int | None = None) -> Policy:
+                expected_version: int | None = None, subject: str | None = None,
+                page: str | None = None) -> Policy:
     """Store a new version of a policy (creating it if new); returns it with its version.
 
-    `expected_version` guards an edit: if someone saved in between, PolicyConflict."""
+    `expected_version` guards an edit: if someone saved in between, PolicyConflict. The
+    version records its author (a person's name, or the worker), their subject and page."""
     rows = graph.read("MATCH (p:Policy {name: $name}) RETURN p.version AS version, "
                       "coalesce(p.deleted, false) AS deleted", {"name": policy.name})
     current = rows[0]["version"] if rows else 0
@@ -62,30 +64,35 @@ def save_policy(graph: Graph, policy: Policy, author: str, now_ms: int, change: 
             p.condition = $condition, p.author = $author, p.updated_at = $at, p.deleted = $deleted
         MERGE (v:PolicyVersion {key: $key})
         ON CREATE SET v.name = $name, v.version = $version, v.body = $body, v.author = $author,
-                      v.at = $at, v.change = $change
+                      v.at = $at, v.change = $change, v.author_subject = $subject, v.page = $page
         MERGE (p)-[:HAS_VERSION]->(v)
     """, {"name": saved.name, "body": body, "version": saved.version, "enabled": saved.enabled,
           "mode": saved.mode, "condition": saved.condition, "author": author, "at": now_ms,
-          "deleted": change == "delete", "key": f"{saved.name}@v{saved.version}", "change": change})
+          "deleted": change == "delete", "key": f"{saved.name}@v{saved.version}", "change": change,
+          "subject": subject, "page": page})
     return saved
 
 
-def change_policy(graph: Graph, name: str, author: str, now_ms: int, change: str, **fields) -> Policy:
+def change_policy(graph: Graph, name: str, author: str, now_ms: int, change: str,
+                  subject: str | None = None, page: str | None = None, **fields) -> Policy:
     """Enable/disable, switch mode, or record an automatic disable, as a new version."""
     policy = get_policy(graph, name)
     if policy is None:
         raise PolicyConflict(f"policy {name} does not exist (deleted meanwhile?)")
-    return save_policy(graph, Policy(**{**policy.__dict__, **fields}), author, now_ms, change)
+    return save_policy(graph, Policy(**{**policy.__dict__, **fields}), author, now_ms, change,
+                       subject=subject, page=page)
 
 
-def delete_policy(graph: Graph, name: str, author: str, now_ms: int) -> None:
+def delete_policy(graph: Graph, name: str, author: str, now_ms: int, subject: str | None = None,
+                  page: str | None = None) -> None:
     """Hide a policy and disable it; its versions and actions stay for the audit log."""
-    change_policy(graph, name, author, now_ms, "delete", enabled=False)
+    change_policy(graph, name, author, now_ms, "delete", subject=subject, page=page, enabled=False)
 
 
 def policy_history(graph: Graph, name: str) -> list[Row]:
     return graph.read("MATCH (:Policy {name: $name})-[:HAS_VERSION]->(v:PolicyVersion) "
-                      "RETURN v.version AS version, v.author AS author, v.at AS at, v.change AS change, "
+                      "RETURN v.version AS version, v.author AS author, v.author_subject AS subject, v.page AS page, "
+                      "v.at AS at, v.change AS change, "
                       "v.body AS body ORDER BY v.version DESC", {"name": name})
 
 
@@ -157,21 +164,25 @@ def set_action_outcome(graph: Graph, key: str, status: str, now_ms: int, error: 
                 {"key": key, "status": status, "error": error, "now": now_ms})
 
 
-def record_undo(graph: Graph, original_key: str, by: str, now_ms: int, status: str, error: str | None) -> str:
-    """The unpause that undoes a policy's pause, linked to it; the pause is marked undone."""
+def record_undo(graph: Graph, original_key: str, by: str, now_ms: int, status: str, error: str | None,
+                subject: str | None = None, page: str | None = None) -> str:
+    """The unpause that undoes a policy's pause, linked to it, with who (name and subject)
+    and from which page; the pause is marked undone."""
     key = f"undo:{original_key}"
     graph.write("""
         MATCH (o:Action {key: $original})
         MERGE (u:Action {key: $key})
         ON CREATE SET u.at = $now, u.attempts = 0
         SET u.kind = 'unpause', u.policy = 'undo', u.dag_id = o.dag_id, u.mode = 'enforce',
-            u.dry_run = false, u.status = $status, u.by = $by, u.last_error = $error,
+            u.dry_run = false, u.status = $status, u.by = $by, u.by_subject = $subject, u.page = $page,
+            u.last_error = $error,
             u.reason = 'undo of ' + o.key + ' by ' + $by, u.facts = o.facts, u.done_at = $now
         MERGE (u)-[:UNDOES]->(o)
         WITH o, u
         MATCH (d:Dag {dag_id: o.dag_id})
         MERGE (u)-[:TARGETS]->(d)
-    """, {"original": original_key, "key": key, "now": now_ms, "status": status, "by": by, "error": error})
+    """, {"original": original_key, "key": key, "now": now_ms, "status": status, "by": by, "error": error,
+          "subject": subject, "page": page})
     if status == "done":
         graph.write("MATCH (o:Action {key: $key}) SET o.status = 'undone', o.undone_at = $now, o.undone_by = $by",
                     {"key": original_key, "now": now_ms, "by": by})

@@ -94,7 +94,7 @@ def main() -> int:
             "worker", [sys.executable, "-m", "workers.worker"], home / "logs" / "worker.log",
             env=child_env, cwd=REPO_ROOT))
         services.append(start_service(
-            "app", [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(APP_PORT),
+            "app", [sys.executable, "-m", "orcai.serve_app", "--server.port", str(APP_PORT),
                     "--server.address", APP_HOST],
             home / "logs" / "app.log", env=child_env, cwd=REPO_ROOT))
         _wait_for_app()

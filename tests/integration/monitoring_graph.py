@@ -6,6 +6,7 @@
     anomalies         2 open failure_streak/high on payments_nightly, 1 slow/low acknowledged
 """
 
+from orcai.access import LOCAL_ADMIN
 from orcai.anomalies.review import review_anomaly
 from orcai.graph.anomaly_store import load_anomalies
 from orcai.graph.load import load_dag_runs, load_dags, mark_missing_dags
@@ -28,7 +29,7 @@ def load_monitoring_graph(graph, now_ms: int) -> None:
     load_anomalies(graph, [_anomaly(f"failure_streak:{FAILING_DAG}/r{i}", "failure_streak", "high", f"r{i}", now_ms)
                            for i in (3, 4)] + [_anomaly("slow:reports_daily/r0", "slow", "low", "r0", now_ms,
                                                         dag_id="reports_daily")])
-    review_anomaly(graph, "slow:reports_daily/r0", "acknowledged", "test", now_ms)
+    review_anomaly(graph, "slow:reports_daily/r0", "acknowledged", LOCAL_ADMIN, now_ms)
 
 
 def _run(dag_id: str, run_id: str, state: str, start_ms: int) -> DagRunRecord:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orcai.access import Person
 from orcai.anomalies.monitor import AnomalyMonitor
 from orcai.anomalies.review import review_anomaly
 from orcai.config import load_settings
@@ -13,6 +14,8 @@ from orcai.simulate import DagSpec, Options, TaskSpec, synthetic_history, write_
 
 pytestmark = pytest.mark.integration
 NOW = 1_800_000_000_000
+
+OPS = Person("ops-sub", "ops", frozenset({"operator"}))
 
 
 @pytest.fixture
@@ -52,11 +55,11 @@ def test_acknowledged_anomaly_stays_acknowledged(history_graph):
     graph, settings, _ = history_graph
     AnomalyMonitor(settings).run(graph, NOW)
     key = anomalies(graph, ["open"])[0]["anomaly"]["key"]
-    assert review_anomaly(graph, key, "acknowledged", by="ops", at_ms=NOW)
+    assert review_anomaly(graph, key, "acknowledged", by=OPS, at_ms=NOW)
     AnomalyMonitor(settings).run(graph, NOW)
     statuses = {row["anomaly"]["key"]: row["anomaly"]["status"] for row in anomalies(graph, ["open", "acknowledged"])}
     assert statuses[key] == "acknowledged"
-    assert not review_anomaly(graph, "no-such-key", "acknowledged", by="ops", at_ms=NOW)
+    assert not review_anomaly(graph, "no-such-key", "acknowledged", by=OPS, at_ms=NOW)
 
 
 def test_false_positive_widens_the_tasks_tolerance(history_graph):
@@ -64,7 +67,7 @@ def test_false_positive_widens_the_tasks_tolerance(history_graph):
     AnomalyMonitor(settings).run(graph, NOW)
     slow = [r["anomaly"] for r in anomalies(graph, ["open"]) if r["anomaly"]["kind"] in ("slow", "stuck")]
     assert slow, "the history has injected slow or stuck runs"
-    review_anomaly(graph, slow[0]["key"], "false_positive", by="ops", at_ms=NOW)
+    review_anomaly(graph, slow[0]["key"], "false_positive", by=OPS, at_ms=NOW)
     tolerance = graph.read("MATCH (t:Task {key: $k}) RETURN t.tolerance AS t", {"k": slow[0]["task_key"]})
     assert tolerance == [{"t": 1.25}]
 

@@ -17,6 +17,7 @@ from orcai.alerts.outbox import AlertRequest
 from orcai.graph.alert_store import enqueue
 from orcai.alerts.slack import SlackSender
 from orcai.config import load_settings
+from orcai.access import LOCAL_ADMIN
 from orcai.anomalies.review import review_anomaly
 from orcai.graph.anomaly_store import load_anomalies
 
@@ -86,7 +87,7 @@ def test_one_cycle_of_anomalies_is_one_message_and_a_repeat_cycle_sends_nothing(
 def test_closing_an_announced_anomaly_sends_one_resolved_notice(dispatcher, graph, slack_sink):
     load_anomalies(graph, [anomaly(0), anomaly(1)])
     dispatcher.run(NOW)
-    review_anomaly(graph, anomaly(0)["key"], "acknowledged", "admin", NOW + 5_000, "maintenance window")
+    review_anomaly(graph, anomaly(0)["key"], "acknowledged", LOCAL_ADMIN, NOW + 5_000, "maintenance window")
 
     dispatcher.run(NOW + 61_000)
     dispatcher.run(NOW + 122_000)

@@ -216,10 +216,10 @@ def test_admin_login_is_constant_time_and_rate_limited(tmp_path):
     assert not password_matches(load_settings(), "")
     clock = [0.0]
     limiter = LoginLimiter(max_failures=2, window_s=60, clock=lambda: clock[0])
-    assert not limiter.attempt(settings, "a") and not limiter.attempt(settings, "b")
-    assert limiter.wait_s() == 60 and not limiter.attempt(settings, "s3cret")  # locked out even when right
+    assert not limiter.attempt("c1", settings, "a") and not limiter.attempt("c1", settings, "b")
+    assert limiter.wait_s("c1") == 60 and not limiter.attempt("c1", settings, "s3cret")  # locked out even when right
     clock[0] = 61
-    assert limiter.attempt(settings, "s3cret")
+    assert limiter.attempt("c1", settings, "s3cret")
     path = tmp_path / "admin_password"
     assert ensure_secret_file(path) and not ensure_secret_file(path)
     assert oct(path.stat().st_mode & 0o777) == "0o600" and len(path.read_text().strip()) >= 20
