@@ -197,9 +197,12 @@ def _by_lineage(symptoms: list[Symptom], topo: Topology, taken: dict[str, Draft]
     drafts = []
     for root, group in members.items():
         if root in taken:
-            taken[root].symptoms += [s for n in group if n not in taken for s in nodes[n]]
+            placed = {s.key for s in taken[root].symptoms}
+            taken[root].symptoms += [s for n in group for s in nodes[n] if s.key not in placed]
         else:
-            drafts.append(_lineage_draft(root, [n for n in group if n not in taken], nodes, topo))
+            placed = {s.key for n in group if n in taken for s in taken[n].symptoms}
+            nodes_left = {n: [s for s in nodes[n] if s.key not in placed] for n in group}
+            drafts.append(_lineage_draft(root, [n for n in group if nodes_left[n]], nodes_left, topo))
     return drafts
 
 
