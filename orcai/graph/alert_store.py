@@ -109,3 +109,11 @@ def alerts_sent_since(graph: Graph, since_ms: int) -> int:
     """How many alerts were delivered since `since_ms` (the alert budget the Status page shows)."""
     return graph.read("MATCH (a:Alert) WHERE a.status = 'sent' AND a.sent_at >= $since RETURN count(a) AS n",
                       {"since": since_ms})[0]["n"]
+
+
+def existing_keys(graph: Graph, keys: Sequence[str]) -> set[str]:
+    """Which of these alert keys are already in the outbox (whatever their status)."""
+    if not keys:
+        return set()
+    rows = graph.read("UNWIND $keys AS k MATCH (a:Alert {key: k}) RETURN a.key AS key", {"keys": list(keys)})
+    return {row["key"] for row in rows}

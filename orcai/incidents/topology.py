@@ -94,3 +94,23 @@ class Topology:
 
     def rank_dags(self, dags) -> list[str]:
         return sorted(dags, key=lambda d: (-self.criticality.get(d, 0), d))
+
+
+def topology_from_rows(rows: dict[str, list[dict]]) -> Topology:
+    """orcai.graph.incident_store.estate() rows → a Topology."""
+    topo = Topology()
+    for row in rows.get("tasks", []):
+        topo.task_dag[row["key"]] = row["dag_id"]
+        if row.get("pool"):
+            topo.pools[row["key"]] = row["pool"]
+        topo.criticality[row["dag_id"]] = int(row.get("criticality") or 0)
+    for row in rows.get("edges", []):
+        topo.upstream.setdefault(row["down"], set()).add(row["up"])
+    for row in rows.get("produces", []):
+        topo.produces.setdefault(row["task"], set()).add(row["uri"])
+    for row in rows.get("scheduled_on", []):
+        topo.scheduled_on.setdefault(row["dag_id"], set()).add(row["uri"])
+    for row in rows.get("systems", []):
+        if row.get("name"):
+            topo.systems.setdefault(row["task"], set()).add(row["name"])
+    return topo
