@@ -223,7 +223,7 @@ def _root_ancestors(node: str, explainers: dict[str, set[str]]) -> set[str]:
 
 def _lineage_draft(root: str, group: list[str], nodes: dict[str, list[Symptom]], topo: Topology) -> Draft:
     symptoms = sorted((s for n in group for s in nodes[n]), key=lambda s: (s.at, s.key))
-    first = min(nodes[root], key=lambda s: s.at)
+    first = min(nodes[root], key=lambda s: (s.kind != "failed", s.at))
     kind, key = _root_of(root, nodes[root], nodes, topo)
     draft = Draft(kind, key, symptoms, root_dag=topo.dag_of(root) if kind in ("task", "dag") else None)
     others = sorted((n for n in group if n != root), key=lambda n: (min(s.at for s in nodes[n]), n))
