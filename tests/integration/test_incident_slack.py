@@ -66,4 +66,5 @@ def test_a_bot_token_edits_the_incident_message_in_place_and_resolves_it_in_its_
 def test_without_incidents_the_same_fault_sends_a_message_per_symptom_cycle(graph, graph_uri, slack_sink):
     load_estate(graph)
     reports = play(graph, settings_for(graph_uri, slack_sink, bot=False), with_incidents=False)
+    print(f"today: {len(slack_sink.received)} messages for the cascade")
     assert sum(r.messages for r in reports) == len(slack_sink.received) >= 3

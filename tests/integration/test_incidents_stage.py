@@ -55,3 +55,17 @@ def test_a_cascade_is_one_incident_that_opens_grows_and_resolves(graph, graph_ur
     [after] = graph.read("MATCH (i:Incident) RETURN i.status AS status, i.resolved_at AS at")
     assert after == {"status": "resolved", "at": NOW + 90 * MIN}
     assert ("incident_resolved", f"incident_resolved:{incident['key']}") in alerts(graph)
+
+
+def test_policies_see_the_root_and_the_victims_of_an_open_incident(graph, graph_uri):
+    from orcai.policy.runner import current_facts
+    load_estate(graph)
+    fail_ingest(graph, NOW)
+    miss(graph, "transform", NOW + 20 * MIN)
+    IncidentStage(load_settings(graph_uri=graph_uri)).run(graph, NOW + 25 * MIN)
+
+    facts = current_facts(graph, NOW + 25 * MIN)
+
+    assert facts["ingest"]["incident"]["is_root"] and facts["ingest"]["incident"]["root_kind"] == "task"
+    assert facts["transform"]["incident"]["is_victim"] and facts["transform"]["incident"]["size"] == 4
+    assert facts["report"]["incident"]["key"] == ""  # not hit yet

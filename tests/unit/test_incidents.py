@@ -147,3 +147,27 @@ def test_a_run_still_running_is_measured_to_now_and_parts_never_go_negative():
     result = breakdown(t)
     assert result.total_s == 600 and all(v >= 0 for v in result.parts.values())
     assert sum(result.parts.values()) == pytest.approx(600, abs=0.05)
+
+
+# --- policy facts: pause roots, never victims ----------------------------------------------
+
+def test_the_shipped_pause_policies_pause_the_root_dag_and_never_a_victim():
+    from orcai.localstack.airflow import REPO_ROOT
+    from orcai.policy.conditions import compile_condition, evaluate
+    from orcai.policy.facts import facts_for
+    from orcai.policy.model import load_policies_yaml
+
+    failing = [{"state": "failed", "at": T0 - i * MIN, "run_id": f"r{i}", "duration_s": 1.0} for i in range(3)]
+    incident = {"key": "task:ingest.load@1", "root_kind": "task", "root_dag": "ingest", "size": 6,
+                "dags_hit": ["ingest", "transform", "report"]}
+    for name in ("two-failures-pause", "airflow-parity-consecutive-failures"):
+        [policy] = load_policies_yaml((REPO_ROOT / "stack" / "policies" / f"{name}.yaml").read_text())
+        program = compile_condition(policy.condition)
+        root = facts_for({"dag_id": "ingest"}, failing, {}, T0, incident=incident)
+        victim = facts_for({"dag_id": "transform"}, failing, {}, T0, incident=incident)
+        alone = facts_for({"dag_id": "audit"}, failing, {}, T0)
+        assert root["incident"] == {"key": "task:ingest.load@1", "root_kind": "task", "size": 6, "dags_hit": 3,
+                                    "is_root": True, "is_victim": False}
+        assert victim["incident"]["is_victim"] and not victim["incident"]["is_root"]
+        assert evaluate(program, root) and evaluate(program, alone), name
+        assert not evaluate(program, victim), name
