@@ -7,8 +7,8 @@ from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="ORC AI", page_icon=":material/hub:", layout="wide")
 PAGES = [("status", "Status", ":material/monitor_heart:"), ("runs", "Runs", ":material/view_timeline:"),
-         ("lineage", "Lineage", ":material/account_tree:"), ("anomalies", "Anomalies", ":material/troubleshoot:"),
-         ("policies", "Policies", ":material/policy:")]
+         ("lineage", "Lineage", ":material/account_tree:"), ("incidents", "Incidents", ":material/emergency:"),
+         ("anomalies", "Anomalies", ":material/troubleshoot:"), ("policies", "Policies", ":material/policy:")]
 
 if needs_sign_in():  # sign-in mode, nobody signed in who counts: every address shows the sign-in page
     st.navigation([st.Page(sign_in_page, title="Sign in", url_path=name, default=name == "status")

@@ -24,6 +24,18 @@ def _anomaly(n: int, dag: str, task: str, kind: str, severity: str, score: float
         "score": score, "reason": reason, "run_id": "scheduled__2025-11-25T19:00:00+00:00"}, AT + n, dag)
 
 
+INCIDENT = {
+    "incident_key": "task:warehouse.load_orders@1764099000000", "status": "open",
+    "summary": "task warehouse.load_orders: 4 symptoms in 2 DAGs, 3 DAGs downstream",
+    "root_kind": "task", "root_key": "warehouse.load_orders", "root_dag": "warehouse", "opened_at": AT - 1_000_000,
+    "size": 4, "dags_hit": ["warehouse", "orders_mart"],
+    "blast_dags": ["warehouse", "orders_mart", "finance_report", "exec_dashboard"],
+    "blast_assets": ["postgres://wh/orders", "s3://lake/orders_mart"],
+    "evidence": ["warehouse.load_orders failed first, at 2025-11-25 19:30 UTC: failed on try 3",
+                 "2 downstream nodes went wrong after it: warehouse (run), orders_mart (run)",
+                 "nothing upstream of it shows a symptom"],
+    "first_run_id": "scheduled__2025-11-25T19:00:00+00:00", "first_dag_id": "warehouse"}
+
 EXAMPLES: dict[str, list[AlertRequest]] = {
     "anomaly": [
         _anomaly(0, "etl_orders", "load", "slow", "high", 7.6,
@@ -53,6 +65,13 @@ EXAMPLES: dict[str, list[AlertRequest]] = {
             {"dag_id": "regional_report", "run_id": "manual__2025-11-25T18:30:00+00:00",
              "end_date": AT - 1_200_000, "failed_tasks": ["render_emea", "render_apac"]},
         ]}, AT, None)],
+    "incident": [AlertRequest("incident:task:warehouse.load_orders@1764099000000", "incident", INCIDENT, AT, "warehouse")],
+    "incident_update": [AlertRequest("incident:task:warehouse.load_orders@1764099000000:size7", "incident_update",
+                                     {**INCIDENT, "size": 7, "dags_hit": ["warehouse", "orders_mart", "finance_report"]},
+                                     AT + 900_000, "warehouse")],
+    "incident_resolved": [AlertRequest("incident_resolved:task:warehouse.load_orders@1764099000000",
+                                       "incident_resolved", {**INCIDENT, "status": "resolved",
+                                                             "resolved_at": AT + 2_700_000}, AT + 2_700_000, "warehouse")],
 }
 
 

@@ -12,6 +12,7 @@ from orcai.anomalies.review import anomaly_table, review_anomaly, task_duration_
 from orcai.errors import GraphError
 from orcai.graph import anomaly_store, dag_store, forecast_store, run_store, worker_store
 from orcai.graph import lineage_store
+from orcai.incidents.review import recent_incidents, timeline
 from orcai.lineage.blast_radius import BlastRadius, blast_radius
 from orcai.lineage.view import LineageView, neighbourhood
 from orcai.overview import StatusOverview, load_status, running_now_table
@@ -64,6 +65,18 @@ def cached_blast_radius(last_sync_at: int | None, task_key: str) -> BlastRadius:
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_recent_task_runs(last_sync_at: int | None, task_key: str) -> list[dict]:
     return run_store.recent_task_runs(graph(), task_key)
+
+
+# Incidents.
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_incidents(last_sync_at: int | None, since_ms: int) -> list[dict]:
+    return recent_incidents(graph(), since_ms)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_incident_timeline(last_sync_at: int | None, key: str):
+    return timeline(graph(), key)
 
 
 # Anomalies: a status change clears the cache so it shows at once.

@@ -6,8 +6,9 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-PAGE_FILES = {"runs": "app_pages/runs.py", "lineage": "app_pages/lineage.py"}
-_LABELS = {"runs": ("Runs", ":material/view_timeline:"), "lineage": ("Lineage", ":material/account_tree:")}
+PAGE_FILES = {"runs": "app_pages/runs.py", "lineage": "app_pages/lineage.py", "incidents": "app_pages/incidents.py"}
+_LABELS = {"runs": ("Runs", ":material/view_timeline:"), "lineage": ("Lineage", ":material/account_tree:"),
+           "incidents": ("Incidents", ":material/emergency:")}
 
 
 def page_url(page: str, **params: str) -> str:

@@ -37,6 +37,7 @@ from orcai.forecast.stage import ForecastReport, ForecastStage
 from orcai.graph import Graph, connect, describe_uri
 from orcai.graph.load import ensure_schema
 from orcai.graph.worker_store import write_heartbeat
+from orcai.incidents.stage import IncidentReport, IncidentStage
 from orcai.logs import configure_logging
 from orcai.graph.lock import GraphLock
 from orcai.metrics import WorkerMetrics, serve
@@ -53,6 +54,7 @@ class CycleOutcome:
     sync: SyncReport
     detection: DetectionReport | None = None
     forecasts: ForecastReport | None = None
+    incidents: IncidentReport | None = None
     policies: PolicyReport | None = None
     alerts: DispatchReport | None = None  # Slack: sent, failed, pending (None when Slack is off)
     failed_stages: list[str] = field(default_factory=list)
@@ -79,11 +81,13 @@ class Worker:
         self.metrics = WorkerMetrics(settings.worker_name, settings.sync_interval_s, clock)
         self.policies = PolicyRunner(settings)
         self.forecaster = ForecastStage(settings)
+        self.incidents = IncidentStage(settings)
         self._schema_ready = False
         # What runs after each successful sync, in order; each stage is isolated from the others.
         self.stages: list[tuple[str, Stage]] = [
             (DETECTION_STAGE, self._detect),
             ("forecasts", self._forecast),
+            ("incidents", self._group_incidents),
             ("policies", self._apply_policies),
             ("slack alerts", SlackAlertStage(settings, self.graph, clock)),
             ("metrics", lambda outcome: self.metrics.observe_cycle(outcome, self.graph)),  # last: sees every stage
@@ -199,6 +203,14 @@ class Worker:
         outcome.forecasts = report
         if report.at_risk:
             log.info("forecast %d active runs; %d likely to miss their deadline", report.forecast, report.at_risk)
+
+    def _group_incidents(self, outcome: CycleOutcome) -> None:
+        """Group the active symptoms into incidents with a root cause; open, grow, resolve."""
+        report = self.incidents.run(self.graph, outcome.now_ms)
+        outcome.incidents = report
+        if report.opened or report.grew or report.resolved:
+            log.info("incidents: %d open (%d new, %d grew), %d resolved", report.open, report.opened,
+                     report.grew, report.resolved)
 
     def _apply_policies(self, outcome: CycleOutcome) -> None:
         """Evaluate enabled policies on the freshly synced and scored DAGs; act, record, notify."""

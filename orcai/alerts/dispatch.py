@@ -104,7 +104,8 @@ class DispatchReport:
     """One cycle's Slack work. `failed` counts failed sends (the metrics helper exports it)."""
     enqueued: int = 0
     sent: int = 0  # alerts delivered
-    messages: int = 0  # Slack messages posted
+    messages: int = 0  # Slack messages posted to the channel
+    updates: int = 0  # incident messages edited in place, or updates folded into them
     failed: int = 0  # failed sends (0 or 1: a cycle stops at the first failure)
     pending: int = 0  # alerts still due and waiting after this cycle
     failure_reasons: dict[str, int] = field(default_factory=dict)
@@ -133,21 +134,44 @@ class AlertDispatcher:
         while unsent and budget > 0 and self.clock() - started < self.cycle_budget_s:
             message = unsent[0]
             try:
-                self.sender.post(to_block_kit(message))
+                posted = self._deliver(message, now_ms)
             except SlackError as exc:
                 self._failed(exc, [key for m in unsent for key in m.keys], now_ms, report)
                 break
-            alert_store.mark_sent(self.graph, message.keys, now_ms, self.sender.channel)
-            self.sent_at_ms.append(now_ms)
             self.consecutive_failures = 0
             report.sent += len(message.keys)
-            report.messages += 1
-            budget -= 1
+            report.messages += posted
+            report.updates += not posted and message.kind in ("incident_update", "incident_resolved")
+            if posted:
+                self.sent_at_ms.append(now_ms)
+                budget -= 1
             unsent.pop(0)
         report.pending = len(due) - report.sent
         if report.messages:
             log.info("Slack: %d alerts sent in %d messages, %d pending", report.sent, report.messages, report.pending)
         return report
+
+    def _deliver(self, message, now_ms: int) -> bool:
+        """Send one message; True when it posted a new message to the channel. An incident's
+        update edits its first message in place (bot token) or is folded into it (webhook:
+        the channel gets one message per incident, and one when it resolves); its resolution
+        edits the first message and is posted too, in its thread where Slack allows it."""
+        rendered = to_block_kit(message)
+        first_ts = (alert_store.slack_ts(self.graph, f"incident:{message.incident_key}")
+                    if message.incident_key and message.kind != "incident" else None)
+        if message.kind == "incident_update":
+            if first_ts and self.sender.can_update:
+                self.sender.update(first_ts, rendered)
+            alert_store.mark_sent(self.graph, message.keys, now_ms, self.sender.channel)
+            return False
+        if message.kind == "incident_resolved" and first_ts and self.sender.can_update:
+            self.sender.update(first_ts, rendered)
+            self.sender.post(rendered, thread_ts=first_ts)
+            alert_store.mark_sent(self.graph, message.keys, now_ms, self.sender.channel)
+            return False  # a thread reply: nothing new in the channel
+        ts = self.sender.post(rendered)
+        alert_store.mark_sent(self.graph, message.keys, now_ms, self.sender.channel, ts)
+        return True
 
     def _failed(self, exc: SlackError, keys: list[str], now_ms: int, report: DispatchReport) -> None:
         """Everything still due waits for the same retry time: Slack is the problem, not an alert."""

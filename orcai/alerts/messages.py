@@ -75,6 +75,7 @@ class Message:
     keys: tuple[str, ...]  # the outbox alerts this message delivers
     more: int = 0  # items left out of the list
     more_link: Link | None = None
+    incident_key: str | None = None  # an incident's messages: one per incident, edited in place
 
 
 # --- alerts → messages ---------------------------------------------------------------------
@@ -190,6 +191,54 @@ def digest_message(alerts: Sequence[AlertRequest], links: Links) -> Message:
                    more_link=Link("Open the Status page", links.orcai_page("status")))
 
 
+ROOT_NAMES = {"task": "task", "asset": "asset", "pool": "pool", "external_system": "external system",
+              "dag": "DAG", "airflow": "Airflow itself"}
+
+
+def _root(p: dict) -> str:
+    kind = p.get("root_kind") or "?"
+    return ROOT_NAMES.get(kind, kind) if kind == "airflow" else f"{ROOT_NAMES.get(kind, kind)} {p.get('root_key')}"
+
+
+def _blast_item(p: dict, links: Links) -> Item:
+    dags, assets = list(p.get("blast_dags") or []), list(p.get("blast_assets") or [])
+    hit = set(p.get("dags_hit") or [])
+    at_risk = [d for d in dags if d not in hit]
+    detail = (f"Hit: {', '.join(sorted(hit)) or 'none yet'}."
+              + (f" Downstream, critical first: {', '.join(at_risk)}." if at_risk else "")
+              + (f" Assets: {', '.join(assets)}." if assets else ""))
+    return Item(title=f"What it hits: {_plural(len(set(dags) | hit), 'DAG')}", detail=detail, emoji=":dart:")
+
+
+def incident_message(alerts: Sequence[AlertRequest], links: Links) -> Message:
+    """One incident (the newest state of it): its root cause with the evidence, and its blast radius."""
+    alert = alerts[-1]
+    p = alert.payload
+    evidence = list(p.get("evidence") or [])
+    dag = p.get("root_dag") or p.get("first_dag_id")
+    root = Item(title=f"Probable root cause: {_root(p)}", detail=evidence[0] if evidence else "",
+                facts=tuple(evidence[1:]) + (f"{_plural(int(p.get('size') or 0), 'symptom')} grouped since "
+                                             f"{_utc(p.get('opened_at'))}",),
+                links=_present(Link("Open the incident in ORC AI", links.orcai_page("incidents", key=p.get("incident_key"))),
+                               _link("Open in Airflow", links.airflow(dag))),
+                emoji=":rotating_light:")
+    headline = f"Incident: {_root(p)} — {_plural(len(p.get('dags_hit') or []), 'DAG')} hit"
+    return Message(alert.kind, headline, (root, _blast_item(p, links)), tuple(a.key for a in alerts),
+                   incident_key=p.get("incident_key"))
+
+
+def incident_resolved_message(alerts: Sequence[AlertRequest], links: Links) -> Message:
+    alert = alerts[-1]
+    p = alert.payload
+    minutes = max(0, int(((p.get("resolved_at") or 0) - (p.get("opened_at") or 0)) / 60_000))
+    item = Item(title=f"Resolved: {_root(p)}", emoji=":white_check_mark:",
+                detail=f"The root and every symptom recovered after {minutes} min "
+                       f"({_plural(int(p.get('size') or 0), 'symptom')} in {_plural(len(p.get('dags_hit') or []), 'DAG')}).",
+                links=(Link("Open the incident in ORC AI", links.orcai_page("incidents", key=p.get("incident_key"))),))
+    return Message(alert.kind, f"Resolved: {_root(p)}", (item,), tuple(a.key for a in alerts),
+                   incident_key=p.get("incident_key"))
+
+
 def _link(label: str, url: str | None) -> Link | None:
     return Link(label, url) if url else None
 
@@ -206,18 +255,29 @@ def _utc(epoch_ms) -> str:
 
 BUILDERS = {"anomaly": anomaly_message, "anomaly_resolved": resolved_message,
             "policy_action": policy_action_message, "policy_disabled": policy_disabled_message,
-            "digest": digest_message}
+            "digest": digest_message, "incident": incident_message, "incident_update": incident_message,
+            "incident_resolved": incident_resolved_message}
 # Most urgent first: under the rate limit, what is sent first matters.
-KIND_ORDER = ("policy_disabled", "policy_action", "anomaly", "digest", "anomaly_resolved")
+KIND_ORDER = ("policy_disabled", "incident", "incident_update", "policy_action", "anomaly", "digest",
+              "incident_resolved", "anomaly_resolved")
+PER_INCIDENT = ("incident", "incident_update", "incident_resolved")
 
 
 def group_messages(alerts: Sequence[AlertRequest], links: Links) -> list[Message]:
-    """Pending alerts → as few messages as sensible: one per kind, most urgent first."""
+    """Pending alerts → as few messages as sensible: one per kind, most urgent first; an
+    incident's alerts make one message per incident (its updates: the newest one)."""
     messages = []
     for kind in KIND_ORDER:
         of_kind = [a for a in alerts if a.kind == kind]
-        if of_kind:
+        if not of_kind:
+            continue
+        if kind not in PER_INCIDENT:
             messages.append(BUILDERS[kind](of_kind, links))
+            continue
+        by_incident: dict[str, list[AlertRequest]] = {}
+        for alert in sorted(of_kind, key=lambda a: (a.created_at, a.key)):
+            by_incident.setdefault(alert.payload.get("incident_key") or alert.key, []).append(alert)
+        messages += [BUILDERS[kind](group, links) for group in by_incident.values()]
     return messages
 
 

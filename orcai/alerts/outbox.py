@@ -21,7 +21,13 @@ from dataclasses import dataclass
 #                      by (the person, for a manual action such as an undo; absent for a policy's own)
 #   policy_disabled  — policy, version, error
 #   digest           — dag_ids, failures (a DAG failure digest)
-KINDS = ("anomaly", "anomaly_resolved", "policy_action", "policy_disabled", "digest")
+#   incident         — incident_key, status, summary, root_kind, root_key, root_dag, opened_at,
+#                      size, dags_hit, blast_dags, blast_assets, evidence (one message per incident)
+#   incident_update  — the same, as the incident grew (edits the incident's message in place)
+#   incident_resolved — incident_key, summary, root_kind, root_key, opened_at, resolved_at, size,
+#                      dags_hit, blast_dags
+KINDS = ("anomaly", "anomaly_resolved", "policy_action", "policy_disabled", "digest",
+         "incident", "incident_update", "incident_resolved")
 
 
 @dataclass(frozen=True)

@@ -124,13 +124,25 @@ class SlackSender:
                          base_url=self.settings.slack_api_url + "/", timeout=self.settings.slack_timeout_s,
                          logger=_SDK_LOG, retry_handlers=retry_handlers())
 
-    def post(self, rendered: dict) -> None:
-        """Deliver one message; raises SlackError (never containing a secret) when it was not."""
+    @property
+    def can_update(self) -> bool:
+        """A bot token can edit a message in place (chat.update) and reply in its thread; a webhook cannot."""
+        return not self.uses_webhook
+
+    def post(self, rendered: dict, thread_ts: str | None = None) -> str | None:
+        """Deliver one message; returns its Slack ts (bot token; None for a webhook). Raises
+        SlackError (never containing a secret) when it was not delivered."""
+        return self._deliver(lambda: self._post_webhook(rendered) if self.uses_webhook
+                             else self._post_web(rendered, thread_ts))
+
+    def update(self, ts: str, rendered: dict) -> None:
+        """Edit a message posted earlier (bot token only: chat.update)."""
+        self._deliver(lambda: self._web_call(self._web.chat_update, channel=self.settings.slack_channel, ts=ts,
+                                             text=rendered["text"], blocks=rendered.get("blocks")))
+
+    def _deliver(self, send):
         try:
-            if self.uses_webhook:
-                self._post_webhook(rendered)
-            else:
-                self._post_web(rendered)
+            return send()
         except SlackError:
             raise
         except (URLError, OSError) as exc:  # refused, DNS, timeout (socket.timeout is an OSError)
@@ -142,10 +154,14 @@ class SlackSender:
             raise classify_status(response.status_code, (response.body or "").strip()[:60],
                                   response.headers, "ORCAI_SLACK_WEBHOOK_URL")
 
-    def _post_web(self, rendered: dict) -> None:
+    def _post_web(self, rendered: dict, thread_ts: str | None = None) -> str | None:
+        response = self._web_call(self._web.chat_postMessage, channel=self.settings.slack_channel,
+                                  text=rendered["text"], blocks=rendered.get("blocks"), thread_ts=thread_ts)
+        return response.get("ts") if hasattr(response, "get") else None
+
+    def _web_call(self, method, **kwargs):
         try:
-            self._web.chat_postMessage(channel=self.settings.slack_channel, text=rendered["text"],
-                                       blocks=rendered.get("blocks"))
+            return method(**kwargs)
         except SlackApiError as exc:
             response = exc.response
             error = response.data.get("error", "") if isinstance(response.data, dict) else ""

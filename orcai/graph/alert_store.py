@@ -43,11 +43,19 @@ def pending(graph: Graph, now_ms: int, limit: int = 500) -> list[AlertRequest]:
             for r in rows]
 
 
-def mark_sent(graph: Graph, keys: Sequence[str], now_ms: int, channel: str) -> None:
+def mark_sent(graph: Graph, keys: Sequence[str], now_ms: int, channel: str, slack_ts: str | None = None) -> None:
+    """Sent; `slack_ts` is the posted message's id (bot token), kept to edit it in place later."""
     graph.write("UNWIND $keys AS key MATCH (a:Alert {key: key}) "
                 "SET a.status = 'sent', a.sent_at = $now, a.channel = $channel, "
-                "a.attempts = coalesce(a.attempts, 0) + 1, a.last_error = null",
-                {"keys": list(keys), "now": now_ms, "channel": channel})
+                "a.attempts = coalesce(a.attempts, 0) + 1, a.last_error = null, "
+                "a.slack_ts = coalesce($ts, a.slack_ts)",
+                {"keys": list(keys), "now": now_ms, "channel": channel, "ts": slack_ts})
+
+
+def slack_ts(graph: Graph, key: str) -> str | None:
+    """The Slack id of the message that delivered alert `key`, when a bot token posted it."""
+    rows = graph.read("MATCH (a:Alert {key: $key}) WHERE a.status = 'sent' RETURN a.slack_ts AS ts", {"key": key})
+    return rows[0]["ts"] if rows else None
 
 
 def mark_failed(graph: Graph, keys: Sequence[str], error: str, retry_at_ms: int) -> None:
@@ -63,6 +71,8 @@ MATCH (a:Anomaly) WHERE a.status = 'open' AND a.detected_at >= $since
   AND coalesce(a.run_start, a.detected_at) >= $since AND a.severity IN $severities
 OPTIONAL MATCH (sent:Alert {key: 'anomaly:' + a.key})
 WITH a, sent WHERE sent IS NULL
+OPTIONAL MATCH (incident:Incident)-[:INCLUDES]->(a)
+WITH a, incident WHERE incident IS NULL
 RETURN a.key AS key, a.dag_id AS dag_id, a.task_id AS task_id, a.kind AS kind, a.severity AS severity,
        a.score AS score, a.reason AS reason, a.run_id AS run_id
 ORDER BY a.detected_at, a.key
@@ -83,6 +93,8 @@ _NEW_FAILED_RUNS = """
 MATCH (r:DagRun) WHERE r.state = 'failed' AND r.end_date >= $since AND coalesce(r.source, 'airflow') = 'airflow'
 OPTIONAL MATCH (sent:Alert {key: 'dag_failed:' + r.key})
 WITH r, sent WHERE sent IS NULL
+OPTIONAL MATCH (incident:Incident)-[:INCLUDES]->(r)
+WITH r, incident WHERE incident IS NULL
 OPTIONAL MATCH (r)-[:HAS_TASK_RUN]->(tr:TaskRun) WHERE tr.state = 'failed'
 RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id, r.end_date AS end_date,
        collect(tr.task_id) AS failed_tasks
@@ -109,3 +121,11 @@ def alerts_sent_since(graph: Graph, since_ms: int) -> int:
     """How many alerts were delivered since `since_ms` (the alert budget the Status page shows)."""
     return graph.read("MATCH (a:Alert) WHERE a.status = 'sent' AND a.sent_at >= $since RETURN count(a) AS n",
                       {"since": since_ms})[0]["n"]
+
+
+def existing_keys(graph: Graph, keys: Sequence[str]) -> set[str]:
+    """Which of these alert keys are already in the outbox (whatever their status)."""
+    if not keys:
+        return set()
+    rows = graph.read("UNWIND $keys AS k MATCH (a:Alert {key: k}) RETURN a.key AS key", {"keys": list(keys)})
+    return {row["key"] for row in rows}

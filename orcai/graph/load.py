@@ -70,6 +70,10 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     IndexSpec("PolicyVersion", "key"),
     IndexSpec("Action", "key"),
     IndexSpec("Lock", "name"),  # orcai/graph/lock.py
+    # Incidents and their roots (orcai/incidents).
+    IndexSpec("Incident", "key"),
+    IndexSpec("Incident", "status", unique=False),
+    IndexSpec("Pool", "name"),
 ]
 
 _UPSERT = """

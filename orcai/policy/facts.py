@@ -1,7 +1,7 @@
 """The facts a policy condition can use, documented once, and the pure functions that build them.
 
-A condition sees four maps: `dag`, `run` (the DAG's newest finished run), `anomaly` (the most
-severe open anomaly on that run) and `now`. Every fact is always present with a value of its
+A condition sees five maps: `dag`, `run` (the DAG's newest finished run), `anomaly` (the most
+severe open anomaly on that run), `incident` (the open incident the DAG is part of) and `now`. Every fact is always present with a value of its
 declared type — never null — so a condition cannot fail on a missing value: a DAG without runs
 has `run.state == ""` and `run.duration_s == 0.0`; a run without anomalies has
 `anomaly.severity == "none"`. The same builders serve the worker (facts as of now) and the
@@ -56,6 +56,14 @@ FACTS: dict[str, dict[str, Fact]] = {
         "kind": Fact("string", "kind of the most severe open anomaly on that run (\"\" if none)", "slow"),
         "score": Fact("double", "its score (0.0 if none)", 0.0),
         "severity": Fact("string", "high, medium, low, or none", "none"),
+    },
+    "incident": {
+        "key": Fact("string", "the open incident this DAG is part of (\"\" if none; the largest if several)", ""),
+        "root_kind": Fact("string", "its root: task, asset, pool, external_system, dag, airflow (\"\" if none)", ""),
+        "size": Fact("int", "symptoms it groups (0 if none)", 0),
+        "dags_hit": Fact("int", "DAGs with a symptom in it (0 if none)", 0),
+        "is_root": Fact("bool", "this DAG holds the incident's root (its task or its own run)", False),
+        "is_victim": Fact("bool", "this DAG only suffers from a root elsewhere (upstream, a pool, a system, Airflow)", False),
     },
     "now": {
         "hour": Fact("int", "hour of the evaluation, UTC (0-23)", 14),
@@ -121,17 +129,29 @@ def anomaly_facts(anomalies: list[dict]) -> dict:
             "severity": worst.get("severity") or "none"}
 
 
+def incident_facts(dag_id: str, incident: dict | None) -> dict:
+    """`incident` facts of one DAG from the open incident it is part of (orcai.graph.incident_store
+    .open_incidents_by_dag rows: key, root_kind, root_dag, size, dags_hit)."""
+    if not incident:
+        return {"key": "", "root_kind": "", "size": 0, "dags_hit": 0, "is_root": False, "is_victim": False}
+    is_root = incident.get("root_dag") == dag_id
+    return {"key": incident.get("key") or "", "root_kind": incident.get("root_kind") or "",
+            "size": int(incident.get("size") or 0), "dags_hit": len(incident.get("dags_hit") or []),
+            "is_root": is_root, "is_victim": not is_root}
+
+
 def now_facts(now_ms: int) -> dict:
     moment = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
     return {"hour": moment.hour, "weekday": moment.weekday()}
 
 
 def facts_for(dag: dict, runs_newest_first: list[dict], anomalies_by_run: dict[str, list[dict]],
-              now_ms: int, paused_by_policy_at: int | None = None) -> dict:
+              now_ms: int, paused_by_policy_at: int | None = None, incident: dict | None = None) -> dict:
     """Everything a condition sees about one DAG at `now_ms`."""
     run = run_facts(runs_newest_first)
     return {"dag": dag_facts(dag, runs_newest_first, now_ms, paused_by_policy_at), "run": run,
-            "anomaly": anomaly_facts(anomalies_by_run.get(run["id"], [])), "now": now_facts(now_ms)}
+            "anomaly": anomaly_facts(anomalies_by_run.get(run["id"], [])),
+            "incident": incident_facts(dag["dag_id"], incident), "now": now_facts(now_ms)}
 
 
 def facts_reference() -> list[dict]:

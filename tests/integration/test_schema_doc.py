@@ -34,6 +34,15 @@ def demo_graph(graph):
     load_task_runs(graph, [TaskRunRecord("etl_orders", "r1", t, -1, "success", start_date=i, queued_s=0.5)
                            for i, t in enumerate(["extract", "transform", "load"])])
     refresh_criticality(graph)
+    from orcai.graph.incident_store import write_incidents
+    write_incidents(graph, [{"key": "task:etl_orders.load@2", "opened_at": 2, "root_kind": "task",
+                             "root_key": "etl_orders.load", "evidence": ["etl_orders.load failed first"],
+                             "candidates": [["task", "etl_orders.load"]],
+                             "symptoms": [{"label": "TaskRun", "key": "etl_orders/r1/load/-1"}],
+                             "props": {"summary": "task etl_orders.load: 1 symptom in 1 DAG", "root_kind": "task",
+                                       "root_key": "etl_orders.load", "root_dag": "etl_orders", "size": 1,
+                                       "dags_hit": ["etl_orders"], "blast_dags": ["etl_orders", "orders_dashboard"],
+                                       "blast_assets": ["postgres://warehouse/public/orders"], "updated_at": 2}}])
     return graph
 
 

@@ -1,0 +1,201 @@
+"""Incidents in the graph, and the reads that find their symptoms.
+
+`(:Incident {key, status, opened_at, resolved_at, updated_at, summary, root_kind, root_key,
+root_dag, size, dags_hit, blast_dags, blast_assets, evidence, candidates})`
+`-[:ROOT_CAUSE]->(Task|Asset|Pool|ExternalSystem|Dag)` (none when the root is Airflow itself)
+and `-[:INCLUDES]->(Anomaly|TaskRun|DagRun)`. Written with MERGE on the key; labels only
+from the allow-lists below.
+"""
+
+from __future__ import annotations
+
+import json
+
+from orcai.graph.base import Graph, Row, WriteCounts
+from orcai.graph.cypher import live
+from orcai.graph.load import write_batched
+
+# root kind -> (label, key property) of the node a ROOT_CAUSE edge points at
+ROOT_TARGETS = {"task": ("Task", "key"), "asset": ("Asset", "uri"), "pool": ("Pool", "name"),
+                "external_system": ("ExternalSystem", "name"), "dag": ("Dag", "dag_id")}
+SYMPTOM_LABELS = ("Anomaly", "TaskRun", "DagRun")  # what INCLUDES may point at, each keyed by `key`
+
+
+# --- symptoms ------------------------------------------------------------------------------
+
+def open_anomaly_symptoms(graph: Graph, since_ms: int) -> list[Row]:
+    """Open anomalies detected since `since_ms`, with what they flag."""
+    return graph.read("""
+        MATCH (a:Anomaly)-[:FLAGS]->(target) WHERE a.status = 'open' AND a.detected_at >= $since
+        RETURN a.key AS key, a.kind AS kind, a.dag_id AS dag_id, a.task_key AS task_key, a.run_id AS run_id,
+               a.run_start AS run_start, a.detected_at AS detected_at, a.severity AS severity,
+               a.reason AS reason, labels(target)[0] AS target""", {"since": since_ms})
+
+
+def failed_runs(graph: Graph, since_ms: int) -> tuple[list[Row], list[Row]]:
+    """Task runs and DAG runs that failed, started since `since_ms`."""
+    tasks = graph.read("""
+        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(t:Task) WHERE tr.start_date >= $since AND tr.state = 'failed'
+        RETURN tr.key AS key, t.dag_id AS dag_id, t.key AS task_key, tr.run_id AS run_id,
+               tr.start_date AS at, tr.try_number AS try_number, tr.pool AS pool""", {"since": since_ms})
+    dags = graph.read("""
+        MATCH (r:DagRun) WHERE r.state = 'failed' AND coalesce(r.start_date, r.logical_date) >= $since
+        RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id,
+               coalesce(r.start_date, r.logical_date) AS at""", {"since": since_ms})
+    return tasks, dags
+
+
+def long_queued_runs(graph: Graph, since_ms: int, min_queued_s: float) -> list[Row]:
+    """Task runs that waited at least `min_queued_s` in their pool, with the task's usual wait."""
+    rows = graph.read("""
+        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(t:Task) WHERE tr.start_date >= $since AND tr.queued_s >= $min
+        RETURN tr.key AS key, t.dag_id AS dag_id, t.key AS task_key, tr.run_id AS run_id,
+               tr.start_date AS at, tr.queued_s AS queued_s, coalesce(tr.pool, t.pool) AS pool""",
+                      {"since": since_ms, "min": min_queued_s})
+    if not rows:
+        return rows
+    usual = {r["key"]: r["usual"] for r in graph.read("""
+        UNWIND $keys AS k MATCH (t:Task {key: k})<-[:INSTANCE_OF]-(tr:TaskRun)
+        WHERE tr.state = 'success' AND tr.queued_s IS NOT NULL
+        RETURN k AS key, percentileDisc(tr.queued_s, 0.5) AS usual""",
+                                                         {"keys": sorted({r["task_key"] for r in rows})})}
+    return [{**r, "usual_queued_s": usual.get(r["task_key"])} for r in rows]
+
+
+def latest_successes(graph: Graph, task_keys: list[str], dag_ids: list[str]) -> tuple[dict, dict]:
+    """When the newest successful run of each task, and of each DAG, started."""
+    tasks = graph.read("""
+        UNWIND $keys AS k MATCH (:Task {key: k})<-[:INSTANCE_OF]-(tr:TaskRun) WHERE tr.state = 'success'
+        RETURN k AS key, max(tr.start_date) AS at""", {"keys": task_keys})
+    dags = graph.read("""
+        UNWIND $ids AS id MATCH (:Dag {dag_id: id})-[:HAS_RUN]->(r:DagRun) WHERE r.state = 'success'
+        RETURN id AS key, max(coalesce(r.start_date, r.logical_date)) AS at""", {"ids": dag_ids})
+    return {r["key"]: r["at"] for r in tasks}, {r["key"]: r["at"] for r in dags}
+
+
+def last_task_start(graph: Graph) -> int | None:
+    rows = graph.read("MATCH (tr:TaskRun) WHERE tr.start_date IS NOT NULL RETURN max(tr.start_date) AS at")
+    return rows[0]["at"] if rows else None
+
+
+def estate(graph: Graph) -> dict[str, list[Row]]:
+    """Everything an incident is judged on: tasks, dependencies, assets, systems, criticality."""
+    return {
+        "tasks": graph.read(f"""MATCH (d:Dag)-[:HAS_TASK]->(t:Task) WHERE {live('d')} AND {live('t')}
+                                RETURN t.key AS key, d.dag_id AS dag_id, t.pool AS pool,
+                                       coalesce(d.criticality, 0) AS criticality"""),
+        "edges": graph.read("MATCH (a:Task)-[:DEPENDS_ON]->(b:Task) RETURN b.key AS up, a.key AS down"),
+        "produces": graph.read("MATCH (t:Task)-[:PRODUCES]->(a:Asset) RETURN t.key AS task, a.uri AS uri"),
+        "scheduled_on": graph.read("MATCH (d:Dag)-[:SCHEDULED_ON]->(a:Asset) RETURN d.dag_id AS dag_id, a.uri AS uri"),
+        "systems": graph.read("""MATCH (t:Task)-[:USES]->(s:ExternalSystem) RETURN t.key AS task, s.name AS name
+                                 UNION MATCH (t:Task)-[:PRODUCES]->(:Asset)-[:STORED_IN]->(s:ExternalSystem)
+                                 RETURN t.key AS task, s.name AS name"""),
+    }
+
+
+def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
+    """What the time breakdown needs of each task run: its times, its DAG run's, its task's
+    usual, and when (and which of) its upstream tasks in the same DAG run finished last."""
+    return graph.read("""
+        UNWIND $keys AS k
+        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun {key: k})-[:INSTANCE_OF]->(t:Task)
+        OPTIONAL MATCH (t)-[:DEPENDS_ON]->(u:Task)<-[:INSTANCE_OF]-(ur:TaskRun)<-[:HAS_TASK_RUN]-(r)
+        WITH tr, t, r, ur, u ORDER BY ur.end_date DESC
+        WITH tr, t, r, collect({end: ur.end_date, task: u.key})[0] AS last_up
+        RETURN tr.key AS key, coalesce(r.queued_at, r.logical_date, tr.start_date) AS could_start,
+               tr.start_date AS start, tr.end_date AS end, tr.queued_s AS queued_s,
+               coalesce(tr.try_number, 1) AS try_number, coalesce(tr.pool, t.pool) AS pool,
+               t.band_median AS usual_run_s, last_up.end AS upstream_end, last_up.task AS upstream_task""",
+                      {"keys": keys})
+
+
+# --- incidents -----------------------------------------------------------------------------
+
+def open_incidents(graph: Graph) -> list[Row]:
+    """Open incidents with the keys of the symptoms they include."""
+    return graph.read("""
+        MATCH (i:Incident) WHERE i.status = 'open'
+        OPTIONAL MATCH (i)-[:INCLUDES]->(s)
+        RETURN i.key AS key, i.root_kind AS root_kind, i.root_key AS root_key, i.opened_at AS opened_at,
+               i.size AS size, collect(s.key) AS symptoms""")
+
+
+_UPSERT = """
+UNWIND $rows AS row
+MERGE (i:Incident {key: row.key})
+ON CREATE SET i.opened_at = row.opened_at
+SET i += row.props, i.status = 'open', i.resolved_at = null
+"""
+_UNLINK_ROOT = """
+UNWIND $rows AS row
+MATCH (i:Incident {key: row.key})-[old:ROOT_CAUSE]->() DELETE old
+"""
+
+
+def write_incidents(graph: Graph, rows: list[dict]) -> WriteCounts:
+    """rows: {key, opened_at, props (scalars and lists), root_kind, root_key, evidence,
+    candidates, symptoms: [{label, key}]}. Re-writing the same rows changes nothing new."""
+    payload = [{"key": r["key"], "opened_at": r["opened_at"], "props": {
+        **r["props"], "evidence": json.dumps(r["evidence"]), "candidates": json.dumps(r["candidates"])}}
+        for r in rows]
+    counts = write_batched(graph, _UPSERT, payload)
+    counts += write_batched(graph, _UNLINK_ROOT, payload)
+    for kind, (label, prop) in ROOT_TARGETS.items():  # labels only from this allow-list
+        linked = [{"key": r["key"], "root": r["root_key"]} for r in rows if r["root_kind"] == kind]
+        counts += write_batched(graph, f"""
+            UNWIND $rows AS row MATCH (i:Incident {{key: row.key}})
+            MERGE (n:{label} {{{prop}: row.root}}) MERGE (i)-[:ROOT_CAUSE]->(n)""", linked)
+    for label in SYMPTOM_LABELS:
+        included = [{"key": r["key"], "symptom": s["key"]} for r in rows for s in r["symptoms"] if s["label"] == label]
+        counts += write_batched(graph, f"""
+            UNWIND $rows AS row MATCH (i:Incident {{key: row.key}}), (s:{label} {{key: row.symptom}})
+            MERGE (i)-[:INCLUDES]->(s)""", included)
+    return counts
+
+
+def resolve_incidents(graph: Graph, keys: list[str], at_ms: int) -> list[Row]:
+    """Mark open incidents resolved; returns what they were (for the resolved notice)."""
+    if not keys:
+        return []
+    rows = graph.read("UNWIND $keys AS k MATCH (i:Incident {key: k}) WHERE i.status = 'open' "
+                      "RETURN properties(i) AS incident", {"keys": keys})
+    graph.write("UNWIND $keys AS k MATCH (i:Incident {key: k}) WHERE i.status = 'open' "
+                "SET i.status = 'resolved', i.resolved_at = $at, i.updated_at = $at", {"keys": keys, "at": at_ms})
+    return [r["incident"] for r in rows]
+
+
+def incidents(graph: Graph, since_ms: int, limit: int = 200) -> list[Row]:
+    """Open incidents and those resolved since `since_ms`, newest first (the page's list)."""
+    return graph.read("""
+        MATCH (i:Incident) WHERE i.status = 'open' OR i.resolved_at >= $since
+        RETURN properties(i) AS incident ORDER BY i.opened_at DESC LIMIT $limit""",
+                      {"since": since_ms, "limit": limit})
+
+
+def incident_symptoms(graph: Graph, key: str) -> list[Row]:
+    """The symptoms an incident includes, oldest first: its timeline."""
+    return graph.read("""
+        MATCH (:Incident {key: $key})-[:INCLUDES]->(s)
+        RETURN labels(s)[0] AS label, s.key AS key, coalesce(s.kind, s.state) AS kind, s.dag_id AS dag_id,
+               coalesce(s.task_key, s.task_id) AS task, s.run_id AS run_id, s.reason AS reason,
+               s.severity AS severity, s.incident_at AS at, s.breakdown AS breakdown
+        ORDER BY at, key""", {"key": key})
+
+
+def mark_symptoms(graph: Graph, rows: list[dict]) -> WriteCounts:
+    """Store on each symptom node when it began and its time breakdown sentence (for the timeline)."""
+    counts = WriteCounts()
+    for label in SYMPTOM_LABELS:
+        counts += write_batched(graph, f"""
+            UNWIND $rows AS row MATCH (s:{label} {{key: row.key}})
+            SET s.incident_at = row.at, s.breakdown = row.breakdown""",
+                                [r for r in rows if r["label"] == label])
+    return counts
+
+
+def open_incidents_by_dag(graph: Graph) -> list[Row]:
+    """For each DAG with a symptom in an open incident: that incident's root, size and reach."""
+    return graph.read("""
+        MATCH (i:Incident {status: 'open'})-[:INCLUDES]->(s)
+        RETURN DISTINCT s.dag_id AS dag_id, i.key AS key, i.root_kind AS root_kind, i.root_dag AS root_dag,
+               i.size AS size, i.dags_hit AS dags_hit""")

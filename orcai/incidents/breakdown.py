@@ -1,0 +1,94 @@
+"""Why a task run was late, stuck or slow: its time split into parts that add up, and a
+sentence. Pure.
+
+From when the run could have started (its DAG run's logical date, or when the DAG run was
+queued) to when it ended (or now, if it has not):
+
+- **upstream**: until its last upstream task finished (inherited delay);
+- **scheduling**: from then until it was queued (the scheduler's decision), on the first try;
+- **retries**: the same gap when it is not the first try (earlier tries and retry delays);
+- **queued**: in its pool, waiting for a slot (`queued_s`);
+- **running**: its usual run time (the baseline median), and **drift** above it.
+
+The parts are clamped at zero and the last one absorbs rounding, so they always add up to the
+measured span. Lateness is the span minus what the run usually takes (usual queue + usual run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PARTS = ("upstream", "scheduling", "retries", "queued", "running", "drift")
+LABELS = {"upstream": "waiting for {upstream}", "scheduling": "waiting for the scheduler",
+          "retries": "in earlier tries and retry delays", "queued": "queued in pool {pool}",
+          "running": "running (its usual)", "drift": "running past its usual"}
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """What the graph knows about one task run (epoch ms, seconds)."""
+    could_start_ms: int  # the DAG run's queued_at, else its logical date
+    start_ms: int | None  # the current try's start
+    end_ms: int | None
+    now_ms: int
+    queued_s: float | None = None
+    try_number: int = 1
+    upstream_end_ms: int | None = None  # when its last upstream task finished (None: no upstream)
+    upstream_task: str | None = None  # which one that was
+    usual_run_s: float | None = None  # baseline median
+    usual_queued_s: float | None = None
+    pool: str | None = None
+    pool_slots: str | None = None  # "8/8 slots used", when known
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    parts: dict[str, float]  # seconds per part, in PARTS order
+    total_s: float  # the span they add up to
+    late_s: float  # total minus the usual queue and run
+    sentence: str
+
+
+def breakdown(t: RunTiming) -> Breakdown:
+    end = t.end_ms if t.end_ms is not None else t.now_ms
+    total = max(0.0, (end - t.could_start_ms) / 1000)
+    queued = min(max(0.0, t.queued_s or 0.0), total)
+    queued_at = (t.start_ms if t.start_ms is not None else end) - queued * 1000
+    upstream_end = t.upstream_end_ms if t.upstream_end_ms is not None else t.could_start_ms
+    upstream = _clamp((min(upstream_end, queued_at) - t.could_start_ms) / 1000, total)
+    gap = _clamp((queued_at - max(upstream_end, t.could_start_ms)) / 1000, total - upstream)
+    running_total = max(0.0, total - upstream - gap - queued)
+    usual = t.usual_run_s if t.usual_run_s is not None else running_total
+    running = min(running_total, max(0.0, usual))
+    parts = {"upstream": upstream, "scheduling": gap if t.try_number <= 1 else 0.0,
+             "retries": gap if t.try_number > 1 else 0.0, "queued": queued,
+             "running": running, "drift": running_total - running}
+    parts = {k: round(v, 1) for k, v in parts.items()}
+    parts["drift"] = round(total - sum(v for k, v in parts.items() if k != "drift"), 1)  # adds up exactly
+    expected = (t.usual_queued_s or 0.0) + (t.usual_run_s if t.usual_run_s is not None else running_total)
+    late = max(0.0, total - expected)
+    return Breakdown(parts, round(total, 1), round(late, 1), sentence(parts, late, t))
+
+
+def sentence(parts: dict[str, float], late_s: float, t: RunTiming) -> str:
+    """"late 38 min: 31 min waiting for `warehouse.load_orders`, 7 min queued in pool `db` (8/8 slots used)"."""
+    usual_queue = t.usual_queued_s or 0.0
+    notable = []
+    for part in ("upstream", "scheduling", "retries", "queued", "drift"):
+        seconds = parts[part] - (usual_queue if part == "queued" else 0.0)
+        if seconds >= 1:
+            label = LABELS[part].format(upstream=t.upstream_task or "upstream tasks", pool=t.pool or "?")
+            if part == "queued" and t.pool_slots:
+                label += f" ({t.pool_slots})"
+            notable.append((seconds, f"{_span(seconds)} {label}"))
+    notable.sort(key=lambda n: -n[0])
+    head = f"late {_span(late_s)}" if late_s >= 1 else "on time"
+    return head + (": " + ", ".join(text for _, text in notable) if notable and late_s >= 1 else "")
+
+
+def _clamp(value: float, upper: float) -> float:
+    return min(max(0.0, value), max(0.0, upper))
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"

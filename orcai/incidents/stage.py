@@ -1,0 +1,149 @@
+"""The incident stage of the worker, after detection and forecasts, before policies.
+
+Each cycle: gather the active symptoms (open anomalies, failed task and DAG runs, task runs
+that waited long in their pool, all since `LOOKBACK_MS` and not recovered since), group
+them into incidents (orcai.incidents.grouping), carry the open incidents on (lifecycle),
+write them with their ROOT_CAUSE and INCLUDES edges, store the time breakdown on the
+task runs involved, and queue one Slack notice per incident: when it opens, when it grows
+(updated in place where Slack allows it) and when it resolves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from orcai.alerts.outbox import AlertRequest
+from orcai.config import Settings
+from orcai.graph import Graph
+from orcai.graph import alert_store
+from orcai.graph import incident_store as store
+from orcai.incidents import symptoms as sym
+from orcai.incidents.breakdown import RunTiming, breakdown
+from orcai.incidents.grouping import FAILURE_KINDS, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms
+from orcai.incidents.lifecycle import Change, reconcile
+from orcai.incidents.topology import topology_from_rows
+from orcai.model import MINUTE_MS
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_MS = 24 * 60 * MINUTE_MS
+SEVERITIES = ("low", "medium", "high")
+MAX_BREAKDOWNS = 200  # task runs whose time is split per cycle
+
+
+@dataclass
+class IncidentReport:
+    open: int = 0
+    opened: int = 0
+    grew: int = 0
+    resolved: int = 0
+
+
+def pages_someone(draft: Draft, min_severity: str) -> bool:
+    """An incident is worth a Slack message when something failed or a symptom is severe enough."""
+    floor = SEVERITIES.index(min_severity) if min_severity in SEVERITIES else 0
+    return any(s.kind in FAILURE_KINDS or s.label != "Anomaly"
+               or SEVERITIES.index(s.severity if s.severity in SEVERITIES else "low") >= floor
+               for s in draft.symptoms)
+
+
+def incident_payload(key: str, draft: Draft, opened_at: int, status: str = "open") -> dict:
+    """What a Slack message about the incident says (orcai.alerts.messages.incident_message)."""
+    root = draft.symptoms[0]
+    return {"incident_key": key, "status": status, "summary": draft.summary, "root_kind": draft.root_kind,
+            "root_key": draft.root_key, "root_dag": draft.root_dag, "opened_at": opened_at,
+            "size": len(draft.symptoms), "dags_hit": draft.dags_hit, "blast_dags": draft.blast_dags[:10],
+            "blast_assets": draft.blast_assets[:10], "evidence": draft.evidence[:3],
+            "first_run_id": root.run_id, "first_dag_id": root.dag_id}
+
+
+def incident_row(change: Change, now_ms: int) -> dict:
+    d = change.draft
+    return {"key": change.key, "opened_at": change.opened_at, "root_kind": d.root_kind, "root_key": d.root_key,
+            "evidence": d.evidence, "candidates": [list(c) for c in d.candidates],
+            "symptoms": [{"label": s.label, "key": s.key} for s in d.symptoms],
+            "props": {"summary": d.summary, "root_kind": d.root_kind, "root_key": d.root_key,
+                      "root_dag": d.root_dag, "size": len(set(change.symptom_keys)), "dags_hit": d.dags_hit,
+                      "blast_dags": d.blast_dags, "blast_assets": d.blast_assets, "updated_at": now_ms}}
+
+
+class IncidentStage:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def gather(self, graph: Graph, now_ms: int):
+        since = now_ms - LOOKBACK_MS
+        found = [sym.from_anomaly(r) for r in store.open_anomaly_symptoms(graph, since)]
+        failed_tasks, failed_dags = store.failed_runs(graph, since)
+        found += [sym.from_failed_task_run(r) for r in failed_tasks]
+        found += [sym.from_failed_dag_run(r) for r in failed_dags]
+        found += [sym.from_queued_task_run(r) for r in store.long_queued_runs(graph, since, POOL_WAIT_S)]
+        if not found:
+            return []
+        task_ok, dag_ok = store.latest_successes(graph, sorted({s.task_key for s in found if s.task_key}),
+                                                 sorted({s.dag_id for s in found}))
+        return sym.active(found, task_ok, dag_ok)
+
+    def run(self, graph: Graph, now_ms: int) -> IncidentReport:
+        symptoms = self.gather(graph, now_ms)
+        drafts = []
+        if symptoms:
+            topo = topology_from_rows(store.estate(graph))
+            drafts = group_symptoms(symptoms, topo, AirflowPulse(now_ms, store.last_task_start(graph)))
+        changes, resolved_keys = reconcile(store.open_incidents(graph), drafts)
+        if changes:
+            store.write_incidents(graph, [incident_row(c, now_ms) for c in changes])
+            self._store_breakdowns(graph, drafts, now_ms)
+        resolved = store.resolve_incidents(graph, resolved_keys, now_ms)
+        alert_store.enqueue(graph, self._alerts(graph, changes, resolved, now_ms))
+        report = IncidentReport(open=len(changes), opened=sum(c.new for c in changes),
+                                grew=sum(c.grew for c in changes), resolved=len(resolved))
+        return report
+
+    def _alerts(self, graph: Graph, changes: list[Change], resolved: list[dict], now_ms: int) -> list[AlertRequest]:
+        alerts = []
+        announced = alert_store.existing_keys(graph, [f"incident:{c.key}" for c in changes]
+                                              + [f"incident:{r['key']}" for r in resolved])
+        for change in changes:
+            worthy = pages_someone(change.draft, self.settings.alert_min_severity)
+            payload = incident_payload(change.key, change.draft, change.opened_at)
+            dag = change.draft.root_dag or change.draft.dags_hit[0]
+            if f"incident:{change.key}" not in announced:
+                if worthy:
+                    alerts.append(AlertRequest(f"incident:{change.key}", "incident", payload, now_ms, dag))
+            elif change.grew:
+                alerts.append(AlertRequest(f"incident:{change.key}:size{payload['size']}", "incident_update",
+                                           payload, now_ms, dag))
+        for row in resolved:
+            if f"incident:{row['key']}" in announced:
+                payload = {"incident_key": row["key"], "status": "resolved", "summary": row.get("summary"),
+                           "root_kind": row.get("root_kind"), "root_key": row.get("root_key"),
+                           "opened_at": row.get("opened_at"), "resolved_at": now_ms, "size": row.get("size"),
+                           "dags_hit": row.get("dags_hit") or [], "blast_dags": (row.get("blast_dags") or [])[:10]}
+                alerts.append(AlertRequest(f"incident_resolved:{row['key']}", "incident_resolved", payload, now_ms,
+                                           row.get("root_dag") or (row.get("dags_hit") or [None])[0]))
+        return alerts
+
+    def _store_breakdowns(self, graph: Graph, drafts: list[Draft], now_ms: int) -> None:
+        """On every symptom: when it began, and for task runs why they took so long."""
+        marks, run_of = [], {}
+        for draft in drafts:
+            for s in draft.symptoms:
+                marks.append({"label": s.label, "key": s.key, "at": s.at, "breakdown": None})
+                run_key = s.key if s.label == "TaskRun" else (s.key.split(":", 1)[1] if s.task_key else None)
+                if run_key:
+                    run_of[s.key] = run_key
+        keys = sorted(set(run_of.values()))[:MAX_BREAKDOWNS]
+        sentences = {row["key"]: breakdown(timing(row, now_ms)).sentence
+                     for row in store.task_run_timings(graph, keys) if row.get("could_start") is not None}
+        for mark in marks:
+            mark["breakdown"] = sentences.get(run_of.get(mark["key"]))
+        store.mark_symptoms(graph, marks)
+
+
+def timing(row: dict, now_ms: int) -> RunTiming:
+    return RunTiming(could_start_ms=int(row["could_start"]), start_ms=row.get("start"), end_ms=row.get("end"),
+                     now_ms=now_ms, queued_s=row.get("queued_s"), try_number=int(row.get("try_number") or 1),
+                     upstream_end_ms=row.get("upstream_end"), upstream_task=row.get("upstream_task"),
+                     usual_run_s=row.get("usual_run_s"), pool=row.get("pool"))

@@ -1,0 +1,53 @@
+"""Graph rows → Symptoms, and which of them are still active. Pure.
+
+A symptom is active while its task (or, for a DAG-level symptom, its DAG) has not had a
+successful run that started after it: a later success is the recovery that resolves it.
+"""
+
+from __future__ import annotations
+
+from orcai.incidents.grouping import SCHEDULE_KINDS, Symptom
+
+DAG_LEVEL_LABELS = ("DagRun",)
+
+
+def from_anomaly(row: dict) -> Symptom:
+    on_dag_run = row.get("target") in ("DagRun", "Dag")
+    kind = row.get("kind") or "anomaly"
+    # A late or missing run is known when it is detected; a task's anomaly began with its run.
+    at = row.get("detected_at") if kind in SCHEDULE_KINDS or row.get("run_start") is None else row["run_start"]
+    return Symptom(key=row["key"], label="Anomaly", kind=kind, dag_id=row["dag_id"], at=int(at),
+                   task_key=None if on_dag_run else row.get("task_key"), severity=row.get("severity") or "medium",
+                   reason=row.get("reason") or "", run_id=row.get("run_id"))
+
+
+def from_failed_task_run(row: dict) -> Symptom:
+    tries = int(row.get("try_number") or 1)
+    return Symptom(key=row["key"], label="TaskRun", kind="failed", dag_id=row["dag_id"], at=int(row["at"]),
+                   task_key=row["task_key"], severity="high", run_id=row.get("run_id"), pool=row.get("pool"),
+                   reason=f"failed on try {tries}" if tries > 1 else "failed")
+
+
+def from_failed_dag_run(row: dict) -> Symptom:
+    return Symptom(key=row["key"], label="DagRun", kind="failed", dag_id=row["dag_id"], at=int(row["at"]),
+                   severity="high", run_id=row.get("run_id"), reason="run failed")
+
+
+def from_queued_task_run(row: dict) -> Symptom:
+    return Symptom(key=row["key"], label="TaskRun", kind="queued", dag_id=row["dag_id"], at=int(row["at"]),
+                   task_key=row["task_key"], run_id=row.get("run_id"), pool=row.get("pool"),
+                   queued_s=row.get("queued_s"), usual_queued_s=row.get("usual_queued_s"),
+                   reason=f"queued {float(row.get('queued_s') or 0) / 60:.0f} min in pool {row.get('pool')}")
+
+
+def active(symptoms: list[Symptom], task_success: dict[str, int], dag_success: dict[str, int]) -> list[Symptom]:
+    """The symptoms nothing has recovered from yet; a symptom on the same node as another of
+    the same key is kept once."""
+    out, seen = [], set()
+    for s in symptoms:
+        recovered_at = task_success.get(s.task_key) if s.task_key else dag_success.get(s.dag_id)
+        if s.key in seen or (recovered_at is not None and recovered_at > s.at):
+            continue
+        seen.add(s.key)
+        out.append(s)
+    return out

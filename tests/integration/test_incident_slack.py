@@ -1,0 +1,70 @@
+"""One Slack message per incident, against a real FalkorDB and the Slack-compatible sink:
+the cascade of tests/integration/incident_graph.py over four cycles (fault, growth, quiet,
+recovery), counted against what the same cycles send without the incident stage."""
+
+from __future__ import annotations
+
+import pytest
+
+from orcai.alerts.dispatch import AlertDispatcher
+from orcai.alerts.slack import SlackSender
+from orcai.config import load_settings
+from orcai.incidents.stage import IncidentStage
+from tests.integration.incident_graph import MIN, NOW, fail_ingest, load_estate, miss, recover
+
+pytestmark = pytest.mark.integration
+
+
+def play(graph, settings, with_incidents: bool) -> list:
+    """The fault's cycles; returns each cycle's dispatch report."""
+    stage, dispatcher = IncidentStage(settings), AlertDispatcher(settings, graph, SlackSender(settings))
+    steps = [lambda: fail_ingest(graph, NOW), lambda: miss(graph, "transform", NOW + 20 * MIN),
+             lambda: miss(graph, "report", NOW + 40 * MIN), lambda: recover(graph, NOW + 60 * MIN)]
+    reports = []
+    for i, step in enumerate(steps):
+        step()
+        now = NOW + (i + 1) * 25 * MIN
+        if with_incidents:
+            stage.run(graph, now)
+        reports.append(dispatcher.run(now))
+    return reports
+
+
+def settings_for(graph_uri, slack_sink, bot: bool):
+    common = dict(graph_uri=graph_uri, slack_timeout_s=2, app_url="https://orcai.example.com",
+                  alert_min_severity="low")
+    if bot:
+        return load_settings(slack_bot_token=slack_sink.token, slack_channel="#airflow-alerts",
+                             slack_api_url=slack_sink.url + "/api", **common)
+    return load_settings(slack_webhook_url=slack_sink.webhook_url("hook"), **common)
+
+
+def test_webhook_gets_one_message_per_incident_and_one_when_it_resolves(graph, graph_uri, slack_sink):
+    load_estate(graph)
+    reports = play(graph, settings_for(graph_uri, slack_sink, bot=False), with_incidents=True)
+
+    texts = [m.text for m in slack_sink.received]
+    assert len(texts) == 2 and sum(r.messages for r in reports) == 2
+    assert "Probable root cause: task ingest.load" in texts[0] and "What it hits" in texts[0]
+    assert "transform" in texts[0] and "report" in texts[0]  # downstream named before it was hit
+    assert "Resolved: task ingest.load" in texts[1]
+
+
+def test_a_bot_token_edits_the_incident_message_in_place_and_resolves_it_in_its_thread(graph, graph_uri, slack_sink):
+    load_estate(graph)
+    reports = play(graph, settings_for(graph_uri, slack_sink, bot=True), with_incidents=True)
+
+    paths = [m.path for m in slack_sink.received]
+    # opened; grew twice (edited); resolved (edited, and a reply in its thread)
+    assert paths == ["/api/chat.postMessage"] + ["/api/chat.update"] * 3 + ["/api/chat.postMessage"]
+    edits, reply = [m.body for m in slack_sink.received[1:4]], slack_sink.received[-1].body
+    assert len({e["ts"] for e in edits}) == 1 and reply["thread_ts"] == edits[0]["ts"]
+    assert "Resolved" in str(edits[-1]["blocks"]) and "thread_ts" not in slack_sink.received[0].body
+    assert sum(r.messages for r in reports) == 1  # one message in the channel; the rest edits and a reply
+
+
+def test_without_incidents_the_same_fault_sends_a_message_per_symptom_cycle(graph, graph_uri, slack_sink):
+    load_estate(graph)
+    reports = play(graph, settings_for(graph_uri, slack_sink, bot=False), with_incidents=False)
+    print(f"today: {len(slack_sink.received)} messages for the cascade")
+    assert sum(r.messages for r in reports) == len(slack_sink.received) >= 3

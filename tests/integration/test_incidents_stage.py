@@ -1,0 +1,71 @@
+"""The incident stage on a real FalkorDB: one incident per root cause that opens, grows and
+resolves, with its ROOT_CAUSE and INCLUDES edges, and one Slack notice per step."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orcai.config import load_settings
+from orcai.graph import alert_store
+from orcai.incidents.stage import IncidentStage
+from tests.integration.incident_graph import MIN, NOW, ORDERS, fail_ingest, load_estate, miss, recover
+
+pytestmark = pytest.mark.integration
+
+
+def alerts(graph) -> list[tuple[str, str]]:
+    return sorted((a.kind, a.key) for a in alert_store.pending(graph, NOW + 1000 * MIN))
+
+
+def test_a_cascade_is_one_incident_that_opens_grows_and_resolves(graph, graph_uri):
+    stage = IncidentStage(load_settings(graph_uri=graph_uri))
+    load_estate(graph)
+    fail_ingest(graph, NOW)
+    miss(graph, "transform", NOW + 20 * MIN)
+
+    report = stage.run(graph, NOW + 25 * MIN)
+
+    assert (report.opened, report.open, report.resolved) == (1, 1, 0)
+    [row] = graph.read("MATCH (i:Incident)-[:ROOT_CAUSE]->(t:Task) RETURN properties(i) AS i, t.key AS root")
+    incident = row["i"]
+    assert row["root"] == "ingest.load" and incident["status"] == "open" and incident["root_kind"] == "task"
+    assert incident["dags_hit"] == ["ingest", "transform"] and incident["blast_dags"][:2] == ["ingest", "transform"]
+    assert ORDERS in incident["blast_assets"] and "report" in incident["blast_dags"]
+    included = graph.read("MATCH (:Incident)-[:INCLUDES]->(s) RETURN labels(s)[0] AS label, s.key AS key ORDER BY key")
+    assert {r["label"] for r in included} == {"Anomaly", "TaskRun", "DagRun"} and len(included) == 4
+    assert "ingest.load failed first" in json.loads(incident["evidence"])[0]
+    [why] = graph.read("MATCH (tr:TaskRun {key: 'ingest/bad/load/-1'}) RETURN tr.breakdown AS b")
+    assert why["b"].startswith("late") or why["b"] == "on time"
+    assert alerts(graph) == [("incident", f"incident:{incident['key']}")]
+
+    assert stage.run(graph, NOW + 26 * MIN).opened == 0  # a cycle later: nothing new
+    assert len(alerts(graph)) == 1
+
+    miss(graph, "report", NOW + 40 * MIN)
+    grown = stage.run(graph, NOW + 41 * MIN)
+    assert (grown.opened, grown.grew) == (0, 1)
+    assert graph.read("MATCH (i:Incident) RETURN count(i) AS n, max(i.size) AS size")[0] == {"n": 1, "size": 5}
+    assert ("incident_update", f"incident:{incident['key']}:size5") in alerts(graph)
+
+    recover(graph, NOW + 60 * MIN)
+    done = stage.run(graph, NOW + 90 * MIN)
+    assert done.resolved == 1
+    [after] = graph.read("MATCH (i:Incident) RETURN i.status AS status, i.resolved_at AS at")
+    assert after == {"status": "resolved", "at": NOW + 90 * MIN}
+    assert ("incident_resolved", f"incident_resolved:{incident['key']}") in alerts(graph)
+
+
+def test_policies_see_the_root_and_the_victims_of_an_open_incident(graph, graph_uri):
+    from orcai.policy.runner import current_facts
+    load_estate(graph)
+    fail_ingest(graph, NOW)
+    miss(graph, "transform", NOW + 20 * MIN)
+    IncidentStage(load_settings(graph_uri=graph_uri)).run(graph, NOW + 25 * MIN)
+
+    facts = current_facts(graph, NOW + 25 * MIN)
+
+    assert facts["ingest"]["incident"]["is_root"] and facts["ingest"]["incident"]["root_kind"] == "task"
+    assert facts["transform"]["incident"]["is_victim"] and facts["transform"]["incident"]["size"] == 4
+    assert facts["report"]["incident"]["key"] == ""  # not hit yet

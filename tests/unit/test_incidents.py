@@ -1,0 +1,173 @@
+"""Incidents: grouping, root cause, blast radius, lifecycle and the time breakdown (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orcai.incidents.breakdown import PARTS, RunTiming, breakdown
+from orcai.incidents.grouping import AirflowPulse, group_symptoms
+from orcai.incidents.lifecycle import reconcile
+from tests.incident_scenarios import (
+    MARTS, MIN, ORDERS, T0, cascade, concurrent_pairs, dag_symptom, estate, own_slowness, partner_api_down,
+    pool_starvation, pulse_for, retry_storm, scheduler_stopped, single_faults, slow_upstream,
+)
+
+TOPO = estate()
+
+
+def drafts_of(fault):
+    return group_symptoms(fault.symptoms, TOPO, pulse_for(fault.symptoms, fault.idle_min))
+
+
+def test_an_upstream_failure_cascading_through_assets_across_three_levels_is_one_incident_rooted_at_the_task():
+    [incident] = drafts_of(cascade("ingest.load", T0, "x"))
+    assert (incident.root_kind, incident.root_key, incident.root_dag) == ("task", "ingest.load", "ingest")
+    assert incident.dags_hit == ["dashboard", "ingest", "report", "transform"]
+    assert incident.blast_dags[:2] == ["ingest", "transform"]  # critical first
+    assert set(incident.blast_assets) == {ORDERS, MARTS}
+    assert "ingest.load failed first" in incident.evidence[0]
+    assert "4 downstream nodes went wrong after it" in incident.evidence[1]
+
+
+def test_a_slow_upstream_is_the_root_of_the_late_runs_downstream():
+    [incident] = drafts_of(slow_upstream("transform.build", T0, "x"))
+    assert (incident.root_kind, incident.root_key) == ("task", "transform.build")
+    assert incident.dags_hit == ["dashboard", "report"] or "transform.build" in incident.candidates[0]
+
+
+def test_pool_starvation_is_rooted_at_the_pool_and_takes_the_late_runs_of_the_waiting_tasks():
+    [incident] = drafts_of(pool_starvation(["ml.train", "billing.post"], T0, "x"))
+    assert (incident.root_kind, incident.root_key) == ("pool", "db")
+    assert len(incident.symptoms) == 4 and incident.dags_hit == ["billing", "ml"]
+    assert "waited in pool db" in incident.evidence[0] and "full" in incident.evidence[0]
+
+
+def test_a_retry_storm_and_a_tasks_own_slowness_are_rooted_at_that_task():
+    for fault in (retry_storm("billing.pull", T0, "x"), own_slowness("audit.scan", T0, "y")):
+        [incident] = drafts_of(fault)
+        assert (incident.root_kind, incident.root_key) == fault.truth
+
+
+def test_the_scheduler_stopped_is_airflow_itself_but_not_when_tasks_are_still_starting():
+    fault = scheduler_stopped(["ingest", "ml", "billing", "audit"], T0, "x")
+    [incident] = drafts_of(fault)
+    assert (incident.root_kind, incident.root_key) == ("airflow", "scheduler")
+    assert "no task started anywhere for 20 min while 4 DAGs are late or missing" in incident.evidence[0]
+    busy = group_symptoms(fault.symptoms, TOPO, AirflowPulse(T0 + 10 * MIN, T0 + 9 * MIN))
+    assert len(busy) == 4 and {d.root_kind for d in busy} == {"dag"}
+
+
+def test_two_independent_tasks_failing_on_one_external_system_are_one_incident_rooted_there():
+    [incident] = drafts_of(partner_api_down(T0, "x"))
+    assert (incident.root_kind, incident.root_key) == ("external_system", "http://partner-api")
+    assert incident.dags_hit == ["billing", "ml"]
+
+
+def test_a_consumer_missing_its_run_with_no_symptom_upstream_points_at_the_asset():
+    [incident] = group_symptoms([dag_symptom("transform", "missing", T0, "x")], TOPO)
+    assert (incident.root_kind, incident.root_key) == ("asset", ORDERS)
+    assert ORDERS in incident.blast_assets and incident.blast_dags[0] == "transform"
+
+
+def test_every_single_fault_makes_exactly_one_incident_with_the_right_root():
+    for fault in single_faults():
+        drafts = drafts_of(fault)
+        assert [(d.root_kind, d.root_key) for d in drafts] == [fault.truth], fault.name
+
+
+def test_independent_faults_at_the_same_time_stay_apart():
+    for a, b in concurrent_pairs():
+        symptoms = a.symptoms + b.symptoms
+        drafts = group_symptoms(symptoms, TOPO, pulse_for(symptoms, 0))
+        assert sorted((d.root_kind, d.root_key) for d in drafts) == sorted([a.truth, b.truth])
+
+
+def test_every_symptom_lands_in_exactly_one_incident():
+    symptoms = [s for a, b in concurrent_pairs() for s in a.symptoms + b.symptoms]
+    drafts = group_symptoms(symptoms, TOPO, pulse_for(symptoms, 0))
+    placed = [s.key for d in drafts for s in d.symptoms]
+    assert sorted(placed) == sorted(s.key for s in symptoms)
+
+
+# --- lifecycle -----------------------------------------------------------------------------
+
+def test_an_incident_opens_grows_and_resolves():
+    fault = cascade("ingest.load", T0, "x")
+    [first] = group_symptoms(fault.symptoms[:3], TOPO)
+    [opened], resolved = reconcile([], [first])
+    assert opened.new and not resolved
+    stored = [{"key": opened.key, "root_kind": "task", "root_key": "ingest.load", "opened_at": opened.opened_at,
+               "symptoms": opened.symptom_keys}]
+
+    [bigger] = group_symptoms(fault.symptoms, TOPO)
+    [grown], resolved = reconcile(stored, [bigger])
+    assert grown.key == opened.key and grown.grew and not grown.new and not resolved
+    [same], _ = reconcile([{**stored[0], "symptoms": grown.symptom_keys}], [bigger])
+    assert not same.grew
+
+    changes, resolved = reconcile(stored, [])
+    assert changes == [] and resolved == [opened.key]
+
+
+def test_an_incident_whose_root_was_refined_keeps_its_key():
+    fault = cascade("ingest.load", T0, "x")
+    stored = [{"key": "dag:transform@1", "root_kind": "dag", "root_key": "transform", "opened_at": T0,
+               "symptoms": [fault.symptoms[-1].key]}]
+    [change], resolved = reconcile(stored, group_symptoms(fault.symptoms, TOPO))
+    assert change.key == "dag:transform@1" and change.draft.root_key == "ingest.load" and not resolved
+
+
+# --- the time breakdown --------------------------------------------------------------------
+
+def test_a_late_run_is_split_into_upstream_queue_and_drift_that_add_up():
+    t = RunTiming(could_start_ms=T0, start_ms=T0 + 38 * MIN, end_ms=T0 + 40 * MIN, now_ms=T0 + 60 * MIN,
+                  queued_s=7 * 60, upstream_end_ms=T0 + 31 * MIN, upstream_task="warehouse.load_orders",
+                  usual_run_s=120, usual_queued_s=0, pool="db", pool_slots="8/8 slots used")
+    result = breakdown(t)
+    assert list(result.parts) == list(PARTS)
+    assert sum(result.parts.values()) == pytest.approx(result.total_s, abs=0.05) and result.total_s == 40 * 60
+    assert result.parts["upstream"] == 31 * 60 and result.parts["queued"] == 7 * 60
+    assert result.late_s == 38 * 60
+    assert result.sentence == ("late 38 min: 31 min waiting for warehouse.load_orders, "
+                               "7 min queued in pool db (8/8 slots used)")
+
+
+def test_own_drift_and_retries_are_named():
+    t = RunTiming(could_start_ms=T0, start_ms=T0 + 10 * MIN, end_ms=T0 + 30 * MIN, now_ms=T0 + 30 * MIN,
+                  queued_s=0, try_number=3, usual_run_s=5 * 60)
+    result = breakdown(t)
+    assert result.parts["retries"] == 10 * 60 and result.parts["scheduling"] == 0
+    assert result.parts["running"] == 5 * 60 and result.parts["drift"] == 15 * 60
+    assert result.sentence.startswith("late 25 min: 15 min running past its usual, 10 min in earlier tries")
+
+
+def test_a_run_still_running_is_measured_to_now_and_parts_never_go_negative():
+    t = RunTiming(could_start_ms=T0, start_ms=T0 + MIN, end_ms=None, now_ms=T0 + 10 * MIN,
+                  queued_s=900, upstream_end_ms=T0 + 20 * MIN)  # inconsistent inputs
+    result = breakdown(t)
+    assert result.total_s == 600 and all(v >= 0 for v in result.parts.values())
+    assert sum(result.parts.values()) == pytest.approx(600, abs=0.05)
+
+
+# --- policy facts: pause roots, never victims ----------------------------------------------
+
+def test_the_shipped_pause_policies_pause_the_root_dag_and_never_a_victim():
+    from orcai.localstack.airflow import REPO_ROOT
+    from orcai.policy.conditions import compile_condition, evaluate
+    from orcai.policy.facts import facts_for
+    from orcai.policy.model import load_policies_yaml
+
+    failing = [{"state": "failed", "at": T0 - i * MIN, "run_id": f"r{i}", "duration_s": 1.0} for i in range(3)]
+    incident = {"key": "task:ingest.load@1", "root_kind": "task", "root_dag": "ingest", "size": 6,
+                "dags_hit": ["ingest", "transform", "report"]}
+    for name in ("two-failures-pause", "airflow-parity-consecutive-failures"):
+        [policy] = load_policies_yaml((REPO_ROOT / "stack" / "policies" / f"{name}.yaml").read_text())
+        program = compile_condition(policy.condition)
+        root = facts_for({"dag_id": "ingest"}, failing, {}, T0, incident=incident)
+        victim = facts_for({"dag_id": "transform"}, failing, {}, T0, incident=incident)
+        alone = facts_for({"dag_id": "audit"}, failing, {}, T0)
+        assert root["incident"] == {"key": "task:ingest.load@1", "root_kind": "task", "size": 6, "dags_hit": 3,
+                                    "is_root": True, "is_victim": False}
+        assert victim["incident"]["is_victim"] and not victim["incident"]["is_root"]
+        assert evaluate(program, root) and evaluate(program, alone), name
+        assert not evaluate(program, victim), name
