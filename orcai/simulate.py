@@ -34,8 +34,8 @@ log = logging.getLogger("orcai.simulate")  # same name under `python -m`
 
 SOURCE = "synthetic"
 ANOMALY_KINDS = ("slow", "failure_streak", "stuck")
-# Kinds for labeled benchmark data (Options(kinds=LABELED_KINDS)); the defaults stay the first three.
-LABELED_KINDS = ANOMALY_KINDS + ("level_shift", "drift", "failure_rate", "missing", "late")
+# Further kinds Options(kinds=...) can inject; the detectors' benchmark corpus lives in
+# tests/benchmarks/corpus.py.
 # Labeled runs per episode (min, max). A level shift or drift persists after its labeled
 # runs: those are the runs before which a detector should have noticed and then adapted.
 EPISODE_RUNS = {"slow": (1, 1), "failure_streak": (3, 6), "stuck": (1, 1), "level_shift": (10, 10),
@@ -66,7 +66,7 @@ class Options:
     retry_rate: float = 0.03          # share of task runs that succeed on their second try
     anomalies_per_week: float = 1.5   # injected anomalies per DAG per week (0 = none)
     max_runs_per_dag: int = 2000      # a 3-minute DAG would otherwise make 14,400 runs a month
-    kinds: tuple[str, ...] = ANOMALY_KINDS  # which anomalies to inject (see LABELED_KINDS)
+    kinds: tuple[str, ...] = ANOMALY_KINDS  # which anomalies to inject (any of EPISODE_RUNS)
     noisy_task_share: float = 0.0     # tasks whose normal durations vary ~±50% run to run
     seasonal_task_share: float = 0.0  # tasks 2.5x slower in a nightly batch window (00-04 UTC)
     baselines_s: tuple[tuple[str, float], ...] = ()  # (task key, seconds): observed typical durations
@@ -401,16 +401,6 @@ def observed_durations(graph: Graph) -> dict[str, float]:
     for row in rows:
         durations.setdefault(row["task"], []).append(row["duration_s"])
     return {task: statistics.median(values) for task, values in durations.items()}
-
-
-def labeled_runs(structure: list[DagSpec], days: float, now_ms: int, seed: int = 7,
-                 options: Options | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Runs with every labeled kind injected (plus noisy and seasonal normal tasks) and the
-    DAG schedules in seconds: the data detectors are measured on."""
-    options = options or Options(kinds=LABELED_KINDS, anomalies_per_week=3.0,
-                                 noisy_task_share=0.1, seasonal_task_share=0.15)
-    history = synthetic_history(structure, days, now_ms, seed, options)
-    return runs_frame(history), run_intervals_s(structure, days, options)
 
 
 # --- graph and CLI -----------------------------------------------------------------

@@ -7,9 +7,12 @@ seconds, so "3x slower" means the same for a 10-second and a 10-minute task. A v
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
+from orcai.detect.tails import judge_tails, rolling_fits
 from orcai.detect.windows import GroupRolling
 
 Z_10_75 = 1.9581  # q75 - q10 of a standard normal: (q75 - q10) / Z_10_75 estimates sigma
@@ -44,12 +47,14 @@ def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params) -> pd.Data
     low = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.1), ["task"])
     mid = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.75), ["task"])
     high = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.9), ["task"])
-    return pd.DataFrame({
+    fits = rolling_fits(frame["task"].to_numpy(), sample, _on_rows(frame, spread_sample), params)
+    fits.index = frame.index
+    return pd.concat([fits, pd.DataFrame({
         "med": med.to_numpy(), "season": season, "low": low.to_numpy(), "high": high.to_numpy(),
         "mid": mid.to_numpy(), "season_n": season_n, "seasonal": frame["bucket"].to_numpy() >= 0,
         "n": before(frame, n_after, ["task"]).fillna(0).to_numpy(),
         "residual": _on_rows(frame, residual), "spread": _on_rows(frame, spread_sample),
-    }, index=frame.index)
+    }, index=frame.index)], axis=1)
 
 
 def season_used(season: np.ndarray, season_n: np.ndarray, bucket: np.ndarray, params) -> np.ndarray:
@@ -66,62 +71,71 @@ def _on_rows(frame: pd.DataFrame, values: pd.Series) -> np.ndarray:
 
 
 def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataFrame:
-    """z-scores against the baseline and the raw slow / fast / stuck verdicts (before
-    the "new normal" rule). Adds the expected band in seconds."""
+    """Tail probabilities against the task's own tail, and the raw slow / fast / stuck
+    verdicts (before the "new normal" rule). Adds the band at the risk, in seconds."""
     # q10..q75, not q90: a few slow runs, or a drift, in the window do not widen the band
     sigma = np.maximum((base["mid"] - base["low"]).to_numpy() / Z_10_75, params.sigma_floor)
     expected_log = (base["med"] + base["season"]).to_numpy()
-    z = (frame["x"].to_numpy() - expected_log) / sigma
+    r = frame["x"].to_numpy() - expected_log
+    z = r / sigma
+    tail = judge_tails(r, base, params.risk)
     expected_s = np.exp(expected_log)
     excess_s = frame["duration"].to_numpy() - expected_s
     ratio = frame["duration"].to_numpy() / expected_s
-    judged = base["n"].to_numpy() >= params.min_history
+    judged = (base["n"].to_numpy() >= params.min_history) & np.isfinite(tail["band_high"])
     # until a task on a daily or weekly rhythm has seen this hour (or weekday) a few times,
     # it may be a busy hour: only a run far beyond the usual is slow then
     season_known = ~base["seasonal"].to_numpy() | (base["season_n"].to_numpy() >= params.season_min_runs)
     min_ratio = np.where(season_known, params.min_ratio, params.unseen_season_ratio)
-    high = judged & (z > params.threshold) & (ratio >= min_ratio) & (excess_s >= params.min_excess_s)
-    low = (judged & (z < -params.threshold) & (ratio <= 1 / params.fast_ratio)
-           & (-excess_s >= params.min_excess_s))
+    with np.errstate(invalid="ignore"):
+        high = judged & (tail["p_up"] < params.risk) & (ratio >= min_ratio) & (excess_s >= params.min_excess_s)
+        low = (judged & (tail["p_low"] < params.risk) & (ratio <= 1 / params.fast_ratio)
+               & (-excess_s >= params.min_excess_s))
     success = frame["success"].to_numpy()
-    if "drift_recent" in base:  # scoring new runs against a fitted state
-        recent, long_ago, then_sigma = (base[c].to_numpy() for c in ("drift_recent", "then_med", "then_sigma"))
-    else:
-        recent, long_ago, then_sigma = drift_context(frame, base, sigma, params)
-    drift = drift_rule(recent, long_ago, then_sigma, z, params) & success & season_known
-    drift &= judged & ~high
+    surprise = np.where(judged & success, np.minimum(-np.log10(tail["p_up"]), -np.log10(params.risk) / 2), 0.0)
+    persist, low_ratio, mid_ratio = persistence(frame, base, surprise, np.where(success, r, np.nan), params)
+    recent, long_ago = expected_log + mid_ratio, expected_log
+    with np.errstate(invalid="ignore"):
+        drift = ((persist >= -np.log10(params.risk)) & (low_ratio >= np.log(params.drift_min_ratio))
+                 & (mid_ratio >= np.log(params.min_ratio)) & success & season_known & judged & ~high)
     stuck = high & ~success & (frame["failed"] | frame["unfinished"]).to_numpy() & (ratio >= params.stuck_ratio)
     return pd.DataFrame({
         "z": np.where(judged, z, np.nan), "sigma": sigma, "ratio": ratio,
+        "surprise_up": np.where(judged, -np.log10(tail["p_up"]), np.nan),
+        "surprise_low": np.where(judged, -np.log10(tail["p_low"]), np.nan),
+        "tail_n": base["tail_n"].to_numpy(),
         "expected_s": np.where(judged, expected_s, np.nan),
-        "expected_low": np.where(judged, np.exp(expected_log - params.threshold * sigma), np.nan),
-        "expected_high": np.where(judged, np.exp(expected_log + params.threshold * sigma), np.nan),
+        "expected_low": np.where(judged, np.exp(expected_log + tail["band_low"]), np.nan),
+        "expected_high": np.where(judged, np.exp(expected_log + tail["band_high"]), np.nan),
         "usual_low": np.exp(base["med"] + base["season"] + base["low"]).to_numpy(),
         "usual_high": np.exp(base["med"] + base["season"] + base["high"]).to_numpy(),
         "slow_raw": (high | drift) & success, "drift": drift & success, "fast": low & success, "stuck": stuck,
-        "recent_s": np.exp(recent), "long_ago_s": np.exp(long_ago),
+        "recent_s": np.exp(recent), "long_ago_s": np.exp(long_ago), "persist": persist, "surprise_c": surprise,
+        "log_ratio": np.where(success, r, np.nan),
         "drift_runs": params.drift_runs, "window": params.window,
         "season": base["season"].to_numpy(), "n": base["n"].to_numpy(), "med_log": base["med"].to_numpy(),
     }, index=frame.index)
 
 
-def drift_context(frame: pd.DataFrame, base: pd.DataFrame, sigma: np.ndarray, params):
-    """Per run: median level of the last `drift_runs` successful runs (this one included,
-    seasonality removed), and the baseline median and sigma `window` successful runs ago."""
+def persistence(frame: pd.DataFrame, base: pd.DataFrame, surprise: np.ndarray, log_ratio: np.ndarray, params):
+    """Over the last `drift_runs` successful runs (this one included): the summed tail
+    surprise (each run's capped at half the threshold, so no single run decides), and the
+    smallest and median log ratio to the expected duration. Runs that are each only a
+    little unusual, but all of them in a row, add up: a shift or a sustained slow-down."""
+    k = params.drift_runs
+    if "persist_prev" in base:  # scoring new runs against a fitted state
+        ratios = np.column_stack([base[[f"ratio_prev_{i}" for i in range(k - 1)]].to_numpy(), log_ratio])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return base["persist_prev"].to_numpy() + surprise, np.min(ratios, axis=1), np.median(ratios, axis=1)
     success = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
     rows = frame[success]
-    level = rows["x"] - base["season"].to_numpy()[success]
-    recent = _rolling(level, [rows["task"]], params.drift_runs, params.drift_runs).median()
-    then = pd.DataFrame({"med": base["med"].to_numpy()[success], "sigma": sigma[success]}, index=rows.index)
-    then = then.groupby(rows["task"].to_numpy()).shift(params.window)  # before the drift began
-    return _on_rows(frame, recent), _on_rows(frame, then["med"]), _on_rows(frame, then["sigma"])
-
-
-def drift_rule(recent, long_ago, then_sigma, z, params) -> np.ndarray:
-    """A gradual slow-down the rolling median follows: recent level far above the old one."""
-    gap = recent - long_ago
-    with np.errstate(invalid="ignore"):
-        return (gap / then_sigma > params.drift_threshold) & (gap >= np.log(params.min_ratio)) & (z > 1.0)
+    keys = [rows["task"]]
+    summed = _rolling(pd.Series(surprise[success], index=rows.index), keys, k, k).sum()
+    ratio = pd.Series(log_ratio[success], index=rows.index)
+    lowest = -_rolling(-ratio, keys, k, k).max()
+    middle = _rolling(ratio, keys, k, k).median()
+    return _on_rows(frame, summed), _on_rows(frame, lowest), _on_rows(frame, middle)
 
 
 def new_normal(frame: pd.DataFrame, verdict: pd.DataFrame, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

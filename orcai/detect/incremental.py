@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from orcai.detect import durations, failures, schedule
+from orcai.detect.tails import fit_sorted
 from orcai.detect.frame import NS_PER_S, fill_elapsed, prepare_runs
 
 
@@ -48,6 +49,9 @@ class FittedState:
     level: Tails             # successful runs: log duration minus seasonal offset
     then: Tails              # successful runs: baseline median (drift looks `window` back)
     then_sigma: Tails
+    tail: Tails              # baseline sample: residuals the tail is fitted on
+    surprise: Tails          # successful runs: capped tail surprise (persistence)
+    log_ratio: Tails         # successful runs: log ratio to the expected duration
     slow: Tails              # successful runs: raw slow verdicts
     success_x: Tails
     confirmed: Tails
@@ -71,12 +75,16 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
     w, k = params.window, params.confirm_runs
     season_keys = names + "\x1f" + frame["bucket"].astype(str)
     on = lambda mask, column, width, keys=names: tails(keys[mask], np.asarray(column)[mask], width)  # noqa: E731
-    times = table.groupby("dag_id").agg(last_ns=("time_ns", "last"), interval_s=("interval_s", "last"))
+    times = table.groupby("dag_id").agg(last_ns=("time_ns", "last"), interval_s=("interval_s", "last"),
+                                        trusted=("trusted", "last"))
     return FittedState(
         sample_x=on(sample, frame["x"], w), spread=on(sample, timing["spread"], w),
         season=on(sample, timing["residual"], params.season_window, season_keys),
         level=on(success, frame["x"] - timing["season"], params.drift_runs - 1),
         then=on(success, timing["med_log"], w), then_sigma=on(success, timing["sigma"], w),
+        tail=on(sample, timing["spread"], params.tail_window),
+        surprise=on(success, timing["surprise_c"], params.drift_runs - 1),
+        log_ratio=on(success, timing["log_ratio"], params.drift_runs - 1),
         slow=on(success, timing["slow_raw"], k), success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),
         outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
@@ -119,6 +127,11 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
         "n": np.sum(np.isfinite(sample_x), axis=1),
         "drift_recent": np.where(np.isfinite(levels).all(axis=1), _nan(np.nanmedian, levels), np.nan),
         "then_med": then, "then_sigma": then_sigma}, index=frame.index)
+    fits = fit_sorted(np.sort(state.tail.at(names), axis=1), params.tail_share, params.sigma_floor)
+    base = pd.concat([base, pd.DataFrame(fits, index=frame.index)], axis=1)
+    base["persist_prev"] = np.nansum(state.surprise.at(names), axis=1)
+    for i, column in enumerate(state.log_ratio.at(names).T):
+        base[f"ratio_prev_{i}"] = column
     verdict = durations.judge_durations(frame, base, params)
     slow_before = np.nansum(state.slow.at(names), axis=1)
     recent_x = state.success_x.at(names)
@@ -155,13 +168,11 @@ def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.Data
     known = state.dag_times.reindex(table["dag_id"])
     given = table["dag_id"].map(getattr(params, "schedules_", {}) or {}).astype(float).to_numpy()
     table["interval_s"] = np.where(np.isfinite(given), given, known["interval_s"].to_numpy())
+    trusted = np.isfinite(given) | known["trusted"].fillna(False).to_numpy(dtype=bool)
     previous = table.groupby("dag")["time_ns"].shift(1).to_numpy()
     table["prev_ns"] = np.where(np.isfinite(previous), previous, known["last_ns"].to_numpy())
     gap_s = (table["time_ns"] - table["prev_ns"]).to_numpy() / NS_PER_S
-    with np.errstate(invalid="ignore"):
-        missed = np.where(np.isfinite(gap_s) & (table["interval_s"] > 0),
-                          np.round(gap_s / table["interval_s"].to_numpy()) - 1, 0)
-    table["missed"] = np.maximum(np.nan_to_num(missed), 0)
+    table["missed"] = schedule.missed_runs(gap_s, table["interval_s"].to_numpy(), trusted, params)
     table["missing"], table["late"] = table["missed"] >= 1, False
     if "logical_ns" in table:
         delay = ((table["start_ns"] - table["logical_ns"]) / NS_PER_S).where(table["logical_ns"] >= 0)
