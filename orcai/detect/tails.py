@@ -15,8 +15,6 @@ negated residuals. Fits are vectorised: every fit's window is a row of a matrix,
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
@@ -28,31 +26,37 @@ CHUNK_ELEMENTS = 4_000_000
 
 def fit_sorted(matrix: np.ndarray, tail_share: float, sigma_floor: float) -> dict[str, np.ndarray]:
     """GPD fits of the upper and lower tail of every row (NaN-padded windows, sorted
-    ascending with NaN last)."""
+    ascending with NaN last). The peaks' mean and variance come from running sums along
+    each sorted row, so no masked reduction over the whole matrix is needed."""
     n = np.isfinite(matrix).sum(axis=1)
     k = np.maximum(MIN_PEAKS, np.ceil(tail_share * n)).astype(int)
     ok = n >= k + 2
     rows = np.arange(len(matrix))
-    columns = np.arange(matrix.shape[1])[None, :]
+    last = max(matrix.shape[1] - 1, 0)
+    filled = np.nan_to_num(matrix, nan=0.0)
+    sums = np.concatenate([np.zeros((len(matrix), 1)), np.cumsum(filled, axis=1)], axis=1)
+    squares = np.concatenate([np.zeros((len(matrix), 1)), np.cumsum(filled * filled, axis=1)], axis=1)
+    k_in = np.minimum(k, n)
+    top = np.clip(n - k, 0, None)
+    u_up = matrix[rows, np.clip(top - 1, 0, last)] if matrix.size else np.zeros(0)
+    u_lo = -matrix[rows, np.clip(k_in, 0, last)] if matrix.size else np.zeros(0)
+    up_sum, up_sq = sums[rows, n] - sums[rows, top], squares[rows, n] - squares[rows, top]
+    lo_sum, lo_sq = sums[rows, k_in], squares[rows, k_in]
     fits = {"tail_n": n.astype(float)}
-    top_start = np.clip(n - k, 1, None)
-    upper = (columns >= top_start[:, None]) & (columns < n[:, None])
-    u_up = matrix[rows, top_start - 1]
-    fits.update(_gpd("up", np.where(upper, matrix - u_up[:, None], np.nan), u_up, k, n, sigma_floor))
-    lower = columns < np.minimum(k, n)[:, None]
-    u_lo = -matrix[rows, np.minimum(k, np.maximum(n - 1, 0))]
-    fits.update(_gpd("lo", np.where(lower, -matrix - u_lo[:, None], np.nan), u_lo, k, n, sigma_floor))
+    fits.update(_gpd("up", up_sum - k_in * u_up, up_sq, up_sum, u_up, k_in, n, sigma_floor))
+    fits.update(_gpd("lo", -lo_sum - k_in * u_lo, lo_sq, -lo_sum, u_lo, k_in, n, sigma_floor))
     for name in FIT_COLUMNS[1:]:
         fits[name] = np.where(ok, fits[name], np.nan)
     return fits
 
 
-def _gpd(side: str, excess: np.ndarray, u: np.ndarray, k: np.ndarray, n: np.ndarray, floor: float) -> dict:
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # rows without peaks: NaN, handled below
-        mean = np.nanmean(excess, axis=1) if excess.size else np.zeros(len(u))
-        var = np.nanvar(excess, axis=1, ddof=1) if excess.size else np.zeros(len(u))
-        xi_hat = np.where(var > 0, 0.5 * (1 - mean ** 2 / var), XI_PRIOR)
+def _gpd(side: str, excess_sum, square_sum, value_sum, u, k, n, floor: float) -> dict:
+    """Method-of-moments GPD from the k peaks' sums: excesses over u have mean
+    excess_sum / k; their variance equals the peaks' own variance."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = excess_sum / k
+        var = (square_sum - value_sum ** 2 / k) / (k - 1)
+        xi_hat = np.where(var > 1e-12, 0.5 * (1 - mean ** 2 / var), XI_PRIOR)
         xi = (k * np.nan_to_num(xi_hat, nan=XI_PRIOR) + XI_PRIOR_WEIGHT * XI_PRIOR) / (k + XI_PRIOR_WEIGHT)
         xi = np.clip(xi, 0.0, XI_MAX)
         sigma = np.maximum(np.nan_to_num(mean, nan=0.0) * (1 - xi), floor)
