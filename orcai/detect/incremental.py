@@ -99,6 +99,22 @@ def _nan(function, matrix: np.ndarray, **kwargs) -> np.ndarray:
         return function(matrix, axis=1, **kwargs)
 
 
+def row_quantiles(matrix: np.ndarray, qs) -> list[np.ndarray]:
+    """Per row, the linear-interpolated quantiles of its finite values (np.nanquantile
+    along axis 1, without its per-row Python loop); NaN for rows without values."""
+    ordered = np.sort(matrix, axis=1)  # NaN last
+    n = np.isfinite(ordered).sum(axis=1)
+    rows, last = np.arange(len(ordered)), max(ordered.shape[1] - 1, 0)
+    out = []
+    for q in qs:
+        position = q * np.maximum(n - 1, 0)
+        below = np.floor(position).astype(int)
+        above = np.minimum(below + 1, np.maximum(n - 1, 0))
+        low, high = ordered[rows, np.clip(below, 0, last)], ordered[rows, np.clip(above, 0, last)]
+        out.append(np.where(n > 0, low + (position - below) * (high - low), np.nan))
+    return out
+
+
 def judge_new(params, state: FittedState, runs: pd.DataFrame, now):
     """(frame, table, timing, failing) for new runs, as RobustDetector._verdicts gives."""
     frame = prepare_runs(runs)
@@ -117,7 +133,7 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
     bucket = frame["bucket"].to_numpy()
     season = durations.season_used(_nan(np.nanmedian, seasonal), np.sum(np.isfinite(seasonal), axis=1),
                                    bucket, params)
-    low, mid, high = (_nan(np.nanquantile, spread, q=q) for q in (0.1, 0.75, 0.9))
+    low, mid, high = row_quantiles(spread, (0.1, 0.75, 0.9))
     x = frame["x"].to_numpy()
     levels = np.column_stack([state.level.at(names), x - season])
     then, then_sigma = state.then.at(names)[:, 0], state.then_sigma.at(names)[:, 0]
