@@ -120,7 +120,7 @@ class RobustDetector:
 
 
 _REASON_TIMING_COLUMNS = ["z", "surprise_up", "surprise_low", "tail_n", "sigma", "ratio", "expected_s", "expected_low", "expected_high", "usual_low",
-                          "usual_high", "recent_s", "long_ago_s", "persist", "drift_runs", "window", "season", "n",
+                          "usual_high", "exceed_s", "exceed_share", "persist", "shift_streak", "window", "season", "n",
                           "slow_streak"]
 
 

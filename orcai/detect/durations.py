@@ -7,11 +7,10 @@ seconds, so "3x slower" means the same for a 10-second and a 10-minute task. A v
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
+from orcai.detect import persistence
 from orcai.detect.tails import judge_tails, rolling_fits
 from orcai.detect.windows import GroupRolling
 
@@ -92,12 +91,12 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
         low = (judged & (tail["p_low"] < params.risk) & (ratio <= 1 / params.fast_ratio)
                & (-excess_s >= params.min_excess_s))
     success = frame["success"].to_numpy()
-    surprise = np.where(judged & success, np.minimum(-np.log10(tail["p_up"]), -np.log10(params.risk) / 2), 0.0)
-    persist, low_ratio, mid_ratio = persistence(frame, base, surprise, np.where(success, r, np.nan), params)
-    recent, long_ago = expected_log + mid_ratio, expected_log
     with np.errstate(invalid="ignore"):
-        drift = ((persist >= -np.log10(params.risk)) & (low_ratio >= np.log(params.drift_min_ratio))
-                 & (mid_ratio >= np.log(params.min_ratio)) & success & season_known & judged & ~high)
+        exceeds = success & judged & (r > base["up_u"].to_numpy())
+    chain = shift_streaks(frame, base, exceeds, params)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drift = ((chain["p_streak"] < params.risk) & (r >= np.log(params.drift_min_ratio))
+                 & success & season_known & judged & ~high)
     stuck = high & ~success & (frame["failed"] | frame["unfinished"]).to_numpy() & (ratio >= params.stuck_ratio)
     return pd.DataFrame({
         "z": np.where(judged, z, np.nan), "sigma": sigma, "ratio": ratio,
@@ -110,32 +109,29 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
         "usual_low": np.exp(base["med"] + base["season"] + base["low"]).to_numpy(),
         "usual_high": np.exp(base["med"] + base["season"] + base["high"]).to_numpy(),
         "slow_raw": (high | drift) & success, "drift": drift & success, "fast": low & success, "stuck": stuck,
-        "recent_s": np.exp(recent), "long_ago_s": np.exp(long_ago), "persist": persist, "surprise_c": surprise,
-        "log_ratio": np.where(success, r, np.nan),
-        "drift_runs": params.drift_runs, "window": params.window,
+        "persist": -np.log10(np.clip(chain["p_streak"], 1e-300, 1.0)), "shift_streak": chain["streak"],
+        "next_start": chain["next_start"], "next_stay": chain["next_stay"],
+        "exceed_s": np.exp(expected_log + base["up_u"].to_numpy()),
+        "exceed_share": base["up_zeta"].to_numpy(), "window": params.window,
         "season": base["season"].to_numpy(), "n": base["n"].to_numpy(), "med_log": base["med"].to_numpy(),
     }, index=frame.index)
 
 
-def persistence(frame: pd.DataFrame, base: pd.DataFrame, surprise: np.ndarray, log_ratio: np.ndarray, params):
-    """Over the last `drift_runs` successful runs (this one included): the summed tail
-    surprise (each run's capped at half the threshold, so no single run decides), and the
-    smallest and median log ratio to the expected duration. Runs that are each only a
-    little unusual, but all of them in a row, add up: a shift or a sustained slow-down."""
-    k = params.drift_runs
-    if "persist_prev" in base:  # scoring new runs against a fitted state
-        ratios = np.column_stack([base[[f"ratio_prev_{i}" for i in range(k - 1)]].to_numpy(), log_ratio])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return base["persist_prev"].to_numpy() + surprise, np.min(ratios, axis=1), np.median(ratios, axis=1)
-    success = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
-    rows = frame[success]
-    keys = [rows["task"]]
-    summed = _rolling(pd.Series(surprise[success], index=rows.index), keys, k, k).sum()
-    ratio = pd.Series(log_ratio[success], index=rows.index)
-    lowest = -_rolling(-ratio, keys, k, k).max()
-    middle = _rolling(ratio, keys, k, k).median()
-    return _on_rows(frame, summed), _on_rows(frame, lowest), _on_rows(frame, middle)
+def shift_streaks(frame: pd.DataFrame, base: pd.DataFrame, exceeds: np.ndarray, params) -> dict:
+    """Per row: the run of exceedances it ends and that run's probability under the task's
+    own exceedance chain (see `persistence`); failed runs neither extend nor break a run."""
+    if "streak_prev" in base:  # scoring new runs against a fitted state
+        length, p = persistence.continue_streaks(exceeds, base["streak_prev"].to_numpy(),
+                                                 base["next_start"].to_numpy(), base["next_stay"].to_numpy())
+        return {"streak": length, "p_streak": p, "next_start": base["next_start"].to_numpy(),
+                "next_stay": base["next_stay"].to_numpy()}
+    success = frame["success"].to_numpy()
+    chain = persistence.streaks(frame["task"].to_numpy()[success], exceeds[success], params.tail_window)
+    out = {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)),
+           "next_start": np.full(len(frame), np.nan), "next_stay": np.full(len(frame), np.nan)}
+    for name in out:
+        out[name][success] = chain[name].to_numpy()
+    return out
 
 
 def new_normal(frame: pd.DataFrame, verdict: pd.DataFrame, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -46,12 +46,8 @@ class FittedState:
     sample_x: Tails          # baseline sample: log durations
     spread: Tails            # baseline sample: deseasonalised residuals
     season: Tails            # per task and bucket: residuals
-    level: Tails             # successful runs: log duration minus seasonal offset
-    then: Tails              # successful runs: baseline median (drift looks `window` back)
-    then_sigma: Tails
     tail: Tails              # baseline sample: residuals the tail is fitted on
-    surprise: Tails          # successful runs: capped tail surprise (persistence)
-    log_ratio: Tails         # successful runs: log ratio to the expected duration
+    chain: Tails             # successful runs: streak length, and the exceedance chain it continues
     slow: Tails              # successful runs: raw slow verdicts
     success_x: Tails
     confirmed: Tails
@@ -80,17 +76,21 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
     return FittedState(
         sample_x=on(sample, frame["x"], w), spread=on(sample, timing["spread"], w),
         season=on(sample, timing["residual"], params.season_window, season_keys),
-        level=on(success, frame["x"] - timing["season"], params.drift_runs - 1),
-        then=on(success, timing["med_log"], w), then_sigma=on(success, timing["sigma"], w),
         tail=on(sample, timing["spread"], params.tail_window),
-        surprise=on(success, timing["surprise_c"], params.drift_runs - 1),
-        log_ratio=on(success, timing["log_ratio"], params.drift_runs - 1),
+        chain=Tails(*_chain_end(names[success], timing[success])),
         slow=on(success, timing["slow_raw"], k), success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),
         outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
         dag_times=times,
         delays=tails(table["dag_id"], table["delay_s"].to_numpy() if "delay_s" in table else
                      np.full(len(table), np.nan), w))
+
+
+def _chain_end(names: pd.Series, timing: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
+    """Per task, its last successful run's (streak, next_start, next_stay)."""
+    last = ~names.duplicated(keep="last").to_numpy()
+    values = timing[["shift_streak", "next_start", "next_stay"]].to_numpy(dtype=float)[last]
+    return pd.Index(names.to_numpy()[last]), values
 
 
 def _nan(function, matrix: np.ndarray, **kwargs) -> np.ndarray:
@@ -135,19 +135,14 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
                                    bucket, params)
     low, mid, high = row_quantiles(spread, (0.1, 0.75, 0.9))
     x = frame["x"].to_numpy()
-    levels = np.column_stack([state.level.at(names), x - season])
-    then, then_sigma = state.then.at(names)[:, 0], state.then_sigma.at(names)[:, 0]
     base = pd.DataFrame({
         "med": _nan(np.nanmedian, sample_x), "season": season, "low": low, "mid": mid, "high": high,
         "season_n": np.sum(np.isfinite(seasonal), axis=1), "seasonal": bucket >= 0,
-        "n": np.sum(np.isfinite(sample_x), axis=1),
-        "drift_recent": np.where(np.isfinite(levels).all(axis=1), _nan(np.nanmedian, levels), np.nan),
-        "then_med": then, "then_sigma": then_sigma}, index=frame.index)
+        "n": np.sum(np.isfinite(sample_x), axis=1)}, index=frame.index)
     fits = fit_sorted(np.sort(state.tail.at(names), axis=1), params.tail_share, params.sigma_floor)
     base = pd.concat([base, pd.DataFrame(fits, index=frame.index)], axis=1)
-    base["persist_prev"] = np.nansum(state.surprise.at(names), axis=1)
-    for i, column in enumerate(state.log_ratio.at(names).T):
-        base[f"ratio_prev_{i}"] = column
+    chain = state.chain.at(names)
+    base["streak_prev"], base["next_start"], base["next_stay"] = chain[:, 0], chain[:, 1], chain[:, 2]
     verdict = durations.judge_durations(frame, base, params)
     slow_before = np.nansum(state.slow.at(names), axis=1)
     recent_x = state.success_x.at(names)

@@ -88,10 +88,10 @@ def slow_reason(row) -> str:
 
 def drift_reason(row) -> str:
     together = 10 ** -row.persist
-    return (f"took {format_duration(row.duration)}; its last {row.drift_runs} runs took a median of "
-            f"{format_duration(row.recent_s)}, {format_ratio(row.recent_s / row.long_ago_s)} its expected "
-            f"{format_duration(row.long_ago_s)}, each slower than usual (together about 1 in "
-            f"{_round_count(1 / together)} by its last {int(row.tail_n)} runs): it has shifted or is slowing down")
+    return (f"took {format_duration(row.duration)}, {format_ratio(row.ratio)} {_baseline_words(row)}; "
+            f"the {_ordinal(int(row.shift_streak))} run in a row above {format_duration(row.exceed_s)}, which only "
+            f"{100 * row.exceed_share:.0f} % of its last {int(row.tail_n)} runs exceeded; a streak this long is "
+            f"about 1 in {_round_count(1 / together)} by its own history: it has shifted or is slowing down")
 
 
 def fast_reason(row) -> str:
