@@ -15,9 +15,9 @@ from orcai.detect.frame import empty_output, fill_elapsed, prepare_runs, validat
 from orcai.detect.schedule import season_buckets
 from orcai.detect.verdicts import ALL_KINDS, choose_kind, choose_score, write_output
 
-# drift (several unusual runs in a row) stays selectable but off: on the realistic corpus
-# most of its flags were ordinary busy spells (see the ablation in detection_quality)
-DEFAULT_KINDS = tuple(kind for kind in ALL_KINDS if kind != "drift")
+# every kind is on: drift is now a streak test fitted on each task's own history (see
+# `persistence` and the ablation in tests/benchmarks/detection_quality.py)
+DEFAULT_KINDS = ALL_KINDS
 
 class RobustDetector:
     """Per-task baselines in log seconds (rolling median with seasonality) and thresholds

@@ -97,6 +97,7 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
     with np.errstate(invalid="ignore", divide="ignore"):
         drift = ((chain["p_streak"] < params.risk) & (r >= np.log(params.drift_min_ratio))
                  & success & season_known & judged & ~high)
+    drift &= streak_alerts(chain, exceeds & (drift | high), success) == 0
     stuck = high & ~success & (frame["failed"] | frame["unfinished"]).to_numpy() & (ratio >= params.stuck_ratio)
     return pd.DataFrame({
         "z": np.where(judged, z, np.nan), "sigma": sigma, "ratio": ratio,
@@ -111,10 +112,20 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
         "slow_raw": (high | drift) & success, "drift": drift & success, "fast": low & success, "stuck": stuck,
         "persist": -np.log10(np.clip(chain["p_streak"], 1e-300, 1.0)), "shift_streak": chain["streak"],
         "next_start": chain["next_start"], "next_stay": chain["next_stay"],
+        "streak_alerts": streak_alerts(chain, exceeds & (drift | high), success) + (exceeds & (drift | high)),
         "exceed_s": np.exp(expected_log + base["up_u"].to_numpy()),
         "exceed_share": base["up_zeta"].to_numpy(), "window": params.window,
         "season": base["season"].to_numpy(), "n": base["n"].to_numpy(), "med_log": base["med"].to_numpy(),
     }, index=frame.index)
+
+
+def streak_alerts(chain: dict, alert: np.ndarray, success: np.ndarray) -> np.ndarray:
+    """Per row, the flags raised earlier in the streak it belongs to (see `alerts_before`)."""
+    if "alerted_prev" in chain:
+        return np.where(chain["streak"] > 1, np.nan_to_num(chain["alerted_prev"]), 0)
+    out = np.zeros(len(alert))
+    out[success] = persistence.alerts_before(chain["group"][success], alert[success])
+    return out
 
 
 def shift_streaks(frame: pd.DataFrame, base: pd.DataFrame, exceeds: np.ndarray, params) -> dict:
@@ -124,10 +135,10 @@ def shift_streaks(frame: pd.DataFrame, base: pd.DataFrame, exceeds: np.ndarray, 
         length, p = persistence.continue_streaks(exceeds, base["streak_prev"].to_numpy(),
                                                  base["next_start"].to_numpy(), base["next_stay"].to_numpy())
         return {"streak": length, "p_streak": p, "next_start": base["next_start"].to_numpy(),
-                "next_stay": base["next_stay"].to_numpy()}
+                "next_stay": base["next_stay"].to_numpy(), "alerted_prev": base["alerted_prev"].to_numpy()}
     success = frame["success"].to_numpy()
     chain = persistence.streaks(frame["task"].to_numpy()[success], exceeds[success], params.tail_window)
-    out = {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)),
+    out = {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)), "group": np.zeros(len(frame)),
            "next_start": np.full(len(frame), np.nan), "next_stay": np.full(len(frame), np.nan)}
     for name in out:
         out[name][success] = chain[name].to_numpy()

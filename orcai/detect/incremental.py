@@ -87,9 +87,9 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
 
 
 def _chain_end(names: pd.Series, timing: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
-    """Per task, its last successful run's (streak, next_start, next_stay)."""
+    """Per task, its last successful run's (streak, next_start, next_stay, flags in its streak)."""
     last = ~names.duplicated(keep="last").to_numpy()
-    values = timing[["shift_streak", "next_start", "next_stay"]].to_numpy(dtype=float)[last]
+    values = timing[["shift_streak", "next_start", "next_stay", "streak_alerts"]].to_numpy(dtype=float)[last]
     return pd.Index(names.to_numpy()[last]), values
 
 
@@ -143,6 +143,7 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
     base = pd.concat([base, pd.DataFrame(fits, index=frame.index)], axis=1)
     chain = state.chain.at(names)
     base["streak_prev"], base["next_start"], base["next_stay"] = chain[:, 0], chain[:, 1], chain[:, 2]
+    base["alerted_prev"] = chain[:, 3]
     verdict = durations.judge_durations(frame, base, params)
     slow_before = np.nansum(state.slow.at(names), axis=1)
     recent_x = state.success_x.at(names)

@@ -48,7 +48,7 @@ def streaks(task: np.ndarray, exceeds: np.ndarray, window: int) -> pd.DataFrame:
     """Per run: the streak length (0 when it does not exceed), the streak's probability
     under the chain fitted before it, and the chain a following run continues with."""
     if not len(task):
-        return pd.DataFrame({name: np.zeros(0) for name in ("streak", "p_streak", "next_start", "next_stay")})
+        return pd.DataFrame({name: np.zeros(0) for name in ("streak", "p_streak", "group", "next_start", "next_stay")})
     p_start, p_stay = chain_after(task, exceeds, window)
     new_task = np.r_[True, task[1:] != task[:-1]]
     group = np.cumsum(~exceeds | new_task)  # a group: the run before a streak, then the streak
@@ -57,9 +57,16 @@ def streaks(task: np.ndarray, exceeds: np.ndarray, window: int) -> pd.DataFrame:
     stay = pd.Series(p_stay).groupby(group).transform("first").to_numpy()
     probability = np.where(length > 0, start * stay ** np.maximum(length - 1, 0), 1.0)
     # the chain a next run continues: the streak's own while in one, else this run's
-    return pd.DataFrame({"streak": length, "p_streak": probability,
+    return pd.DataFrame({"streak": length, "p_streak": probability, "group": group,
                          "next_start": np.where(length > 0, start, p_start),
                          "next_stay": np.where(length > 0, stay, p_stay)})
+
+
+def alerts_before(group: np.ndarray, alert: np.ndarray) -> np.ndarray:
+    """Per run, how many runs of its streak before it were already flagged: a streak is
+    announced once (a lasting shift is one incident, not one per run)."""
+    count = pd.Series(alert.astype(int)).groupby(group).cumsum().to_numpy()
+    return count - alert.astype(int)
 
 
 def continue_streaks(exceeds: np.ndarray, previous: np.ndarray, start: np.ndarray, stay: np.ndarray):

@@ -19,10 +19,6 @@ import numpy as np
 import pandas as pd
 
 XI_PRIOR, XI_PRIOR_WEIGHT, XI_MAX = 0.25, 20.0, 0.7
-# a young task (fewer than YOUNG_RUNS runs in its tail window) has too few peaks to show how
-# heavy its tail is: its shape is raised by XI_CAUTION standard errors of the estimate
-# ((1 + xi) / sqrt(peaks)), so its threshold errs high instead of flagging an ordinary burst
-XI_CAUTION, YOUNG_RUNS = 0.5, 100
 MIN_PEAKS = 3
 FIT_COLUMNS = ("tail_n", "up_zeta", "up_u", "up_xi", "up_sigma", "lo_zeta", "lo_u", "lo_xi", "lo_sigma")
 CHUNK_ELEMENTS = 4_000_000
@@ -63,9 +59,7 @@ def _gpd(side: str, excess_sum, square_sum, value_sum, u, k, n, floor: float) ->
         xi_hat = np.where(var > 1e-12, 0.5 * (1 - mean ** 2 / var), XI_PRIOR)
         xi = (k * np.nan_to_num(xi_hat, nan=XI_PRIOR) + XI_PRIOR_WEIGHT * XI_PRIOR) / (k + XI_PRIOR_WEIGHT)
         xi = np.clip(xi, 0.0, XI_MAX)
-        sigma_xi = xi
-        xi = np.where(n < YOUNG_RUNS, np.minimum(xi + XI_CAUTION * (1 + xi) / np.sqrt(np.maximum(k, 1)), XI_MAX), xi)
-        sigma = np.maximum(np.nan_to_num(mean, nan=0.0) * (1 - sigma_xi), floor)
+        sigma = np.maximum(np.nan_to_num(mean, nan=0.0) * (1 - xi), floor)
     return {f"{side}_zeta": k / np.maximum(n, 1), f"{side}_u": u, f"{side}_xi": xi, f"{side}_sigma": sigma}
 
 
