@@ -35,8 +35,9 @@ class RobustDetector:
                  min_excess_s: float = 10.0, fast_ratio: float = 10.0, stuck_ratio: float = 3.0,
                  sigma_floor: float = 0.05, confirm_runs: int = 3, drift_runs: int = 4,
                  drift_min_ratio: float = 2.0, season_window: int = 7, season_min_runs: int = 2,
-                 unseen_season_ratio: float = 3.0, season_min_effect: float = 0.15, streak_min: int = 3,
-                 failure_history: int = 100, failure_rate_floor: float = 0.005, rate_window: int = 20,
+                 unseen_season_ratio: float = 3.0, season_min_effect: float = 0.15,
+                 season_tail_runs: int = 4, streak_min: int = 2,
+                 failure_history: int = 500, failure_rate_floor: float = 0.005, rate_window: int = 20,
                  rate_min_failures: int = 3, late_min_s: float = 600.0, late_share: float = 0.25,
                  missing_max_runs: int = 24):
         self.risk, self.kinds, self.window, self.min_history = risk, tuple(kinds), window, min_history
@@ -45,7 +46,7 @@ class RobustDetector:
         self.stuck_ratio, self.sigma_floor, self.confirm_runs = stuck_ratio, sigma_floor, confirm_runs
         self.season_window, self.season_min_runs, self.drift_runs = season_window, season_min_runs, drift_runs
         self.drift_min_ratio, self.unseen_season_ratio = drift_min_ratio, unseen_season_ratio
-        self.season_min_effect = season_min_effect
+        self.season_min_effect, self.season_tail_runs = season_min_effect, season_tail_runs
         self.streak_min, self.failure_history = streak_min, failure_history
         self.failure_rate_floor, self.rate_window, self.rate_min_failures = failure_rate_floor, rate_window, rate_min_failures
         self.late_min_s, self.late_share, self.missing_max_runs = late_min_s, late_share, missing_max_runs

@@ -46,13 +46,19 @@ def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params) -> pd.Data
     low = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.1), ["task"])
     mid = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.75), ["task"])
     high = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.9), ["task"])
-    fits = rolling_fits(frame["task"].to_numpy(), sample, _on_rows(frame, spread_sample), params)
+    # a run judged before its hour (or weekday) had been seen a few times was not (or badly)
+    # deseasonalised: a busy night would enter the tail as a huge residual and widen every
+    # later band, so the tail learns from the others only
+    known = (frame["bucket"].to_numpy() < 0) | (season_n >= params.season_tail_runs)
+    tail_spread = np.where(known, _on_rows(frame, spread_sample), np.nan)
+    fits = rolling_fits(frame["task"].to_numpy(), sample & known, tail_spread, params)
     fits.index = frame.index
     return pd.concat([fits, pd.DataFrame({
         "med": med.to_numpy(), "season": season, "low": low.to_numpy(), "high": high.to_numpy(),
         "mid": mid.to_numpy(), "season_n": season_n, "seasonal": frame["bucket"].to_numpy() >= 0,
         "n": before(frame, n_after, ["task"]).fillna(0).to_numpy(),
         "residual": _on_rows(frame, residual), "spread": _on_rows(frame, spread_sample),
+        "tail_spread": tail_spread,
     }, index=frame.index)], axis=1)
 
 
@@ -178,18 +184,46 @@ def accept_rule(shifted: np.ndarray, x: np.ndarray, recent_x: np.ndarray, verdic
 
 def duration_verdicts(frame: pd.DataFrame, params) -> pd.DataFrame:
     """Two passes: the second baseline leaves out the first pass's anomalies, so one
-    incident does not teach the model that slow is normal."""
+    incident does not teach the model that slow is normal. Where the second pass finds
+    anomalies the first missed (the second of two slow runs hid behind the first), those
+    tasks get a third pass that leaves them out too."""
     sample = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
     first = judge_durations(frame, rolling_baseline(frame, sample, params), params)
     accepted, _, _ = new_normal(frame, first, params)
     anomalous = (first["slow_raw"].to_numpy() & ~accepted) | first["fast"].to_numpy()
     base = rolling_baseline(frame, sample & ~anomalous, params)
     verdict = judge_durations(frame, base, params)
+    accepted, _, _ = new_normal(frame, verdict, params)
+    missed = ((verdict["slow_raw"].to_numpy() & ~accepted) | verdict["fast"].to_numpy()) & sample & ~anomalous
+    if missed.any():
+        anomalous = anomalous | missed
+        base, verdict = _again(frame, sample & ~anomalous, np.isin(frame["task"], frame["task"][missed]),
+                               base, verdict, params)
     accepted, slow_streak, confirmed = new_normal(frame, verdict, params)
     verdict["in_sample"] = sample & ~anomalous
     verdict["confirmed"], verdict["accepted"] = confirmed, accepted
     verdict["residual"], verdict["spread"] = base["residual"].to_numpy(), base["spread"].to_numpy()
+    verdict["tail_spread"] = base["tail_spread"].to_numpy()
     return finish(verdict, accepted, slow_streak)
+
+
+def _again(frame: pd.DataFrame, sample: np.ndarray, tasks: np.ndarray, base: pd.DataFrame,
+           verdict: pd.DataFrame, params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Baseline and verdicts recomputed on the rows of some tasks only, spliced back."""
+    rows = np.flatnonzero(tasks)
+    part = frame.iloc[rows].reset_index(drop=True)
+    part_base = rolling_baseline(part, sample[rows], params)
+    part_verdict = judge_durations(part, part_base, params)
+    return _splice(base, part_base, rows), _splice(verdict, part_verdict, rows)
+
+
+def _splice(whole: pd.DataFrame, part: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    out = {}
+    for column in whole.columns:
+        values = whole[column].to_numpy().copy()
+        values[rows] = part[column].to_numpy()
+        out[column] = values
+    return pd.DataFrame(out, index=whole.index)
 
 
 def finish(verdict: pd.DataFrame, accepted: np.ndarray, slow_streak: np.ndarray) -> pd.DataFrame:

@@ -76,7 +76,7 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
     return FittedState(
         sample_x=on(sample, frame["x"], w), spread=on(sample, timing["spread"], w),
         season=on(sample, timing["residual"], params.season_window, season_keys),
-        tail=on(sample, timing["spread"], params.tail_window),
+        tail=on(sample & np.isfinite(timing["tail_spread"].to_numpy()), timing["tail_spread"], params.tail_window),
         chain=Tails(*_chain_end(names[success], timing[success])),
         slow=on(success, timing["slow_raw"], k), success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),

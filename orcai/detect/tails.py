@@ -87,6 +87,8 @@ def quantile(risk: float, zeta, u, xi, sigma) -> np.ndarray:
 def window_matrix(values: np.ndarray, segment_start: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
     """Rows of the last `width` entries of `values` before position `end` (global), not
     reaching before `segment_start`; NaN-padded on the left."""
+    if not len(values):
+        return np.full((len(end), width), np.nan)
     offsets = np.arange(-width, 0)[None, :]
     index = end[:, None] + offsets
     valid = index >= segment_start[:, None]

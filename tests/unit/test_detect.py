@@ -95,15 +95,15 @@ def test_failed_runs_do_not_enter_the_baseline():
     assert out["expected_s"].iloc[-1] == pytest.approx(600, rel=0.1)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the second of two slow runs in a row is not flagged in the "
-                   "first pass, so it stays in the tail sample and widens the band afterwards (needs a third pass)")
 def test_earlier_anomalies_do_not_widen_the_band():
     clean = list(steady(60))
     incident = clean[:40] + [3000, 3200] + clean[42:]
     before = detect(task_runs(clean))
     after = detect(task_runs(incident))
     assert flagged_kinds(after) == {40: "slow", 41: "slow"}
-    assert after["expected_high"].iloc[-1] == pytest.approx(before["expected_high"].iloc[-1], rel=0.1)
+    # both stay out of the tail sample (the second through a third pass): the band is no wider
+    # than without the incident (it may be a little narrower: its tail has two runs fewer)
+    assert after["expected_high"].iloc[-1] <= 1.1 * before["expected_high"].iloc[-1]
 
 
 def test_a_lasting_level_shift_becomes_the_new_normal():
@@ -114,8 +114,6 @@ def test_a_lasting_level_shift_becomes_the_new_normal():
     assert "3rd slow run in a row" not in out["reason"].iloc[40]
 
 
-@pytest.mark.xfail(strict=True, reason="open: with 200 hourly runs the tail fit does not yet flag a night-long run "
-                   "at noon (2.5x); not investigated before the hand-over")
 def test_nightly_batch_window_is_learned_as_seasonality():
     hours = (START + pd.to_timedelta(np.arange(24 * 10), unit="h")).hour
     durations = np.where(hours < 4, 2.5, 1.0) * steady(24 * 10)
