@@ -43,6 +43,12 @@ def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params) -> pd.Data
     season_n = before(frame, season_n_after, ["task", "bucket"]).fillna(0).to_numpy()
     season = season_used(season, season_n, frame["bucket"].to_numpy(), params)
     spread_sample = residual - season[sample]
+    # the long view for sustained shifts: where the task's last `tail_window` runs sat
+    # (deseasonalised), which a slow ramp cannot drag along the way the 30-run median follows it
+    level = rows["x"] - season[sample]
+    long_med = before(frame, _rolling(level, [task], params.tail_window).median(), ["task"]).to_numpy()
+    long_high = before(frame, _rolling(level, [task], params.tail_window).quantile(1 - params.tail_share),
+                       ["task"]).to_numpy()
     low = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.1), ["task"])
     mid = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.75), ["task"])
     high = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.9), ["task"])
@@ -58,7 +64,8 @@ def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params) -> pd.Data
         "mid": mid.to_numpy(), "season_n": season_n, "seasonal": frame["bucket"].to_numpy() >= 0,
         "n": before(frame, n_after, ["task"]).fillna(0).to_numpy(),
         "residual": _on_rows(frame, residual), "spread": _on_rows(frame, spread_sample),
-        "tail_spread": tail_spread,
+        "tail_spread": tail_spread, "long_med": long_med, "long_high": long_high,
+        "level": _on_rows(frame, level),
     }, index=frame.index)], axis=1)
 
 
@@ -97,12 +104,13 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
         low = (judged & (tail["p_low"] < params.risk) & (ratio <= 1 / params.fast_ratio)
                & (-excess_s >= params.min_excess_s))
     success = frame["success"].to_numpy()
+    level = frame["x"].to_numpy() - base["season"].to_numpy()
     with np.errstate(invalid="ignore"):
-        exceeds = success & judged & (r > base["up_u"].to_numpy())
+        exceeds = success & judged & (level > base["long_high"].to_numpy())
     chain = shift_streaks(frame, base, exceeds, params)
     with np.errstate(invalid="ignore", divide="ignore"):
-        drift = ((chain["p_streak"] < params.risk) & (r >= np.log(params.drift_min_ratio))
-                 & success & season_known & judged & ~high)
+        drift = ((chain["p_streak"] < params.risk) & (level - base["long_med"].to_numpy() >= np.log(params.drift_min_ratio))
+                 & (r > 0) & success & season_known & judged & ~high)
     drift &= streak_alerts(chain, exceeds & (drift | high), success) == 0
     stuck = high & ~success & (frame["failed"] | frame["unfinished"]).to_numpy() & (ratio >= params.stuck_ratio)
     return pd.DataFrame({
@@ -119,8 +127,8 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
         "persist": -np.log10(np.clip(chain["p_streak"], 1e-300, 1.0)), "shift_streak": chain["streak"],
         "next_start": chain["next_start"], "next_stay": chain["next_stay"],
         "streak_alerts": streak_alerts(chain, exceeds & (drift | high), success) + (exceeds & (drift | high)),
-        "exceed_s": np.exp(expected_log + base["up_u"].to_numpy()),
-        "exceed_share": base["up_zeta"].to_numpy(), "window": params.window,
+        "exceed_s": np.exp(base["long_high"].to_numpy() + base["season"].to_numpy()),
+        "exceed_share": np.full(len(frame), params.tail_share), "window": params.window,
         "season": base["season"].to_numpy(), "n": base["n"].to_numpy(), "med_log": base["med"].to_numpy(),
     }, index=frame.index)
 
@@ -203,7 +211,7 @@ def duration_verdicts(frame: pd.DataFrame, params) -> pd.DataFrame:
     verdict["in_sample"] = sample & ~anomalous
     verdict["confirmed"], verdict["accepted"] = confirmed, accepted
     verdict["residual"], verdict["spread"] = base["residual"].to_numpy(), base["spread"].to_numpy()
-    verdict["tail_spread"] = base["tail_spread"].to_numpy()
+    verdict["tail_spread"], verdict["level"] = base["tail_spread"].to_numpy(), base["level"].to_numpy()
     return finish(verdict, accepted, slow_streak)
 
 

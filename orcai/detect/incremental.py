@@ -48,6 +48,7 @@ class FittedState:
     season: Tails            # per task and bucket: residuals
     tail: Tails              # baseline sample: residuals the tail is fitted on
     chain: Tails             # successful runs: streak length, and the exceedance chain it continues
+    level: Tails             # baseline sample: deseasonalised log durations (the long view)
     slow: Tails              # successful runs: raw slow verdicts
     success_x: Tails
     confirmed: Tails
@@ -78,6 +79,7 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
         season=on(sample, timing["residual"], params.season_window, season_keys),
         tail=on(sample & np.isfinite(timing["tail_spread"].to_numpy()), timing["tail_spread"], params.tail_window),
         chain=Tails(*_chain_end(names[success], timing[success])),
+        level=on(sample, timing["level"], params.tail_window),
         slow=on(success, timing["slow_raw"], k), success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),
         outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
@@ -141,6 +143,7 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
         "n": np.sum(np.isfinite(sample_x), axis=1)}, index=frame.index)
     fits = fit_sorted(np.sort(state.tail.at(names), axis=1), params.tail_share, params.sigma_floor)
     base = pd.concat([base, pd.DataFrame(fits, index=frame.index)], axis=1)
+    base["long_med"], base["long_high"] = row_quantiles(state.level.at(names), (0.5, 1 - params.tail_share))
     chain = state.chain.at(names)
     base["streak_prev"], base["next_start"], base["next_stay"] = chain[:, 0], chain[:, 1], chain[:, 2]
     base["alerted_prev"] = chain[:, 3]
