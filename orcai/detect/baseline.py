@@ -34,7 +34,7 @@ class RobustDetector:
                  tail_budget: int = 40_000_000, threshold: float = 4.5, min_ratio: float = 2.0,
                  min_excess_s: float = 10.0, fast_ratio: float = 10.0, stuck_ratio: float = 3.0,
                  sigma_floor: float = 0.05, confirm_runs: int = 3, drift_runs: int = 4,
-                 drift_min_ratio: float = 2.0, season_window: int = 7, season_min_runs: int = 2,
+                 drift_min_ratio: float = 2.5, season_window: int = 7, season_min_runs: int = 2,
                  unseen_season_ratio: float = 3.0, season_min_effect: float = 0.15,
                  season_tail_runs: int = 4, streak_min: int = 2,
                  failure_history: int = 500, failure_rate_floor: float = 0.005, rate_window: int = 20,
