@@ -1,8 +1,9 @@
 """Sustained shifts: a run of exceedances of the task's usual upper decile, judged by how
 often the task's own history produced runs of exceedances that long.
 
-Each successful run either exceeds the task's upper tail threshold `u` (the residual its
-last `tail_window` runs exceeded `tail_share` of the time) or not. Exceedances are modelled
+Each successful run either exceeds the task's long-view upper quantile (the deseasonalised
+log duration its last `tail_window` baseline runs exceeded `tail_share` of the time; a slow
+ramp cannot drag it along the way it drags the 30-run median) or not. Exceedances are modelled
 as a two-state Markov chain fitted on the task's own history: `p_start`, the chance that a
 run starts a streak, and `p_stay`, the chance that an exceedance is followed by another
 (Beta(1, 1) prior, so a young task assumes streaks are common until it has shown
