@@ -27,7 +27,7 @@ class RobustDetector:
     scikit-learn style: parameters in `__init__`; `fit` returns self. `kinds` lists the
     kinds that may flag (see the ablation in tests/benchmarks/detection_quality.py)."""
 
-    name, version = "robust", "2.0"
+    name, version = "robust", "2.1"
 
     def __init__(self, risk: float = 1e-4, kinds: tuple[str, ...] = DEFAULT_KINDS, window: int = 30,
                  min_history: int = 30, tail_window: int = 500, tail_share: float = 0.1,

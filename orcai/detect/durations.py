@@ -29,16 +29,17 @@ def _rolling(values: pd.Series, keys: list[pd.Series], window: int, min_periods:
     return GroupRolling(values, keys, window, min_periods)
 
 
-def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params) -> pd.DataFrame:
-    """Median, seasonal offset and spread of log duration over the sample runs before each run."""
+def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params, long_view: bool = True) -> pd.DataFrame:
+    """Median, seasonal offset and spread of log duration over the sample runs before each
+    run; with `long_view`, also where the last `tail_window` of them sat (shift streaks)."""
     rows = frame[sample]
     task, bucket = rows["task"], rows["bucket"]
-    med_after = _rolling(rows["x"], [task], params.window).median()
-    n_after = _rolling(rows["x"], [task], params.window).count()
+    recent = _rolling(rows["x"], [task], params.window)
+    med_after, n_after = recent.median(), recent.count()
     med = before(frame, med_after, ["task"])
     residual = rows["x"] - med[sample]
-    season_after = _rolling(residual, [task, bucket], params.season_window).median()
-    season_n_after = _rolling(residual, [task, bucket], params.season_window).count()
+    seasonal = _rolling(residual, [task, bucket], params.season_window)
+    season_after, season_n_after = seasonal.median(), seasonal.count()
     season = before(frame, season_after, ["task", "bucket"]).to_numpy()
     season_n = before(frame, season_n_after, ["task", "bucket"]).fillna(0).to_numpy()
     season = season_used(season, season_n, frame["bucket"].to_numpy(), params)
@@ -46,12 +47,13 @@ def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params) -> pd.Data
     # the long view for sustained shifts: where the task's last `tail_window` runs sat
     # (deseasonalised), which a slow ramp cannot drag along the way the 30-run median follows it
     level = rows["x"] - season[sample]
-    long_med = before(frame, _rolling(level, [task], params.tail_window).median(), ["task"]).to_numpy()
-    long_high = before(frame, _rolling(level, [task], params.tail_window).quantile(1 - params.tail_share),
-                       ["task"]).to_numpy()
-    low = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.1), ["task"])
-    mid = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.75), ["task"])
-    high = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.9), ["task"])
+    long_med = long_high = np.full(len(frame), np.nan)
+    if long_view:
+        lasting = _rolling(level, [task], params.tail_window)
+        long_med = before(frame, lasting.median(), ["task"]).to_numpy()
+        long_high = before(frame, lasting.quantile(1 - params.tail_share), ["task"]).to_numpy()
+    spread = _rolling(spread_sample, [task], params.window)
+    low, mid, high = (before(frame, spread.quantile(q), ["task"]) for q in (0.1, 0.75, 0.9))
     # a run judged before its hour (or weekday) had been seen a few times was not (or badly)
     # deseasonalised: a busy night would enter the tail as a huge residual and widen every
     # later band, so the tail learns from the others only
@@ -151,6 +153,9 @@ def shift_streaks(frame: pd.DataFrame, base: pd.DataFrame, exceeds: np.ndarray, 
         return {"streak": length, "p_streak": p, "next_start": base["next_start"].to_numpy(),
                 "next_stay": base["next_stay"].to_numpy(), "alerted_prev": base["alerted_prev"].to_numpy()}
     success = frame["success"].to_numpy()
+    if not exceeds.any():  # the first pass, or nothing above its long view
+        return {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)), "group": np.zeros(len(frame)),
+                "next_start": np.full(len(frame), np.nan), "next_stay": np.full(len(frame), np.nan)}
     chain = persistence.streaks(frame["task"].to_numpy()[success], exceeds[success], params.tail_window)
     out = {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)), "group": np.zeros(len(frame)),
            "next_start": np.full(len(frame), np.nan), "next_stay": np.full(len(frame), np.nan)}
@@ -196,7 +201,9 @@ def duration_verdicts(frame: pd.DataFrame, params) -> pd.DataFrame:
     anomalies the first missed (the second of two slow runs hid behind the first), those
     tasks get a third pass that leaves them out too."""
     sample = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
-    first = judge_durations(frame, rolling_baseline(frame, sample, params), params)
+    # the first pass only decides what to leave out of the baseline: no shift streaks
+    # (they flag one run per streak, which would hardly change the baseline)
+    first = judge_durations(frame, rolling_baseline(frame, sample, params, long_view=False), params)
     accepted, _, _ = new_normal(frame, first, params)
     anomalous = (first["slow_raw"].to_numpy() & ~accepted) | first["fast"].to_numpy()
     base = rolling_baseline(frame, sample & ~anomalous, params)
