@@ -33,7 +33,7 @@ class RobustDetector:
                  min_history: int = 30, tail_window: int = 500, tail_share: float = 0.1,
                  tail_budget: int = 40_000_000, threshold: float = 4.5, min_ratio: float = 2.0,
                  min_excess_s: float = 10.0, fast_ratio: float = 10.0, stuck_ratio: float = 3.0,
-                 sigma_floor: float = 0.05, confirm_runs: int = 3, drift_runs: int = 4,
+                 sigma_floor: float = 0.05, confirm_runs: int = 3,
                  drift_min_ratio: float = 2.5, season_window: int = 7, season_min_runs: int = 2,
                  unseen_season_ratio: float = 3.0, season_min_effect: float = 0.15,
                  season_tail_runs: int = 4, streak_min: int = 2,
@@ -44,7 +44,7 @@ class RobustDetector:
         self.tail_window, self.tail_share, self.tail_budget = tail_window, tail_share, tail_budget
         self.threshold, self.min_ratio, self.min_excess_s, self.fast_ratio = threshold, min_ratio, min_excess_s, fast_ratio
         self.stuck_ratio, self.sigma_floor, self.confirm_runs = stuck_ratio, sigma_floor, confirm_runs
-        self.season_window, self.season_min_runs, self.drift_runs = season_window, season_min_runs, drift_runs
+        self.season_window, self.season_min_runs = season_window, season_min_runs
         self.drift_min_ratio, self.unseen_season_ratio = drift_min_ratio, unseen_season_ratio
         self.season_min_effect, self.season_tail_runs = season_min_effect, season_tail_runs
         self.streak_min, self.failure_history = streak_min, failure_history
@@ -107,7 +107,7 @@ class RobustDetector:
                  "missing": dag_level["missing"].to_numpy(), "late": dag_level["late"].to_numpy()}
         kind = choose_kind({name: flag if name in self.kinds else np.zeros_like(flag) for name, flag in flags.items()})
         up, low = timing["surprise_up"].to_numpy(), timing["surprise_low"].to_numpy()
-        scores = {"stuck": up, "slow": up, "drift": up, "fast": low, "failure_streak": failing["streak_score"].to_numpy(),
+        scores = {"stuck": up, "slow": up, "drift": timing["persist"].to_numpy(), "fast": low, "failure_streak": failing["streak_score"].to_numpy(),
                   "failure_rate": failing["rate_score"].to_numpy(),
                   "missing": self.surprise_threshold + np.log10(1 + dag_level["missed"].to_numpy()),
                   "late": dag_level["late_score"].to_numpy()}
