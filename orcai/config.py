@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     sync_lookback_days: int = Field(30, ge=1, description="History fetched for a DAG seen for the first time.")
     detector: str = Field("robust", description="Anomaly detector: robust (default), isolation_forest or dbscan.")
     detect_lookback_days: int = Field(14, ge=1, description="Run history the detector learns from.")
+    detect_risk: float = Field(1e-4, gt=0, lt=0.1, description="Chance that a normal run is flagged: sets every task's threshold from its own tail.")
     detect_refit_min: int = Field(60, ge=1, description="Minutes between refits of the detector's baselines.")
     worker_name: str = Field("worker", min_length=1, description="Name of this worker's heartbeat node.")
     shard: str = Field("0/1", description="i/n: this worker syncs and judges only the DAGs whose id hashes to shard i of n.")

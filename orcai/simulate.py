@@ -19,9 +19,10 @@ import statistics
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 
 from orcai.config import load_settings
@@ -35,8 +36,8 @@ log = logging.getLogger("orcai.simulate")  # same name under `python -m`
 
 SOURCE = "synthetic"
 ANOMALY_KINDS = ("slow", "failure_streak", "stuck")
-# Kinds for labeled benchmark data (Options(kinds=LABELED_KINDS)); the defaults stay the first three.
-LABELED_KINDS = ANOMALY_KINDS + ("level_shift", "drift", "failure_rate", "missing", "late")
+# Further kinds Options(kinds=...) can inject; the detectors' benchmark corpus lives in
+# tests/benchmarks/corpus.py.
 # Labeled runs per episode (min, max). A level shift or drift persists after its labeled
 # runs: those are the runs before which a detector should have noticed and then adapted.
 EPISODE_RUNS = {"slow": (1, 1), "failure_streak": (3, 6), "stuck": (1, 1), "level_shift": (10, 10),
@@ -67,10 +68,11 @@ class Options:
     retry_rate: float = 0.03          # share of task runs that succeed on their second try
     anomalies_per_week: float = 1.5   # injected anomalies per DAG per week (0 = none)
     max_runs_per_dag: int = 2000      # a 3-minute DAG would otherwise make 14,400 runs a month
-    kinds: tuple[str, ...] = ANOMALY_KINDS  # which anomalies to inject (see LABELED_KINDS)
+    kinds: tuple[str, ...] = ANOMALY_KINDS  # which anomalies to inject (any of EPISODE_RUNS)
     noisy_task_share: float = 0.0     # tasks whose normal durations vary ~±50% run to run
     seasonal_task_share: float = 0.0  # tasks 2.5x slower in a nightly batch window (00-04 UTC)
     baselines_s: tuple[tuple[str, float], ...] = ()  # (task key, seconds): observed typical durations
+    spreads: tuple[tuple[str, float], ...] = ()  # (task key, sigma of log seconds): observed spread
 
 
 @dataclass
@@ -193,6 +195,11 @@ def _dag_history(dag: DagSpec, days: float, now_ms: int, seed: int, options: Opt
     logical_dates = range(first, now_ms - interval_ms + 1, interval_ms)  # run_after <= now
     plan = _plan_anomalies(order, len(logical_dates), days, options, rng)
     profiles = {t.task_id: _task_profile(seed, dag.dag_id, t.task_id, plan, options) for t in order}
+    spreads = dict(options.spreads)
+    for t in order:  # a task with real runs varies as they do, without invented load factors
+        if f"{dag.dag_id}.{t.task_id}" in spreads:
+            profiles[t.task_id] = replace(profiles[t.task_id], sigma=spreads[f"{dag.dag_id}.{t.task_id}"],
+                                          seasonal=False, real=True)
     dag_runs, task_runs = [], []
     for index, logical_ms in enumerate(logical_dates):
         anomaly = plan.get(index)
@@ -252,6 +259,7 @@ class _TaskProfile:
     sigma: float = 0.15
     seasonal: bool = False
     shifts: tuple[tuple[str, int, float], ...] = ()  # (kind, first run index, factor)
+    real: bool = False  # fitted to real runs: no business-hours factor
 
     def factor(self, index: int, at_ms: int) -> float:
         value = _nightly_factor(at_ms) if self.seasonal else 1.0
@@ -328,7 +336,8 @@ def _task_run(dag_id: str, run_id: str, task: TaskSpec, baseline_s: float, ready
         # DAGs set retries=0, but a cleared task bumps try_number the same way.
         try_number, ready_ms = 2, ready_ms + int(1000 * (rng.uniform(0.1, 1.0) * baseline_s + 300))
     start_ms = ready_ms + int(queued_s * 1000)
-    usual_s = baseline_s * _business_hours_factor(start_ms) * profile.factor(index, start_ms)
+    load = 1.0 if profile.real else _business_hours_factor(start_ms)
+    usual_s = baseline_s * load * profile.factor(index, start_ms)
     duration_s = usual_s * rng.lognormvariate(0, profile.sigma)
     if kind == "slow":
         duration_s = usual_s * rng.uniform(3.5, 10.0)
@@ -378,32 +387,45 @@ def run_intervals_s(structure: list[DagSpec], days: float, options: Options = Op
     return intervals
 
 
-def true_cadence(structure: list[DagSpec], days: float, observed_s: dict[str, float] | None = None) -> Options:
+def true_cadence(structure: list[DagSpec], days: float, observed_s: dict[str, float] | None = None,
+                 spreads: dict[str, float] | None = None) -> Options:
     """Options for history that looks like the real deployment: every DAG on its real
     schedule (no thinning: the worker judges missing runs against the stored schedule),
-    and tasks as long as their real runs took, where there are any."""
+    and tasks distributed like their real runs (median and log spread), where there are any."""
     fastest = min((schedule_interval_s(dag.schedule) for dag in structure), default=3600)
     return Options(max_runs_per_dag=max(Options().max_runs_per_dag, math.ceil(days * 86_400 / fastest)),
-                   baselines_s=tuple(sorted((observed_s or {}).items())))
+                   baselines_s=tuple(sorted((observed_s or {}).items())),
+                   spreads=tuple(sorted((spreads or {}).items())))
+
+
+MIN_SPREAD_RUNS, SPREAD_FLOOR = 5, 0.02
+IQR_OF_NORMAL = 1.349
+
+
+def lognormal_fits(durations: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """Per task, a lognormal fitted robustly to its real successful durations: (median s,
+    sigma of log s from the interquartile range; NaN with fewer than MIN_SPREAD_RUNS runs)."""
+    fits = {}
+    for task, values in durations.items():
+        logs = np.log(np.clip(np.asarray(values, dtype=float), 1e-3, None))
+        q25, q75 = np.quantile(logs, [0.25, 0.75]) if len(logs) else (np.nan, np.nan)
+        sigma = max(SPREAD_FLOOR, (q75 - q25) / IQR_OF_NORMAL) if len(logs) >= MIN_SPREAD_RUNS else np.nan
+        fits[task] = (float(statistics.median(values)), float(sigma))
+    return fits
 
 
 def observed_durations(graph: Graph) -> dict[str, float]:
     """Median duration of each task's successful real (Airflow-synced) runs."""
+    return {task: median for task, (median, _) in observed_distributions(graph).items()}
+
+
+def observed_distributions(graph: Graph) -> dict[str, tuple[float, float]]:
+    """(median s, log sigma) of each task's successful real runs: see `lognormal_fits`."""
     rows = run_store.real_success_durations(graph)
     durations: dict[str, list[float]] = {}
     for row in rows:
         durations.setdefault(row["task"], []).append(row["duration_s"])
-    return {task: statistics.median(values) for task, values in durations.items()}
-
-
-def labeled_runs(structure: list[DagSpec], days: float, now_ms: int, seed: int = 7,
-                 options: Options | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Runs with every labeled kind injected (plus noisy and seasonal normal tasks) and the
-    DAG schedules in seconds: the data detectors are measured on."""
-    options = options or Options(kinds=LABELED_KINDS, anomalies_per_week=3.0,
-                                 noisy_task_share=0.1, seasonal_task_share=0.15)
-    history = synthetic_history(structure, days, now_ms, seed, options)
-    return runs_frame(history), run_intervals_s(structure, days, options)
+    return lognormal_fits(durations)
 
 
 # --- graph and CLI -----------------------------------------------------------------
@@ -436,8 +458,10 @@ def main(argv: list[str] | None = None) -> int:
             print("no DAGs in the graph: let the worker sync from Airflow first, or pass --dags N",
                   file=sys.stderr)
             return 2
+        real = observed_distributions(graph)
+        spreads = {task: sigma for task, (_, sigma) in real.items() if math.isfinite(sigma)}
         history = synthetic_history(structure, args.days, int(time.time() * 1000), args.seed,
-                                    true_cadence(structure, args.days, observed_durations(graph)))
+                                    true_cadence(structure, args.days, {t: m for t, (m, _) in real.items()}, spreads))
         write_history(graph, history)
     except OrcaiError as exc:
         print(f"simulate failed: {exc}", file=sys.stderr)

@@ -54,6 +54,12 @@ class AnomalyMonitor:
         intervals = {row["dag_id"]: known_interval_s(row["schedule"]) for row in dag_store.dag_schedules(graph)}
         return {dag_id: float(s) for dag_id, s in intervals.items() if s is not None}
 
+    def _detector(self):
+        """A fresh detector of the configured kind; the robust one at ORCAI_DETECT_RISK."""
+        if self.settings.detector == "robust":
+            return make_detector("robust", risk=self.settings.detect_risk)
+        return make_detector(self.settings.detector)
+
     def refit_due(self, now_ms: int) -> bool:
         return (self.detector is None or self.settings.detector != "robust"
                 or now_ms - self.fitted_at_ms > self.settings.detect_refit_min * MINUTE_MS)
@@ -67,7 +73,7 @@ class AnomalyMonitor:
         anomaly_store.write_bands(graph, "Task", bands, BAND_HISTORY)
         whole_runs = dag_run_frame(run_store.dag_run_durations(graph, since, dag_ids))
         if len(whole_runs):
-            judged = make_detector(self.settings.detector).score(whole_runs, now=now)
+            judged = self._detector().score(whole_runs, now=now)
             bands = latest_bands(judged, whole_runs["dag_id"], at, detector.label)
             anomaly_store.write_bands(graph, "Dag", bands, BAND_HISTORY)
 
@@ -94,7 +100,7 @@ class AnomalyMonitor:
             if window.empty:
                 return report
             schedules = self.schedules(graph)
-            detector = make_detector(self.settings.detector)
+            detector = self._detector()
             scored = detector.score(window.drop(columns=["key", "end_date"]), schedules=schedules, now=now)
             new = window
             if self.settings.detector == "robust":

@@ -13,33 +13,48 @@ import pandas as pd
 from orcai.detect import durations, failures, incremental, schedule
 from orcai.detect.frame import empty_output, fill_elapsed, prepare_runs, validate_runs
 from orcai.detect.schedule import season_buckets
-from orcai.detect.verdicts import choose_kind, choose_score, write_output
+from orcai.detect.verdicts import ALL_KINDS, choose_kind, choose_score, write_output
+
+# every kind is on: drift is now a streak test fitted on each task's own history (see
+# `persistence` and the ablation in tests/benchmarks/detection_quality.py)
+DEFAULT_KINDS = ALL_KINDS
 
 class RobustDetector:
-    """Rolling median / quantile baselines in log seconds with seasonality, failure
-    streaks and rate jumps, stuck, late and missing runs. scikit-learn style: parameters
-    in `__init__`; `fit` returns self (nothing is learned beyond the rolling windows)."""
+    """Per-task baselines in log seconds (rolling median with seasonality) and thresholds
+    from each task's own tail (peaks over threshold, see `tails`) at a stated false-alarm
+    `risk`; failure streaks and rate jumps judged at the same risk; stuck, late and missing
+    runs. `score` is -log10 of the run's tail probability: higher = rarer, on every task.
+    scikit-learn style: parameters in `__init__`; `fit` returns self. `kinds` lists the
+    kinds that may flag (see the ablation in tests/benchmarks/detection_quality.py)."""
 
-    name, version = "robust", "1.0"
+    name, version = "robust", "2.1"
 
-    def __init__(self, window: int = 30, min_history: int = 10, threshold: float = 4.5,
-                 min_ratio: float = 2.0, min_excess_s: float = 10.0, fast_ratio: float = 5.0,
-                 stuck_ratio: float = 3.0, sigma_floor: float = 0.05, confirm_runs: int = 3,
-                 drift_runs: int = 5, drift_threshold: float = 3.0, season_window: int = 7,
-                 season_min_runs: int = 2, unseen_season_ratio: float = 3.0, season_min_effect: float = 0.15,
-                 streak_min: int = 3, streak_alpha: float = 1e-4, failure_history: int = 100,
-                 failure_rate_floor: float = 0.005, rate_window: int = 20, rate_min_failures: int = 3,
-                 rate_alpha: float = 1e-4, late_min_s: float = 600.0, late_share: float = 0.25):
-        self.window, self.min_history, self.threshold = window, min_history, threshold
-        self.min_ratio, self.min_excess_s, self.fast_ratio = min_ratio, min_excess_s, fast_ratio
+    def __init__(self, risk: float = 1e-4, kinds: tuple[str, ...] = DEFAULT_KINDS, window: int = 30,
+                 min_history: int = 30, tail_window: int = 500, tail_share: float = 0.1,
+                 tail_budget: int = 40_000_000, threshold: float = 4.5, min_ratio: float = 2.0,
+                 min_excess_s: float = 10.0, fast_ratio: float = 10.0, stuck_ratio: float = 3.0,
+                 sigma_floor: float = 0.05, confirm_runs: int = 3,
+                 drift_min_ratio: float = 2.5, season_window: int = 7, season_min_runs: int = 2,
+                 unseen_season_ratio: float = 3.0, season_min_effect: float = 0.15,
+                 season_tail_runs: int = 4, streak_min: int = 2,
+                 failure_history: int = 500, failure_rate_floor: float = 0.005, rate_window: int = 20,
+                 rate_min_failures: int = 3, late_min_s: float = 600.0, late_share: float = 0.25,
+                 missing_max_runs: int = 24):
+        self.risk, self.kinds, self.window, self.min_history = risk, tuple(kinds), window, min_history
+        self.tail_window, self.tail_share, self.tail_budget = tail_window, tail_share, tail_budget
+        self.threshold, self.min_ratio, self.min_excess_s, self.fast_ratio = threshold, min_ratio, min_excess_s, fast_ratio
         self.stuck_ratio, self.sigma_floor, self.confirm_runs = stuck_ratio, sigma_floor, confirm_runs
-        self.season_window, self.season_min_runs, self.drift_runs = season_window, season_min_runs, drift_runs
-        self.drift_threshold, self.unseen_season_ratio = drift_threshold, unseen_season_ratio
-        self.season_min_effect = season_min_effect
-        self.streak_min, self.streak_alpha, self.failure_history = streak_min, streak_alpha, failure_history
-        self.failure_rate_floor, self.rate_window = failure_rate_floor, rate_window
-        self.rate_min_failures, self.rate_alpha = rate_min_failures, rate_alpha
-        self.late_min_s, self.late_share = late_min_s, late_share
+        self.season_window, self.season_min_runs = season_window, season_min_runs
+        self.drift_min_ratio, self.unseen_season_ratio = drift_min_ratio, unseen_season_ratio
+        self.season_min_effect, self.season_tail_runs = season_min_effect, season_tail_runs
+        self.streak_min, self.failure_history = streak_min, failure_history
+        self.failure_rate_floor, self.rate_window, self.rate_min_failures = failure_rate_floor, rate_window, rate_min_failures
+        self.late_min_s, self.late_share, self.missing_max_runs = late_min_s, late_share, missing_max_runs
+
+    @property
+    def surprise_threshold(self) -> float:
+        """The score at the risk: -log10(risk) (4 at the default 1e-4)."""
+        return float(-np.log10(self.risk))
 
     @property
     def label(self) -> str:
@@ -61,7 +76,7 @@ class RobustDetector:
         if runs.empty:
             return empty_output(runs, self.label)
         frame, table, timing, failing = self._verdicts(runs, schedules, now)
-        return write_output(runs, self._detail(frame, table, timing, failing), self.label, self.threshold)
+        return write_output(runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold)
 
     def score_new(self, new_runs: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
         """Judge runs that came after the fitted history against the fitted baselines.
@@ -73,7 +88,7 @@ class RobustDetector:
         if new_runs.empty:
             return empty_output(new_runs, self.label)
         frame, table, timing, failing = incremental.judge_new(self, self.state_, new_runs, now)
-        return write_output(new_runs, self._detail(frame, table, timing, failing), self.label, self.threshold)
+        return write_output(new_runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold)
 
     def _verdicts(self, runs: pd.DataFrame, schedules, now):
         frame = prepare_runs(runs)
@@ -90,12 +105,13 @@ class RobustDetector:
                  "fast": timing["fast"].to_numpy(), "failure_streak": failing["failure_streak"].to_numpy(),
                  "failure_rate": failing["failure_rate"].to_numpy(),
                  "missing": dag_level["missing"].to_numpy(), "late": dag_level["late"].to_numpy()}
-        kind = choose_kind(flags)
-        z = timing["z"].to_numpy()
-        scores = {"stuck": z, "slow": z, "drift": z, "fast": -z, "failure_streak": failing["streak_score"].to_numpy(),
+        kind = choose_kind({name: flag if name in self.kinds else np.zeros_like(flag) for name, flag in flags.items()})
+        up, low = timing["surprise_up"].to_numpy(), timing["surprise_low"].to_numpy()
+        scores = {"stuck": up, "slow": up, "drift": timing["persist"].to_numpy(), "fast": low, "failure_streak": failing["streak_score"].to_numpy(),
                   "failure_rate": failing["rate_score"].to_numpy(),
-                  "missing": self.threshold + dag_level["missed"].to_numpy(),
+                  "missing": self.surprise_threshold + np.log10(1 + dag_level["missed"].to_numpy()),
                   "late": dag_level["late_score"].to_numpy()}
+        z = np.fmax(up, low)
         detail = pd.concat([frame.drop(columns=["bucket"]), timing[_REASON_TIMING_COLUMNS],
                             failing.drop(columns=["failure_streak", "failure_rate"]), dag_level], axis=1)
         detail["kind"] = kind
@@ -104,8 +120,8 @@ class RobustDetector:
         return detail
 
 
-_REASON_TIMING_COLUMNS = ["z", "sigma", "ratio", "expected_s", "expected_low", "expected_high", "usual_low",
-                          "usual_high", "recent_s", "long_ago_s", "drift_runs", "window", "season", "n",
+_REASON_TIMING_COLUMNS = ["z", "surprise_up", "surprise_low", "tail_n", "sigma", "ratio", "expected_s", "expected_low", "expected_high", "usual_low",
+                          "usual_high", "exceed_s", "exceed_share", "persist", "shift_streak", "window", "season", "n",
                           "slow_streak"]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from orcai.detect import persistence
+from orcai.detect.tails import judge_tails, rolling_fits
 from orcai.detect.windows import GroupRolling
 
 Z_10_75 = 1.9581  # q75 - q10 of a standard normal: (q75 - q10) / Z_10_75 estimates sigma
@@ -27,29 +29,46 @@ def _rolling(values: pd.Series, keys: list[pd.Series], window: int, min_periods:
     return GroupRolling(values, keys, window, min_periods)
 
 
-def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params) -> pd.DataFrame:
-    """Median, seasonal offset and spread of log duration over the sample runs before each run."""
+def rolling_baseline(frame: pd.DataFrame, sample: np.ndarray, params, long_view: bool = True) -> pd.DataFrame:
+    """Median, seasonal offset and spread of log duration over the sample runs before each
+    run; with `long_view`, also where the last `tail_window` of them sat (shift streaks)."""
     rows = frame[sample]
     task, bucket = rows["task"], rows["bucket"]
-    med_after = _rolling(rows["x"], [task], params.window).median()
-    n_after = _rolling(rows["x"], [task], params.window).count()
+    recent = _rolling(rows["x"], [task], params.window)
+    med_after, n_after = recent.median(), recent.count()
     med = before(frame, med_after, ["task"])
     residual = rows["x"] - med[sample]
-    season_after = _rolling(residual, [task, bucket], params.season_window).median()
-    season_n_after = _rolling(residual, [task, bucket], params.season_window).count()
+    seasonal = _rolling(residual, [task, bucket], params.season_window)
+    season_after, season_n_after = seasonal.median(), seasonal.count()
     season = before(frame, season_after, ["task", "bucket"]).to_numpy()
     season_n = before(frame, season_n_after, ["task", "bucket"]).fillna(0).to_numpy()
     season = season_used(season, season_n, frame["bucket"].to_numpy(), params)
     spread_sample = residual - season[sample]
-    low = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.1), ["task"])
-    mid = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.75), ["task"])
-    high = before(frame, _rolling(spread_sample, [task], params.window).quantile(0.9), ["task"])
-    return pd.DataFrame({
+    # the long view for sustained shifts: where the task's last `tail_window` runs sat
+    # (deseasonalised), which a slow ramp cannot drag along the way the 30-run median follows it
+    level = rows["x"] - season[sample]
+    long_med = long_high = np.full(len(frame), np.nan)
+    if long_view:
+        lasting = _rolling(level, [task], params.tail_window)
+        long_med = before(frame, lasting.median(), ["task"]).to_numpy()
+        long_high = before(frame, lasting.quantile(1 - params.tail_share), ["task"]).to_numpy()
+    spread = _rolling(spread_sample, [task], params.window)
+    low, mid, high = (before(frame, spread.quantile(q), ["task"]) for q in (0.1, 0.75, 0.9))
+    # a run judged before its hour (or weekday) had been seen a few times was not (or badly)
+    # deseasonalised: a busy night would enter the tail as a huge residual and widen every
+    # later band, so the tail learns from the others only
+    known = (frame["bucket"].to_numpy() < 0) | (season_n >= params.season_tail_runs)
+    tail_spread = np.where(known, _on_rows(frame, spread_sample), np.nan)
+    fits = rolling_fits(frame["task"].to_numpy(), sample & known, tail_spread, params)
+    fits.index = frame.index
+    return pd.concat([fits, pd.DataFrame({
         "med": med.to_numpy(), "season": season, "low": low.to_numpy(), "high": high.to_numpy(),
         "mid": mid.to_numpy(), "season_n": season_n, "seasonal": frame["bucket"].to_numpy() >= 0,
         "n": before(frame, n_after, ["task"]).fillna(0).to_numpy(),
         "residual": _on_rows(frame, residual), "spread": _on_rows(frame, spread_sample),
-    }, index=frame.index)
+        "tail_spread": tail_spread, "long_med": long_med, "long_high": long_high,
+        "level": _on_rows(frame, level),
+    }, index=frame.index)], axis=1)
 
 
 def season_used(season: np.ndarray, season_n: np.ndarray, bucket: np.ndarray, params) -> np.ndarray:
@@ -66,62 +85,83 @@ def _on_rows(frame: pd.DataFrame, values: pd.Series) -> np.ndarray:
 
 
 def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataFrame:
-    """z-scores against the baseline and the raw slow / fast / stuck verdicts (before
-    the "new normal" rule). Adds the expected band in seconds."""
+    """Tail probabilities against the task's own tail, and the raw slow / fast / stuck
+    verdicts (before the "new normal" rule). Adds the band at the risk, in seconds."""
     # q10..q75, not q90: a few slow runs, or a drift, in the window do not widen the band
     sigma = np.maximum((base["mid"] - base["low"]).to_numpy() / Z_10_75, params.sigma_floor)
     expected_log = (base["med"] + base["season"]).to_numpy()
-    z = (frame["x"].to_numpy() - expected_log) / sigma
+    r = frame["x"].to_numpy() - expected_log
+    z = r / sigma
+    tail = judge_tails(r, base, params.risk)
     expected_s = np.exp(expected_log)
     excess_s = frame["duration"].to_numpy() - expected_s
     ratio = frame["duration"].to_numpy() / expected_s
-    judged = base["n"].to_numpy() >= params.min_history
+    judged = (base["n"].to_numpy() >= params.min_history) & np.isfinite(tail["band_high"])
     # until a task on a daily or weekly rhythm has seen this hour (or weekday) a few times,
     # it may be a busy hour: only a run far beyond the usual is slow then
     season_known = ~base["seasonal"].to_numpy() | (base["season_n"].to_numpy() >= params.season_min_runs)
     min_ratio = np.where(season_known, params.min_ratio, params.unseen_season_ratio)
-    high = judged & (z > params.threshold) & (ratio >= min_ratio) & (excess_s >= params.min_excess_s)
-    low = (judged & (z < -params.threshold) & (ratio <= 1 / params.fast_ratio)
-           & (-excess_s >= params.min_excess_s))
+    with np.errstate(invalid="ignore"):
+        high = judged & (tail["p_up"] < params.risk) & (ratio >= min_ratio) & (excess_s >= params.min_excess_s)
+        low = (judged & (tail["p_low"] < params.risk) & (ratio <= 1 / params.fast_ratio)
+               & (-excess_s >= params.min_excess_s))
     success = frame["success"].to_numpy()
-    if "drift_recent" in base:  # scoring new runs against a fitted state
-        recent, long_ago, then_sigma = (base[c].to_numpy() for c in ("drift_recent", "then_med", "then_sigma"))
-    else:
-        recent, long_ago, then_sigma = drift_context(frame, base, sigma, params)
-    drift = drift_rule(recent, long_ago, then_sigma, z, params) & success & season_known
-    drift &= judged & ~high
+    level = frame["x"].to_numpy() - base["season"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        exceeds = success & judged & (level > base["long_high"].to_numpy())
+    chain = shift_streaks(frame, base, exceeds, params)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drift = ((chain["p_streak"] < params.risk) & (level - base["long_med"].to_numpy() >= np.log(params.drift_min_ratio))
+                 & (r > 0) & success & season_known & judged & ~high)
+    drift &= streak_alerts(chain, exceeds & (drift | high), success) == 0
     stuck = high & ~success & (frame["failed"] | frame["unfinished"]).to_numpy() & (ratio >= params.stuck_ratio)
     return pd.DataFrame({
         "z": np.where(judged, z, np.nan), "sigma": sigma, "ratio": ratio,
+        "surprise_up": np.where(judged, -np.log10(tail["p_up"]), np.nan),
+        "surprise_low": np.where(judged, -np.log10(tail["p_low"]), np.nan),
+        "tail_n": base["tail_n"].to_numpy(),
         "expected_s": np.where(judged, expected_s, np.nan),
-        "expected_low": np.where(judged, np.exp(expected_log - params.threshold * sigma), np.nan),
-        "expected_high": np.where(judged, np.exp(expected_log + params.threshold * sigma), np.nan),
+        "expected_low": np.where(judged, np.exp(expected_log + tail["band_low"]), np.nan),
+        "expected_high": np.where(judged, np.exp(expected_log + tail["band_high"]), np.nan),
         "usual_low": np.exp(base["med"] + base["season"] + base["low"]).to_numpy(),
         "usual_high": np.exp(base["med"] + base["season"] + base["high"]).to_numpy(),
         "slow_raw": (high | drift) & success, "drift": drift & success, "fast": low & success, "stuck": stuck,
-        "recent_s": np.exp(recent), "long_ago_s": np.exp(long_ago),
-        "drift_runs": params.drift_runs, "window": params.window,
+        "persist": -np.log10(np.clip(chain["p_streak"], 1e-300, 1.0)), "shift_streak": chain["streak"],
+        "next_start": chain["next_start"], "next_stay": chain["next_stay"],
+        "streak_alerts": streak_alerts(chain, exceeds & (drift | high), success) + (exceeds & (drift | high)),
+        "exceed_s": np.exp(base["long_high"].to_numpy() + base["season"].to_numpy()),
+        "exceed_share": np.full(len(frame), params.tail_share), "window": params.window,
         "season": base["season"].to_numpy(), "n": base["n"].to_numpy(), "med_log": base["med"].to_numpy(),
     }, index=frame.index)
 
 
-def drift_context(frame: pd.DataFrame, base: pd.DataFrame, sigma: np.ndarray, params):
-    """Per run: median level of the last `drift_runs` successful runs (this one included,
-    seasonality removed), and the baseline median and sigma `window` successful runs ago."""
-    success = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
-    rows = frame[success]
-    level = rows["x"] - base["season"].to_numpy()[success]
-    recent = _rolling(level, [rows["task"]], params.drift_runs, params.drift_runs).median()
-    then = pd.DataFrame({"med": base["med"].to_numpy()[success], "sigma": sigma[success]}, index=rows.index)
-    then = then.groupby(rows["task"].to_numpy()).shift(params.window)  # before the drift began
-    return _on_rows(frame, recent), _on_rows(frame, then["med"]), _on_rows(frame, then["sigma"])
+def streak_alerts(chain: dict, alert: np.ndarray, success: np.ndarray) -> np.ndarray:
+    """Per row, the flags raised earlier in the streak it belongs to (see `alerts_before`)."""
+    if "alerted_prev" in chain:
+        return np.where(chain["streak"] > 1, np.nan_to_num(chain["alerted_prev"]), 0)
+    out = np.zeros(len(alert))
+    out[success] = persistence.alerts_before(chain["group"][success], alert[success])
+    return out
 
 
-def drift_rule(recent, long_ago, then_sigma, z, params) -> np.ndarray:
-    """A gradual slow-down the rolling median follows: recent level far above the old one."""
-    gap = recent - long_ago
-    with np.errstate(invalid="ignore"):
-        return (gap / then_sigma > params.drift_threshold) & (gap >= np.log(params.min_ratio)) & (z > 1.0)
+def shift_streaks(frame: pd.DataFrame, base: pd.DataFrame, exceeds: np.ndarray, params) -> dict:
+    """Per row: the run of exceedances it ends and that run's probability under the task's
+    own exceedance chain (see `persistence`); failed runs neither extend nor break a run."""
+    if "streak_prev" in base:  # scoring new runs against a fitted state
+        length, p = persistence.continue_streaks(exceeds, base["streak_prev"].to_numpy(),
+                                                 base["next_start"].to_numpy(), base["next_stay"].to_numpy())
+        return {"streak": length, "p_streak": p, "next_start": base["next_start"].to_numpy(),
+                "next_stay": base["next_stay"].to_numpy(), "alerted_prev": base["alerted_prev"].to_numpy()}
+    success = frame["success"].to_numpy()
+    if not exceeds.any():  # the first pass, or nothing above its long view
+        return {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)), "group": np.zeros(len(frame)),
+                "next_start": np.full(len(frame), np.nan), "next_stay": np.full(len(frame), np.nan)}
+    chain = persistence.streaks(frame["task"].to_numpy()[success], exceeds[success], params.tail_window)
+    out = {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)), "group": np.zeros(len(frame)),
+           "next_start": np.full(len(frame), np.nan), "next_stay": np.full(len(frame), np.nan)}
+    for name in out:
+        out[name][success] = chain[name].to_numpy()
+    return out
 
 
 def new_normal(frame: pd.DataFrame, verdict: pd.DataFrame, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,18 +197,48 @@ def accept_rule(shifted: np.ndarray, x: np.ndarray, recent_x: np.ndarray, verdic
 
 def duration_verdicts(frame: pd.DataFrame, params) -> pd.DataFrame:
     """Two passes: the second baseline leaves out the first pass's anomalies, so one
-    incident does not teach the model that slow is normal."""
+    incident does not teach the model that slow is normal. Where the second pass finds
+    anomalies the first missed (the second of two slow runs hid behind the first), those
+    tasks get a third pass that leaves them out too."""
     sample = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
-    first = judge_durations(frame, rolling_baseline(frame, sample, params), params)
+    # the first pass only decides what to leave out of the baseline: no shift streaks
+    # (they flag one run per streak, which would hardly change the baseline)
+    first = judge_durations(frame, rolling_baseline(frame, sample, params, long_view=False), params)
     accepted, _, _ = new_normal(frame, first, params)
     anomalous = (first["slow_raw"].to_numpy() & ~accepted) | first["fast"].to_numpy()
     base = rolling_baseline(frame, sample & ~anomalous, params)
     verdict = judge_durations(frame, base, params)
+    accepted, _, _ = new_normal(frame, verdict, params)
+    missed = ((verdict["slow_raw"].to_numpy() & ~accepted) | verdict["fast"].to_numpy()) & sample & ~anomalous
+    if missed.any():
+        anomalous = anomalous | missed
+        base, verdict = _again(frame, sample & ~anomalous, np.isin(frame["task"], frame["task"][missed]),
+                               base, verdict, params)
     accepted, slow_streak, confirmed = new_normal(frame, verdict, params)
     verdict["in_sample"] = sample & ~anomalous
     verdict["confirmed"], verdict["accepted"] = confirmed, accepted
     verdict["residual"], verdict["spread"] = base["residual"].to_numpy(), base["spread"].to_numpy()
+    verdict["tail_spread"], verdict["level"] = base["tail_spread"].to_numpy(), base["level"].to_numpy()
     return finish(verdict, accepted, slow_streak)
+
+
+def _again(frame: pd.DataFrame, sample: np.ndarray, tasks: np.ndarray, base: pd.DataFrame,
+           verdict: pd.DataFrame, params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Baseline and verdicts recomputed on the rows of some tasks only, spliced back."""
+    rows = np.flatnonzero(tasks)
+    part = frame.iloc[rows].reset_index(drop=True)
+    part_base = rolling_baseline(part, sample[rows], params)
+    part_verdict = judge_durations(part, part_base, params)
+    return _splice(base, part_base, rows), _splice(verdict, part_verdict, rows)
+
+
+def _splice(whole: pd.DataFrame, part: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    out = {}
+    for column in whole.columns:
+        values = whole[column].to_numpy().copy()
+        values[rows] = part[column].to_numpy()
+        out[column] = values
+    return pd.DataFrame(out, index=whole.index)
 
 
 def finish(verdict: pd.DataFrame, accepted: np.ndarray, slow_streak: np.ndarray) -> pd.DataFrame:

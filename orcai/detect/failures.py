@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom, norm
+from scipy.stats import binom
 
 from orcai.detect.windows import GroupRolling
 
@@ -56,19 +56,19 @@ def failure_rules(failed: np.ndarray, streak: np.ndarray, counts: dict[str, np.n
     history_fails = np.clip(counts["fails_seen"] - streak, 0, None)
     history_rate = np.maximum((history_fails + 1) / (history_n + 2), params.failure_rate_floor)
     streak_p = history_rate ** streak
-    is_streak = (streak >= params.streak_min) & (streak_p < params.streak_alpha) & (history_n >= params.min_history)
+    is_streak = (streak >= params.streak_min) & (streak_p < params.risk) & (history_n >= params.min_history)
     recent_n, recent_fails = counts["recent_n"], counts["recent_fails"]
     prior_n, prior_fails = counts["all_n"] - recent_n, counts["all_fails"] - recent_fails
     prior_rate = np.maximum((prior_fails + 1) / (prior_n + 2), params.failure_rate_floor)
     rate_p = binom.sf(recent_fails - 1, recent_n, prior_rate)
-    is_rate = (failed & (recent_fails >= params.rate_min_failures) & (rate_p < params.rate_alpha)
+    is_rate = (failed & (recent_fails >= params.rate_min_failures) & (rate_p < params.risk)
                & (prior_n >= params.min_history) & ~is_streak)
     return {"streak": streak, "history_n": history_n, "history_fails": history_fails, "recent_n": recent_n,
             "recent_fails": recent_fails, "prior_n": prior_n, "prior_fails": prior_fails,
             "failure_streak": is_streak, "failure_rate": is_rate,
-            "streak_score": _z(streak_p), "rate_score": _z(rate_p)}
+            "streak_score": _surprise(streak_p), "rate_score": _surprise(rate_p)}
 
 
-def _z(p_values) -> np.ndarray:
-    """A p-value as a one-sided normal z, so failure scores read like duration scores."""
-    return norm.isf(np.clip(np.asarray(p_values, dtype=float), 1e-300, 1.0))
+def _surprise(p_values) -> np.ndarray:
+    """-log10 of a p-value: failure scores read like duration scores (a tail probability)."""
+    return -np.log10(np.clip(np.asarray(p_values, dtype=float), 1e-300, 1.0))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from orcai.detect import durations, failures, schedule
+from orcai.detect.tails import fit_sorted
 from orcai.detect.frame import NS_PER_S, fill_elapsed, prepare_runs
 
 
@@ -45,9 +46,9 @@ class FittedState:
     sample_x: Tails          # baseline sample: log durations
     spread: Tails            # baseline sample: deseasonalised residuals
     season: Tails            # per task and bucket: residuals
-    level: Tails             # successful runs: log duration minus seasonal offset
-    then: Tails              # successful runs: baseline median (drift looks `window` back)
-    then_sigma: Tails
+    tail: Tails              # baseline sample: residuals the tail is fitted on
+    chain: Tails             # successful runs: streak length, and the exceedance chain it continues
+    level: Tails             # baseline sample: deseasonalised log durations (the long view)
     slow: Tails              # successful runs: raw slow verdicts
     success_x: Tails
     confirmed: Tails
@@ -71,12 +72,14 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
     w, k = params.window, params.confirm_runs
     season_keys = names + "\x1f" + frame["bucket"].astype(str)
     on = lambda mask, column, width, keys=names: tails(keys[mask], np.asarray(column)[mask], width)  # noqa: E731
-    times = table.groupby("dag_id").agg(last_ns=("time_ns", "last"), interval_s=("interval_s", "last"))
+    times = table.groupby("dag_id").agg(last_ns=("time_ns", "last"), interval_s=("interval_s", "last"),
+                                        trusted=("trusted", "last"))
     return FittedState(
         sample_x=on(sample, frame["x"], w), spread=on(sample, timing["spread"], w),
         season=on(sample, timing["residual"], params.season_window, season_keys),
-        level=on(success, frame["x"] - timing["season"], params.drift_runs - 1),
-        then=on(success, timing["med_log"], w), then_sigma=on(success, timing["sigma"], w),
+        tail=on(sample & np.isfinite(timing["tail_spread"].to_numpy()), timing["tail_spread"], params.tail_window),
+        chain=Tails(*_chain_end(names[success], timing[success])),
+        level=on(sample, timing["level"], params.tail_window),
         slow=on(success, timing["slow_raw"], k), success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),
         outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
@@ -85,10 +88,33 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
                      np.full(len(table), np.nan), w))
 
 
+def _chain_end(names: pd.Series, timing: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
+    """Per task, its last successful run's (streak, next_start, next_stay, flags in its streak)."""
+    last = ~names.duplicated(keep="last").to_numpy()
+    values = timing[["shift_streak", "next_start", "next_stay", "streak_alerts"]].to_numpy(dtype=float)[last]
+    return pd.Index(names.to_numpy()[last]), values
+
+
 def _nan(function, matrix: np.ndarray, **kwargs) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return function(matrix, axis=1, **kwargs)
+
+
+def row_quantiles(matrix: np.ndarray, qs) -> list[np.ndarray]:
+    """Per row, the linear-interpolated quantiles of its finite values (np.nanquantile
+    along axis 1, without its per-row Python loop); NaN for rows without values."""
+    ordered = np.sort(matrix, axis=1)  # NaN last
+    n = np.isfinite(ordered).sum(axis=1)
+    rows, last = np.arange(len(ordered)), max(ordered.shape[1] - 1, 0)
+    out = []
+    for q in qs:
+        position = q * np.maximum(n - 1, 0)
+        below = np.floor(position).astype(int)
+        above = np.minimum(below + 1, np.maximum(n - 1, 0))
+        low, high = ordered[rows, np.clip(below, 0, last)], ordered[rows, np.clip(above, 0, last)]
+        out.append(np.where(n > 0, low + (position - below) * (high - low), np.nan))
+    return out
 
 
 def judge_new(params, state: FittedState, runs: pd.DataFrame, now):
@@ -109,16 +135,18 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
     bucket = frame["bucket"].to_numpy()
     season = durations.season_used(_nan(np.nanmedian, seasonal), np.sum(np.isfinite(seasonal), axis=1),
                                    bucket, params)
-    low, mid, high = (_nan(np.nanquantile, spread, q=q) for q in (0.1, 0.75, 0.9))
+    low, mid, high = row_quantiles(spread, (0.1, 0.75, 0.9))
     x = frame["x"].to_numpy()
-    levels = np.column_stack([state.level.at(names), x - season])
-    then, then_sigma = state.then.at(names)[:, 0], state.then_sigma.at(names)[:, 0]
     base = pd.DataFrame({
         "med": _nan(np.nanmedian, sample_x), "season": season, "low": low, "mid": mid, "high": high,
         "season_n": np.sum(np.isfinite(seasonal), axis=1), "seasonal": bucket >= 0,
-        "n": np.sum(np.isfinite(sample_x), axis=1),
-        "drift_recent": np.where(np.isfinite(levels).all(axis=1), _nan(np.nanmedian, levels), np.nan),
-        "then_med": then, "then_sigma": then_sigma}, index=frame.index)
+        "n": np.sum(np.isfinite(sample_x), axis=1)}, index=frame.index)
+    fits = fit_sorted(np.sort(state.tail.at(names), axis=1), params.tail_share, params.sigma_floor)
+    base = pd.concat([base, pd.DataFrame(fits, index=frame.index)], axis=1)
+    base["long_med"], base["long_high"] = row_quantiles(state.level.at(names), (0.5, 1 - params.tail_share))
+    chain = state.chain.at(names)
+    base["streak_prev"], base["next_start"], base["next_stay"] = chain[:, 0], chain[:, 1], chain[:, 2]
+    base["alerted_prev"] = chain[:, 3]
     verdict = durations.judge_durations(frame, base, params)
     slow_before = np.nansum(state.slow.at(names), axis=1)
     recent_x = state.success_x.at(names)
@@ -155,13 +183,11 @@ def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.Data
     known = state.dag_times.reindex(table["dag_id"])
     given = table["dag_id"].map(getattr(params, "schedules_", {}) or {}).astype(float).to_numpy()
     table["interval_s"] = np.where(np.isfinite(given), given, known["interval_s"].to_numpy())
+    trusted = np.isfinite(given) | known["trusted"].fillna(False).to_numpy(dtype=bool)
     previous = table.groupby("dag")["time_ns"].shift(1).to_numpy()
     table["prev_ns"] = np.where(np.isfinite(previous), previous, known["last_ns"].to_numpy())
     gap_s = (table["time_ns"] - table["prev_ns"]).to_numpy() / NS_PER_S
-    with np.errstate(invalid="ignore"):
-        missed = np.where(np.isfinite(gap_s) & (table["interval_s"] > 0),
-                          np.round(gap_s / table["interval_s"].to_numpy()) - 1, 0)
-    table["missed"] = np.maximum(np.nan_to_num(missed), 0)
+    table["missed"] = schedule.missed_runs(gap_s, table["interval_s"].to_numpy(), trusted, params)
     table["missing"], table["late"] = table["missed"] >= 1, False
     if "logical_ns" in table:
         delay = ((table["start_ns"] - table["logical_ns"]) / NS_PER_S).where(table["logical_ns"] >= 0)

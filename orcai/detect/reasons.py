@@ -58,28 +58,52 @@ def _baseline_words(row) -> str:
             f"(usual range {usual})")
 
 
+def rarity(p: float, n: float, direction: str = "slower") -> str:
+    """'slower than 99.98 % of its last 640 runs (about 1 in 5,000)' from a tail probability."""
+    if not math.isfinite(p) or not math.isfinite(n):
+        return ""
+    runs = f"its last {int(n)} runs"
+    if p < 1e-6:
+        return f"{direction} than any of {runs} would suggest (about 1 in 10^{-math.log10(p):.0f})"
+    digits = min(6, max(1, math.ceil(-math.log10(p)) - 2))
+    return f"{direction} than {100 * (1 - p):.{digits}f} % of {runs} (about 1 in {_round_count(1 / p)})"
+
+
+def _round_count(value: float) -> str:
+    magnitude = 10 ** max(0, int(math.log10(value)) - 1)
+    return f"{int(round(value / magnitude) * magnitude):,}"
+
+
+def _upper_rarity(row) -> str:
+    return rarity(10 ** -row.surprise_up, row.tail_n)
+
+
 def slow_reason(row) -> str:
-    text = f"took {format_duration(row.duration)}, {format_ratio(row.ratio)} {_baseline_words(row)}"
+    text = (f"took {format_duration(row.duration)}, {format_ratio(row.ratio)} {_baseline_words(row)}; "
+            f"{_upper_rarity(row)}")
     if row.slow_streak >= 1:
         text += f"; the {_ordinal(int(row.slow_streak) + 1)} slow run in a row"
     return text
 
 
 def drift_reason(row) -> str:
-    return (f"took {format_duration(row.duration)}; its last {row.drift_runs} runs took a median of "
-            f"{format_duration(row.recent_s)}, {format_ratio(row.recent_s / row.long_ago_s)} the "
-            f"{format_duration(row.long_ago_s)} median {row.window} runs earlier: it has been slowing down")
+    together = 10 ** -row.persist
+    return (f"took {format_duration(row.duration)}, {format_ratio(row.ratio)} {_baseline_words(row)}; "
+            f"the {_ordinal(int(row.shift_streak))} run in a row above {format_duration(row.exceed_s)}, which only "
+            f"{100 * row.exceed_share:.0f} % of its last {int(row.tail_n)} runs exceeded; a streak this long is "
+            f"about 1 in {_round_count(1 / together)} by its own history: it has shifted or is slowing down")
 
 
 def fast_reason(row) -> str:
-    return (f"finished in {format_duration(row.duration)}, {row.ratio:.2f}× {_baseline_words(row)}: "
-            f"check that it did its work")
+    return (f"finished in {format_duration(row.duration)}, {row.ratio:.2f}× {_baseline_words(row)}; "
+            f"{rarity(10 ** -row.surprise_low, row.tail_n, 'faster')}: check that it did its work")
 
 
 def stuck_reason(row) -> str:
     verb = "has been running for" if row.unfinished else "ran for"
     tail = "it may be stuck" if row.unfinished else "then failed: it probably hung until a timeout killed it"
-    return f"{verb} {format_duration(row.duration)}, {format_ratio(row.ratio)} {_baseline_words(row)}; {tail}"
+    return (f"{verb} {format_duration(row.duration)}, {format_ratio(row.ratio)} {_baseline_words(row)}; "
+            f"{_upper_rarity(row)}; {tail}")
 
 
 def streak_reason(row) -> str:
@@ -133,13 +157,10 @@ def severity_of_missing(missed: float) -> str:
 
 
 def severity(row, threshold: float) -> str:
-    """high / medium / low from the kind and how far past the threshold the run is."""
+    """high / medium / low from the kind and the tail probability: `threshold` is the score
+    at the configured risk, each further factor of 10 rarer is one level up."""
     if row.kind == "stuck":
         return "high"
-    if row.kind == "failure_streak":
-        return "high" if row.streak >= 5 else "medium"
-    if row.kind == "failure_rate":
-        return "high" if row.recent_fails >= row.recent_n / 2 else "medium"
     if row.kind == "missing":
         return severity_of_missing(row.missed)
-    return "high" if row.score >= 2 * threshold else "medium" if row.score >= 1.4 * threshold else "low"
+    return "high" if row.score >= threshold + 2 else "medium" if row.score >= threshold + 1 else "low"

@@ -48,22 +48,39 @@ def _ns(column: pd.Series) -> np.ndarray:
         dtype="datetime64[ns]").astype(np.int64)
 
 
-def interval_s(table: pd.DataFrame, schedules: dict[str, float] | None) -> np.ndarray:
-    """Seconds between scheduled runs per DAG run: given, else the median of earlier gaps."""
+def interval_s(table: pd.DataFrame, schedules: dict[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds between scheduled runs per DAG run, and whether missing runs may be judged
+    on it. The interval is the given schedule, else the median of the 20 earlier gaps. It
+    is trusted for missing runs only when given, or when the runs carry logical dates (a
+    schedule grid) whose last 20 gaps were all the same to the second."""
     gaps = table.groupby("dag")["time_ns"].diff() / NS_PER_S
-    inferred = GroupRolling(gaps, [table["dag"]], 20, 3).median()
-    inferred = inferred.groupby(table["dag"]).shift(1)
+    rolling = GroupRolling(gaps, [table["dag"]], 20, 3)
+    inferred = rolling.median().groupby(table["dag"]).shift(1)
+    spread = (rolling.max() + GroupRolling(-gaps, [table["dag"]], 20, 3).max()).groupby(table["dag"]).shift(1)
+    count = rolling.count().groupby(table["dag"]).shift(1)
     given = table["dag_id"].map(schedules or {}).astype(float)
-    return given.fillna(inferred).to_numpy()
+    regular = (spread <= 1.0) & (count >= 10) & ("logical_ns" in table)
+    return given.fillna(inferred).to_numpy(), (given.notna() | regular).to_numpy()
+
+
+def missed_runs(gap_s: np.ndarray, interval: np.ndarray, trusted: np.ndarray, params) -> np.ndarray:
+    """Scheduled runs missed in a gap: only on a trusted interval, when the gap is a whole
+    number of intervals (else the schedule changed) and not a pause (too many missed)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        steps = gap_s / interval
+        on_grid = np.abs(steps - np.round(steps)) <= 0.05
+        missed = np.where(np.isfinite(steps) & (interval > 0) & trusted & on_grid, np.round(steps) - 1, 0)
+    missed = np.nan_to_num(missed)
+    return np.where(missed <= params.missing_max_runs, np.maximum(missed, 0), 0)
 
 
 def schedule_verdicts(runs: pd.DataFrame, frame: pd.DataFrame, schedules, params) -> pd.DataFrame:
     """Per DAG run: scheduled runs missed since the previous one, and how late it started."""
     table = dag_runs(runs, frame)
-    interval = interval_s(table, schedules)
+    interval, trusted = interval_s(table, schedules)
     gap_s = (table.groupby("dag")["time_ns"].diff() / NS_PER_S).to_numpy()
-    missed = np.where(np.isfinite(gap_s) & (interval > 0), np.round(gap_s / interval) - 1, 0)
-    table["interval_s"], table["missed"] = interval, np.maximum(missed, 0)
+    table["interval_s"], table["trusted"] = interval, trusted
+    table["missed"] = missed_runs(gap_s, interval, trusted, params)
     table["prev_ns"] = table.groupby("dag")["time_ns"].shift(1)
     table["missing"] = table["missed"] >= 1
     table["late"] = False
@@ -89,7 +106,7 @@ def late_rule(table: pd.DataFrame, delay: pd.Series, usual: pd.Series, count: pd
     table["delay_s"], table["usual_delay_s"], table["late_tolerance_s"] = delay, usual, tolerance
     first_try = table["first_try"] if "first_try" in table else True
     table["late"] = ((count >= params.min_history) & (delay - usual > tolerance) & first_try).to_numpy()
-    table["late_score"] = (params.threshold * (delay - usual) / tolerance).fillna(0).to_numpy()
+    table["late_score"] = (params.surprise_threshold * (delay - usual) / tolerance).fillna(0).to_numpy()
     return table
 
 

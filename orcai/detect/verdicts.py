@@ -11,6 +11,7 @@ from orcai.detect.reasons import REASONS, severity
 # When a run trips several rules, the first in this order names it.
 PRIORITY = ("stuck", "failure_streak", "failure_rate", "slow", "drift", "fast", "missing", "late")
 DAG_RUN_KINDS = ("missing", "late")
+ALL_KINDS = PRIORITY
 
 
 def choose_kind(flags: dict[str, np.ndarray]) -> np.ndarray:

@@ -43,9 +43,12 @@ def test_slow_run_reason_reads_like_the_issue():
     out = detect(task_runs(durations))
     last = out.iloc[-1]
     assert last["is_anomaly"] and last["kind"] == "slow"
-    assert last["reason"] == ("took 41 min, 4.1× its median of 10 min over the last 30 successful runs "
-                              "(usual range 8.4–11 min)")
-    assert last["severity"] in ("medium", "high") and last["detector"] == "robust/1.0"
+    assert last["reason"].startswith("took 41 min, 4.1× its median of 10 min over the last 30 successful runs "
+                                     "(usual range 8.4–11 min); slower than 99.99")
+    assert "% of its last 29 runs (about 1 in " in last["reason"]
+    assert last["score"] > -np.log10(1e-4)  # a tail probability below the risk
+    # 29 runs of history: about 1 in 50,000, within a factor of 10 of the risk: low
+    assert last["severity"] == "low" and last["detector"] == "robust/2.1"
     assert last["expected_low"] < 600 < last["expected_high"] < 2460
     assert out.loc[~out["is_anomaly"], "reason"].eq("").all()
 
@@ -77,27 +80,30 @@ def test_appending_future_runs_does_not_change_earlier_verdicts():
 
 
 def test_no_verdict_before_the_minimum_history():
-    durations = list(steady(5)) + [6000] + list(steady(10, seed=2)) + [6000]
+    durations = list(steady(5)) + [6000] + list(steady(40, seed=2))
     out = detect(task_runs(durations), min_history=10)
-    assert flagged_kinds(out) == {16: "slow"}
+    assert flagged_kinds(out) == {}
     assert np.isnan(out["expected_s"].iloc[5]) and out["score"].iloc[5] == 0
+    assert np.isfinite(out["expected_s"].iloc[-1])
 
 
 def test_failed_runs_do_not_enter_the_baseline():
-    durations = list(steady(20)) + [6000] * 12 + [6000]
-    states = ["success"] * 20 + ["failed"] * 12 + ["success"]
+    durations = list(steady(40)) + [6000] * 12 + [6000]
+    states = ["success"] * 40 + ["failed"] * 12 + ["success"]
     out = detect(task_runs(durations, states), streak_min=99)  # failures themselves aside
     assert out["kind"].iloc[-1] == "slow"
     assert out["expected_s"].iloc[-1] == pytest.approx(600, rel=0.1)
 
 
 def test_earlier_anomalies_do_not_widen_the_band():
-    clean = list(steady(40))
-    incident = clean[:30] + [3000, 3200] + clean[32:]
+    clean = list(steady(60))
+    incident = clean[:40] + [3000, 3200] + clean[42:]
     before = detect(task_runs(clean))
     after = detect(task_runs(incident))
-    assert flagged_kinds(after) == {30: "slow", 31: "slow"}
-    assert after["expected_high"].iloc[-1] == pytest.approx(before["expected_high"].iloc[-1], rel=0.02)
+    assert flagged_kinds(after) == {40: "slow", 41: "slow"}
+    # both stay out of the tail sample (the second through a third pass): the band is no wider
+    # than without the incident (it may be a little narrower: its tail has two runs fewer)
+    assert after["expected_high"].iloc[-1] <= 1.1 * before["expected_high"].iloc[-1]
 
 
 def test_a_lasting_level_shift_becomes_the_new_normal():
@@ -142,7 +148,7 @@ def test_a_jump_in_the_failure_rate_is_flagged():
 
 
 def test_a_run_still_going_far_too_long_is_stuck():
-    runs = task_runs(list(steady(20)) + [np.nan], ["success"] * 20 + ["running"])
+    runs = task_runs(list(steady(40)) + [np.nan], ["success"] * 40 + ["running"])
     now = runs["start_date"].iloc[-1] + pd.Timedelta(hours=3)
     out = detect(runs, now=now)
     assert out["kind"].iloc[-1] == "stuck" and out["severity"].iloc[-1] == "high"
@@ -177,6 +183,25 @@ def test_overdue_dags_are_reported_from_now():
 
 
 # --- incremental scoring ------------------------------------------------------------------
+
+def test_a_deviation_seen_12_times_in_500_runs_is_normal():
+    rng = np.random.default_rng(9)
+    durations = steady(501)
+    bursts = rng.choice(np.arange(20, 500), 12, replace=False)
+    durations[bursts] *= 3.0
+    durations[500] = 3.0 * 600
+    out = detect(task_runs(durations))
+    assert not out["is_anomaly"].iloc[400:].any()
+    assert out["score"].iloc[500] < -np.log10(1e-4)
+
+
+def test_the_risk_sets_the_threshold_and_score_ranks_rarity():
+    durations = list(steady(300)) + [1500]
+    strict, loose = detect(task_runs(durations), risk=1e-8), detect(task_runs(durations), risk=1e-2)
+    assert strict["expected_high"].iloc[-1] > loose["expected_high"].iloc[-1]
+    scores = [detect(task_runs(list(steady(300)) + [d]))["score"].iloc[-1] for d in (900, 1500, 3000)]
+    assert scores == sorted(scores) and scores[0] < scores[-1]
+
 
 def test_new_runs_get_the_verdicts_a_full_score_gives():
     history = task_runs(list(steady(40)))

@@ -201,3 +201,17 @@ def test_synthetic_deployment_history_runs():
 def test_topological_order_rejects_cycles():
     with pytest.raises(ValueError, match="cycle"):
         topological_order((TaskSpec("a", ("b",)), TaskSpec("b", ("a",))))
+
+
+def test_synthetic_durations_follow_the_real_distribution():
+    import numpy as np
+    from orcai.simulate import DagSpec, TaskSpec, lognormal_fits, synthetic_history, true_cadence
+    real = list(np.random.default_rng(0).lognormal(np.log(1.5), 0.3, 200))
+    median, sigma = lognormal_fits({"A.a1": real})["A.a1"]
+    assert median == pytest.approx(1.5, rel=0.1) and sigma == pytest.approx(0.3, rel=0.2)
+    structure = [DagSpec("A", "0:03:00", (TaskSpec("a1"),))]
+    options = true_cadence(structure, 1, {"A.a1": median}, {"A.a1": sigma})
+    history = synthetic_history(structure, days=1, now_ms=1_780_000_000_000, seed=1, options=options)
+    logs = np.log([tr.duration_s for tr in history.task_runs if tr.state == "success" and not tr.injected_anomaly])
+    assert np.exp(np.median(logs)) == pytest.approx(median, rel=0.1)
+    assert (np.quantile(logs, 0.75) - np.quantile(logs, 0.25)) / 1.349 == pytest.approx(sigma, rel=0.25)

@@ -1,0 +1,137 @@
+"""Each task's own tail: how often a run this far from its usual level happened before.
+
+Peaks over threshold (Pickands-Balkema-de Haan; SPOT, Siffer et al., KDD 2017): over a
+task's last `tail_window` baseline residuals (log seconds above the rolling median), the
+largest `tail_share` of them are modelled as a generalised Pareto distribution (GPD) over
+the threshold `u` they exceed. Its shape comes from the excesses' mean and variance (method
+of moments), shrunk towards a mildly heavy prior (`XI_PRIOR`) while there are few peaks, and
+kept >= 0 (never assume a bounded tail from a few hundred runs). Then
+
+    P(residual > r) = zeta * (1 + xi (r - u) / sigma) ** (-1 / xi)      zeta = peaks / runs
+
+and the threshold at a false-alarm risk q solves P = q. The lower tail is the same on the
+negated residuals. Fits are vectorised: every fit's window is a row of a matrix, sorted once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+XI_PRIOR, XI_PRIOR_WEIGHT, XI_MAX = 0.25, 20.0, 0.7
+MIN_PEAKS = 3
+FIT_COLUMNS = ("tail_n", "up_zeta", "up_u", "up_xi", "up_sigma", "lo_zeta", "lo_u", "lo_xi", "lo_sigma")
+CHUNK_ELEMENTS = 4_000_000
+
+
+def fit_sorted(matrix: np.ndarray, tail_share: float, sigma_floor: float) -> dict[str, np.ndarray]:
+    """GPD fits of the upper and lower tail of every row (NaN-padded windows, sorted
+    ascending with NaN last). The peaks' mean and variance come from running sums along
+    each sorted row, so no masked reduction over the whole matrix is needed."""
+    n = np.isfinite(matrix).sum(axis=1)
+    k = np.maximum(MIN_PEAKS, np.ceil(tail_share * n)).astype(int)
+    ok = n >= k + 2
+    rows = np.arange(len(matrix))
+    last = max(matrix.shape[1] - 1, 0)
+    filled = np.nan_to_num(matrix, nan=0.0)
+    sums = np.concatenate([np.zeros((len(matrix), 1)), np.cumsum(filled, axis=1)], axis=1)
+    squares = np.concatenate([np.zeros((len(matrix), 1)), np.cumsum(filled * filled, axis=1)], axis=1)
+    k_in = np.minimum(k, n)
+    top = np.clip(n - k, 0, None)
+    u_up = matrix[rows, np.clip(top - 1, 0, last)] if matrix.size else np.zeros(0)
+    u_lo = -matrix[rows, np.clip(k_in, 0, last)] if matrix.size else np.zeros(0)
+    up_sum, up_sq = sums[rows, n] - sums[rows, top], squares[rows, n] - squares[rows, top]
+    lo_sum, lo_sq = sums[rows, k_in], squares[rows, k_in]
+    fits = {"tail_n": n.astype(float)}
+    fits.update(_gpd("up", up_sum - k_in * u_up, up_sq, up_sum, u_up, k_in, n, sigma_floor))
+    fits.update(_gpd("lo", -lo_sum - k_in * u_lo, lo_sq, -lo_sum, u_lo, k_in, n, sigma_floor))
+    for name in FIT_COLUMNS[1:]:
+        fits[name] = np.where(ok, fits[name], np.nan)
+    return fits
+
+
+def _gpd(side: str, excess_sum, square_sum, value_sum, u, k, n, floor: float) -> dict:
+    """Method-of-moments GPD from the k peaks' sums: excesses over u have mean
+    excess_sum / k; their variance equals the peaks' own variance."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = excess_sum / k
+        var = (square_sum - value_sum ** 2 / k) / (k - 1)
+        xi_hat = np.where(var > 1e-12, 0.5 * (1 - mean ** 2 / var), XI_PRIOR)
+        xi = (k * np.nan_to_num(xi_hat, nan=XI_PRIOR) + XI_PRIOR_WEIGHT * XI_PRIOR) / (k + XI_PRIOR_WEIGHT)
+        xi = np.clip(xi, 0.0, XI_MAX)
+        sigma = np.maximum(np.nan_to_num(mean, nan=0.0) * (1 - xi), floor)
+    return {f"{side}_zeta": k / np.maximum(n, 1), f"{side}_u": u, f"{side}_xi": xi, f"{side}_sigma": sigma}
+
+
+def exceedance(r: np.ndarray, zeta, u, xi, sigma) -> np.ndarray:
+    """P(residual > r) under the fitted tail; above the threshold the GPD, below it an
+    exponential continuation (monotone, capped at 1). NaN where there is no fit."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        z = (r - u) / sigma
+        heavy = zeta * np.power(np.maximum(1 + xi * z, 1e-300), -1 / np.where(xi > 0, xi, 1.0))
+        light = zeta * np.exp(-z)
+        p = np.where(xi > 1e-6, heavy, light)
+        p = np.where(z < 0, np.minimum(1.0, zeta * np.exp(-z)), p)
+    return np.clip(p, 1e-300, 1.0)
+
+
+def quantile(risk: float, zeta, u, xi, sigma) -> np.ndarray:
+    """The residual exceeded with probability `risk` (the threshold at that risk)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ratio = risk / zeta
+        heavy = u + sigma / np.where(xi > 0, xi, 1.0) * (np.power(ratio, -xi) - 1)
+        light = u - sigma * np.log(ratio)
+        return np.where(xi > 1e-6, heavy, light)
+
+
+def window_matrix(values: np.ndarray, segment_start: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
+    """Rows of the last `width` entries of `values` before position `end` (global), not
+    reaching before `segment_start`; NaN-padded on the left."""
+    if not len(values):
+        return np.full((len(end), width), np.nan)
+    offsets = np.arange(-width, 0)[None, :]
+    index = end[:, None] + offsets
+    valid = index >= segment_start[:, None]
+    return np.where(valid, values[np.clip(index, 0, max(len(values) - 1, 0))], np.nan)
+
+
+def rolling_fits(frame_task: np.ndarray, sample: np.ndarray, residual: np.ndarray, params) -> pd.DataFrame:
+    """Per frame row (sorted by task, then time): the tail fit over the last
+    `tail_window` sample residuals of its task before it. Fits are shared by blocks of
+    consecutive runs of a task, sized so the work stays within a fixed budget (one run
+    per block on small inputs: exact)."""
+    n_rows = len(frame_task)
+    sample_values = residual[sample]
+    before = np.cumsum(sample) - sample  # sample rows strictly before, across tasks
+    task_first = np.r_[0, np.flatnonzero(np.diff(frame_task)) + 1] if n_rows else np.zeros(0, int)
+    task_of_row = np.repeat(np.arange(len(task_first)), np.diff(np.r_[task_first, n_rows]))
+    segment_start = before[task_first][task_of_row]
+    position = np.arange(n_rows) - task_first[task_of_row]
+    width = int(min(params.tail_window, max(1, np.bincount(task_of_row[sample]).max() if sample.any() else 1)))
+    block = max(1, int(np.ceil(n_rows * width / params.tail_budget)))
+    block_first = np.arange(n_rows) - position % block
+    end = before[block_first]
+    keys = task_of_row.astype(np.int64) * (n_rows + 1) + end
+    unique_keys, first_row, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    fit_end, fit_start = end[first_row], segment_start[first_row]
+    columns = {name: np.empty(len(unique_keys)) for name in FIT_COLUMNS}
+    step = max(1, CHUNK_ELEMENTS // max(width, 1))
+    for lo in range(0, len(unique_keys), step):
+        matrix = np.sort(window_matrix(sample_values, fit_start[lo:lo + step], fit_end[lo:lo + step], width), axis=1)
+        for name, values in fit_sorted(matrix, params.tail_share, params.sigma_floor).items():
+            columns[name][lo:lo + step] = values
+    return pd.DataFrame({name: values[inverse] for name, values in columns.items()})
+
+
+def judge_tails(r: np.ndarray, fits: pd.DataFrame, risk: float) -> dict[str, np.ndarray]:
+    """Upper and lower tail probabilities of residuals `r`, and the band at `risk`."""
+    up = [fits[f"up_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")]
+    lo = [fits[f"lo_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")]
+    return {"p_up": exceedance(r, *up), "p_low": exceedance(-r, *lo),
+            "band_high": quantile(risk, *up), "band_low": -quantile(risk, *lo)}
+
+
+def share_below(window: np.ndarray, value: float) -> tuple[float, int]:
+    """(share of `window`'s finite values below `value`, how many there are): for reasons."""
+    finite = window[np.isfinite(window)]
+    return (float((finite < value).mean()) if len(finite) else np.nan), len(finite)

@@ -1,0 +1,239 @@
+"""Benchmark corpora for the detectors: realistic, adversarial, labeled, and made here.
+
+    runs, schedules = labeled_corpus(n_dags=40, days=40, seed=7)   # injected anomalies
+    runs, schedules = noise_corpus(n_dags=40, days=40, seed=8)     # none: every flag is false
+    series = ops_series_corpus(n_series=30, seed=11)                # single metric series
+
+Normal history is deliberately hard: lognormal bodies with Pareto bursts, bimodal tasks
+(cache hit / miss), time-of-day and weekday load, slow trends, level shifts after deploys
+(up to 1.6x, unlabeled: a deploy is not an incident), clusters of slow runs, irregular
+manual runs, pauses, retries and flaky tasks. Labeled anomalies (`injected_anomaly`) are
+what an operator would want to hear about. No public anomaly benchmark is used or
+imitated from data: the shapes come from how Airflow workloads behave.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+LABELED_KINDS = ("slow", "fast", "failure_streak", "stuck", "level_shift", "drift", "failure_rate",
+                 "missing", "late")
+DAG_RUN_KINDS = ("missing", "late")
+SCHEDULES_S = (3600, 1800, 600, 3600, 1800, 86_400)
+START = pd.Timestamp("2025-12-01", tz="UTC")
+TASKS_PER_DAG = 5
+MAX_RUNS = 3000
+
+
+def _task_character(rng: np.random.Generator) -> dict:
+    """How one task behaves when nothing is wrong."""
+    return {"base": float(np.clip(rng.lognormal(np.log(60), 1.2), 5, 1200)),
+            "sigma": rng.uniform(0.05, 0.35), "burst_p": rng.choice([0.0, 0.005, 0.01, 0.03]),
+            "burst_alpha": rng.uniform(1.5, 3.0),
+            "miss_p": rng.uniform(0.1, 0.4) if rng.random() < 0.2 else 0.0, "miss_x": rng.uniform(2, 4),
+            "day_load": rng.uniform(0, 0.6), "weekend": rng.uniform(0.7, 1.0),
+            "trend": rng.uniform(-0.2, 0.5), "fail_p": rng.choice([0.0, 0.005, 0.02, 0.1], p=[.3, .4, .2, .1]),
+            "deploys": rng.integers(0, 3), "clusters": rng.integers(0, 4)}
+
+
+def _normal_durations(c: dict, t_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Seconds for runs at epoch seconds `t_s`: everything an ordinary week holds."""
+    n = len(t_s)
+    hour = (t_s % 86_400) / 3600
+    weekday = ((t_s // 86_400) + 3) % 7  # 1970-01-01 was a Thursday
+    log = np.log(c["base"]) + rng.normal(0, c["sigma"], n)
+    log += np.log1p(c["day_load"] * np.exp(-((hour - 14) ** 2) / 18))
+    log += np.where(weekday >= 5, np.log(c["weekend"]), 0.0)
+    log += c["trend"] * (t_s - t_s[0]) / max(1.0, t_s[-1] - t_s[0])
+    log += np.where(rng.random(n) < c["miss_p"], np.log(c["miss_x"]), 0.0)
+    bursts = rng.random(n) < c["burst_p"]
+    log += np.where(bursts, np.log1p(rng.pareto(c["burst_alpha"], n)), 0.0)
+    for at in rng.integers(0, n, c["deploys"]):
+        log[at:] += np.log(rng.uniform(0.7, 1.6))
+    for at in rng.integers(0, n, c["clusters"]):  # a busy warehouse for a few runs
+        log[at:at + rng.integers(3, 10)] += np.log(rng.uniform(1.3, 2.2))
+    return np.exp(log)
+
+
+def _dag_grid(interval_s: int, days: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Logical dates (epoch s) on the grid, with a pause (a gap of days) in some DAGs."""
+    every = interval_s * int(np.ceil(days * 86_400 / MAX_RUNS / interval_s))
+    logical = START.value // 10 ** 9 + np.arange(int(days * 86_400 // every)) * every
+    keep = np.ones(len(logical), dtype=bool)
+    if rng.random() < 0.3:
+        at = rng.integers(len(logical) // 5, len(logical) * 4 // 5)
+        keep[at:at + int(rng.uniform(1, 4) * 86_400 / every)] = False
+    return logical[keep], np.full(keep.sum(), every)
+
+
+def _plan(n_runs: int, kinds: tuple[str, ...], per_week: float, days: float, rng) -> list[tuple[str, int, int]]:
+    """(kind, first run, task) per injected anomaly, in separate slots after a clean start."""
+    count = int(round(per_week * days / 7)) if kinds else 0
+    start, stop = n_runs // 5, n_runs - 40
+    if count == 0 or stop - start < 60 * count:
+        return []
+    slot = (stop - start) // count
+    return [(str(rng.choice(kinds)), start + i * slot + int(rng.integers(0, slot - 40)),
+             int(rng.integers(0, TASKS_PER_DAG))) for i in range(count)]
+
+
+def _inject(kind: str, at: int, seconds: np.ndarray, state: np.ndarray, label: np.ndarray, rng) -> None:
+    """One anomaly on one task's arrays, in place."""
+    if kind == "slow":
+        seconds[at], label[at] = seconds[at] * rng.uniform(4, 10), kind
+    elif kind == "fast":  # the task did nothing
+        seconds[at], label[at] = seconds[at] * rng.uniform(0.005, 0.05), kind
+    elif kind == "stuck":
+        seconds[at] = max(1800.0, seconds[at] * rng.uniform(20, 40))
+        state[at], label[at] = "failed", kind
+    elif kind == "failure_streak":
+        length = rng.integers(3, 7)
+        state[at:at + length], label[at:at + length] = "failed", kind
+    elif kind == "failure_rate":
+        burst = at + np.flatnonzero(rng.random(24) < 0.4)
+        state[burst[burst < len(state)]] = "failed"
+        label[at:at + 24] = kind
+    elif kind == "level_shift":
+        seconds[at:] *= rng.uniform(2.5, 4.0)
+        label[at:at + 10] = kind
+    elif kind == "drift":
+        ramp = np.minimum(1.0, np.arange(1, len(seconds) - at + 1) / 24)
+        seconds[at:] *= 1 + (rng.uniform(3, 4) - 1) * ramp
+        label[at:at + 32] = kind
+
+
+def _dag_frame(index: int, days: float, rng, kinds, per_week: float) -> tuple[pd.DataFrame, int]:
+    interval = int(SCHEDULES_S[index % len(SCHEDULES_S)])
+    logical, every = _dag_grid(interval, days, rng)
+    n = len(logical)
+    plan = _plan(n, kinds, per_week, days, rng)
+    offset = np.where(rng.random(n) < 0.97, rng.uniform(2, 30, n), rng.uniform(30, 600, n))
+    dag_label = np.full(n, "", dtype=object)
+    skipped = np.zeros(n, dtype=bool)
+    for kind, at, _ in plan:
+        if kind == "late":
+            offset[at], dag_label[at] = max(900.0, rng.uniform(0.5, 0.9) * every[at]), kind
+        elif kind == "missing":
+            length = int(rng.integers(1, 4))
+            skipped[at:at + length], dag_label[at + length] = True, kind
+    start = logical + every + offset
+    frames, clock = [], start.copy()
+    failed_upstream = np.zeros(n, dtype=bool)
+    for task in range(TASKS_PER_DAG):
+        character = _task_character(rng)
+        seconds = _normal_durations(character, clock, rng)
+        state = np.where(rng.random(n) < character["fail_p"], "failed", "success").astype(object)
+        label = np.full(n, "", dtype=object)
+        for kind, at, which in plan:
+            if which == task and kind not in DAG_RUN_KINDS:
+                _inject(kind, at, seconds, state, label, rng)
+        retried = (rng.random(n) < 0.03) & (state == "success")
+        task_start = clock + np.where(retried, 300 + seconds * rng.uniform(0.1, 1, n), 0) + rng.uniform(0.5, 5, n)
+        state = np.where(failed_upstream, "upstream_failed", state)
+        seconds = np.where(failed_upstream, 0.0, seconds)
+        label = np.where(failed_upstream & (label != ""), "", label)
+        frames.append(pd.DataFrame({
+            "dag_id": f"bench_dag_{index:03d}", "task_id": f"task_{task}", "start_s": task_start,
+            "duration_s": np.round(seconds, 3), "state": state, "try_number": np.where(retried, 2, 1),
+            "logical_s": logical, "run_no": np.arange(n), "injected_anomaly": np.where(dag_label != "", dag_label, label),
+            "skipped": skipped}))
+        failed_upstream |= state == "failed"
+        clock = task_start + seconds
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[~frame.pop("skipped")], int(every[0])
+
+
+def _manual_runs(frame: pd.DataFrame, rng) -> pd.DataFrame:
+    """About 1% of DAG runs get an extra manual run at a random moment, off the grid."""
+    runs = frame["run_no"].unique()
+    chosen = rng.choice(runs, max(1, len(runs) // 100), replace=False)
+    extra = frame[frame["run_no"].isin(chosen)].copy()
+    shift = pd.Series(rng.uniform(600, 20_000, len(chosen)), index=chosen)
+    extra["start_s"] += extra["run_no"].map(shift).to_numpy()
+    extra["logical_s"] = extra["start_s"] - 1
+    extra["run_type"], extra["injected_anomaly"] = "manual", ""
+    extra["run_no"] = extra["run_no"] + 10_000_000
+    return extra
+
+
+def _runs_corpus(n_dags: int, days: float, seed: int, kinds: tuple[str, ...], per_week: float):
+    rng = np.random.default_rng(seed)
+    frames, schedules = [], {}
+    for index in range(n_dags):
+        frame, every = _dag_frame(index, days, rng, kinds, per_week)
+        frame["run_type"] = "scheduled"
+        frames += [frame, _manual_runs(frame, rng)]
+        schedules[f"bench_dag_{index:03d}"] = every
+    runs = pd.concat(frames, ignore_index=True)
+    prefix = np.where(runs["run_type"] == "manual", "manual__", "scheduled__")
+    runs["run_id"] = prefix + runs["run_no"].astype(str)
+    runs["start_date"] = pd.to_datetime(runs.pop("start_s"), unit="s", utc=True)
+    runs["logical_date"] = pd.to_datetime(runs.pop("logical_s"), unit="s", utc=True)
+    runs["queued_s"] = np.round(rng.uniform(0.5, 5, len(runs)), 3)
+    runs = runs.drop(columns=["run_no"]).sort_values(["start_date", "dag_id", "task_id"], ignore_index=True)
+    columns = ["dag_id", "task_id", "run_id", "start_date", "duration_s", "state", "queued_s", "try_number",
+               "run_type", "logical_date", "injected_anomaly"]
+    return runs[columns], schedules
+
+
+def labeled_corpus(n_dags: int = 40, days: float = 40, seed: int = 7, per_week: float = 2.0):
+    """Realistic history with every kind in LABELED_KINDS injected; and DAG intervals (s)."""
+    return _runs_corpus(n_dags, days, seed, LABELED_KINDS, per_week)
+
+
+def noise_corpus(n_dags: int = 40, days: float = 40, seed: int = 8):
+    """The same realism with no anomaly injected: every flag is a false alarm."""
+    return _runs_corpus(n_dags, days, seed, (), 0.0)
+
+
+# --- operational metric series ---------------------------------------------------------
+
+INCIDENT_SHAPES = ("level_shift", "spike_run", "degradation")
+
+
+def _one_series(n: int, rng) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A positive metric every 5 minutes with daily load, bursts and 1-3 incidents.
+    Returns values and incident (first, last) positions."""
+    t = np.arange(n)
+    level = np.log(rng.uniform(5, 500))
+    walk = np.cumsum(rng.normal(0, rng.uniform(0.0, 0.01), n))
+    log = level + walk + rng.uniform(0, 0.4) * np.sin(2 * np.pi * t / 288 + rng.uniform(0, 6))
+    log += rng.normal(0, rng.uniform(0.03, 0.3), n)
+    log += np.where(rng.random(n) < rng.uniform(0, 0.02), np.log1p(rng.pareto(rng.uniform(1.5, 3), n)), 0)
+    for at in rng.integers(0, n, rng.integers(0, 5)):  # ordinary busy spells
+        log[at:at + rng.integers(3, 20)] += np.log(rng.uniform(1.2, 1.8))
+    incidents = []
+    for i in range(int(rng.integers(1, 4))):
+        at = int(rng.integers(n * (0.25 + 0.25 * i), n * (0.25 + 0.25 * i) + n // 6))
+        shape = INCIDENT_SHAPES[int(rng.integers(0, 3))]
+        if shape == "level_shift":
+            length = int(rng.integers(100, 400))
+            log[at:at + length] += np.log(rng.uniform(2, 4))
+        elif shape == "spike_run":
+            length = int(rng.integers(5, 30))
+            log[at:at + length] += np.log(rng.uniform(3, 8))
+        else:
+            length = int(rng.integers(100, 300))
+            log[at:at + length] += np.linspace(0, np.log(rng.uniform(3, 5)), length)
+        incidents.append((at, min(n - 1, at + length - 1)))
+    return np.exp(log), incidents
+
+
+def ops_series_corpus(n_series: int = 30, seed: int = 11, length: tuple[int, int] = (3000, 9000)):
+    """Single series shaped like operational metrics, each as one task's runs (six contract
+    columns, no schedule), with NAB-like incident windows: (runs, windows) where windows has
+    task_id, first, last (row positions within the series) and the window's last position."""
+    rng = np.random.default_rng(seed)
+    frames, windows = [], []
+    for index in range(n_series):
+        n = int(rng.integers(*length))
+        values, incidents = _one_series(n, rng)
+        start = START + pd.to_timedelta(np.arange(n) * 300 + rng.integers(0, 3, n), unit="s")
+        task = f"series_{index:02d}"
+        frames.append(pd.DataFrame({"dag_id": task, "task_id": task, "run_id": [f"p{i}" for i in range(n)],
+                                    "start_date": start, "duration_s": np.round(values, 3), "state": "success"}))
+        span = max(1, n // 10 // len(incidents))
+        for first, last in incidents:
+            windows.append({"task_id": task, "first": first, "end": max(last, first + span), "n": n})
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(windows)
