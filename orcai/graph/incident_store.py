@@ -55,7 +55,8 @@ def long_queued_runs(graph: Graph, since_ms: int, min_queued_s: float) -> list[R
     if not rows:
         return rows
     usual = {r["key"]: r["usual"] for r in graph.read("""
-        UNWIND $keys AS k MATCH (t:Task {key: k})<-[:INSTANCE_OF]-(tr:TaskRun)
+        UNWIND $keys AS k MATCH (t:Task {key: k})
+        WITH k, t MATCH (t)<-[:INSTANCE_OF]-(tr:TaskRun)
         WHERE tr.state = 'success' AND tr.queued_s IS NOT NULL
         RETURN k AS key, percentileDisc(tr.queued_s, 0.5) AS usual""",
                                                          {"keys": sorted({r["task_key"] for r in rows})})}
@@ -65,10 +66,12 @@ def long_queued_runs(graph: Graph, since_ms: int, min_queued_s: float) -> list[R
 def latest_successes(graph: Graph, task_keys: list[str], dag_ids: list[str]) -> tuple[dict, dict]:
     """When the newest successful run of each task, and of each DAG, started."""
     tasks = graph.read("""
-        UNWIND $keys AS k MATCH (:Task {key: k})<-[:INSTANCE_OF]-(tr:TaskRun) WHERE tr.state = 'success'
+        UNWIND $keys AS k MATCH (t:Task {key: k})
+        WITH k, t MATCH (t)<-[:INSTANCE_OF]-(tr:TaskRun) WHERE tr.state = 'success'
         RETURN k AS key, max(tr.start_date) AS at""", {"keys": task_keys})
     dags = graph.read("""
-        UNWIND $ids AS id MATCH (:Dag {dag_id: id})-[:HAS_RUN]->(r:DagRun) WHERE r.state = 'success'
+        UNWIND $ids AS id MATCH (d:Dag {dag_id: id})
+        WITH id, d MATCH (d)-[:HAS_RUN]->(r:DagRun) WHERE r.state = 'success'
         RETURN id AS key, max(coalesce(r.start_date, r.logical_date)) AS at""", {"ids": dag_ids})
     return {r["key"]: r["at"] for r in tasks}, {r["key"]: r["at"] for r in dags}
 
@@ -98,7 +101,8 @@ def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
     usual, and when (and which of) its upstream tasks in the same DAG run finished last."""
     return graph.read("""
         UNWIND $keys AS k
-        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun {key: k})-[:INSTANCE_OF]->(t:Task)
+        MATCH (tr:TaskRun {key: k})
+        WITH tr MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr)-[:INSTANCE_OF]->(t:Task)
         OPTIONAL MATCH (t)-[:DEPENDS_ON]->(u:Task)<-[:INSTANCE_OF]-(ur:TaskRun)<-[:HAS_TASK_RUN]-(r)
         WITH tr, t, r, ur, u ORDER BY ur.end_date DESC
         WITH tr, t, r, collect({end: ur.end_date, task: u.key})[0] AS last_up
@@ -108,6 +112,9 @@ def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
                t.band_median AS usual_run_s, last_up.end AS upstream_end, last_up.task AS upstream_task""",
                       {"keys": keys})
 
+
+# Anchored lookups start from the indexed node and go on after WITH: given the whole
+# pattern, FalkorDB's planner may start from a label scan of every TaskRun instead.
 
 # --- incidents -----------------------------------------------------------------------------
 
