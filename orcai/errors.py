@@ -15,6 +15,7 @@
         ├── PolicyInvalid          it fails validation; `problems` lists each reason
         ├── PolicyConflict         it changed since it was read (another admin, the worker)
         └── ConditionRuntimeError  a valid condition failed on real facts (e.g. division by zero)
+            └── ConditionTimeout       an evaluation ran past its time budget and was stopped
 
 Messages never contain secrets: they are built from URLs, statuses and setting names.
 """
@@ -83,3 +84,7 @@ class PolicyConflict(PolicyError):
 
 class ConditionRuntimeError(PolicyError):
     """A valid condition failed on real facts (e.g. a division by zero)."""
+
+
+class ConditionTimeout(ConditionRuntimeError):
+    """An evaluation ran past its time budget; the evaluator process was killed."""

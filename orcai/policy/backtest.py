@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orcai.errors import ConditionRuntimeError
-from orcai.policy.conditions import compile_condition, evaluate
+from orcai.policy.conditions import evaluate_all
 from orcai.policy.engine import explain
 from orcai.dag_health import FINISHED_STATES
 from orcai.policy.facts import facts_for
@@ -48,7 +48,6 @@ def backtest(policy: Policy, dags: list[dict], runs_oldest_first: list[dict],
     dag_id, run_id, state, at, end, duration_s, run_type (may start before `since_ms`, as
     context); `anomalies`: stored anomalies by DAG id, then run id."""
     result = BacktestResult()
-    program = compile_condition(policy.condition)
     runs_by_dag: dict[str, list[dict]] = {}
     for run in runs_oldest_first:
         runs_by_dag.setdefault(run["dag_id"], []).append(run)
@@ -70,9 +69,11 @@ def backtest(policy: Policy, dags: list[dict], runs_oldest_first: list[dict],
             history = list(reversed(runs[max(0, index + 1 - MAX_HISTORY_RUNS):index + 1]))
             facts = facts_for({**dag, "is_paused": paused}, history, by_run, at)
             try:
-                fired = evaluate(program, facts)
-            except ConditionRuntimeError as exc:
-                result.error = f"on DAG {dag['dag_id']}, run {run.get('run_id')}: {exc}"
+                fired = evaluate_all(policy.condition, [facts])[0]
+            except ConditionRuntimeError as exc:  # ran past its time budget
+                fired = exc
+            if isinstance(fired, ConditionRuntimeError):
+                result.error = f"on DAG {dag['dag_id']}, run {run.get('run_id')}: {fired}"
                 return result
             if not fired or (last_fired is not None and at - last_fired < policy.cooldown_min * 60_000):
                 continue

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from orcai.errors import ConditionRuntimeError
 from orcai.model import HOUR_MS
-from orcai.policy.conditions import compile_condition, evaluate
+from orcai.policy.conditions import evaluate_all
 from orcai.policy.model import Policy, PolicyAction
 
 OWN_DAG_PREFIX = "orcai_"
@@ -77,23 +77,28 @@ def action_key(policy: Policy, action: PolicyAction, dag_id: str, facts: dict) -
 
 
 def decide(policies: list[Policy], facts_by_dag: dict[str, dict], past: list[PastAction],
-           guardrails: Guardrails, now_ms: int) -> Evaluation:
-    """What each enabled policy does to each DAG in its scope, given what was done before."""
+           guardrails: Guardrails, now_ms: int, budget_s: float = 1.0) -> Evaluation:
+    """What each enabled policy does to each DAG in its scope, given what was done before.
+
+    Conditions run in the time-bounded evaluator (`budget_s` per evaluation); a condition
+    that fails or runs past its budget puts its policy in `broken`."""
     result = Evaluation()
     status_of = {p.key: p.status for p in past}
     changes_left = guardrails.max_actions_per_hour - sum(
         1 for p in past if not p.dry_run and p.status == "done" and p.kind in CHANGES and p.at > now_ms - HOUR_MS)
     for policy in (p for p in policies if p.enabled):
-        program = compile_condition(policy.condition)
-        for dag_id, facts in sorted(facts_by_dag.items()):
+        in_scope = [(dag_id, facts) for dag_id, facts in sorted(facts_by_dag.items())
+                    if policy.scope.matches(dag_id, facts["dag"]["tags"], facts["dag"]["owners"])]
+        try:
+            outcomes = evaluate_all(policy.condition, [facts for _, facts in in_scope], budget_s)
+        except ConditionRuntimeError as exc:  # a timeout: which DAG does not matter, the cost does
+            result.broken[policy.name] = str(exc)
+            continue
+        for (dag_id, facts), fired in zip(in_scope, outcomes):
             dag = facts["dag"]
-            if not policy.scope.matches(dag_id, dag["tags"], dag["owners"]):
-                continue
             result.evaluated += 1
-            try:
-                fired = evaluate(program, facts)
-            except ConditionRuntimeError as exc:
-                result.broken[policy.name] = f"on DAG {dag_id}: {exc}"
+            if isinstance(fired, ConditionRuntimeError):
+                result.broken[policy.name] = f"on DAG {dag_id}: {fired}"
                 break
             if not fired:
                 continue
