@@ -9,6 +9,8 @@
     ├── GraphError             talking to the graph database failed
     │   ├── GraphUnavailable       server down or unreachable
     │   └── GraphQueryError        the server rejected a query
+    ├── PrometheusError        a PromQL query for a resource fact failed
+    │   └── PrometheusUnreachable  connection refused, DNS, timeout
     ├── SlackError             a Slack message was not delivered; `reason` says why
     │                          (rate_limited, server_error, auth, network, rejected)
     └── PolicyError            a policy cannot be saved or run
@@ -55,6 +57,14 @@ class GraphUnavailable(GraphError):
 
 class GraphQueryError(GraphError):
     pass
+
+
+class PrometheusError(OrcaiError):
+    """A PromQL query failed (bad query, HTTP error, unexpected answer)."""
+
+
+class PrometheusUnreachable(PrometheusError):
+    """Prometheus did not answer (down, wrong ORCAI_PROMETHEUS_URL, timeout)."""
 
 
 class SlackError(OrcaiError):

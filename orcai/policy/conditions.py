@@ -37,6 +37,7 @@ from orcai.errors import ConditionRuntimeError, ConditionTimeout
 from orcai.policy import sandbox
 from orcai.policy.facts import FACTS, sample_facts
 
+RESOURCE_ROOT = "resource"  # resource.<name>: facts from Prometheus, named by configuration
 MAX_CONDITION_CHARS = 2_000
 MAX_COMPREHENSION_DEPTH = 2
 MAX_COMPREHENSION_WORK = 10_000
@@ -193,7 +194,7 @@ def _unknown_names(source: str, program) -> list[ConditionError]:
     bound = set(_MACRO_VARIABLE.findall(source))
     errors = []
     for name in program.variables():
-        if name in FACTS or name in bound:
+        if name in FACTS or name in bound or name == RESOURCE_ROOT:
             continue
         line, column = _position(source, re.search(rf"\b{re.escape(name)}\b", _blank_strings(source)))
         hint = _nearest(name, list(FACTS))
@@ -214,11 +215,26 @@ def _unknown_fields(source: str) -> list[ConditionError]:
 
 
 def _type_errors(condition: str) -> list[ConditionError]:
-    try:
-        answers = sandbox.run(condition, [sample_facts(), sample_facts(flip=True)], VALIDATION_BUDGET_S)
-    except ConditionTimeout:
-        return [ConditionError(f"too costly: evaluating it once on sample facts took longer than "
-                               f"{VALIDATION_BUDGET_S:g} s; simplify it")]
+    """Run on sample facts; a resource fact is tried as a number and as a map by label, and
+    the condition passes if one of the two shapes types."""
+    used = set(re.findall(r"\bresource\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)", _blank_strings(condition)))
+    shapes = [0.5, {"default_pool": 0.5}] if used else [0.5]
+    errors: list[ConditionError] = []
+    for shape in shapes:
+        facts = [{**sample, RESOURCE_ROOT: {name: shape for name in used}}
+                 for sample in (sample_facts(), sample_facts(flip=True))]
+        try:
+            answers = sandbox.run(condition, facts, VALIDATION_BUDGET_S)
+        except ConditionTimeout:
+            return [ConditionError(f"too costly: evaluating it once on sample facts took longer than "
+                                   f"{VALIDATION_BUDGET_S:g} s; simplify it")]
+        errors = _answer_errors(answers)
+        if not errors:
+            return []
+    return errors
+
+
+def _answer_errors(answers: list[dict]) -> list[ConditionError]:
     for answer in answers:
         if answer.get("error") == "TypeError":  # operands of the wrong type: wrong whatever the values
             return [ConditionError(f"type error: {_first_sentence(answer['message'])} "

@@ -27,7 +27,7 @@ from orcai.model import DAY_MS
 from orcai.policy.actions import set_paused_confirmed
 from orcai.policy.engine import Decision, Guardrails, decide
 from orcai.policy.facts import facts_for
-from orcai.policy.model import load_policies_yaml, render_message
+from orcai.policy.model import load_policies_yaml, policy_files, render_message
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +149,9 @@ def install_default_policies(graph: Graph, directory: Path, now_ms: int) -> list
     """Add the shipped policies (`*.yaml` in `directory`) that the graph has never had.
 
     A policy an operator edited, disabled or deleted is left alone."""
-    if not directory.is_dir():
-        return []
     known = store.policy_names(graph)
     installed = []
-    for path in sorted(directory.glob("*.yaml")):
+    for path in policy_files(directory):
         for policy in load_policies_yaml(path.read_text()):
             if policy.name not in known:
                 store.save_policy(graph, policy, f"shipped: {path.name}", now_ms, change="install")
