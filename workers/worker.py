@@ -228,6 +228,7 @@ class Worker:
 
     def close(self) -> None:
         self.airflow.close()
+        self.policies.close()
         self.graph.close()
 
 

@@ -29,7 +29,7 @@ from orcai.policy.resources import resources_used
 OWN_DAG_PREFIX = "orcai_"
 
 CHANGES = ("pause", "unpause", "mark_critical", "set_pool_slots", "pause_tag", "unpause_tag")  # actions that change something; the cap counts them
-FINAL = ("done", "would_do", "skipped", "undone")  # recorded outcomes a decision never redoes
+FINAL = ("done", "would_do", "skipped", "undone", "released")  # recorded outcomes a decision never redoes
 
 
 @dataclass(frozen=True)
