@@ -138,3 +138,13 @@ def resource_history(prometheus, queries: list[ResourceQuery], names: set[str], 
     for name in names - {q.name for q in queries}:
         missing[name] = "no such resource is defined"
     return history, missing
+
+
+def resource_reference(path: Path) -> list[dict]:
+    """The configured resource facts, for the Policies page ([] when none or invalid)."""
+    try:
+        queries = load_resources(path)
+    except PolicyInvalid:
+        return []
+    return [{"fact": f"resource.{q.name}", "type": f"map(string, double) by {q.by}" if q.by else "double",
+             "unit": q.unit, "meaning": q.description} for q in queries]
