@@ -17,6 +17,7 @@ so plainly in `notes`, and those times are not judged.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -29,7 +30,7 @@ from orcai.policy.facts import now_facts
 from orcai.policy.model import Policy
 from orcai.policy.resources import load_resources, resource_history, resources_used
 
-RESOURCE_STEP_S = 300  # 30 days at 5 min: 8,640 points, under Prometheus's 11,000 per query
+RESOURCE_STEP_S = 60  # a point a minute; the window is asked in chunks under Prometheus's 11,000 points
 
 
 @dataclass
@@ -39,13 +40,17 @@ class ResourceHistory:
     missing: dict[str, str]
     step_ms: int = RESOURCE_STEP_S * 1000
 
+    def __post_init__(self):
+        self._sorted = {name: sorted(series) for name, series in self.points.items()}
+
     def at(self, names: set[str], at_ms: int) -> dict:
         """Each fact's newest point at or before `at_ms`, if not older than two steps."""
         values = {}
         for name in names:
-            times = [t for t in self.points.get(name, {}) if at_ms - 2 * self.step_ms <= t <= at_ms]
-            if times:
-                values[name] = self.points[name][max(times)]
+            times = self._sorted.get(name, [])
+            index = bisect.bisect_right(times, at_ms) - 1
+            if index >= 0 and times[index] >= at_ms - 2 * self.step_ms:
+                values[name] = self.points[name][times[index]]
         return values
 
     def times(self, names: set[str]) -> list[int]:
@@ -148,17 +153,20 @@ def _backtest_cycle(policy: Policy, history: ResourceHistory, needed: set[str], 
                     result: BacktestResult) -> BacktestResult:
     """A pool or tag policy at every point of its facts' history: throttle, then release."""
     throttled, last_fired = False, None
+    points = []
     for at in (t for t in history.times(needed) if t >= since_ms):
         values = history.at(needed, at)
         if set(values) != needed:
             result.unjudged += 1
-            continue
-        result.runs_checked += 1
-        facts = {"resource": values, "now": now_facts(at)}
-        try:
-            fired = evaluate_all(policy.condition, [facts])[0]
-        except ConditionRuntimeError as exc:
-            fired = exc
+        else:
+            points.append((at, {"resource": values, "now": now_facts(at)}))
+    result.runs_checked = len(points)
+    try:  # one batch: a pipe round trip for the whole window, each evaluation still within budget
+        outcomes = evaluate_all(policy.condition, [facts for _, facts in points])
+    except ConditionRuntimeError as exc:
+        result.error = str(exc)
+        return result
+    for (at, facts), fired in zip(points, outcomes):
         if isinstance(fired, ConditionRuntimeError):
             result.error = f"at {_iso(at)}: {fired}"
             return result
@@ -166,11 +174,11 @@ def _backtest_cycle(policy: Policy, history: ResourceHistory, needed: set[str], 
         if fired and not throttled and (last_fired is None or at - last_fired >= policy.cooldown_min * 60_000):
             last_fired, throttled = at, bool(pools)
             result.firings.append(Firing(at, "", "", tuple(a.type for a in policy.actions),
-                                         explain_cycle(policy, facts) + " is true", facts))
+                                         explain_cycle(policy, facts), facts))
         elif not fired and throttled:
             throttled = False
             result.firings.append(Firing(at, "", "", ("restore_pool_slots",),
-                                         explain_cycle(policy, facts) + " is false: released", facts))
+                                         "released: " + explain_cycle(policy, facts, False), facts))
     return result
 
 

@@ -199,7 +199,7 @@ def decide_cycle(policies: list[Policy], resources: dict, missing: dict[str, str
             result.broken[policy.name] = str(fired)
             continue
         result.evaluated += 1
-        why = explain_cycle(policy, facts)
+        why = explain_cycle(policy, facts, bool(fired))
         for action in policy.actions:
             if action.type == "set_pool_slots":
                 decision = _pool_decision(policy, action, bool(fired), pools.get(action.pool, {}), facts, why,
@@ -229,11 +229,11 @@ def decide_cycle(policies: list[Policy], resources: dict, missing: dict[str, str
     return result
 
 
-def explain_cycle(policy: Policy, facts: dict) -> str:
-    """Why a per-cycle condition fired (or not): the condition and the resource values it read."""
+def explain_cycle(policy: Policy, facts: dict, holds: bool = True) -> str:
+    """Why a per-cycle condition fired (or cleared): the condition and the resource values it read."""
     values = [f"resource.{name} = {_show(facts['resource'][name])}"
               for name in sorted(resources_used(policy.condition)) if name in facts["resource"]]
-    return "; ".join([f"`{policy.condition}`"] + values)
+    return f"`{policy.condition}` is {'true' if holds else 'false'}" + (f" ({', '.join(values)})" if values else "")
 
 
 def _show(value) -> str:
@@ -256,7 +256,7 @@ def _pool_decision(policy: Policy, action: PolicyAction, fired: bool, pool: dict
         restore = PolicyAction("restore_pool_slots", pool=name, slots=pool.get("original_slots"))
         return Decision(f"{prefix}:restore_pool_slots:{name}:{episode}", policy, "", restore, "execute",
                         f"released: the condition cleared; restore {name} to {pool.get('original_slots')} slots. "
-                        f"{why} is false", facts)
+                        f"{why}", facts)
     if mine or pool.get("held_off_by") == policy.name:
         return None
     if pool.get("throttled_by"):
@@ -264,7 +264,7 @@ def _pool_decision(policy: Policy, action: PolicyAction, fired: bool, pool: dict
     if _cooling_down(policy, f"pool:{name}", past, now_ms):
         return None
     key = f"{prefix}:set_pool_slots:{name}:{episode + 1}" + ("" if policy.enforced else f":dry{now_ms // HOUR_MS}")
-    text = f"{why} is true"
+    text = why
     protected = guardrails.protects_pool(name)
     if protected:
         return Decision(key, policy, "", action, "skipped", f"not done: {protected}. {text}", facts)

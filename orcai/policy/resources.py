@@ -25,6 +25,7 @@ import yaml
 
 from orcai.errors import PolicyInvalid, PrometheusError, PrometheusUnreachable
 
+MAX_POINTS_PER_QUERY = 10_000  # Prometheus refuses more than 11,000 points per series and query
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _USED = re.compile(r"\bresource\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -115,9 +116,13 @@ def resource_history(prometheus, queries: list[ResourceQuery], names: set[str], 
                      step_s: float) -> tuple[dict[str, dict[float, float | dict]], dict[str, str]]:
     """Each named fact's values over a window ({time s: value}), and why some have none."""
     history, missing = {}, {}
+    chunk_s = step_s * MAX_POINTS_PER_QUERY
     for query in (q for q in queries if q.name in names):
+        series = []
         try:
-            series = prometheus.query_range(query.query, start_s, end_s, step_s)
+            for chunk_start in range(int(start_s), int(end_s), int(chunk_s)):
+                series += prometheus.query_range(query.query, chunk_start, min(end_s, chunk_start + chunk_s - step_s),
+                                                 step_s)
         except PrometheusError as exc:
             missing[query.name] = str(exc)
             continue

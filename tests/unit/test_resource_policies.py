@@ -141,3 +141,27 @@ def test_prometheus_client_facts_errors_and_down():
         server.server_close()
     down = read_resource_facts(client, queries)
     assert down.values == {} and "unreachable" in down.unreachable and set(down.missing) == {"occ", "broken"}
+
+
+def test_backtest_of_a_pool_policy_throttles_and_releases_over_history_and_says_what_it_lacks():
+    from orcai.policy.backtest import ResourceHistory, backtest
+    minute = 60_000
+    cpu = {NOW + i * minute: v for i, v in enumerate([0.2, 0.95, 0.97, 0.5, 0.4, 0.99])}
+    result = backtest(throttle(), [], [], {}, NOW, ResourceHistory({"cpu": cpu}, {}))
+    assert [(f.at, f.actions) for f in result.firings] == [
+        (NOW + minute, ("set_pool_slots",)), (NOW + 3 * minute, ("restore_pool_slots",)),
+        (NOW + 5 * minute, ("set_pool_slots",))]
+    assert result.runs_checked == 6 and "resource.cpu = 0.95" in result.firings[0].reason
+    empty = backtest(throttle(), [], [], {}, NOW, ResourceHistory({}, {"cpu": "Prometheus holds no history of it"}))
+    assert empty.firings == [] and empty.notes == ["resource.cpu cannot be replayed: Prometheus holds no history of it"]
+
+
+def test_backtest_of_a_dag_policy_reads_resources_at_each_run_end():
+    from orcai.policy.backtest import ResourceHistory, backtest
+    policy = parse_policy({"name": "busy-fail", "condition": "run.state == 'failed' && resource.cpu > 0.9",
+                           "actions": ["alert"]})
+    runs = [{"dag_id": "etl", "run_id": f"r{i}", "state": "failed", "at": NOW + i * 600_000,
+             "end": NOW + i * 600_000 + 1000, "duration_s": 1.0, "run_type": "scheduled"} for i in range(3)]
+    cpu = {NOW + 600_000: 0.95, NOW + 1_200_000: 0.1}  # nothing before the second run
+    result = backtest(policy, [{"dag_id": "etl"}], runs, {}, NOW, ResourceHistory({"cpu": cpu}, {}))
+    assert [f.run_id for f in result.firings] == ["r1"] and result.unjudged == 1
