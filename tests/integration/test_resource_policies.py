@@ -29,6 +29,7 @@ from orcai.policy.actions import undo_for
 from orcai.policy.model import parse_policy
 from orcai.policy.resources import load_resources
 from tests.conftest import REPO_ROOT, api_json
+from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 from workers.worker import Worker
 
 pytestmark = pytest.mark.integration
@@ -163,8 +164,9 @@ def test_cpu_demand_throttles_a_real_pool_and_releases_it_dry_run_first(airflow,
         load.stop()
         wait_for(lambda: worker.cycle(step="policies") and pool_slots(airflow, test_pool) == POOL_SLOTS, 90,
                  "the release")
-        [release] = actions(worker.graph, "restore_pool_slots")
-        assert release["status"] == "done"
+        undone, release = actions(worker.graph, "restore_pool_slots")  # the admin's undo, then the release
+        assert (undone["policy"], undone["by"], undone["status"]) == ("undo", "admin", "done")
+        assert (release["policy"], release["status"]) == ("hold-on-cpu", "done")
         assert store.get_action(worker.graph, second[0]["key"])["status"] == "released"
         assert pool_store.pool_states(worker.graph)[test_pool]["throttled_by"] is None
 
@@ -215,3 +217,28 @@ def test_prometheus_down_is_one_log_line_and_no_action(airflow, test_pool, graph
         assert "unreachable" in skip["reason"]
     finally:
         worker.close()
+
+
+@pytest.mark.usefixtures("fresh_streamlit_caches")
+def test_the_policies_page_backtests_a_resource_policy_over_prometheus_history(node_prometheus, monkeypatch,
+                                                                               graph_uri, graph, tmp_path):
+    path = tmp_path / "resources.yaml"
+    path.write_text(json.dumps({"resources": [{"name": "node_runnable", "unit": "processes",
+                                               "query": "max_over_time(node_procs_running[2m])"}]}))
+    wait_for(lambda: promql(node_prometheus.url, "count_over_time(node_procs_running[2m]) >= 60"), 150,
+             "a minute of node data")
+    monkeypatch.setenv("ORCAI_PROMETHEUS_URL", node_prometheus.url)
+    monkeypatch.setenv("ORCAI_RESOURCES_FILE", str(path))
+    app = run_page(monkeypatch, "policies", graph_uri)
+    next(t for t in app.text_area if t.key.startswith("condition-")).input("resource.node_runnable >= 1").run()
+    next(m for m in app.multiselect if m.key.startswith("actions-")).set_value(["set_pool_slots"]).run()
+    next(t for t in app.text_input if t.key.startswith("pool-")).input("heavy").run()
+    app.button(key="backtest").click().run()
+    assert not app.exception, app.exception
+    notes = [w.value for w in app.warning]
+    assert any(n.startswith("resource.node_runnable has history from ") for n in notes), notes
+    [firings] = [d.value for d in app.dataframe if "actions" in d.value.columns]
+    assert list(firings["actions"])[:1] == ["set_pool_slots"]  # busy from the first point on: one throttle
+    assert "resource.node_runnable = " in firings["reason"].iloc[0]
+    assert int(app.metric[0].value) >= 1 and int(app.metric[2].value) >= 1
+    print("PAGE backtest:", notes, firings.to_dict("records")[:2], [m.value for m in app.metric])
