@@ -12,6 +12,11 @@ live here, in one place, so the worker and the tests judge the same way:
 - protected: never pause or unpause ORC AI's own DAGs (`orcai_*`) or a protected DAG;
 - cap: at most `max_actions_per_hour` enforced Airflow/graph changes per hour across all
   policies; over the cap an action is deferred (retried next cycle), not dropped.
+
+`decide_cycle` judges the policies with pool or tag actions once per cycle, on `resource`
+and `now` facts: a pool is throttled while the condition holds and released (restored)
+when it clears; protected pools are never resized; a policy that needs an absent resource
+fact is `skipped` with the reason, not judged.
 """
 
 from __future__ import annotations

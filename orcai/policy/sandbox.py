@@ -39,6 +39,7 @@ class Sandbox:
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._buffer = b""
+        self._fresh = False  # a child just started: its first answer may also wait for `import cel`
 
     def run(self, condition: str, facts: list[dict], budget_s: float = DEFAULT_BUDGET_S) -> list[dict]:
         """One answer per facts ({"value": …} or {"error": class, "message": …}), or
