@@ -147,6 +147,8 @@ def explain(policy: Policy, facts: dict) -> str:
         parts.append(f"last finished run {run['id']} {run['state']}")
     if facts["anomaly"]["severity"] != "none":
         parts.append(f"{facts['anomaly']['severity']} {facts['anomaly']['kind']} anomaly")
+    parts += [f"resource.{name} = {_show(facts['resource'][name])}"
+              for name in sorted(resources_used(policy.condition)) if name in facts.get("resource", {})]
     return "; ".join(parts)
 
 

@@ -165,3 +165,13 @@ def test_backtest_of_a_dag_policy_reads_resources_at_each_run_end():
     cpu = {NOW + 600_000: 0.95, NOW + 1_200_000: 0.1}  # nothing before the second run
     result = backtest(policy, [{"dag_id": "etl"}], runs, {}, NOW, ResourceHistory({"cpu": cpu}, {}))
     assert [f.run_id for f in result.firings] == ["r1"] and result.unjudged == 1
+
+
+def test_a_dag_policy_reading_a_resource_explains_with_its_value():
+    from orcai.policy.engine import decide
+    policy = parse_policy({"name": "busy", "condition": "dag.runs_24h >= 0 && resource.cpu > 0.9",
+                           "actions": ["alert"], "version": 1})
+    facts = facts_for({"dag_id": "etl"}, [], {}, NOW)
+    facts["resource"] = {"cpu": 0.95}
+    [decision] = decide([policy], {"etl": facts}, [], Guardrails(), NOW).decisions
+    assert "resource.cpu = 0.95" in decision.reason
