@@ -22,7 +22,7 @@ fact is `skipped` with the reason, not judged.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orcai.errors import ConditionRuntimeError
 from orcai.model import HOUR_MS
@@ -284,3 +284,25 @@ def _pool_decision(policy: Policy, action: PolicyAction, fired: bool, pool: dict
                         f"(ORCAI_POLICY_MAX_ACTIONS_PER_HOUR); retried next cycle. {text}", facts)
     return Decision(key, policy, "", action, "execute", f"throttle: set pool {name} to {action.slots} slots. {text}",
                     facts)
+
+
+def release_orphans(pools: dict[str, dict], policies: list[Policy]) -> list[Decision]:
+    """Restores for pools still throttled by a policy that no longer throttles them (disabled,
+    switched to dry run, deleted, or edited to another pool): nothing else would give them
+    their slots back."""
+    active = {(p.name, a.pool) for p in policies if p.enabled and p.enforced
+              for a in p.actions if a.type == "set_pool_slots"}
+    known = {p.name: p for p in policies}
+    decisions = []
+    for name, pool in sorted(pools.items()):
+        owner = pool.get("throttled_by")
+        if not owner or (owner, name) in active:
+            continue
+        # The restore is real whatever the policy's mode now is: record it as enforced.
+        policy = replace(known.get(owner) or Policy(name=owner, condition="true", actions=()), mode="enforce")
+        restore = PolicyAction("restore_pool_slots", pool=name, slots=pool.get("original_slots"))
+        decisions.append(Decision(f"{owner}@v{policy.version}:restore_pool_slots:{name}:{int(pool.get('episode') or 0)}",
+                                  policy, "", restore, "execute",
+                                  f"released: policy {owner} no longer throttles it (disabled, dry run, deleted or edited); "
+                                  f"restore {name} to {pool.get('original_slots')} slots", {}))
+    return decisions

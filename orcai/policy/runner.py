@@ -28,7 +28,7 @@ from orcai.errors import PolicyInvalid
 from orcai.graph import pool_store
 from orcai.model import HOUR_MS
 from orcai.policy.actions import restore_pool, set_paused_confirmed, throttle_pool
-from orcai.policy.engine import Decision, Guardrails, decide, decide_cycle, missing_resources
+from orcai.policy.engine import Decision, Guardrails, decide, decide_cycle, missing_resources, release_orphans
 from orcai.policy.resources import ResourceFacts, load_resources, read_resource_facts, resources_used
 from orcai.prometheus import PrometheusClient
 from orcai.policy.facts import facts_for
@@ -112,7 +112,13 @@ class PolicyRunner:
                 log.info("installed default policies: %s", ", ".join(installed))
             self.defaults_installed = True
         report = PolicyReport()
-        policies = store.load_policies(graph, include_disabled=False)
+        every_policy = store.load_policies(graph, include_disabled=True)
+        policies = [p for p in every_policy if p.enabled]
+        if self.settings.dag_shard.index == 0:
+            orphans = release_orphans(pool_store.pool_states(graph), every_policy)
+            if orphans:
+                pool_store.record_cycle_actions(graph, orphans, now_ms)
+                enqueue(graph, [a for a in (self._act(graph, airflow, d, now_ms, report) for d in orphans) if a])
         if not policies:
             return report
         longest_cooldown = max(p.cooldown_min for p in policies) * 60_000
@@ -143,20 +149,23 @@ class PolicyRunner:
             report.disabled.append(name)
         store.record_decisions(graph, [d for d in evaluation.decisions if d.dag_id], now_ms)
         pool_store.record_cycle_actions(graph, [d for d in evaluation.decisions if not d.dag_id], now_ms)
-        alerts = []
-        for decision in evaluation.decisions:
-            outcome, error = decision.status, None
-            if decision.status == "execute":
-                outcome, error = self._execute(graph, airflow, decision, now_ms)
-                store.set_action_outcome(graph, decision.key, outcome, now_ms, error)
-                report.done += outcome == "done"
-                report.failed += outcome == "failed"
-            if outcome in ("done", "would_do", "failed"):
-                report.actions.append({"action": decision.action.type, "mode": decision.policy.mode,
-                                       "outcome": outcome})
-                alerts.append(self._notice(decision, outcome, error, now_ms))
-        enqueue(graph, alerts)
+        alerts = [self._act(graph, airflow, decision, now_ms, report) for decision in evaluation.decisions]
+        enqueue(graph, [a for a in alerts if a is not None])
         return report
+
+    def _act(self, graph: Graph, airflow: AirflowClient, decision: Decision, now_ms: int,
+             report: PolicyReport) -> AlertRequest | None:
+        """Execute a decision (if it is to be executed), record its outcome; the Slack notice."""
+        outcome, error = decision.status, None
+        if decision.status == "execute":
+            outcome, error = self._execute(graph, airflow, decision, now_ms)
+            store.set_action_outcome(graph, decision.key, outcome, now_ms, error)
+            report.done += outcome == "done"
+            report.failed += outcome == "failed"
+        if outcome not in ("done", "would_do", "failed"):
+            return None
+        report.actions.append({"action": decision.action.type, "mode": decision.policy.mode, "outcome": outcome})
+        return self._notice(decision, outcome, error, now_ms)
 
     def _execute(self, graph: Graph, airflow: AirflowClient, decision: Decision,
                  now_ms: int) -> tuple[str, str | None]:

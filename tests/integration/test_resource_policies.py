@@ -242,3 +242,30 @@ def test_the_policies_page_backtests_a_resource_policy_over_prometheus_history(n
     assert "resource.node_runnable = " in firings["reason"].iloc[0]
     assert int(app.metric[0].value) >= 1 and int(app.metric[2].value) >= 1
     print("PAGE backtest:", notes, firings.to_dict("records")[:2], [m.value for m in app.metric])
+
+
+def test_a_pool_throttled_by_a_policy_that_is_then_disabled_gets_its_slots_back(airflow, test_pool, graph_uri,
+                                                                                tmp_path):
+    from orcai.airflow import AirflowClient
+    from orcai.policy.actions import throttle_pool
+
+    settings = airflow.settings(graph_uri=graph_uri, policies_dir=tmp_path / "no-defaults")
+    worker = Worker(settings)
+    client = AirflowClient(settings)
+    try:
+        worker.cycle(step="sync")
+        now = int(time.time() * 1000)
+        store.save_policy(worker.graph, parse_policy({
+            "name": "hold-on-cpu", "condition": "resource.node_runnable > 1000", "mode": "enforce",
+            "actions": [{"type": "set_pool_slots", "pool": test_pool, "slots": 2}]}), "test", now)
+        assert throttle_pool(worker.graph, client, test_pool, 2, "hold-on-cpu", now) == ("done", None)
+        assert pool_slots(airflow, test_pool) == 2
+        store.change_policy(worker.graph, "hold-on-cpu", "admin", now, "disable", enabled=False)
+        worker.cycle(step="policies")
+        assert pool_slots(airflow, test_pool) == POOL_SLOTS
+        [release] = actions(worker.graph, "restore_pool_slots")
+        assert (release["status"], release["dry_run"]) == ("done", False) and "no longer throttles" in release["reason"]
+        assert pool_store.pool_states(worker.graph)[test_pool]["throttled_by"] is None
+    finally:
+        client.close()
+        worker.close()

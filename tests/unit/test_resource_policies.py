@@ -175,3 +175,15 @@ def test_a_dag_policy_reading_a_resource_explains_with_its_value():
     facts["resource"] = {"cpu": 0.95}
     [decision] = decide([policy], {"etl": facts}, [], Guardrails(), NOW).decisions
     assert "resource.cpu = 0.95" in decision.reason
+
+
+def test_a_pool_left_throttled_by_a_policy_that_stopped_is_released():
+    from orcai.policy.engine import release_orphans
+    held = {"heavy": {"throttled_by": "hold", "original_slots": 8, "episode": 2}, "free": {"episode": 1}}
+    assert release_orphans(held, [throttle()]) == []  # still enabled and enforced: its own release
+    for stopped in ([throttle(enabled=False)], [throttle(mode="dry_run")], [],
+                    [throttle(actions=[{"type": "set_pool_slots", "pool": "other", "slots": 1}])]):
+        [restore] = release_orphans(held, stopped)
+        assert (restore.action.type, restore.action.pool, restore.action.slots, restore.status) == (
+            "restore_pool_slots", "heavy", 8, "execute")
+        assert restore.policy.enforced and restore.key.endswith("restore_pool_slots:heavy:2")
