@@ -243,6 +243,10 @@ def explain_cycle(policy: Policy, facts: dict, holds: bool = True) -> str:
     return f"`{policy.condition}` is {'true' if holds else 'false'}" + (f" ({', '.join(values)})" if values else "")
 
 
+def _slots(count) -> str:
+    return f"{count} slot" + ("" if count == 1 else "s")
+
+
 def _show(value) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {v:.3g}" for k, v in sorted(value.items())[:5]) + ("…}" if len(value) > 5 else "}")
@@ -277,12 +281,12 @@ def _pool_decision(policy: Policy, action: PolicyAction, fired: bool, pool: dict
         return Decision(key, policy, "", action, "skipped", f"not done: {protected}. {text}", facts)
     if not policy.enforced:
         return Decision(key, policy, "", action, "would_do",
-                        f"dry run: would set pool {name} to {action.slots} slots. {text}", facts)
+                        f"dry run: would set pool {name} to {_slots(action.slots)}. {text}", facts)
     if changes_left <= 0:
         return Decision(key, policy, "", action, "deferred",
                         f"deferred: {guardrails.max_actions_per_hour} enforced actions in the last hour "
                         f"(ORCAI_POLICY_MAX_ACTIONS_PER_HOUR); retried next cycle. {text}", facts)
-    return Decision(key, policy, "", action, "execute", f"throttle: set pool {name} to {action.slots} slots. {text}",
+    return Decision(key, policy, "", action, "execute", f"throttle: set pool {name} to {_slots(action.slots)}. {text}",
                     facts)
 
 

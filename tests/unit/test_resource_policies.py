@@ -85,7 +85,7 @@ def test_throttle_while_true_release_when_clear_once_each():
 
 def test_dry_run_protected_pool_cap_and_undo_hold():
     [dry] = decide([throttle(mode="dry_run")], 0.95).decisions
-    assert dry.status == "would_do" and "would set pool heavy to 1 slots" in dry.reason
+    assert dry.status == "would_do" and "would set pool heavy to 1 slot." in dry.reason
     [protected] = decide([throttle()], 0.95, guardrails=Guardrails(protected_pools=("hea*",))).decisions
     assert protected.status == "skipped" and "ORCAI_PROTECTED_POOLS" in protected.reason
     past = [PastAction(f"k{i}", "other", "etl", "done", NOW - 1000, False, "pause") for i in range(10)]
