@@ -37,7 +37,7 @@ $(TEST_STAMP): requirements-test.txt $(APP_STAMP)
 # Chromium: `playwright install` would download a browser, which this network forbids).
 # prometheus and prometheus-alertmanager give promtool and amtool (config and rule tests)
 # and the real servers of the alert pipeline test (/usr/bin/prometheus, prometheus-alertmanager).
-DEBIAN_TEST_PACKAGES := chromium prometheus prometheus-alertmanager
+DEBIAN_TEST_PACKAGES := chromium prometheus prometheus-alertmanager prometheus-node-exporter
 debian-test-packages:
 	@missing=""; for pkg in $(DEBIAN_TEST_PACKAGES); do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \

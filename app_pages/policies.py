@@ -11,12 +11,13 @@ from orcai.errors import GraphError, OrcaiError, PermissionDenied, PolicyInvalid
 from orcai.graph import policy_store as store
 from orcai.model import DAY_MS
 from orcai.policy import changes
-from orcai.policy.actions import is_undoable, undo_pause_for
-from orcai.policy.backtest import backtest
-from orcai.policy.conditions import validate
+from orcai.policy.actions import is_undoable, undo_for
+from orcai.policy.backtest import backtest, resource_history_for
+from orcai.policy.conditions import MAX_COMPREHENSION_DEPTH, validate
 from orcai.policy.editor import form_values, policy_data
 from orcai.policy.facts import facts_reference
 from orcai.policy.model import ACTION_TYPES, dump_policies_yaml, parse_policy
+from orcai.policy.resources import resource_reference
 from ui.auth import current_person, denied_hint, login_widget
 from ui.connection import graph, graph_error_banner, now_ms, settings_or_stop
 from ui.format import md_text
@@ -112,6 +113,10 @@ def editor_tab(policies) -> None:
         actions = st.multiselect("Actions", ACTION_TYPES, values["actions"], key=f"actions-{suffix}")
         message = st.text_input("Slack message of the alert action", values["message"], key=f"message-{suffix}",
                                 placeholder="{dag.id} failed {dag.consecutive_failures} times in a row")
+        target = st.columns(3)
+        pool = target[0].text_input("Pool (set_pool_slots)", values["pool"], key=f"pool-{suffix}")
+        slots = target[1].number_input("Slots while it holds", 0, 100_000, values["slots"], key=f"slots-{suffix}")
+        tag = target[2].text_input("Tag (pause_tag / unpause_tag)", values["tag"], key=f"tag-{suffix}")
         row = st.columns(3)
         mode = row[0].radio("Mode", ["dry_run", "enforce"], index=["dry_run", "enforce"].index(values["mode"]),
                             key=f"mode-{suffix}", horizontal=True)
@@ -126,9 +131,15 @@ def editor_tab(policies) -> None:
                          "meaning": st.column_config.TextColumn(width="large")})
         st.caption("CEL: `&&`, `||`, `!`, `in`, `startsWith()`, `matches()`, `size()`, "
                    "`exists(x, …)`. Example: `dag.consecutive_failures >= 2 && 'etl' in dag.tags`.")
+        resources = resource_reference(config.resources_file)
+        if resources:
+            st.markdown("**Resource facts** (from Prometheus, `resource.<name>`)")
+            st.dataframe(pd.DataFrame(resources), hide_index=True, width="stretch", key="resource-reference")
+        st.caption(f"Comprehensions (`all`, `exists`, `map`, …) nest at most {MAX_COMPREHENSION_DEPTH} deep; "
+                   f"each evaluation is stopped after {config.policy_eval_budget_s:g} s.")
     data = policy_data({"name": name, "description": description, "condition": condition, "dags": dags,
                         "tags": tags, "owners": owners, "actions": actions, "message": message, "mode": mode,
-                        "cooldown_min": cooldown, "enabled": enabled})
+                        "cooldown_min": cooldown, "enabled": enabled, "pool": pool, "slots": slots, "tag": tag})
     buttons = st.columns(2)
     if buttons[0].button(f"Backtest on last {BACKTEST_DAYS} days", key="backtest", disabled=bool(errors)):
         run_backtest(data)
@@ -145,9 +156,12 @@ def run_backtest(data: dict) -> None:
     except PolicyInvalid as exc:
         st.error("Cannot backtest: " + "; ".join(exc.problems))
         return
-    since = now_ms() - BACKTEST_DAYS * DAY_MS
+    now = now_ms()
+    since = now - BACKTEST_DAYS * DAY_MS
     with st.spinner("Replaying stored history..."):
-        result = backtest(policy, *store.backtest_inputs(graph(), since), since)
+        history = resource_history_for(config, policy.condition, since, now)
+        inputs = ([], [], {}) if policy.per_cycle else store.backtest_inputs(graph(), since)
+        result = backtest(policy, *inputs, since, history)
     st.session_state["backtest_result"] = (policy.condition, result)
 
 
@@ -158,15 +172,19 @@ def show_backtest() -> None:
     st.subheader("Backtest: last 30 days")
     if result.error:
         st.error(f"The condition fails on real history {result.error}: live, it would be disabled.")
+    for note in result.notes:
+        st.warning(note, icon=":material/history:")
+    if result.unjudged:
+        st.warning(f"{result.unjudged} point(s) not judged: a resource fact had no history there.")
     cols = st.columns(3)
     cols[0].metric("Would have fired", len(result.firings))
     cols[1].metric("DAGs in scope", result.dags_checked)
-    cols[2].metric("Runs replayed", result.runs_checked)
+    cols[2].metric("Runs (or resource points) replayed", result.runs_checked)
     st.caption(f"Condition `{condition}`, cooldown applied; DAGs assumed unpaused at the start.")
     if not result.firings:
         st.info("It would not have fired on any stored run.")
         return
-    firings = pd.DataFrame([{"at": f.at, "dag_id": f.dag_id, "run_id": f.run_id, "actions": ", ".join(f.actions),
+    firings = pd.DataFrame([{"at": f.at, "dag_id": f.dag_id or "(once per cycle)", "run_id": f.run_id, "actions": ", ".join(f.actions),
                              "reason": f.reason} for f in result.firings])
     firings["at"] = ms_to_time(firings["at"])
     per_day = firings.assign(day=firings["at"].dt.floor("D")).groupby(["day", "dag_id"]).size().unstack(fill_value=0)
@@ -181,7 +199,7 @@ def action_log_tab() -> None:
         st.info("No actions yet. Each firing of a policy (done, would-be in dry run, skipped, failed) is listed here.")
         return
     log = pd.DataFrame(rows)
-    for column in ("by", "page", "last_error", "undone_by"):
+    for column in ("by", "page", "last_error", "undone_by", "pool"):
         if column not in log:
             log[column] = None
     filters = st.columns(4)
@@ -193,20 +211,21 @@ def action_log_tab() -> None:
             log = log[log[column].isin(values)]
     shown = log.assign(at=ms_to_time(log["at"]))
     st.dataframe(shown, hide_index=True, width="stretch", key="action-log",
-                 column_order=["at", "policy", "dag_id", "kind", "status", "by", "page", "mode", "reason",
+                 column_order=["at", "policy", "dag_id", "pool", "kind", "status", "by", "page", "mode", "reason",
                                "last_error", "undone_by", "facts"],
                  column_config={"reason": st.column_config.TextColumn(width="large"),
                                 "at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
     undoable = log[[is_undoable(row) for row in log.to_dict("records")]]
     if undoable.empty:
         return
-    labels = {row.key: f"{row.dag_id} — paused by {row.policy}" for row in undoable.itertuples()}
-    key = st.selectbox("Undo a pause", list(labels), format_func=labels.get, key="undo-choice")
+    labels = {row.key: (f"pool {row.pool} — throttled by {row.policy}" if row.kind == "set_pool_slots"
+                        else f"{row.dag_id} — paused by {row.policy}") for row in undoable.itertuples()}
+    key = st.selectbox("Undo a pause or a throttle", list(labels), format_func=labels.get, key="undo-choice")
     with st.expander("Facts it saw"):
         st.json(json.loads(undoable.set_index("key").loc[key, "facts"]))
-    if st.button("Undo pause (unpause in Airflow)", key="undo-pause"):
+    if st.button("Undo (unpause, or restore the pool's slots, in Airflow)", key="undo-pause"):
         def undo(person):
-            outcome, error = undo_pause_for(config, graph(), key, person, now_ms(), PAGE)
+            outcome, error = undo_for(config, graph(), key, person, now_ms(), PAGE)
             if outcome == "failed":
                 raise OrcaiError(error)
         person_write(f"Undo pause of {labels[key]}", undo)

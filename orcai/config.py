@@ -92,6 +92,11 @@ class Settings(BaseSettings):
 
     policy_max_actions_per_hour: int = Field(10, ge=0, description="Enforced policy actions (pause, unpause, mark critical) allowed per hour, across all policies.")
     protected_dags: str = Field("", description="Comma-separated DAG id globs no policy may pause or unpause (ORC AI's own orcai_* DAGs always are).")
+    protected_pools: str = Field("", description="Comma-separated Airflow pool name globs no policy may resize.")
+    policy_eval_budget_s: float = Field(1.0, gt=0, le=60, description="Time budget of one condition evaluation; past it the evaluation is stopped and the policy disabled.")
+    prometheus_url: str | None = Field(None, description="Prometheus base URL for resource facts (resource.<name> in conditions); unset: no resource facts.")
+    prometheus_timeout_s: float = Field(5.0, gt=0, description="Timeout of each Prometheus query.")
+    resources_file: Path = Field(Path("stack/policies/resources.yaml"), description="YAML list of named PromQL queries exposed to conditions as resource.<name>.")
     policies_dir: Path = Field(Path("stack/policies"), description="Folder of default policies (*.yaml) the worker installs once.")
 
     home: Path = Field(Path(".orcai"), description="Local data folder (embedded FalkorDB, local Airflow).")
@@ -131,7 +136,8 @@ class Settings(BaseSettings):
             raise ValueError(str(exc).partition(": ")[2]) from None
         return text
 
-    @field_validator("airflow_url", "airflow_ui_url", "app_url", "slack_api_url", "oidc_issuer")
+    @field_validator("airflow_url", "airflow_ui_url", "app_url", "slack_api_url", "oidc_issuer",
+                     "prometheus_url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
         if url is None:
@@ -190,6 +196,10 @@ class Settings(BaseSettings):
     @property
     def protected_dag_globs(self) -> tuple[str, ...]:
         return tuple(g.strip() for g in self.protected_dags.split(",") if g.strip())
+
+    @property
+    def protected_pool_globs(self) -> tuple[str, ...]:
+        return tuple(g.strip() for g in self.protected_pools.split(",") if g.strip())
 
     @property
     def dag_shard(self) -> Shard:

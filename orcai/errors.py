@@ -9,12 +9,15 @@
     ├── GraphError             talking to the graph database failed
     │   ├── GraphUnavailable       server down or unreachable
     │   └── GraphQueryError        the server rejected a query
+    ├── PrometheusError        a PromQL query for a resource fact failed
+    │   └── PrometheusUnreachable  connection refused, DNS, timeout
     ├── SlackError             a Slack message was not delivered; `reason` says why
     │                          (rate_limited, server_error, auth, network, rejected)
     ├── PolicyError            a policy cannot be saved or run
     │   ├── PolicyInvalid          it fails validation; `problems` lists each reason
     │   ├── PolicyConflict         it changed since it was read (another admin, the worker)
     │   └── ConditionRuntimeError  a valid condition failed on real facts (e.g. division by zero)
+    │       └── ConditionTimeout       an evaluation ran past its time budget and was stopped
     └── AccessError            who is asking may not see or do this
         ├── SignInRefused          a sign-in that does not count (another issuer, an expired
         │                          session, no group that maps to a role); `reason` says which
@@ -60,6 +63,14 @@ class GraphQueryError(GraphError):
     pass
 
 
+class PrometheusError(OrcaiError):
+    """A PromQL query failed (bad query, HTTP error, unexpected answer)."""
+
+
+class PrometheusUnreachable(PrometheusError):
+    """Prometheus did not answer (down, wrong ORCAI_PROMETHEUS_URL, timeout)."""
+
+
 class SlackError(OrcaiError):
     """A Slack send failed. `reason` classifies it; `retry_after_s` is Slack's Retry-After."""
 
@@ -87,6 +98,10 @@ class PolicyConflict(PolicyError):
 
 class ConditionRuntimeError(PolicyError):
     """A valid condition failed on real facts (e.g. a division by zero)."""
+
+
+class ConditionTimeout(ConditionRuntimeError):
+    """An evaluation ran past its time budget; the evaluator process was killed."""
 
 
 class AccessError(OrcaiError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from orcai.anomalies.baselines import band_at_runs

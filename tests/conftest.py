@@ -239,3 +239,54 @@ def api_json(airflow: LocalAirflow, path: str, body: dict | None = None) -> dict
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="GET" if body is None else "POST")
     return json.load(urllib.request.urlopen(request, timeout=60))
+
+
+NODE_EXPORTER_PORT = 9290 + PORT_OFFSET
+PROMETHEUS_PORT = 9291 + PORT_OFFSET
+
+
+@dataclass
+class LocalPrometheus:
+    url: str
+    node_exporter: Service
+    prometheus: Service
+
+
+@pytest.fixture(scope="session")
+def node_prometheus(tmp_path_factory) -> LocalPrometheus:
+    """Debian's node exporter (CPU and /proc/stat collectors) scraped every second by Debian's
+    Prometheus, both on loopback ports from TEST_PORT_OFFSET."""
+    import urllib.request
+
+    import yaml
+
+    from orcai.localstack.process import start_service, wait_until
+    from tests.stack.tools import debian_tool
+
+    home = tmp_path_factory.mktemp("prometheus")
+    node_exporter = start_service("node-exporter", [
+        debian_tool("prometheus-node-exporter"), f"--web.listen-address=127.0.0.1:{NODE_EXPORTER_PORT}",
+        "--collector.disable-defaults", "--collector.cpu", "--collector.stat"], home / "node-exporter.log")
+    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+              "scrape_configs": [{"job_name": "node", "static_configs": [
+                  {"targets": [f"127.0.0.1:{NODE_EXPORTER_PORT}"]}]}]}
+    (home / "prometheus.yml").write_text(yaml.safe_dump(config))
+    prometheus = start_service("prometheus", [
+        debian_tool("prometheus"), f"--config.file={home / 'prometheus.yml'}",
+        f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"],
+        home / "prometheus.log")
+
+    def answers(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{NODE_EXPORTER_PORT}/metrics"), node_exporter, 30)
+        wait_until(lambda: answers(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"), prometheus, 60)
+        yield LocalPrometheus(f"http://127.0.0.1:{PROMETHEUS_PORT}", node_exporter, prometheus)
+    finally:
+        prometheus.stop()
+        node_exporter.stop()

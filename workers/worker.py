@@ -251,6 +251,7 @@ class Worker:
 
     def close(self) -> None:
         self.airflow.close()
+        self.policies.close()
         self.graph.close()
 
 

@@ -19,9 +19,9 @@ from typing import Callable, Iterator, TypeVar
 import pydantic
 import urllib3
 from airflow_client.client import ApiClient, Configuration
-from airflow_client.client.api import AssetApi, DAGApi, DagRunApi, TaskApi, TaskInstanceApi
+from airflow_client.client.api import AssetApi, DAGApi, DagRunApi, PoolApi, TaskApi, TaskInstanceApi
 from airflow_client.client.exceptions import ApiException
-from airflow_client.client.models import DAGPatchBody
+from airflow_client.client.models import DAGPatchBody, PoolPatchBody
 
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowResponseError, AirflowUnreachable
@@ -166,6 +166,20 @@ class AirflowClient:
         """One DAG as Airflow sees it now (e.g. to confirm `is_paused` after a change)."""
         return self._call(f"GET /dags/{dag_id}", lambda c: DAGApi(c).get_dag(
             dag_id, _request_timeout=self._settings.airflow_timeout_s))
+
+    def get_pool(self, name: str):
+        """One pool as Airflow sees it now (slots, occupied, queued...)."""
+        return self._call(f"GET /pools/{name}", lambda c: PoolApi(c).get_pool(
+            name, _request_timeout=self._settings.airflow_timeout_s))
+
+    def set_pool_slots(self, name: str, slots: int):
+        """PATCH /pools/{name} changing only its slots (update_mask). Airflow 3.3 validates the
+        body as a whole pool (name, slots, include_deferred), so the current values go along."""
+        current = self.get_pool(name)
+        body = PoolPatchBody(pool=name, slots=slots, include_deferred=bool(current.include_deferred),
+                             description=current.description)
+        return self._call(f"PATCH /pools/{name}", lambda c: PoolApi(c).patch_pool(
+            name, body, update_mask=["slots"], _request_timeout=self._settings.airflow_timeout_s))
 
     def trigger_dag_run(self, dag_id: str, conf: dict | None = None):
         from airflow_client.client.models import TriggerDAGRunPostBody

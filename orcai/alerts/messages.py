@@ -25,7 +25,11 @@ SEVERITY_EMOJI = {"high": ":red_circle:", "medium": ":large_orange_circle:", "lo
 ACTION_VERBS = {"pause": ("Paused", "Would pause", "Could not pause"),
                 "unpause": ("Unpaused", "Would unpause", "Could not unpause"),
                 "mark_critical": ("Marked critical", "Would mark critical", "Could not mark critical"),
-                "alert": ("Alert", "Alert (dry run)", "Could not alert")}
+                "alert": ("Alert", "Alert (dry run)", "Could not alert"),
+                "pause_tag": ("Paused", "Would pause", "Could not pause"),
+                "unpause_tag": ("Unpaused", "Would unpause", "Could not unpause"),
+                "set_pool_slots": ("Throttled", "Would throttle", "Could not throttle"),
+                "restore_pool_slots": ("Released", "Would release", "Could not release")}
 OUTCOME_INDEX = {"done": 0, "would_do": 1, "failed": 2}
 
 
@@ -144,7 +148,7 @@ def policy_action_message(alerts: Sequence[AlertRequest], links: Links) -> Messa
         if p.get("undo"):
             facts.append(f"To undo: {p['undo']}")
         emoji = {"done": ":robot_face:", "would_do": ":test_tube:", "failed": ":warning:"}.get(p.get("outcome"), "")
-        return Item(title=f"{verb} {p.get('dag_id') or ''}".strip(), detail=p.get("reason") or "",
+        return Item(title=f"{verb} {p.get('dag_id') or p.get('target') or ''}".strip(), detail=p.get("reason") or "",
                     facts=tuple(facts), emoji=emoji,
                     links=_present(Link("Policy in ORC AI", links.orcai_page("policies", name=p.get("policy"))),
                                    _link("DAG in Airflow", links.airflow(p.get("dag_id")))))

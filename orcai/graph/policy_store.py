@@ -118,7 +118,7 @@ def backtest_inputs(graph: Graph, since_ms: int, context_ms: int = 7 * DAY_MS) -
 
 def paused_by_policy(graph: Graph) -> dict[str, int]:
     """When a policy last paused each DAG (and nobody undid it)."""
-    rows = graph.read("MATCH (a:Action) WHERE a.kind = 'pause' AND a.status = 'done' "
+    rows = graph.read("MATCH (a:Action) WHERE a.kind IN ['pause', 'pause_tag'] AND a.status = 'done' "
                       "RETURN a.dag_id AS dag_id, max(a.done_at) AS at")
     return {r["dag_id"]: r["at"] for r in rows}
 
@@ -140,6 +140,7 @@ def record_decisions(graph: Graph, decisions: list[Decision], now_ms: int) -> No
         "kind": d.action.type, "policy": d.policy.name, "policy_version": d.policy.version,
         "dag_id": d.dag_id, "mode": d.policy.mode, "dry_run": not d.policy.enforced,
         "reason": d.reason, "facts": json.dumps(d.facts, sort_keys=True), "run_id": d.facts["run"]["id"],
+        "tag": d.action.tag,
         "status": "pending" if d.status == "execute" else d.status}} for d in decisions]
     if not rows:
         return
@@ -157,6 +158,13 @@ def record_decisions(graph: Graph, decisions: list[Decision], now_ms: int) -> No
     """, {"rows": rows, "now": now_ms})
 
 
+def mark_released(graph: Graph, policy: str, pool: str, now_ms: int) -> None:
+    """The throttles of a pool by a policy, once it is restored: no longer undoable."""
+    graph.write("MATCH (a:Action) WHERE a.kind = 'set_pool_slots' AND a.policy = $policy AND a.pool = $pool "
+                "AND a.status = 'done' SET a.status = 'released', a.released_at = $now",
+                {"policy": policy, "pool": pool, "now": now_ms})
+
+
 def set_action_outcome(graph: Graph, key: str, status: str, now_ms: int, error: str | None = None) -> None:
     graph.write("MATCH (a:Action {key: $key}) SET a.status = $status, a.last_error = $error, "
                 "a.attempts = coalesce(a.attempts, 0) + 1, "
@@ -165,24 +173,24 @@ def set_action_outcome(graph: Graph, key: str, status: str, now_ms: int, error: 
 
 
 def record_undo(graph: Graph, original_key: str, by: str, now_ms: int, status: str, error: str | None,
-                subject: str | None = None, page: str | None = None) -> str:
-    """The unpause that undoes a policy's pause, linked to it, with who (name and subject)
-    and from which page; the pause is marked undone."""
+                kind: str = "unpause", subject: str | None = None, page: str | None = None) -> str:
+    """The unpause (or pool restore) that undoes a policy's action, linked to it, with who
+    (name and subject) and from which page; the original action is marked undone."""
     key = f"undo:{original_key}"
     graph.write("""
         MATCH (o:Action {key: $original})
         MERGE (u:Action {key: $key})
         ON CREATE SET u.at = $now, u.attempts = 0
-        SET u.kind = 'unpause', u.policy = 'undo', u.dag_id = o.dag_id, u.mode = 'enforce',
+        SET u.kind = $kind, u.policy = 'undo', u.dag_id = o.dag_id, u.pool = o.pool, u.mode = 'enforce',
             u.dry_run = false, u.status = $status, u.by = $by, u.by_subject = $subject, u.page = $page,
             u.last_error = $error,
             u.reason = 'undo of ' + o.key + ' by ' + $by, u.facts = o.facts, u.done_at = $now
         MERGE (u)-[:UNDOES]->(o)
         WITH o, u
-        MATCH (d:Dag {dag_id: o.dag_id})
-        MERGE (u)-[:TARGETS]->(d)
+        MATCH (o)-[:TARGETS]->(t)
+        MERGE (u)-[:TARGETS]->(t)
     """, {"original": original_key, "key": key, "now": now_ms, "status": status, "by": by, "error": error,
-          "subject": subject, "page": page})
+          "kind": kind, "subject": subject, "page": page})
     if status == "done":
         graph.write("MATCH (o:Action {key: $key}) SET o.status = 'undone', o.undone_at = $now, o.undone_by = $by",
                     {"key": original_key, "now": now_ms, "by": by})

@@ -64,7 +64,8 @@ def task_runs_of(graph: Graph, dag_run_keys: list[str]) -> list[Row]:
 
 def recent_task_runs(graph: Graph, task_key: str, limit: int = 10) -> list[Row]:
     return graph.read("""
-        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(:Task {key: $key})
+        MATCH (t:Task {key: $key})
+        WITH t MATCH (tr:TaskRun)-[:INSTANCE_OF]->(t)
         RETURN tr.run_id AS run_id, tr.state AS state, tr.start_date AS start_date,
                tr.duration_s AS duration_s, tr.try_number AS try_number
         ORDER BY tr.start_date DESC LIMIT $limit""", {"key": task_key, "limit": limit})

@@ -2,6 +2,11 @@
 
 The worker's policy stage and the Policies page's undo both come here: the page never
 talks to Airflow itself, it asks this module, which talks through `orcai.airflow`.
+
+    pause / unpause (one DAG, or every DAG with a tag)   PATCH /dags/{id}, read back
+    throttle a pool (set_pool_slots)                      remember its slots in the graph,
+                                                          PATCH /pools/{name}, read back
+    release it (restore_pool_slots, or a person's undo)   PATCH back to the remembered slots
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from orcai.alerts.outbox import AlertRequest
 from orcai.config import Settings
 from orcai.errors import AirflowError
 from orcai.graph import Graph
-from orcai.graph import dag_store, policy_store
+from orcai.graph import dag_store, policy_store, pool_store
 from orcai.graph.alert_store import enqueue
+
+UNDOABLE = ("pause", "pause_tag", "set_pool_slots")
 
 
 def set_paused_confirmed(airflow: AirflowClient, dag_id: str, paused: bool) -> tuple[str, str | None]:
@@ -29,47 +36,97 @@ def set_paused_confirmed(airflow: AirflowClient, dag_id: str, paused: bool) -> t
     return "done", None
 
 
-def is_undoable(action: dict | None) -> bool:
-    """Only a pause that was done (and not undone yet) can be undone."""
-    return action is not None and action.get("kind") == "pause" and action.get("status") == "done"
+def set_pool_slots_confirmed(airflow: AirflowClient, pool: str, slots: int) -> tuple[str, str | None]:
+    """Set a pool's slots and read the pool back: (done | failed, error)."""
+    try:
+        airflow.set_pool_slots(pool, slots)
+        now = airflow.get_pool(pool).slots
+    except AirflowError as exc:
+        return "failed", str(exc)
+    if now != slots:
+        return "failed", f"Airflow accepted the change but pool {pool} reads back {now} slots, not {slots}"
+    return "done", None
 
 
-def undo_pause(graph: Graph, airflow: AirflowClient, action_key: str, by: Person, now_ms: int,
-               page: str | None = None) -> tuple[str, str | None]:
-    """Unpause the DAG a policy paused, record the undo with who did it and from where, and
-    tell Slack who it was; takes the operator role. (done | skipped | failed, error)."""
-    require(by, "undo_action")
-    action = policy_store.get_action(graph, action_key)
-    if not is_undoable(action):
-        return "failed", "only a pause that was done (and not undone yet) can be undone"
-    outcome, error = set_paused_confirmed(airflow, action["dag_id"], False)
-    if outcome in ("done", "skipped"):
-        dag_store.set_dag_flags(graph, action["dag_id"], is_paused=False)
-    status = "done" if outcome != "failed" else "failed"
-    undo_key = policy_store.record_undo(graph, action_key, by.name, now_ms, status, error,
-                                        subject=by.subject, page=page)
-    enqueue(graph, [manual_action_notice(undo_key, action, by, outcome, error, now_ms)])
+def throttle_pool(graph: Graph, airflow: AirflowClient, pool: str, slots: int, policy: str,
+                  now_ms: int) -> tuple[str, str | None]:
+    """Remember the pool's slots (before touching it), then set them; confirmed."""
+    try:
+        current = airflow.get_pool(pool).slots
+    except AirflowError as exc:
+        return "failed", str(exc)
+    pool_store.remember_original(graph, pool, current, policy, now_ms)
+    outcome, error = set_pool_slots_confirmed(airflow, pool, slots)
+    if outcome == "done":
+        pool_store.throttle_done(graph, pool)
     return outcome, error
 
 
-def manual_action_notice(key: str, undone: dict, by: Person, outcome: str, error: str | None,
+def restore_pool(graph: Graph, airflow: AirflowClient, pool: str, held_off_by: str | None = None) -> tuple[str, str | None]:
+    """Give a throttled pool its remembered slots back; confirmed. `held_off_by`: a person's
+    undo, after which that policy leaves the pool alone until its condition clears."""
+    state = pool_store.pool_states(graph).get(pool)
+    if not state or state.get("throttled_by") is None:
+        return "skipped", f"pool {pool} is not throttled by a policy"
+    outcome, error = set_pool_slots_confirmed(airflow, pool, int(state["original_slots"]))
+    if outcome == "done":
+        pool_store.forget_throttle(graph, pool, held_off_by)
+    return outcome, error
+
+
+def is_undoable(action: dict | None) -> bool:
+    """A pause (one DAG or by tag) or a pool throttle that was done, and not undone or released."""
+    return action is not None and action.get("kind") in UNDOABLE and action.get("status") == "done"
+
+
+def undo(graph: Graph, airflow: AirflowClient, action_key: str, by: Person, now_ms: int,
+         page: str | None = None) -> tuple[str, str | None]:
+    """Undo what a policy did (unpause the DAG, or give the pool its slots back), record who
+    did it and from which page, and tell Slack; takes the operator role. (outcome, error)"""
+    require(by, "undo_action")
+    action = policy_store.get_action(graph, action_key)
+    if not is_undoable(action):
+        return "failed", "only a pause or a pool throttle that was done (and not undone yet) can be undone"
+    if action["kind"] == "set_pool_slots":
+        outcome, error = restore_pool(graph, airflow, action["pool"], held_off_by=action["policy"])
+        kind = "restore_pool_slots"
+    else:
+        outcome, error = set_paused_confirmed(airflow, action["dag_id"], False)
+        if outcome in ("done", "skipped"):
+            dag_store.set_dag_flags(graph, action["dag_id"], is_paused=False)
+        kind = "unpause"
+    status = "done" if outcome != "failed" else "failed"
+    undo_key = policy_store.record_undo(graph, action_key, by.name, now_ms, status, error, kind,
+                                        subject=by.subject, page=page)
+    enqueue(graph, [manual_action_notice(undo_key, action, by, kind, outcome, error, now_ms)])
+    return outcome, error
+
+
+undo_pause = undo  # the name the first undo had
+
+
+def manual_action_notice(key: str, undone: dict, by: Person, kind: str, outcome: str, error: str | None,
                          now_ms: int) -> AlertRequest:
     """The Slack notice of a person's undo: names the person."""
-    reason = f"{by.name} undid {undone.get('policy')}'s pause" + (f" — failed: {error}" if error else "")
+    what = f"throttle of pool {undone.get('pool')}" if kind == "restore_pool_slots" else "pause"
+    reason = f"{by.name} undid {undone.get('policy')}'s {what}" + (f" — failed: {error}" if error else "")
     return AlertRequest(
-        key=f"manual_action:{key}:{outcome}", kind="policy_action", created_at=now_ms, dag_id=undone["dag_id"],
-        payload={"policy": undone.get("policy"), "version": undone.get("policy_version"), "action": "unpause",
+        key=f"manual_action:{key}:{outcome}", kind="policy_action", created_at=now_ms, dag_id=undone.get("dag_id"),
+        payload={"policy": undone.get("policy"), "version": undone.get("policy_version"), "action": kind,
                  "mode": "enforce", "outcome": "failed" if outcome == "failed" else "done",
-                 "dag_id": undone["dag_id"], "reason": reason, "facts": {}, "undo": None, "text": "",
+                 "dag_id": undone.get("dag_id"), "reason": reason, "facts": {}, "undo": None, "text": "",
                  "by": by.name})
 
 
-def undo_pause_for(settings: Settings, graph: Graph, action_key: str, by: Person, now_ms: int,
-                   page: str | None = None) -> tuple[str, str | None]:
-    """`undo_pause` with a client of its own (the app holds no Airflow client)."""
+def undo_for(settings: Settings, graph: Graph, action_key: str, by: Person, now_ms: int,
+             page: str | None = None) -> tuple[str, str | None]:
+    """`undo` with a client of its own (the app holds no Airflow client)."""
     require(by, "undo_action")  # before any connection is made
     airflow = AirflowClient(settings)
     try:
-        return undo_pause(graph, airflow, action_key, by, now_ms, page)
+        return undo(graph, airflow, action_key, by, now_ms, page)
     finally:
         airflow.close()
+
+
+undo_pause_for = undo_for

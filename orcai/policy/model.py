@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import yaml
 
@@ -18,7 +19,12 @@ from orcai.errors import PolicyInvalid
 from orcai.policy.conditions import validate
 from orcai.policy.facts import FACTS
 
-ACTION_TYPES = ("pause", "unpause", "alert", "mark_critical")
+ACTION_TYPES = ("pause", "unpause", "alert", "mark_critical", "set_pool_slots", "pause_tag", "unpause_tag")
+# Actions on something other than one DAG: a policy with one is judged once per cycle, on
+# `resource` and `now` facts only. set_pool_slots is released (the pool's slots restored)
+# when the condition clears; pause_tag / unpause_tag act on every DAG with the tag.
+CYCLE_ACTIONS = ("set_pool_slots", "pause_tag", "unpause_tag")
+CYCLE_FACTS = ("resource", "now")
 MODES = ("dry_run", "enforce")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")
 _PLACEHOLDER = re.compile(r"\{\s*([a-z_]+)\.([a-z_0-9]+)\s*\}")
@@ -42,6 +48,9 @@ class Scope:
 class PolicyAction:
     type: str
     message: str = ""  # the Slack text of an `alert` action, with {dag.id}-style placeholders
+    pool: str = ""  # set_pool_slots: the Airflow pool
+    slots: int | None = None  # set_pool_slots: its slots while the condition holds
+    tag: str = ""  # pause_tag / unpause_tag: the DAG tag
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,15 @@ class Policy:
     def enforced(self) -> bool:
         return self.mode == "enforce"
 
+    @property
+    def per_cycle(self) -> bool:
+        """Judged once per cycle (pool and tag actions), not once per DAG."""
+        return any(a.type in CYCLE_ACTIONS for a in self.actions)
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["scope"] = {k: list(v) for k, v in data["scope"].items() if v}
-        data["actions"] = [{k: v for k, v in a.items() if v} for a in data["actions"]]
+        data["actions"] = [{k: v for k, v in a.items() if v not in ("", None)} for a in data["actions"]]
         return data
 
 
@@ -88,6 +102,14 @@ def parse_policy(data: dict) -> Policy:
     if not isinstance(cooldown, int) or isinstance(cooldown, bool) or cooldown < 0:
         problems.append("cooldown_min: a whole number of minutes, 0 or more")
     scope = _scope(data.get("scope") or {}, problems)
+    if any(a.type in CYCLE_ACTIONS for a in actions):
+        roots = set(re.findall(r"\b(dag|run|anomaly)\s*\.", condition))
+        if roots:
+            problems.append(f"condition: a policy that sets pool slots or acts on a tag is judged once per cycle, "
+                            f"not per DAG: it can use {' and '.join(r + '.*' for r in CYCLE_FACTS)} facts only, "
+                            f"not {', '.join(sorted(r + '.*' for r in roots))}")
+        if any(a.type in ("pause", "unpause", "mark_critical") for a in actions):
+            problems.append("actions: pool and tag actions cannot be mixed with pause, unpause or mark_critical")
     unknown = set(data) - set(Policy.__dataclass_fields__)
     if unknown:
         problems.append(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -136,6 +158,11 @@ def load_policies_yaml(text: str | bytes) -> list[Policy]:
     return policies
 
 
+def policy_files(directory: Path) -> list[Path]:
+    """The policy files of a folder: every `*.yaml` but `resources.yaml` (resource facts)."""
+    return [p for p in sorted(directory.glob("*.yaml")) if p.name != "resources.yaml"] if directory.is_dir() else []
+
+
 def dump_policies_yaml(policies: list[Policy]) -> str:
     """YAML that `load_policies_yaml` reads back (history fields left out: they belong to the graph)."""
     keep = ("name", "description", "scope", "condition", "actions", "mode", "cooldown_min", "enabled")
@@ -155,11 +182,19 @@ def _actions(raw, problems: list[str]) -> tuple[PolicyAction, ...]:
             problems.append(f"actions: unknown action {kind!r}; use {', '.join(ACTION_TYPES)}")
             continue
         message = str(item.get("message") or "")
+        pool, tag, slots = str(item.get("pool") or "").strip(), str(item.get("tag") or "").strip(), item.get("slots")
+        if kind == "set_pool_slots" and (not pool or not isinstance(slots, int) or isinstance(slots, bool)
+                                         or slots < 0):
+            problems.append("actions: set_pool_slots needs a pool and slots (a whole number, 0 or more)")
+        if kind in ("pause_tag", "unpause_tag") and not tag:
+            problems.append(f"actions: {kind} needs a tag")
         for root, name in _PLACEHOLDER.findall(message):
-            if name not in FACTS.get(root, {}):
+            if root != "resource" and name not in FACTS.get(root, {}):
                 problems.append(f"actions: the alert message uses an unknown fact {{{root}.{name}}}")
-        actions.append(PolicyAction(kind, message))
-    if {"pause", "unpause"} <= {a.type for a in actions}:
+        actions.append(PolicyAction(kind, message, pool if kind == "set_pool_slots" else "",
+                                    slots if kind == "set_pool_slots" else None,
+                                    tag if kind in ("pause_tag", "unpause_tag") else ""))
+    if {"pause", "unpause"} <= {a.type for a in actions} or {"pause_tag", "unpause_tag"} <= {a.type for a in actions}:
         problems.append("actions: a policy cannot both pause and unpause")
     return tuple(actions)
 

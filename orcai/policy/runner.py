@@ -24,10 +24,15 @@ from orcai.graph import anomaly_store, dag_store, incident_store
 from orcai.graph import policy_store as store
 from orcai.graph.alert_store import enqueue
 from orcai.model import DAY_MS
-from orcai.policy.actions import set_paused_confirmed
-from orcai.policy.engine import Decision, Guardrails, decide
+from orcai.errors import PolicyInvalid
+from orcai.graph import pool_store
+from orcai.model import HOUR_MS
+from orcai.policy.actions import restore_pool, set_paused_confirmed, throttle_pool
+from orcai.policy.engine import Decision, Guardrails, decide, decide_cycle, missing_resources, release_orphans
+from orcai.policy.resources import ResourceFacts, load_resources, read_resource_facts, resources_used
+from orcai.prometheus import PrometheusClient
 from orcai.policy.facts import facts_for
-from orcai.policy.model import load_policies_yaml, render_message
+from orcai.policy.model import load_policies_yaml, policy_files, render_message
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,8 @@ class PolicyReport:
 
 
 def guardrails_from(settings: Settings) -> Guardrails:
-    return Guardrails(settings.policy_max_actions_per_hour, settings.protected_dag_globs)
+    return Guardrails(settings.policy_max_actions_per_hour, settings.protected_dag_globs,
+                      settings.protected_pool_globs)
 
 
 def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
@@ -71,10 +77,36 @@ def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
 
 
 class PolicyRunner:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, prometheus: PrometheusClient | None = None):
         self.settings = settings
         self.guardrails = guardrails_from(settings)
         self.defaults_installed = False
+        self._prometheus = prometheus  # built on first need (no network in __init__)
+
+    def resource_facts(self, policies: list) -> ResourceFacts:
+        """The resource facts the enabled policies read, from Prometheus; Prometheus down or
+        not configured is one log line per cycle and every such fact absent."""
+        needed = set().union(*(resources_used(p.condition) for p in policies)) if policies else set()
+        if not needed:
+            return ResourceFacts({}, {})
+        if not self.settings.prometheus_url:
+            return ResourceFacts({}, {n: "ORCAI_PROMETHEUS_URL is not set" for n in needed})
+        try:
+            queries = [q for q in load_resources(self.settings.resources_file) if q.name in needed]
+        except PolicyInvalid as exc:
+            log.error("resource facts unavailable: %s is invalid: %s", self.settings.resources_file,
+                      "; ".join(exc.problems))
+            return ResourceFacts({}, {n: f"{self.settings.resources_file} is invalid" for n in needed})
+        if self._prometheus is None:
+            self._prometheus = PrometheusClient(self.settings)
+        facts = read_resource_facts(self._prometheus, queries)
+        if facts.unreachable:
+            log.warning("resource facts unavailable this cycle: %s", facts.unreachable)
+        return facts
+
+    def close(self) -> None:
+        if self._prometheus is not None:
+            self._prometheus.close()
 
     def run(self, graph: Graph, airflow: AirflowClient, now_ms: int) -> PolicyReport:
         if not self.defaults_installed:
@@ -83,41 +115,79 @@ class PolicyRunner:
                 log.info("installed default policies: %s", ", ".join(installed))
             self.defaults_installed = True
         report = PolicyReport()
-        policies = store.load_policies(graph, include_disabled=False)
+        every_policy = store.load_policies(graph, include_disabled=True)
+        policies = [p for p in every_policy if p.enabled]
+        if self.settings.dag_shard.index == 0:
+            orphans = release_orphans(pool_store.pool_states(graph), every_policy)
+            if orphans:
+                pool_store.record_cycle_actions(graph, orphans, now_ms)
+                enqueue(graph, [a for a in (self._act(graph, airflow, d, now_ms, report) for d in orphans) if a])
         if not policies:
             return report
         longest_cooldown = max(p.cooldown_min for p in policies) * 60_000
         past = store.past_actions(graph, now_ms - max(longest_cooldown, DAY_MS))
         shard = self.settings.dag_shard  # with ORCAI_SHARD, each shard acts on its own DAGs only
         facts = {dag_id: f for dag_id, f in current_facts(graph, now_ms).items() if shard.owns(dag_id)}
-        evaluation = decide(policies, facts, past, self.guardrails, now_ms)
+        resources = self.resource_facts(policies)
+        for dag_facts in facts.values():
+            dag_facts["resource"] = resources.values
+        skipped = {p.name: why for p in policies
+                   if (why := missing_resources(p, resources.values, resources.missing))}
+        judged = [p for p in policies if p.name not in skipped]
+        budget = self.settings.policy_eval_budget_s
+        evaluation = decide(judged, facts, past, self.guardrails, now_ms, budget)
+        if shard.index == 0:  # pools and tags are judged once, by the first shard
+            evaluation = decide_cycle(judged, resources.values, resources.missing, facts,
+                                      pool_store.pool_states(graph), past, self.guardrails, now_ms, budget,
+                                      evaluation)
+        evaluation.skipped.update(skipped)
+        for policy in policies:
+            if policy.name in evaluation.skipped:
+                pool_store.record_skip(graph, policy, evaluation.skipped[policy.name], now_ms, now_ms // HOUR_MS)
+        for policy_name, pool in evaluation.released:
+            pool_store.clear_hold(graph, pool, policy_name)
         report.evaluated, report.fired = evaluation.evaluated, len(evaluation.decisions)
         for name, error in evaluation.broken.items():
             self._disable(graph, name, error, now_ms)
             report.disabled.append(name)
-        store.record_decisions(graph, evaluation.decisions, now_ms)
-        alerts = []
-        for decision in evaluation.decisions:
-            outcome, error = decision.status, None
-            if decision.status == "execute":
-                outcome, error = self._execute(graph, airflow, decision, now_ms)
-                store.set_action_outcome(graph, decision.key, outcome, now_ms, error)
-                report.done += outcome == "done"
-                report.failed += outcome == "failed"
-            if outcome in ("done", "would_do", "failed"):
-                report.actions.append({"action": decision.action.type, "mode": decision.policy.mode,
-                                       "outcome": outcome})
-                alerts.append(self._notice(decision, outcome, error, now_ms))
-        enqueue(graph, alerts)
+        store.record_decisions(graph, [d for d in evaluation.decisions if d.dag_id], now_ms)
+        pool_store.record_cycle_actions(graph, [d for d in evaluation.decisions if not d.dag_id], now_ms)
+        alerts = [self._act(graph, airflow, decision, now_ms, report) for decision in evaluation.decisions]
+        enqueue(graph, [a for a in alerts if a is not None])
         return report
+
+    def _act(self, graph: Graph, airflow: AirflowClient, decision: Decision, now_ms: int,
+             report: PolicyReport) -> AlertRequest | None:
+        """Execute a decision (if it is to be executed), record its outcome; the Slack notice."""
+        outcome, error = decision.status, None
+        if decision.status == "execute":
+            outcome, error = self._execute(graph, airflow, decision, now_ms)
+            store.set_action_outcome(graph, decision.key, outcome, now_ms, error)
+            report.done += outcome == "done"
+            report.failed += outcome == "failed"
+        if outcome not in ("done", "would_do", "failed"):
+            return None
+        report.actions.append({"action": decision.action.type, "mode": decision.policy.mode, "outcome": outcome})
+        return self._notice(decision, outcome, error, now_ms)
 
     def _execute(self, graph: Graph, airflow: AirflowClient, decision: Decision,
                  now_ms: int) -> tuple[str, str | None]:
-        kind, dag_id = decision.action.type, decision.dag_id
-        if kind in ("pause", "unpause"):
-            outcome, error = set_paused_confirmed(airflow, dag_id, kind == "pause")
+        kind, dag_id, action = decision.action.type, decision.dag_id, decision.action
+        if kind == "set_pool_slots":
+            outcome, error = throttle_pool(graph, airflow, action.pool, action.slots, decision.policy.name, now_ms)
+        elif kind == "restore_pool_slots":
+            outcome, error = restore_pool(graph, airflow, action.pool)
             if outcome in ("done", "skipped"):
-                dag_store.set_dag_flags(graph, dag_id, is_paused=kind == "pause")
+                store.mark_released(graph, decision.policy.name, action.pool, now_ms)
+        if kind in ("set_pool_slots", "restore_pool_slots"):
+            if error:
+                log.error("policy %s could not %s pool %s: %s", decision.policy.name,
+                          "throttle" if kind == "set_pool_slots" else "restore", action.pool, error)
+            return outcome, error
+        if kind in ("pause", "unpause", "pause_tag", "unpause_tag"):
+            outcome, error = set_paused_confirmed(airflow, dag_id, kind in ("pause", "pause_tag"))
+            if outcome in ("done", "skipped"):
+                dag_store.set_dag_flags(graph, dag_id, is_paused=kind in ("pause", "pause_tag"))
             if error:
                 log.error("policy %s could not %s %s: %s", decision.policy.name, kind, dag_id, error)
             return outcome, error
@@ -128,15 +198,19 @@ class PolicyRunner:
     def _notice(self, decision: Decision, outcome: str, error: str | None, now_ms: int) -> AlertRequest:
         policy, action = decision.policy, decision.action
         undo = None
-        if action.type == "pause" and outcome == "done":
+        if action.type in ("pause", "pause_tag") and outcome == "done":
             undo = f"Undo in ORC AI: {self.settings.app_url}/policies (Action log), or unpause {decision.dag_id} in Airflow"
+        if action.type == "set_pool_slots" and outcome == "done":
+            undo = (f"Undo in ORC AI: {self.settings.app_url}/policies (Action log) restores the pool's slots; "
+                    f"it is restored by itself when the condition clears")
         text = render_message(action.message, decision.facts) if action.type == "alert" else ""
         reason = decision.reason if error is None else f"{decision.reason} — failed: {error}; retried next cycle"
         return AlertRequest(
             key=f"policy_action:{decision.key}:{outcome}", kind="policy_action", created_at=now_ms,
-            dag_id=decision.dag_id,
+            dag_id=decision.dag_id or None,
             payload={"policy": policy.name, "version": policy.version, "action": action.type,
                      "mode": policy.mode, "outcome": outcome, "dag_id": decision.dag_id, "reason": reason,
+                     "target": f"pool {action.pool}" if action.pool else "",
                      "facts": decision.facts, "undo": undo, "text": text})
 
     def _disable(self, graph: Graph, name: str, error: str, now_ms: int) -> None:
@@ -152,11 +226,9 @@ def install_default_policies(graph: Graph, directory: Path, now_ms: int) -> list
     """Add the shipped policies (`*.yaml` in `directory`) that the graph has never had.
 
     A policy an operator edited, disabled or deleted is left alone."""
-    if not directory.is_dir():
-        return []
     known = store.policy_names(graph)
     installed = []
-    for path in sorted(directory.glob("*.yaml")):
+    for path in policy_files(directory):
         for policy in load_policies_yaml(path.read_text()):
             if policy.name not in known:
                 store.save_policy(graph, policy, f"shipped: {path.name}", now_ms, change="install")

@@ -129,3 +129,31 @@ def test_admin_disables_switches_mode_and_edits_with_history(monkeypatch, graph_
     app.button(key="save-policy").click().run()
     assert store.get_policy(graph, "p1").condition == "dag.runs_24h > 200"
     assert [h["change"] for h in store.policy_history(graph, "p1")] == ["edit", "mode", "disable", "edit"]
+
+
+def nested_seven_deep() -> str:
+    body = "true"
+    for level in reversed(range(7)):
+        body = f"[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].all(v{level}, {body})"
+    return f"dag.consecutive_failures >= 0 && {body}"
+
+
+def test_the_expensive_condition_is_refused_at_save_with_a_plain_message(monkeypatch, graph_uri, graph):
+    monkeypatch.setenv("ORCAI_ADMIN_PASSWORD", PASSWORD)
+    app = log_in(run_page(monkeypatch, "policies", graph_uri), PASSWORD)
+    text_input(app, "name-").input("costly").run()
+    started = time.monotonic()
+    condition_box(app).input(nested_seven_deep()).run()
+    assert time.monotonic() - started < 5  # 7 s of CEL before the budget, on a quiet machine
+    assert any("too costly" in e.value and "nested 7 deep" in e.value for e in app.error), [e.value for e in app.error]
+    app.button(key="save-policy").click().run()
+    assert not app.exception and store.load_policies(graph) == []
+
+
+def test_backtest_of_a_resource_policy_says_plainly_there_is_no_history(monkeypatch, graph_uri, graph):
+    app = run_page(monkeypatch, "policies", graph_uri)  # no ORCAI_PROMETHEUS_URL
+    condition_box(app).input("resource.node_cpu_busy > 0.9").run()
+    app.button(key="backtest").click().run()
+    assert not app.exception
+    notes = [w.value for w in app.warning]
+    assert any("resource.node_cpu_busy cannot be replayed: no Prometheus is configured" in n for n in notes), notes

@@ -116,3 +116,22 @@ def test_facts_count_every_run_of_the_last_day_and_the_anomalies_of_the_last_run
     assert facts["dag"]["runs_24h"] == 144
     assert facts["dag"]["failure_rate_24h"] == pytest.approx(36 / 144)
     assert facts["run"]["id"] == "r001" and facts["anomaly"] == {"kind": "slow", "score": 4.0, "severity": "high"}
+
+
+def test_a_slow_condition_is_stopped_within_its_budget_and_its_policy_disabled(graph, graph_uri, tmp_path):
+    """Passes the static estimate (two comprehensions over tags, assumed 100 long) but the DAG
+    has 3,000 tags: 9 million steps. The worker stops it at its budget and disables it."""
+    now = int(time.time() * 1000)
+    load_dags(graph, [DagRecord("tagged", is_paused=False, tags=tuple(f"t{i}" for i in range(3000)))])
+    save(graph, now, name="slow", condition="dag.tags.exists(a, dag.tags.exists(b, a + b == 'never'))",
+         actions=["alert"])
+    save(graph, now, name="fine", condition="dag.runs_24h >= 0", actions=["alert"], mode="dry_run")
+    runner, airflow = runner_and_dead_airflow(graph_uri, tmp_path, policy_eval_budget_s=0.5)
+    started = time.monotonic()
+    report = runner.run(graph, airflow, now)
+    assert time.monotonic() - started < 10  # unbounded, it runs for minutes
+    assert report.disabled == ["slow"]
+    slow = store.get_policy(graph, "slow")
+    assert not slow.enabled and slow.version == 2 and "time budget" in slow.disabled_reason
+    assert store.policy_history(graph, "slow")[0]["change"] == "auto-disable"
+    assert report.fired == 1  # the other policy carried on

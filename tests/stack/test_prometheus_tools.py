@@ -45,3 +45,22 @@ def test_alert_rules_unit_tests(test_file):
 def test_alertmanager_config_and_templates_are_valid():
     result = run_tool("amtool", "check-config", str(STACK / "alertmanager" / "alertmanager.yml"))
     assert "1 receivers" in result.stdout and "SUCCESS" in result.stdout
+
+
+def test_shipped_resource_queries_are_valid_promql_over_metrics_the_stack_has(tmp_path):
+    """promtool parses each query of stack/policies/resources.yaml (as a recording rule); the
+    Airflow ones read only names the StatsD mapping exports. Node exporter's and cAdvisor's
+    names come from those exporters (the real node exporter one runs in
+    tests/integration/test_resource_policies.py)."""
+    from orcai.policy.resources import load_resources
+    from tests.stack.promql import exported_metric_names, metric_names
+
+    queries = load_resources(STACK / "policies" / "resources.yaml")
+    rules = {"groups": [{"name": "resources", "rules": [{"record": f"orcai:{q.name}", "expr": q.query}
+                                                        for q in queries]}]}
+    (tmp_path / "resources_rules.yml").write_text(yaml.safe_dump(rules))
+    run_tool("promtool", "check", "rules", str(tmp_path / "resources_rules.yml"))
+    external = {"node_cpu_seconds_total", "container_cpu_usage_seconds_total"}
+    for query in queries:
+        unknown = metric_names(query.query) - exported_metric_names() - external
+        assert not unknown, f"resource {query.name} reads {unknown}, which nothing in the stack exports"

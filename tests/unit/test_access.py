@@ -126,7 +126,7 @@ def test_the_slack_notice_of_a_manual_undo_names_the_person():
     from orcai.policy.actions import manual_action_notice
     olga = Person("sub-olga", "Olga Operator", frozenset({"operator"}))
     paused = {"policy": "pause-etl", "policy_version": 3, "dag_id": "etl_orders"}
-    notice = manual_action_notice("undo:k", paused, olga, "done", None, NOW_S * 1000)
+    notice = manual_action_notice("undo:k", paused, olga, "unpause", "done", None, NOW_S * 1000)
     message = policy_action_message([notice], Links("https://orcai.example.com", "https://airflow.example.com"))
     [item] = message.items
     assert message.headline == "Olga Operator acted by hand"

@@ -14,7 +14,7 @@ from orcai.policy.conditions import ConditionRuntimeError, compile_condition, ev
 from orcai.policy.engine import Guardrails, PastAction, decide
 from orcai.policy.facts import FACTS, facts_for, sample_facts
 from orcai.policy.model import (
-    PolicyInvalid, dump_policies_yaml, load_policies_yaml, parse_policy, render_message,
+    PolicyInvalid, dump_policies_yaml, policy_files, load_policies_yaml, parse_policy, render_message,
 )
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00Z, a Thursday
@@ -187,7 +187,7 @@ def test_backtest_on_a_known_history():
 # --- files, messages, login ---------------------------------------------------------------------
 
 def test_shipped_policies_load_and_round_trip():
-    policies = [p for path in sorted((REPO / "stack/policies").glob("*.yaml")) for p in load_policies_yaml(path.read_text())]
+    policies = [p for path in policy_files(REPO / "stack/policies") for p in load_policies_yaml(path.read_text())]
     names = {p.name for p in policies}
     assert {"two-failures-pause", "airflow-parity-consecutive-failures"} <= names
     assert all(p.mode == "dry_run" for p in policies)

@@ -1,0 +1,84 @@
+"""Airflow pools a policy throttled, and what their slots were before.
+
+    (Pool {name, original_slots, throttled_by, throttled_at, episode, held_off_by})
+    (Action)-[:TARGETS]->(Pool)
+
+`original_slots` is written *before* the pool is changed in Airflow, so a worker that dies
+between the two still knows what to restore. `episode` counts the throttles of the pool: a
+throttle's action key carries it, so a retried throttle is the same action and the next
+one is a new one. `held_off_by`: a person undid the throttle; that policy leaves the pool
+alone until its condition clears.
+"""
+
+from __future__ import annotations
+
+import json
+
+from orcai.graph.base import Graph
+
+
+def pool_states(graph: Graph) -> dict[str, dict]:
+    rows = graph.read("MATCH (p:Pool) RETURN p.name AS name, p.original_slots AS original_slots, "
+                      "p.throttled_by AS throttled_by, p.episode AS episode, p.held_off_by AS held_off_by")
+    return {r["name"]: dict(r) for r in rows}
+
+
+def remember_original(graph: Graph, pool: str, slots: int, policy: str, now_ms: int) -> None:
+    """Before a throttle: the pool's slots as they are, unless a throttle is already remembered."""
+    graph.write("MERGE (p:Pool {name: $name}) "
+                "SET p.original_slots = CASE WHEN p.throttled_by IS NULL THEN $slots ELSE p.original_slots END, "
+                "p.throttled_by = $policy, p.throttled_at = $now",
+                {"name": pool, "slots": slots, "policy": policy, "now": now_ms})
+
+
+def throttle_done(graph: Graph, pool: str) -> None:
+    graph.write("MATCH (p:Pool {name: $name}) SET p.episode = coalesce(p.episode, 0) + 1", {"name": pool})
+
+
+def forget_throttle(graph: Graph, pool: str, held_off_by: str | None = None) -> None:
+    """After a restore (or an undo, which holds the policy off until its condition clears)."""
+    graph.write("MATCH (p:Pool {name: $name}) SET p.throttled_by = null, p.throttled_at = null, "
+                "p.held_off_by = $held", {"name": pool, "held": held_off_by})
+
+
+def clear_hold(graph: Graph, pool: str, policy: str) -> None:
+    graph.write("MATCH (p:Pool {name: $name}) WHERE p.held_off_by = $policy SET p.held_off_by = null",
+                {"name": pool, "policy": policy})
+
+
+def record_cycle_actions(graph: Graph, decisions: list, now_ms: int) -> None:
+    """Action nodes of pool and cycle-alert decisions (no DAG), linked to policy and pool."""
+    rows = [{"key": d.key, "policy": d.policy.name, "pool": d.action.pool or None, "props": {
+        "kind": d.action.type, "policy": d.policy.name, "policy_version": d.policy.version, "dag_id": "",
+        "pool": d.action.pool, "slots": d.action.slots, "mode": d.policy.mode, "dry_run": not d.policy.enforced,
+        "reason": d.reason, "facts": json.dumps(d.facts, sort_keys=True), "run_id": "",
+        "status": "pending" if d.status == "execute" else d.status}} for d in decisions]
+    if not rows:
+        return
+    graph.write("""
+        UNWIND $rows AS row
+        MERGE (a:Action {key: row.key})
+        ON CREATE SET a += row.props, a.at = $now, a.attempts = 0
+        ON MATCH SET a.reason = row.props.reason, a.status = row.props.status
+        WITH a, row
+        MATCH (p:Policy {name: row.policy})
+        MERGE (p)-[:FIRED]->(a)
+        WITH a, row WHERE row.pool IS NOT NULL
+        MERGE (pool:Pool {name: row.pool})
+        MERGE (a)-[:TARGETS]->(pool)
+    """, {"rows": rows, "now": now_ms})
+
+
+def record_skip(graph: Graph, policy, reason: str, now_ms: int, hour: int) -> None:
+    """A policy not judged this hour because a fact it needs has no value: one log entry per hour."""
+    graph.write("""
+        MERGE (a:Action {key: $key})
+        ON CREATE SET a.at = $now, a.attempts = 0, a.kind = 'evaluate', a.policy = $policy,
+                      a.policy_version = $version, a.dag_id = '', a.mode = $mode, a.dry_run = $dry, a.facts = '{}'
+        SET a.status = 'skipped', a.reason = $reason
+        WITH a
+        MATCH (p:Policy {name: $policy})
+        MERGE (p)-[:FIRED]->(a)
+    """, {"key": f"{policy.name}@v{policy.version}:evaluate:-:{hour}", "now": now_ms, "policy": policy.name,
+          "version": policy.version, "mode": policy.mode, "dry": not policy.enforced,
+          "reason": f"skipped: {reason}"})
