@@ -43,8 +43,8 @@ class RequestRate:
             return self._paused_until - now
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.max_rps)
         self._updated = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= 1 - 1e-9:  # float slack: a wait of 1e-15 s would never end
+            self._tokens = max(0.0, self._tokens - 1)
             return 0.0
         return (1 - self._tokens) / self.max_rps
 
