@@ -35,7 +35,11 @@ def write_state(graph: Graph, shard: str, state: SyncState) -> None:
     props = {"watermark": state.watermark, "version_id": state.version_id, "assets_at": state.assets_at}
     stream = asdict(state.current) if state.current is not None else dict.fromkeys(StreamPass.__dataclass_fields__)
     props.update({_PASS_PREFIX + name: value for name, value in stream.items()})
-    graph.write("MERGE (s:SyncState {name: $name}) SET s += $props", {"name": state_name(shard), "props": props})
+    props = {"name": state_name(shard), **{k: v for k, v in props.items() if v is not None}}
+    # `SET s = $props` replaces every property. Not `SET s += $props` with nulls to remove
+    # some: FalkorDB 4.16 then removes the wrong ones ({a:1,b:2,c:3} += {a:null,b:5,c:null}
+    # left {c:3}).
+    graph.write("MERGE (s:SyncState {name: $name}) SET s = $props", {"name": state_name(shard), "props": props})
 
 
 def dag_sync_marks(graph: Graph) -> dict[str, tuple[int | None, int | None]]:
