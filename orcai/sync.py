@@ -50,6 +50,7 @@ class SyncReport:
     dag_runs_seen: int = 0
     task_runs_seen: int = 0
     tasks_read: int = 0  # DAGs whose task list was read
+    tasks_written: int = 0  # of which writes to tasks and their edges
     written: WriteCounts = field(default_factory=WriteCounts)
     structure_written: WriteCounts = field(default_factory=WriteCounts)  # DAGs, tasks, edges
     deleted_dags: list[str] = field(default_factory=list)
@@ -181,7 +182,9 @@ def _fetch_per_dag(airflow, graph, settings, structure: list[str], history: list
 def _load_per_dag(graph, fetched: dict, report: SyncReport) -> None:
     with_tasks = {d: f for d, f in fetched.items() if f[1] is not None}
     if with_tasks:
-        report.structure_written += load.load_tasks(graph, list(with_tasks), [t for f in with_tasks.values() for t in f[1]])
+        written = load.load_tasks(graph, list(with_tasks), [t for f in with_tasks.values() for t in f[1]])
+        report.structure_written += written
+        report.tasks_written += written.total
         sync_store.set_tasks_synced(graph, {d: f[0] for d, f in with_tasks.items()})
         report.tasks_read += len(with_tasks)
     with_history = {d: f for d, f in fetched.items() if f[2] is not None}
@@ -272,11 +275,12 @@ def _next(page) -> str | None:
 # --- assets -------------------------------------------------------------------------------
 
 def _sync_assets(airflow, graph, settings, state: SyncState, report: SyncReport) -> SyncState:
-    """Assets link tasks across DAGs and carry their last event: read them when a task list
-    or a task run changed, a DAG went away, or the slow refresh is due."""
+    """Assets link tasks across DAGs and carry their last event: read them when a task list,
+    a run or a task run changed (not merely re-read in the overlap), a DAG went away, or
+    the slow refresh is due."""
     now_ms = report.started_at
     due = state.assets_at is None or now_ms - state.assets_at >= settings.task_refresh_min * MINUTE_MS
-    if not (due or report.tasks_read or report.task_runs_seen or report.deleted_dags):
+    if not (due or report.tasks_written or report.written.total or report.deleted_dags):
         return state
     shard = settings.dag_shard
     assets = _mapped(airflow.list_assets(), asset_record, report, lambda asset: f"asset {asset.uri}")
