@@ -144,7 +144,7 @@ def test_an_in_place_edit_of_a_paused_dag_is_picked_up_by_the_slow_refresh(airfl
 def wait_until_airflow_drops(airflow, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if EDITED_DAG not in {d["dag_id"] for d in api_json(airflow, "/dags?limit=1000")["dags"]}:
+        if EDITED_DAG not in {d["dag_id"] for d in api_json(airflow, f"/dags?dag_id_pattern={EDITED_DAG}")["dags"]}:
             return
         time.sleep(2)
     raise TimeoutError(f"Airflow still lists {EDITED_DAG} {timeout_s} s after its file was removed")
