@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from orcai.model import DAY_MS, MINUTE_MS
 
@@ -67,6 +68,17 @@ class CatchUp:
     @property
     def share(self) -> float:
         return 0.0 if self.days_total <= 0 else min(1.0, self.days_covered / self.days_total)
+
+    def to_json(self) -> str:
+        """For the Worker heartbeat (one string property: never null, see worker_store)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "CatchUp | None":
+        try:
+            return cls(**json.loads(text)) if text else None
+        except (TypeError, ValueError):
+            return None
 
     def summary(self) -> str:
         left = "estimating the time left" if self.eta_s is None else f"about {_duration(self.eta_s)} left"
