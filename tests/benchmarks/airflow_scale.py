@@ -61,11 +61,18 @@ def settings_for(url: str, home: Path, graph_uri: str, **overrides):
 
 
 def wait_for_dags(client: AirflowClient, timeout_s: float = 300) -> None:
+    """Until the demo DAGs are listed and the DAG count has not moved for 10 s (Airflow's
+    examples parsed too: a full sync of half the DAGs would flatter the quiet/full ratio)."""
     deadline = time.monotonic() + timeout_s
-    while not set(DEMO_DAGS) <= {d.dag_id for d in client.list_dags()}:
+    seen: list[int] = []
+    while True:
+        dag_ids = {d.dag_id for d in client.list_dags()}
+        seen.append(len(dag_ids))
+        if set(DEMO_DAGS) <= dag_ids and len(seen) >= 3 and seen[-1] == seen[-3]:
+            return
         if time.monotonic() > deadline:
-            raise TimeoutError("the demo DAGs were not parsed in time")
-        time.sleep(2)
+            raise TimeoutError("the DAGs were not parsed in time")
+        time.sleep(5)
 
 
 # --- 1. incremental sync cost ---------------------------------------------------------------
