@@ -130,9 +130,11 @@ def test_removed_dependency_and_task_follow_airflow(engine):
 
 def test_missing_dags_are_marked_not_removed(engine):
     load_all(engine, *small_deployment())
+    set_watermarks(engine, {"etl": NOW, "report": NOW})
     assert mark_missing_dags(engine, ["etl"], NOW) == ["report"]
     rows = engine.read("MATCH (d:Dag {dag_id: 'report'}) RETURN d.is_deleted AS gone, d.deleted_at AS at")
     assert rows == [{"gone": True, "at": NOW}]
+    assert read_watermarks(engine) == {"etl": NOW}  # if it comes back, it reads its history again
     assert [r["dag_id"] for r in dag_overview(engine, 3)] == ["etl"]
     load_dags(engine, [DagRecord("report", is_paused=True)])  # it comes back
     assert sorted(r["dag_id"] for r in dag_overview(engine, 3)) == ["etl", "report"]
