@@ -29,6 +29,10 @@ elif health.status == "stale":
 elif health.status == "error":
     st.error(health.message, icon=":material/sync_problem:")
 
+for worker, catch_up in health.catching_up:  # a first sync, or after an outage: pages fill as it reads
+    st.progress(catch_up.share, text=f"Worker '{md_text(worker)}' is {catch_up.summary()}. "
+                "The pages show what has arrived so far.")
+
 if overview.recently_failed:
     names = ", ".join(f"**{md_text(row['dag_id'])}** ({row['failures']}×)" for row in overview.recently_failed)
     st.warning(f"Failed in the last 24 h: {names}", icon=":material/warning:")

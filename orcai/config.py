@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     airflow_token: SecretStr | None = Field(None, description="A ready JWT for Airflow, instead of username/password (secret).")
     airflow_timeout_s: float = Field(15.0, gt=0, description="Timeout of each Airflow API request.")
     airflow_concurrency: int = Field(4, ge=1, le=32, description="Parallel Airflow API requests during a sync.")
+    airflow_max_rps: float = Field(10.0, gt=0, description="Most Airflow API requests per second, across the worker's threads (a token bucket; Retry-After is honoured).")
     # Asking for more than the server allows is harmless: Airflow serves at most its
     # [api] maximum_page_limit per page, and pagination advances by what arrived.
     page_size: int = Field(1000, ge=1, le=10_000, description="Items per API page asked for (Airflow serves at most its [api] maximum_page_limit).")
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
 
     sync_interval_s: int = Field(60, ge=5, description="Seconds between worker syncs.")
     sync_lookback_days: int = Field(30, ge=1, description="History fetched for a DAG seen for the first time.")
+    task_refresh_min: int = Field(360, ge=1, description="Minutes after which a DAG's task list is re-read even though its version did not change (catches in-place edits of DAGs without runs).")
     detector: str = Field("robust", description="Anomaly detector: robust (default), isolation_forest or dbscan.")
     detect_lookback_days: int = Field(14, ge=1, description="Run history the detector learns from.")
     detect_risk: float = Field(1e-4, gt=0, lt=0.1, description="Chance that a normal run is flagged: sets every task's threshold from its own tail.")

@@ -51,6 +51,7 @@ POLICY_MODES = ("dry_run", "enforce")
 POLICY_OUTCOMES = ("done", "would_do", "failed")
 # Syncs take from well under a second (a quiet deployment) to minutes (a first sync of thousands of DAGs).
 SYNC_BUCKETS_S = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+SYNC_REQUEST_BUCKETS = (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 RECENT_RUNS = 20  # runs per DAG read for the last state and the failure streak, as on the Status page
 
 
@@ -182,6 +183,12 @@ class WorkerMetrics:
                                  registry=r)
         self.api_requests = Counter("orcai_airflow_api_requests", "Requests made to Airflow's REST API "
                                     "by successful syncs.", registry=r)
+        self.sync_requests = Histogram("orcai_sync_api_requests", "Requests one successful sync made to "
+                                       "Airflow's REST API (a quiet sync: pages of the DAG list + 3).",
+                                       buckets=SYNC_REQUEST_BUCKETS, registry=r)
+        self.catch_up_share = Gauge("orcai_sync_catch_up_ratio", "Share of the run history a catch-up "
+                                    "has read (1 when the worker is caught up).", registry=r)
+        self.catch_up_share.set(1)
         self.runs_judged = Counter("orcai_detection_runs_judged", "Task runs scored by anomaly detection.",
                                    registry=r)
         self.slack_sent = Counter("orcai_slack_messages_sent", "Alerts delivered to Slack.", registry=r)
@@ -212,6 +219,9 @@ class WorkerMetrics:
         self.last_success.set(self.last_success_s)
         self.synced_dags.set(report.dags)
         self.api_requests.inc(report.requests)
+        self.sync_requests.observe(report.requests)
+        catch_up = getattr(report, "catch_up", None)
+        self.catch_up_share.set(1 if catch_up is None else catch_up.share)
         self.dag_errors.inc(len(report.dag_errors))
         if outcome.detection is not None:
             self.runs_judged.inc(outcome.detection.judged)

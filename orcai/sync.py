@@ -1,18 +1,22 @@
-"""One sync: Airflow's REST API -> records -> graph, incremental per DAG.
+"""One sync: Airflow's REST API -> records -> graph, at a cost that does not grow with the
+number of DAGs when nothing happens.
 
-Each DAG keeps a watermark (`Dag.synced_until`, epoch ms): the next sync asks Airflow only
-for runs and task instances updated since then (minus an overlap for clock skew and
-in-flight commits). A run still in progress is picked up again when Airflow updates it.
-The watermark is written last, so a sync that dies half-way is simply redone: every
-write is an idempotent merge on its key.
+A quiet sync makes `pages of the DAG list + 3` requests: the DAG list, the DAG versions
+newer than the newest seen, and one page each of the run and task-instance streams of
+all DAGs updated since the global watermark (see `orcai.sync_plan`). Task lists are read
+only for DAGs that are new, have a new version, or are due for the slow refresh; assets
+only when something changed. A DAG that appears once the stream has begun reads its own
+history (the lookback window) once. Every write is an idempotent merge and the
+watermark moves last, so a sync that dies half-way is simply continued.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from orcai.airflow import AirflowClient
@@ -22,13 +26,19 @@ from orcai.airflow.records import (
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowError, AirflowResponseError, AirflowUnreachable
 from orcai.graph import Graph, WriteCounts
-from orcai.graph import dag_store, load
+from orcai.graph import dag_store, load, sync_store
 from orcai.lineage.criticality import refresh_criticality
-from orcai.model import DAY_MS, DagRecord, DagSnapshot
+from orcai.model import DAY_MS, MINUTE_MS, DagRecord, epoch_ms
+from orcai.sync_plan import (
+    WATERMARK_OVERLAP_MS, CatchUp, StreamPass, SyncState, finish, next_pass, progress, stream_budget,
+    tasks_to_read,
+)
 
-# Re-read this much before the watermark: covers clock skew between ORC AI and Airflow's
-# database and transactions committed just after the previous sync looked.
-WATERMARK_OVERLAP_MS = 120_000
+log = logging.getLogger(__name__)
+
+__all__ = ["SyncReport", "sync_once", "WATERMARK_OVERLAP_MS"]
+LOAD_BATCH = 5_000  # stream records gathered before a load and a checkpoint
+PROGRESS_LOG_S = 10.0
 
 
 @dataclass
@@ -39,38 +49,26 @@ class SyncReport:
     assets: int = 0
     dag_runs_seen: int = 0
     task_runs_seen: int = 0
+    tasks_read: int = 0  # DAGs whose task list was read
+    tasks_written: int = 0  # of which writes to tasks and their edges
     written: WriteCounts = field(default_factory=WriteCounts)
     structure_written: WriteCounts = field(default_factory=WriteCounts)  # DAGs, tasks, edges
     deleted_dags: list[str] = field(default_factory=list)
     dag_errors: dict[str, str] = field(default_factory=dict)
     requests: int = 0
+    catch_up: CatchUp | None = None  # set while a stream pass is still under way
 
     def summary(self) -> str:
         text = (f"synced {self.dags} DAGs, {self.dag_runs_seen} runs and {self.task_runs_seen} "
                 f"task runs seen, {self.written.nodes_created} nodes created, "
                 f"{self.written.properties_set} properties set in {self.duration_s:.1f} s "
                 f"({self.requests} API requests)")
+        if self.catch_up is not None:
+            text += f"; {self.catch_up.summary()}"
         if self.dag_errors:
             text += f"; {len(self.dag_errors)} DAGs failed: " + "; ".join(
                 f"{dag}: {err}" for dag, err in sorted(self.dag_errors.items())[:3])
         return text
-
-
-def since_for(dag_id: str, watermarks: dict[str, int], now_ms: int, lookback_days: int) -> datetime:
-    """Where to start reading a DAG's history: its watermark minus the overlap, or the lookback."""
-    start_ms = watermarks.get(dag_id)
-    start_ms = start_ms - WATERMARK_OVERLAP_MS if start_ms else now_ms - lookback_days * DAY_MS
-    return datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc)
-
-
-def fetch_dag_snapshot(airflow: AirflowClient, dag: DagRecord, since: datetime,
-                       clock=time.time) -> DagSnapshot:
-    synced_until = int(clock() * 1000)  # taken before reading: nothing can slip between
-    tasks = [task_record(dag.dag_id, task) for task in airflow.list_tasks(dag.dag_id)]
-    runs = [dag_run_record(run) for run in airflow.list_dag_runs(dag.dag_id, since)]
-    task_runs = [task_run_record(ti) for ti in airflow.list_task_instances(dag.dag_id, since)]
-    return DagSnapshot(dag=dag, tasks=tasks, dag_runs=runs, task_runs=task_runs,
-                       synced_until=synced_until)
 
 
 def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=time.time) -> SyncReport:
@@ -79,31 +77,26 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
     started = clock()
     requests_before = airflow.requests_made
     report = SyncReport(started_at=int(started * 1000))
-
     shard = settings.dag_shard
-    listed = _mapped(airflow.list_dags(), dag_record, report, lambda dag: dag.dag_id)
-    dags = [dag for dag in listed if shard.owns(dag.dag_id)]  # other shards sync the rest
-    report.dags = len(dags)
-    report.structure_written += load.load_dags(graph, dags)
-    report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in listed], report.started_at,
-                                                 owns=shard.owns)
-    watermarks = load.read_watermarks(graph)
-
-    snapshots, fatal = _fetch_all(airflow, dags, watermarks, settings, report, clock)
-    _load_snapshots(graph, snapshots, report)
-    if fatal is None:  # assets link tasks across DAGs: load them once the tasks exist
-        assets = _mapped(airflow.list_assets(), asset_record, report, lambda asset: f"asset {asset.uri}")
-        report.assets = len(assets)
-        report.structure_written += load.load_assets(graph, assets, owns=shard.owns,
-                                                     scope=None if shard.is_whole else dag_store.owned_dag_ids(graph, shard))
+    try:
+        listed = _mapped(airflow.list_dags(), dag_record, report, lambda dag: dag.dag_id)
+        dags = [dag for dag in listed if shard.owns(dag.dag_id)]  # other shards sync the rest
+        report.dags = len(dags)
+        report.structure_written += load.load_dags(graph, dags)
+        report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in listed], report.started_at,
+                                                     owns=shard.owns)
+        state = sync_store.read_state(graph, str(shard))
+        marks = sync_store.dag_sync_marks(graph)
+        state = _sync_structure_and_new_dags(airflow, graph, settings, dags, state, marks, report, clock)
+        state = _read_stream(airflow, graph, settings, {d.dag_id for d in dags}, state, report, clock)
+        state = _sync_assets(airflow, graph, settings, state, report)
+        sync_store.write_state(graph, str(shard), state)
         if report.structure_written.total or report.deleted_dags:
             refresh_criticality(graph)
-    report.written += report.structure_written
-
-    report.requests = airflow.requests_made - requests_before
-    report.duration_s = clock() - started
-    if fatal is not None:
-        raise fatal  # after saving what did arrive: the next sync continues from there
+        report.written += report.structure_written
+    finally:
+        report.requests = airflow.requests_made - requests_before
+        report.duration_s = clock() - started
     return report
 
 
@@ -118,44 +111,180 @@ def _mapped(items, to_record, report: SyncReport, name_of) -> list:
     return records
 
 
-def _fetch_all(airflow, dags, watermarks, settings, report, clock):
-    """Fetch every DAG's new history. Once Airflow is unreachable, refuses us or rate-limits
-    us, the DAGs not yet fetched are skipped: the next cycle retries them, and an outage is
-    not met with one doomed request per DAG."""
-    gave_up = threading.Event()
+# --- structure, and the history of DAGs new to a running stream ---------------------------
 
-    def fetch(dag: DagRecord):
+def _sync_structure_and_new_dags(airflow, graph, settings, dags: list[DagRecord], state: SyncState,
+                                 marks, report: SyncReport, clock) -> SyncState:
+    now_ms = int(clock() * 1000)
+    known_version = state.version_id
+    versions = airflow.dag_versions_after(known_version)
+    if versions:
+        state = replace(state, version_id=max(str(v.id) for v in versions))
+    # Without a known version the list is only the newest page, not news: every DAG is new then.
+    changed = {v.dag_id for v in versions} if known_version else set()
+    dag_ids = [d.dag_id for d in dags]
+    structure = tasks_to_read(dag_ids, {d: marks.get(d, (None, None))[1] for d in dag_ids}, changed,
+                              now_ms, settings.task_refresh_min, settings.sync_interval_s)
+    if state.has_begun:  # the stream is past their history: they read their own, once
+        history = [d for d in dag_ids if marks.get(d, (None, None))[0] is None]
+    else:  # the first pass reads everyone's history: adopt every DAG listed now
+        history = []
+        stream = next_pass(state, now_ms, settings.sync_lookback_days,
+                           {d: m[0] for d, m in marks.items() if m[0] is not None and d in set(dag_ids)})
+        state = replace(state, current=stream)
+        sync_store.write_state(graph, str(settings.dag_shard), state)  # before the DAGs point at it
+        load.set_watermarks(graph, {d: stream.until for d in dag_ids})
+    _fetch_per_dag(airflow, graph, settings, structure, history, report, clock)
+    return state
+
+
+def _fetch_per_dag(airflow, graph, settings, structure: list[str], history: list[str],
+                   report: SyncReport, clock) -> None:
+    """Task lists of `structure`, and the lookback history of `history`, in parallel. Once
+    Airflow is unreachable, refuses us or rate-limits us, the rest is skipped: the next
+    cycle retries them, and an outage is not met with one doomed request per DAG."""
+    gave_up = threading.Event()
+    structure_set, wanted_history = set(structure), set(history)
+    since = datetime.fromtimestamp((clock() - settings.sync_lookback_days * DAY_MS / 1000), tz=timezone.utc)
+
+    def fetch(dag_id: str):
         if gave_up.is_set():
             return None
-        since = since_for(dag.dag_id, watermarks, report.started_at, settings.sync_lookback_days)
         try:
-            return fetch_dag_snapshot(airflow, dag, since, clock)
+            read_at = int(clock() * 1000)  # taken before reading: nothing can slip between
+            tasks = [task_record(dag_id, t) for t in airflow.list_tasks(dag_id)] if dag_id in structure_set else None
+            runs = task_runs = None
+            if dag_id in wanted_history:
+                runs = [dag_run_record(r) for r in airflow.list_dag_runs(dag_id, since)]
+                task_runs = [task_run_record(ti) for ti in airflow.list_task_instances(dag_id, since)]
+            return read_at, tasks, runs, task_runs
         except (AirflowUnreachable, AirflowAuthError) as exc:
             gave_up.set()
             return exc
         except AirflowError as exc:
             return exc
 
-    snapshots, fatal = [], None
+    order = list(dict.fromkeys(structure + history))
+    fatal, fetched = None, {}
     with ThreadPoolExecutor(max_workers=settings.airflow_concurrency) as pool:
-        for dag, outcome in zip(dags, pool.map(fetch, dags)):
+        for dag_id, outcome in zip(order, pool.map(fetch, order)):
             if isinstance(outcome, (AirflowUnreachable, AirflowAuthError)):
                 fatal = fatal or outcome
             elif isinstance(outcome, AirflowError):  # reported once, in the sync's summary line
-                report.dag_errors[dag.dag_id] = str(outcome)
+                report.dag_errors[dag_id] = str(outcome)
             elif outcome is not None:
-                snapshots.append(outcome)
-    return snapshots, fatal
+                fetched[dag_id] = outcome
+    _load_per_dag(graph, fetched, report)
+    if fatal is not None:
+        raise fatal  # after saving what did arrive: the next sync continues from there
 
 
-def _load_snapshots(graph: Graph, snapshots: list[DagSnapshot], report: SyncReport) -> None:
-    if not snapshots:
-        return
-    report.structure_written += load.load_tasks(
-        graph, [s.dag.dag_id for s in snapshots], [t for s in snapshots for t in s.tasks])
-    runs = [run for s in snapshots for run in s.dag_runs]
-    task_runs = [tr for s in snapshots for tr in s.task_runs]
-    report.dag_runs_seen, report.task_runs_seen = len(runs), len(task_runs)
-    report.written += load.load_dag_runs(graph, runs)
-    report.written += load.load_task_runs(graph, task_runs)
-    load.set_watermarks(graph, {s.dag.dag_id: s.synced_until for s in snapshots})
+def _load_per_dag(graph, fetched: dict, report: SyncReport) -> None:
+    with_tasks = {d: f for d, f in fetched.items() if f[1] is not None}
+    if with_tasks:
+        written = load.load_tasks(graph, list(with_tasks), [t for f in with_tasks.values() for t in f[1]])
+        report.structure_written += written
+        report.tasks_written += written.total
+        sync_store.set_tasks_synced(graph, {d: f[0] for d, f in with_tasks.items()})
+        report.tasks_read += len(with_tasks)
+    with_history = {d: f for d, f in fetched.items() if f[2] is not None}
+    if with_history:
+        runs = [r for f in with_history.values() for r in f[2]]
+        task_runs = [tr for f in with_history.values() for tr in f[3]]
+        report.dag_runs_seen += len(runs)
+        report.task_runs_seen += len(task_runs)
+        report.written += load.load_dag_runs(graph, runs)
+        report.written += load.load_task_runs(graph, task_runs)
+        load.set_watermarks(graph, {d: f[0] for d, f in with_history.items()})
+
+
+# --- the stream of runs and task instances of all DAGs ------------------------------------
+
+def _read_stream(airflow, graph, settings, wanted: set[str], state: SyncState, report: SyncReport, clock) -> SyncState:
+    """Continue (or begin) a pass within this cycle's page budget; load as pages arrive and
+    save the cursors after each load, so an interrupted pass resumes where it stopped."""
+    now_ms = int(clock() * 1000)
+    stream = next_pass(state, now_ms, settings.sync_lookback_days)
+    budget = stream_budget(settings.airflow_max_rps, settings.sync_interval_s)
+    shard = str(settings.dag_shard)
+    reader = _StreamReader(graph, wanted, report)
+    last_log = clock()
+    try:
+        while not stream.done and budget > 0:
+            stream = reader.read_page(airflow, stream)
+            budget -= 1
+            if not stream.done and (reader.pending >= LOAD_BATCH or budget == 0):
+                reader.load()  # then the checkpoint: a cursor saved is a page loaded
+                sync_store.write_state(graph, shard, replace(state, current=stream))
+            if clock() - last_log >= PROGRESS_LOG_S:
+                log.info(progress(stream, int(clock() * 1000)).summary())
+                last_log = clock()
+    except AirflowResponseError as exc:  # a bad page: keep what arrived, retry it next cycle
+        report.dag_errors["run stream"] = str(exc)
+    finally:
+        reader.load()
+    state = finish(state, stream)  # the caller saves it, with the watermark when the pass is done
+    if not stream.done:
+        report.catch_up = progress(stream, int(clock() * 1000))
+    return state
+
+
+class _StreamReader:
+    """Reads stream pages (runs first, then task instances), keeps the wanted DAGs' records
+    and loads them in batches."""
+
+    def __init__(self, graph, wanted: set[str], report: SyncReport):
+        self.graph, self.wanted, self.report = graph, wanted, report
+        self.runs, self.task_runs = [], []
+
+    @property
+    def pending(self) -> int:
+        return len(self.runs) + len(self.task_runs)
+
+    def read_page(self, airflow, stream: StreamPass) -> StreamPass:
+        since = datetime.fromtimestamp(stream.since / 1000, tz=timezone.utc)
+        if stream.runs_cursor is not None:
+            page = airflow.dag_runs_page(since, stream.runs_cursor)
+            self.runs += _mapped([r for r in page.items if r.dag_id in self.wanted], dag_run_record,
+                                 self.report, lambda r: f"{r.dag_id}/{r.dag_run_id}")
+            return replace(stream, runs_cursor=_next(page), runs_read=stream.runs_read + len(page.items))
+        page = airflow.task_instances_page(since, stream.task_runs_cursor)
+        self.task_runs += _mapped([t for t in page.items if t.dag_id in self.wanted], task_run_record,
+                                  self.report, lambda t: f"{t.dag_id}/{t.dag_run_id}/{t.task_id}")
+        newest = max((epoch_ms(t.run_after or t.logical_date) or 0 for t in page.items), default=0)
+        exact = page.total_entries if page.total_entries_limit is None or (
+            page.total_entries or 0) < page.total_entries_limit else None
+        return replace(stream, task_runs_cursor=_next(page), task_runs_read=stream.task_runs_read + len(page.items),
+                       task_runs_total=stream.task_runs_total if stream.task_runs_cursor else exact,
+                       covered_until=max(stream.covered_until or 0, newest) or None)
+
+    def load(self) -> None:
+        if self.runs:
+            self.report.dag_runs_seen += len(self.runs)
+            self.report.written += load.load_dag_runs(self.graph, self.runs)
+        if self.task_runs:
+            self.report.task_runs_seen += len(self.task_runs)
+            self.report.written += load.load_task_runs(self.graph, self.task_runs)
+        self.runs, self.task_runs = [], []
+
+
+def _next(page) -> str | None:
+    return page.next_cursor if page.items and page.next_cursor else None
+
+
+# --- assets -------------------------------------------------------------------------------
+
+def _sync_assets(airflow, graph, settings, state: SyncState, report: SyncReport) -> SyncState:
+    """Assets link tasks across DAGs and carry their last event: read them when a task list,
+    a run or a task run changed (not merely re-read in the overlap), a DAG went away, or
+    the slow refresh is due."""
+    now_ms = report.started_at
+    due = state.assets_at is None or now_ms - state.assets_at >= settings.task_refresh_min * MINUTE_MS
+    if not (due or report.tasks_written or report.written.total or report.deleted_dags):
+        return state
+    shard = settings.dag_shard
+    assets = _mapped(airflow.list_assets(), asset_record, report, lambda asset: f"asset {asset.uri}")
+    report.assets = len(assets)
+    report.structure_written += load.load_assets(
+        graph, assets, owns=shard.owns, scope=None if shard.is_whole else dag_store.owned_dag_ids(graph, shard))
+    return replace(state, assets_at=now_ms)

@@ -240,6 +240,8 @@ class Worker:
                 "dag_runs_seen": report.dag_runs_seen, "task_runs_seen": report.task_runs_seen,
                 "nodes_created": report.written.nodes_created, "api_requests": report.requests,
                 "dag_errors": len(report.dag_errors),
+                # "" once caught up: a string, never null (see orcai.graph.sync_store on nulls)
+                "catch_up": report.catch_up.to_json() if report.catch_up is not None else "",
             })
         if detection is not None:
             props.update({"runs_judged": detection.judged, "anomalies_flagged": detection.flagged})

@@ -14,15 +14,17 @@ import logging
 import threading
 import time
 from datetime import datetime
+from dataclasses import dataclass
 from typing import Callable, Iterator, TypeVar
 
 import pydantic
 import urllib3
 from airflow_client.client import ApiClient, Configuration
-from airflow_client.client.api import AssetApi, DAGApi, DagRunApi, PoolApi, TaskApi, TaskInstanceApi
+from airflow_client.client.api import AssetApi, DAGApi, DagRunApi, DagVersionApi, PoolApi, TaskApi, TaskInstanceApi
 from airflow_client.client.exceptions import ApiException
 from airflow_client.client.models import DAGPatchBody, PoolPatchBody
 
+from orcai.airflow.rate import RequestRate, retry_after_s
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowResponseError, AirflowUnreachable
 
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TOKEN_REFRESH_MARGIN_S = 60
+# A 429/503 asking for a pause this short is waited out and the request retried once;
+# a longer one ends this sync (the next cycle retries, after the pause).
+RETRY_AFTER_WAIT_MAX_S = 10.0
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
@@ -41,6 +46,7 @@ class AirflowClient:
         self._api_client: ApiClient | None = None  # built lazily: no network in __init__
         self._token_expires_at = 0.0
         self.requests_made = 0  # counted for sync reports and benchmarks
+        self.rate = RequestRate(settings.airflow_max_rps)  # ORCAI_AIRFLOW_MAX_RPS, shared by all threads
 
     # --- auth --------------------------------------------------------------------------
 
@@ -87,16 +93,27 @@ class AirflowClient:
     # --- calls -------------------------------------------------------------------------
 
     def _call(self, what: str, request: Callable[[ApiClient], T]) -> T:
-        """Run one API request; on a 401 refresh the token once and try again."""
-        for attempt in (1, 2):
+        """Run one API request within the rate budget; on a 401 refresh the token once and
+        try again; on a 429/503 with a short Retry-After wait it out and try once more."""
+        retried_auth = retried_busy = False
+        while True:
             client = self._client()
             try:
+                self.rate.acquire()
                 self.requests_made += 1
                 return request(client)
             except ApiException as exc:
-                if exc.status == 401 and attempt == 1 and self._settings.airflow_token is None:
+                if exc.status == 401 and not retried_auth and self._settings.airflow_token is None:
+                    retried_auth = True
                     self._token_expires_at = 0.0  # force a new token
                     continue
+                wait = retry_after_s(exc.headers) if exc.status in (429, 503) else None
+                if wait is not None:
+                    self.rate.pause(wait)  # nobody asks again before the server said we may
+                    if wait <= RETRY_AFTER_WAIT_MAX_S and not retried_busy:
+                        retried_busy = True
+                        log.info("%s: Airflow asked to retry after %.0f s (HTTP %d): waiting", what, wait, exc.status)
+                        continue
                 raise _api_error(what, exc, self._base_url) from None
             except pydantic.ValidationError as exc:
                 where = ".".join(map(str, exc.errors()[0]["loc"])) or "the response is not the expected JSON"
@@ -107,7 +124,6 @@ class AirflowClient:
                 raise AirflowResponseError(f"{what}: Airflow returned invalid JSON ({exc})") from None
             except _NETWORK_ERRORS as exc:
                 raise AirflowUnreachable(f"Airflow at {self._base_url} is unreachable during {what} ({_reason(exc)})") from None
-        raise AssertionError("unreachable")
 
     def _paginate(self, what: str, fetch_page: Callable[[ApiClient, int, int], object],
                   items_field: str) -> Iterator:
@@ -158,6 +174,42 @@ class AirflowClient:
         return list(self._paginate("GET /assets", lambda c, offset, limit: AssetApi(c).get_assets(
             limit=limit, offset=offset, order_by=["id"], _request_timeout=timeout), "assets"))
 
+    # --- all DAGs at once: the incremental stream (GET /dags/~/...) --------------------
+
+    def dag_runs_page(self, updated_since: datetime, cursor: str = "") -> "Page":
+        """One page of the runs of every DAG updated since `updated_since`, oldest id first.
+        Keyset pagination: pass `Page.next_cursor` for the next page ("" for the first)."""
+        timeout = self._settings.airflow_timeout_s
+        page = self._call("GET /dags/~/dagRuns", lambda c: DagRunApi(c).get_dag_runs(
+            "~", cursor=cursor, limit=self._settings.page_size, updated_at_gte=updated_since,
+            order_by=["id"], _request_timeout=timeout))
+        return Page(list(page.dag_runs or []), page.next_cursor, page.total_entries, page.total_entries_limit)
+
+    def task_instances_page(self, updated_since: datetime, cursor: str = "") -> "Page":
+        """One page of the task instances of every DAG and run updated since `updated_since`,
+        in id order (ids are time-ordered UUIDs); keyset pagination as in `dag_runs_page`."""
+        timeout = self._settings.airflow_timeout_s
+        page = self._call("GET /dags/~/dagRuns/~/taskInstances", lambda c: TaskInstanceApi(c).get_task_instances(
+            "~", "~", cursor=cursor, limit=self._settings.page_size, updated_at_gte=updated_since,
+            order_by=["id"], _request_timeout=timeout))
+        return Page(list(page.task_instances or []), page.next_cursor, page.total_entries,
+                    page.total_entries_limit)
+
+    def dag_versions_after(self, version_id: str | None) -> list:
+        """DAG versions newer than `version_id` (all DAGs, newest first). Version ids are
+        time-ordered UUIDs; without `version_id`, only the newest page (to learn where we are)."""
+        timeout = self._settings.airflow_timeout_s
+        newer, offset = [], 0
+        while True:
+            page = self._call("GET /dags/~/dagVersions", lambda c: DagVersionApi(c).get_dag_versions(
+                "~", limit=self._settings.page_size, offset=offset, order_by=["-id"], _request_timeout=timeout))
+            items = list(page.dag_versions or [])
+            fresh = [v for v in items if version_id is None or str(v.id) > version_id]
+            newer += fresh
+            offset += len(items)
+            if version_id is None or len(fresh) < len(items) or not items or offset >= (page.total_entries or 0):
+                return newer
+
     def set_paused(self, dag_id: str, paused: bool):
         return self._call(f"PATCH /dags/{dag_id}", lambda c: DAGApi(c).patch_dag(
             dag_id, DAGPatchBody(is_paused=paused), _request_timeout=self._settings.airflow_timeout_s))
@@ -195,6 +247,15 @@ class AirflowClient:
         if self._api_client is not None:
             self._api_client.rest_client.pool_manager.clear()  # the client has no close()
             self._api_client = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a keyset-paginated list: its items and where the next page starts."""
+    items: list
+    next_cursor: str | None  # None: this was the last page
+    total_entries: int | None = None  # exact below total_entries_limit, capped at it otherwise
+    total_entries_limit: int | None = None
 
 
 def _api_error(what: str, exc: ApiException, base_url: str) -> Exception:

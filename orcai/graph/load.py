@@ -111,8 +111,10 @@ SET t.is_deleted = true, t.fp = null
 _MARK_MISSING_DAGS = f"""
 MATCH (d:Dag)
 WHERE d.source = 'airflow' AND d.dag_id IN $missing AND {live('d')}
-SET d.is_deleted = true, d.deleted_at = $now, d.fp = null
+SET d.is_deleted = true, d.deleted_at = $now, d.fp = null, d.synced_until = null
 """
+# synced_until goes too: the run stream skips DAGs Airflow does not list, so a DAG that
+# comes back reads its own lookback window again (orcai.sync).
 
 
 def fingerprint(props: dict) -> str:

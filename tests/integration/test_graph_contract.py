@@ -35,12 +35,14 @@ from orcai.graph.load import (
     read_watermarks, set_watermarks,
 )
 from orcai.graph.neo4j_adapter import Neo4jGraph
+from orcai.graph.sync_store import dag_sync_marks, read_state, set_tasks_synced, write_state
 from orcai.graph.worker_store import worker_heartbeats, write_heartbeat
 from orcai.graph.dag_store import (
     dag_overview, failed_dags_since, live_dag_ids, run_states_since,
 )
 from orcai.localstack.falkordb import start_falkordb
 from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
+from orcai.sync_plan import StreamPass, SyncState
 from tests.conftest import FALKOR_BOLT_PORT, FALKOR_PORT
 
 pytestmark = pytest.mark.integration
@@ -128,9 +130,11 @@ def test_removed_dependency_and_task_follow_airflow(engine):
 
 def test_missing_dags_are_marked_not_removed(engine):
     load_all(engine, *small_deployment())
+    set_watermarks(engine, {"etl": NOW, "report": NOW})
     assert mark_missing_dags(engine, ["etl"], NOW) == ["report"]
     rows = engine.read("MATCH (d:Dag {dag_id: 'report'}) RETURN d.is_deleted AS gone, d.deleted_at AS at")
     assert rows == [{"gone": True, "at": NOW}]
+    assert read_watermarks(engine) == {"etl": NOW}  # if it comes back, it reads its history again
     assert [r["dag_id"] for r in dag_overview(engine, 3)] == ["etl"]
     load_dags(engine, [DagRecord("report", is_paused=True)])  # it comes back
     assert sorted(r["dag_id"] for r in dag_overview(engine, 3)) == ["etl", "report"]
@@ -147,6 +151,21 @@ def test_watermarks_round_trip(engine):
     load_all(engine, *small_deployment())
     set_watermarks(engine, {"etl": NOW, "report": NOW - 5})
     assert read_watermarks(engine) == {"etl": NOW, "report": NOW - 5}
+
+
+def test_sync_state_round_trip(engine):
+    """A pass under way with its cursors, then complete: finished fields are gone, not stale."""
+    load_all(engine, *small_deployment())
+    under_way = SyncState(version_id="01a", assets_at=NOW - 9, current=StreamPass(
+        since=NOW - 100, until=NOW, began_at=NOW, runs_cursor=None, task_runs_cursor="kQM", runs_read=7,
+        task_runs_read=200, task_runs_total=900, covered_until=NOW - 50))
+    write_state(engine, "0/2", under_way)
+    assert read_state(engine, "0/2") == under_way and read_state(engine, "1/2") == SyncState()
+    done = SyncState(watermark=NOW, version_id="01b", assets_at=NOW)
+    write_state(engine, "0/2", done)
+    assert read_state(engine, "0/2") == done
+    set_tasks_synced(engine, {"etl": NOW - 1})
+    assert dag_sync_marks(engine) == {"etl": (None, NOW - 1), "report": (None, None)}
 
 
 

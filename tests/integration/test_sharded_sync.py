@@ -15,11 +15,11 @@ pytestmark = pytest.mark.integration
 # Airflow itself recomputes some DAGs' next run date on every parse (every ~30 s here),
 # so `next_run_at` (and the fingerprint `fp` over a node's properties) may differ too.
 # Policies, their actions and the alerts they queue carry the time they were written too.
-VOLATILE = {"synced_until", "deleted_at", "detected_at", "touched_at", "expires_at", "holder",
+VOLATILE = {"synced_until", "tasks_synced_at", "deleted_at", "detected_at", "touched_at", "expires_at", "holder",
             "next_run_at", "fp", "at", "created_at", "updated_at", "done_at"}
-# Each worker's heartbeat and cycle lock; the default policies, installed once per graph and
+# Each worker's heartbeat, cycle lock and sync state (watermark, cursors); the default policies, installed once per graph and
 # stamped with when (their actions and alerts are compared).
-BOOKKEEPING = ("Worker", "Lock", "Policy", "PolicyVersion")
+BOOKKEEPING = ("Worker", "Lock", "Policy", "PolicyVersion", "SyncState")
 
 
 def graph_contents(graph) -> tuple[dict, set]:

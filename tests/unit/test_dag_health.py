@@ -77,3 +77,14 @@ def test_markdown_escape_keeps_the_text_and_defuses_markup():
     escaped = md_text(hostile)
     assert re.sub(r"\\(.)", r"\1", escaped) == hostile  # unescaping gives the text back
     assert not re.search(r"(?<!\\)[*\[\]()`$:<>_#~|]", escaped)  # no markup character is bare
+
+
+def test_worker_health_carries_the_catch_ups_of_every_worker():
+    from orcai.sync_plan import CatchUp
+    progress = CatchUp(runs_read=300, task_runs_read=12_000, days_covered=6.0, days_total=30.0, eta_s=600.0)
+    beats = [{"name": "a", "last_sync_at": NOW - 1000, "catch_up": progress.to_json()},
+             {"name": "b", "last_sync_at": NOW - 500, "catch_up": ""}]  # caught up
+    health = worker_health(beats, NOW, 60)
+    assert health.catching_up == (("a", progress),)
+    assert progress.share == 0.2 and "6.0 of 30.0 days covered, about 10 min left" in progress.summary()
+    assert worker_health([{"name": "c", "last_sync_at": NOW, "catch_up": "{broken"}], NOW, 60).catching_up == ()

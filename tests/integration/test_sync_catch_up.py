@@ -1,0 +1,137 @@
+"""The stream sync on a fake Airflow (a client passed in, real FalkorDB): a catch-up spread
+over cycles with its progress, the watermark moving only when a pass completes, later
+updates read by the next pass, a quiet sync's constant cost, and shards filtering the stream."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from orcai.airflow.client import Page
+from orcai.config import load_settings
+from orcai.graph.sync_store import read_state
+from orcai.model import DAY_MS, HOUR_MS
+from orcai.shard import Shard
+from orcai.sync import sync_once
+
+pytestmark = pytest.mark.integration
+NOW = 1_800_000_000_000
+DAGS = ("alpha", "beta", "gamma")
+TASKS = ("extract", "load")
+
+
+def at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+class FakeAirflow:
+    """The client's stream API over in-memory runs; counts requests like the real one."""
+
+    def __init__(self, runs_per_dag: int, page_size: int):
+        self.page_size, self.requests_made = page_size, 0
+        self.runs, self.task_instances = [], []
+        for day in range(runs_per_dag):
+            for dag_id in DAGS:
+                start = NOW - (runs_per_dag - day) * HOUR_MS * 6
+                self.runs.append(SimpleNamespace(
+                    dag_id=dag_id, dag_run_id=f"r{day:03d}", state="success", run_type="scheduled",
+                    logical_date=at(start), run_after=at(start), queued_at=at(start), start_date=at(start),
+                    end_date=at(start + 60_000), duration=60.0, triggered_by="timetable", updated_at=start + 60_000))
+                for task_id in TASKS:
+                    self.task_instances.append(SimpleNamespace(
+                        dag_id=dag_id, dag_run_id=f"r{day:03d}", task_id=task_id, map_index=-1, state="success",
+                        try_number=1, start_date=at(start), end_date=at(start + 30_000), duration=30.0,
+                        queued_when=at(start), pool="default_pool", hostname="h", operator_name="BashOperator",
+                        operator="BashOperator", run_after=at(start), logical_date=at(start), updated_at=start + 60_000))
+
+    def _page(self, items, since, cursor):
+        self.requests_made += 1
+        matching = [i for i in items if i.updated_at >= since.timestamp() * 1000]
+        start = int(cursor or 0)
+        chunk = matching[start:start + self.page_size]
+        more = start + self.page_size < len(matching)
+        return Page(chunk, str(start + self.page_size) if more else None, len(matching), 50_000)
+
+    def list_dags(self):
+        self.requests_made += 1
+        return [SimpleNamespace(dag_id=d, is_paused=False, timetable_summary="@daily", timetable_description=None,
+                                description=None, owners=["team"], tags=[], relative_fileloc=f"{d}.py",
+                                fileloc=f"{d}.py", max_active_runs=1, has_import_errors=False,
+                                next_dagrun_run_after=None) for d in DAGS]
+
+    def dag_versions_after(self, version_id):
+        self.requests_made += 1
+        return [] if version_id else [SimpleNamespace(id="01", dag_id=d) for d in DAGS]
+
+    def list_tasks(self, dag_id):
+        self.requests_made += 1
+        return [SimpleNamespace(task_id=t, operator_name="BashOperator", pool="default_pool", retries=0, queue=None,
+                                trigger_rule="all_success", is_mapped=False, owner="team",
+                                downstream_task_ids=["load"] if t == "extract" else []) for t in TASKS]
+
+    def list_assets(self):
+        self.requests_made += 1
+        return []
+
+    def dag_runs_page(self, since, cursor=""):
+        return self._page(self.runs, since, cursor)
+
+    def task_instances_page(self, since, cursor=""):
+        return self._page(self.task_instances, since, cursor)
+
+
+def settings(**overrides):
+    # 0.1 requests/s: the smallest page budget (20 pages a cycle), to spread the catch-up.
+    values = dict(graph_uri="falkor://127.0.0.1:1/unused", airflow_max_rps=0.1, page_size=5, sync_lookback_days=30)
+    return load_settings(**{**values, **overrides})
+
+
+def counts(graph) -> tuple[int, int]:
+    return (graph.read("MATCH (:Dag)-[:HAS_RUN]->(r:DagRun) RETURN count(r) AS n")[0]["n"],
+            graph.read("MATCH (:DagRun)-[:HAS_TASK_RUN]->(t:TaskRun) RETURN count(t) AS n")[0]["n"])
+
+
+def test_a_catch_up_is_spread_over_cycles_and_reports_its_progress(graph):
+    airflow, config = FakeAirflow(runs_per_dag=40, page_size=5), settings()
+    clock = iter(range(NOW // 1000, NOW // 1000 + 10_000, 7)).__next__  # seconds, moving on
+
+    reports = [sync_once(airflow, graph, config, clock)]
+    while reports[-1].catch_up is not None:
+        assert read_state(graph, "0/1").watermark is None  # not before the pass is complete
+        reports.append(sync_once(airflow, graph, config, clock))
+        assert len(reports) < 10
+
+    assert len(reports) == 4  # 24 run pages + 48 task-instance pages, 20 a cycle
+    first = reports[0].catch_up
+    assert first.runs_read == 100 and first.task_runs_read == 0 and first.days_total == 30
+    middle = reports[2].catch_up
+    assert middle.task_runs_read == 180 and 0 < middle.days_covered < 30 and middle.eta_s > 0
+    assert counts(graph) == (120, 240)
+    state = read_state(graph, "0/1")
+    assert reports[0].started_at <= state.watermark < reports[1].started_at  # when the pass began
+    assert state.assets_at is not None, state
+
+    quiet = sync_once(airflow, graph, config, clock)
+    assert quiet.requests == 4 and quiet.written.total == 0 and quiet.catch_up is None
+
+
+def test_the_next_pass_reads_what_changed_since_the_watermark(graph):
+    airflow, config = FakeAirflow(runs_per_dag=3, page_size=100), settings(page_size=100)
+    clock = iter(range(NOW // 1000, NOW // 1000 + 10_000, 7)).__next__
+    sync_once(airflow, graph, config, clock)
+    run = airflow.runs[0]
+    run.state, run.updated_at = "failed", NOW + 3_000_000  # cleared and failed, later
+
+    report = sync_once(airflow, graph, config, clock)
+    stored = graph.read("MATCH (r:DagRun {key: $key}) RETURN r.state AS state", {"key": f"{run.dag_id}/{run.dag_run_id}"})
+    assert stored == [{"state": "failed"}] and report.dag_runs_seen == 1
+
+
+def test_a_shard_keeps_only_its_own_dags_from_the_stream(graph):
+    airflow, config = FakeAirflow(runs_per_dag=2, page_size=100), settings(page_size=100, shard="0/2")
+    sync_once(airflow, graph, config, lambda: NOW / 1000)
+    mine = {d for d in DAGS if Shard(0, 2).owns(d)}
+    stored = {r["dag"] for r in graph.read("MATCH (r:DagRun) RETURN DISTINCT r.dag_id AS dag")}
+    assert stored == mine and 0 < len(mine) < len(DAGS)
