@@ -25,7 +25,7 @@ import pytest
 from orcai.config import load_settings
 from orcai.graph import connect
 from orcai.localstack.airflow import REPO_ROOT
-from orcai.graph.queries import worker_heartbeats
+from orcai.graph.worker_store import worker_heartbeats
 from orcai.localstack.falkordb import port_open
 from tests.conftest import DEMO_DAGS, PORT_OFFSET
 from tests.e2e.conftest import screenshot, wait_until_drawn
