@@ -45,13 +45,14 @@ def _running(client: AirflowClient, run_id: str, task_id: str) -> bool:
     return any(ti.dag_run_id == run_id and ti.task_id == task_id and _state(ti) == "running" for ti in instances)
 
 
-def _wait(what: str, ready, timeout_s: float = 300, every_s: float = 2):
+def _wait(what: str, ready, timeout_s: float = 480, every_s: float = 2, seen=lambda: ""):
+    """`ready()`'s value once truthy; a timeout says what was awaited and what was seen."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if value := ready():
             return value
         time.sleep(every_s)
-    raise TimeoutError(f"{what} within {timeout_s} s")
+    raise TimeoutError(f"no {what} within {timeout_s} s; seen: {seen()}")
 
 
 def _breach_alerts(graph) -> list[dict]:
@@ -69,7 +70,8 @@ def test_shipped_deadline_policy_warns_slack_while_a_slowed_run_is_still_going(a
         for _ in range(3):  # its usual history: transform takes 2 s
             trigger(client, DAG)
         _wait("three usual runs", lambda: (runs := _runs(client)) and len(runs) >= 3
-              and all(_state(r) == "success" for r in runs))
+              and all(_state(r) == "success" for r in runs),
+              seen=lambda: [(r.dag_run_id, _state(r)) for r in _runs(client)])
         slow = trigger(client, DAG, conf={"sleep_s": SLOW_S})
         _wait("the slowed transform running", lambda: _running(client, slow.dag_run_id, "transform"), timeout_s=120)
 
