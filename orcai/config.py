@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orcai.access import DEFAULT_ROLE_GROUPS, parse_role_groups
 from orcai.errors import ConfigError
+from orcai.forecast.deadlines import deadline_rules
 from orcai.localstack.secret_files import local_stack_settings
 from orcai.shard import Shard
 
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     detect_lookback_days: int = Field(14, ge=1, description="Run history the detector learns from.")
     detect_risk: float = Field(1e-4, gt=0, lt=0.1, description="Chance that a normal run is flagged: sets every task's threshold from its own tail.")
     detect_refit_min: int = Field(60, ge=1, description="Minutes between refits of the detector's baselines.")
+    deadlines: str = Field("", description="Deadlines of DAGs without a `deadline:` tag, by DAG id glob: `report_*=07:00;etl_*=+2h`.")
     worker_name: str = Field("worker", min_length=1, description="Name of this worker's heartbeat node.")
     shard: str = Field("0/1", description="i/n: this worker syncs and judges only the DAGs whose id hashes to shard i of n.")
     app_url: str = Field("http://localhost:8501", description="Where operators open ORC AI; links in Slack messages point here.")
@@ -110,6 +112,12 @@ class Settings(BaseSettings):
         if name not in ("robust", "isolation_forest", "dbscan"):
             raise ValueError("must be robust, isolation_forest or dbscan")
         return name
+
+    @field_validator("deadlines")
+    @classmethod
+    def _valid_deadlines(cls, text: str) -> str:
+        deadline_rules(text)
+        return text
 
     @field_validator("shard")
     @classmethod
@@ -202,6 +210,10 @@ class Settings(BaseSettings):
     @property
     def protected_pool_globs(self) -> tuple[str, ...]:
         return tuple(g.strip() for g in self.protected_pools.split(",") if g.strip())
+
+    @property
+    def deadline_rules(self) -> tuple[tuple[str, str], ...]:
+        return deadline_rules(self.deadlines)
 
     @property
     def dag_shard(self) -> Shard:

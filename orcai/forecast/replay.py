@@ -8,28 +8,22 @@ the ETA band; the share of endings after the deadline is the breach risk; on the
 of tasks that decides the end, the one running furthest past its usual time is the one
 to watch.
 
-Deadlines come from a DAG tag: `deadline:07:00` (done by 07:00 UTC on the day of the
-run's logical date, or the next day when that is already past the logical date) or
-`deadline:+2h` / `deadline:+90m` (within that long of the logical date).
+Deadlines (a `deadline:` tag or the `ORCAI_DEADLINES` setting) are read in deadlines.py.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
 import numpy as np
 
 from orcai.detect.reasons import format_duration, format_ratio
-from orcai.model import DAY_MS, HOUR_MS, MINUTE_MS
 
 SAMPLES = 400
 DONE_STATES = ("success", "skipped", "upstream_failed", "removed")
 FAILED_STATES = ("failed",)
 MIN_HISTORY = 3  # a task with fewer finished runs borrows its DAG's typical task duration
-_DEADLINE_AT = re.compile(r"^deadline:(\d{1,2}):(\d{2})$")
-_DEADLINE_WITHIN = re.compile(r"^deadline:\+(\d+(?:\.\d+)?)(h|m)$")
 
 
 @dataclass(frozen=True)
@@ -51,22 +45,6 @@ class RunForecast:
     samples: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     # Tasks not finished yet: (start, end) epoch ms in the median replay, for a Gantt chart.
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-
-def parse_deadline(tags: list[str] | tuple[str, ...], logical_ms: int | None) -> int | None:
-    """The run's deadline (epoch ms) from a `deadline:...` tag, or None."""
-    if logical_ms is None:
-        return None
-    for tag in tags or ():
-        text = str(tag).strip().lower()
-        if match := _DEADLINE_WITHIN.match(text):
-            amount, unit = float(match[1]), match[2]
-            return int(logical_ms + amount * (HOUR_MS if unit == "h" else MINUTE_MS))
-        if match := _DEADLINE_AT.match(text):
-            day = logical_ms - logical_ms % DAY_MS
-            at = day + int(match[1]) * HOUR_MS + int(match[2]) * MINUTE_MS
-            return at if at > logical_ms else at + DAY_MS
-    return None
 
 
 def typical_duration_s(durations: dict[str, np.ndarray]) -> float:

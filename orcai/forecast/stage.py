@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from orcai.config import Settings
-from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run, parse_deadline
+from orcai.forecast.deadlines import deadline_at, deadline_spec
+from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run
 from orcai.graph import Graph
 from orcai.graph import dag_store, forecast_store, lineage_store, run_store
 from orcai.model import DAY_MS
@@ -78,7 +79,8 @@ class ForecastStage:
             dag = run["dag_id"]
             states = {task: TaskState(None) for task in tasks[dag]}
             states.update(task_states([i for i in instances[run["run_id"]]]))
-            deadline = parse_deadline(run.get("tags") or [], run.get("logical_date"))
+            spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules)
+            deadline = deadline_at(spec, run.get("logical_date"))
             forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], queued[dag], deadline,
                                     seed=zlib.crc32(run["key"].encode()))
             rows.append({"key": run["key"], "at": now_ms, "p50": forecast.eta_p50, "p80": forecast.eta_p80,

@@ -52,3 +52,20 @@ def running_now(graph: Graph) -> list[Row]:
                r.breach_risk AS breach_risk, r.watch_task AS watch_task, r.watch_reason AS watch_reason,
                r.forecast_at AS forecast_at
         ORDER BY coalesce(r.breach_risk, 0) DESC, r.start_date""", {"states": ACTIVE_STATES})
+
+
+def riskiest_forecast_by_dag(graph: Graph) -> dict[str, Row]:
+    """Per live DAG, the forecast of its queued or running run most at risk of missing its
+    deadline (then the latest ETA): what the policy facts `run.eta_p80`, `run.deadline`,
+    `run.breach_risk` and `run.watch` read."""
+    rows = graph.read(f"""
+        MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
+        WHERE r.state IN $states AND {live('d')} AND r.forecast_at IS NOT NULL
+        RETURN d.dag_id AS dag_id, r.run_id AS run_id, r.eta_p80 AS eta_p80, r.deadline AS deadline,
+               r.breach_risk AS breach_risk, r.watch_task AS watch_task, r.watch_reason AS watch_reason
+        ORDER BY dag_id, coalesce(r.breach_risk, -1.0) DESC, coalesce(r.eta_p80, 0) DESC""",
+        {"states": ACTIVE_STATES})
+    riskiest: dict[str, Row] = {}
+    for row in rows:
+        riskiest.setdefault(row["dag_id"], row)
+    return riskiest

@@ -145,6 +145,11 @@ def explain(policy: Policy, facts: dict) -> str:
              f"failure rate 24 h {dag['failure_rate_24h']:.0%} of {dag['runs_24h']} run(s)"]
     if run["id"]:
         parts.append(f"last finished run {run['id']} {run['state']}")
+    if run.get("breach_risk", 0.0) > 0:
+        parts.append(f"run {run['active_id']}: {run['breach_risk']:.0%} risk of missing its deadline "
+                     f"(in {run['deadline']} min; p80 ETA in {run['eta_p80']} min, {run['late_min']} min late)")
+        if run["watch"]:
+            parts.append(f"watch {run['watch']}")
     if facts["anomaly"]["severity"] != "none":
         parts.append(f"{facts['anomaly']['severity']} {facts['anomaly']['kind']} anomaly")
     parts += [f"resource.{name} = {_show(facts['resource'][name])}"

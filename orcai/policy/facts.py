@@ -1,6 +1,8 @@
 """The facts a policy condition can use, documented once, and the pure functions that build them.
 
-A condition sees five maps: `dag`, `run` (the DAG's newest finished run), `anomaly` (the most
+A condition sees five maps: `dag`, `run` (the DAG's newest finished run, and the forecast of
+its active run most at risk of missing its deadline: `run.eta_p80`, `run.deadline`,
+`run.breach_risk`, `run.late_min`, `run.watch`, `run.active_id`), `anomaly` (the most
 severe open anomaly on that run), `incident` (the open incident the DAG is part of) and `now`. Every fact is always present with a value of its
 declared type — never null — so a condition cannot fail on a missing value: a DAG without runs
 has `run.state == ""` and `run.duration_s == 0.0`; a run without anomalies has
@@ -10,6 +12,7 @@ backtest (facts as of each past run), so a backtest judges exactly what the work
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -51,6 +54,16 @@ FACTS: dict[str, dict[str, Fact]] = {
         "duration_s": Fact("double", "its duration in seconds (0.0 when unknown)", 42.0),
         "duration_ratio": Fact("double", "duration / median of the previous 20 successful runs (0.0 without 3 of them)", 1.1),
         "run_type": Fact("string", "scheduled, manual, backfill or asset_triggered", "scheduled"),
+        "active_id": Fact("string", "run id of the queued or running run most at risk of missing its deadline "
+                                    "(\"\" without an active run with a forecast); the five facts below are its", ""),
+        "eta_p80": Fact("int", "minutes from now to its p80 ETA (-1 without an active run with an ETA)", 25),
+        "deadline": Fact("int", "minutes from now to its deadline (0 once past; -1 without an active run "
+                                "or without a `deadline:` tag)", 10),
+        "breach_risk": Fact("double", "share of its forecast's replays ending after the deadline, 0.0-1.0 "
+                                      "(0.0 without a deadline)", 0.9),
+        "late_min": Fact("int", "minutes its p80 ETA is past the deadline (0 if not, or without a deadline)", 15),
+        "watch": Fact("string", "the task on its critical path to watch and why (\"\" without)",
+                      "transform: running for 30 min, 30× its usual 1 min"),
     },
     "anomaly": {
         "kind": Fact("string", "kind of the most severe open anomaly on that run (\"\" if none)", "slow"),
@@ -120,6 +133,28 @@ def run_facts(runs_newest_first: list[dict]) -> dict:
             "run_type": last.get("run_type") or ""}
 
 
+def forecast_facts(forecast: dict | None, now_ms: int) -> dict:
+    """The forecast `run` facts from an active run's stored forecast (orcai.graph.forecast_store
+    .riskiest_forecast_by_dag rows: run_id, eta_p80, deadline, breach_risk, watch_task,
+    watch_reason; times in epoch ms), or their "no active run" values."""
+    if not forecast:
+        return {"active_id": "", "eta_p80": -1, "deadline": -1, "breach_risk": 0.0, "late_min": 0, "watch": ""}
+    eta, deadline = forecast.get("eta_p80"), forecast.get("deadline")
+    watch = forecast.get("watch_task") or ""
+    if watch and forecast.get("watch_reason"):
+        watch = f"{watch}: {forecast['watch_reason']}"
+    return {"active_id": forecast.get("run_id") or "",
+            "eta_p80": -1 if eta is None else _minutes_until(eta, now_ms),
+            "deadline": -1 if deadline is None else _minutes_until(deadline, now_ms),
+            "breach_risk": round(float(forecast.get("breach_risk") or 0.0), 2) if deadline is not None else 0.0,
+            "late_min": max(0, math.ceil((eta - deadline) / MINUTE_MS)) if eta is not None and deadline is not None else 0,
+            "watch": watch}
+
+
+def _minutes_until(at_ms: int, now_ms: int) -> int:
+    return max(0, math.ceil((at_ms - now_ms) / MINUTE_MS))
+
+
 def anomaly_facts(anomalies: list[dict]) -> dict:
     """`anomaly` facts: the most severe (then highest-scoring) of the given anomalies."""
     if not anomalies:
@@ -146,9 +181,10 @@ def now_facts(now_ms: int) -> dict:
 
 
 def facts_for(dag: dict, runs_newest_first: list[dict], anomalies_by_run: dict[str, list[dict]],
-              now_ms: int, paused_by_policy_at: int | None = None, incident: dict | None = None) -> dict:
-    """Everything a condition sees about one DAG at `now_ms`."""
-    run = run_facts(runs_newest_first)
+              now_ms: int, paused_by_policy_at: int | None = None, incident: dict | None = None,
+              forecast: dict | None = None) -> dict:
+    """Everything a condition sees about one DAG at `now_ms` (`forecast`: its active run's, if any)."""
+    run = {**run_facts(runs_newest_first), **forecast_facts(forecast, now_ms)}
     return {"dag": dag_facts(dag, runs_newest_first, now_ms, paused_by_policy_at), "run": run,
             "anomaly": anomaly_facts(anomalies_by_run.get(run["id"], [])),
             "incident": incident_facts(dag["dag_id"], incident), "now": now_facts(now_ms)}

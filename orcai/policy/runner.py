@@ -20,7 +20,7 @@ from orcai.airflow import AirflowClient
 from orcai.alerts.outbox import AlertRequest
 from orcai.config import Settings
 from orcai.graph import Graph
-from orcai.graph import anomaly_store, dag_store, incident_store
+from orcai.graph import anomaly_store, dag_store, forecast_store, incident_store
 from orcai.graph import policy_store as store
 from orcai.graph.alert_store import enqueue
 from orcai.model import DAY_MS
@@ -67,12 +67,14 @@ def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
     incidents = {}  # per DAG, the largest open incident it is part of
     for row in sorted(incident_store.open_incidents_by_dag(graph), key=lambda r: r.get("size") or 0):
         incidents[row["dag_id"]] = row
+    forecasts = forecast_store.riskiest_forecast_by_dag(graph)
     facts = {}
     # The last 50 runs, and every run of the last 24 h however many.
     for row in dag_store.dag_overview(graph, FACT_RUNS, since_ms=now_ms - DAY_MS):
         runs = [r for r in row["runs"] if r.get("at") is not None]
         facts[row["dag_id"]] = facts_for(row, runs, anomalies.get(row["dag_id"], {}), now_ms,
-                                         paused_at.get(row["dag_id"]), incidents.get(row["dag_id"]))
+                                         paused_at.get(row["dag_id"]), incidents.get(row["dag_id"]),
+                                         forecasts.get(row["dag_id"]))
     return facts
 
 

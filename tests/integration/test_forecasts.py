@@ -13,6 +13,7 @@ from orcai.forecast.stage import ForecastStage
 from orcai.graph.load import load_dag_runs, load_dags, load_task_runs, load_tasks
 from orcai.graph.worker_store import write_heartbeat
 from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
+from orcai.policy.runner import current_facts
 from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
@@ -75,3 +76,16 @@ def test_status_page_shows_the_running_now_panel(monkeypatch, graph, graph_uri):
     assert "Running now" in [h.value for h in app.subheader]
     running = app.dataframe[0].value
     assert running.loc[0, "dag_id"] == "report" and running.loc[0, "watch_task"] == "transform"
+
+
+def test_policy_facts_read_the_forecast_of_the_run_at_risk(graph, graph_uri):
+    now = int(time.time() * 1000)
+    load_report_dag(graph, now)
+    load_dags(graph, [DagRecord("report", is_paused=False, tags=("deadline:+32m",))])  # due in a minute
+    ForecastStage(load_settings(graph_uri=graph_uri)).run(graph, now)
+
+    run = current_facts(graph, now)["report"]["run"]
+
+    assert run["id"] == "r0" and run["active_id"] == "now"  # the newest finished run; the active one
+    assert run["breach_risk"] >= 0.7 and run["deadline"] == 1 and run["eta_p80"] > 1 and run["late_min"] >= 1
+    assert run["watch"].startswith("transform: running for 30 min")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from orcai.forecast.replay import TaskState, forecast_run, parse_deadline
+from orcai.config import load_settings
+from orcai.errors import ConfigError
+from orcai.forecast.deadlines import deadline_at, deadline_spec
+from orcai.forecast.deadlines import parse_deadline
+from orcai.forecast.replay import TaskState, forecast_run
 from orcai.model import DAY_MS, HOUR_MS, MINUTE_MS
 
 NOW = 1_790_000_000_000
@@ -67,3 +72,17 @@ def test_deadlines_from_tags():
     assert parse_deadline(["deadline:+2h"], midnight) == midnight + 2 * HOUR_MS
     assert parse_deadline(["deadline:+90m"], midnight) == midnight + 90 * MINUTE_MS
     assert parse_deadline(["nightly"], midnight) is None and parse_deadline(["deadline:+2h"], None) is None
+
+
+def test_deadlines_from_the_setting_for_dags_without_a_tag():
+    rules = load_settings(deadlines="report_*=07:00; etl_*=deadline:+2h ;*=+12h").deadline_rules
+    assert rules == (("report_*", "07:00"), ("etl_*", "+2h"), ("*", "+12h"))
+    assert deadline_spec("report_daily", ["nightly"], rules) == "07:00"
+    assert deadline_spec("etl_orders", [], rules) == "+2h"
+    assert deadline_spec("report_daily", ["deadline:+30m"], rules) == "+30m"  # the DAG's own tag wins
+    assert deadline_spec("other", [], ()) is None
+    midnight = NOW - NOW % DAY_MS
+    assert deadline_at("07:00", midnight + HOUR_MS) == midnight + 7 * HOUR_MS and deadline_at(None, midnight) is None
+    for wrong in ("report_*", "report_*=7am", "=+2h", "x=25:00"):
+        with pytest.raises(ConfigError, match="ORCAI_DEADLINES|deadlines"):
+            load_settings(deadlines=wrong)

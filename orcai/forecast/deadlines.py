@@ -1,0 +1,65 @@
+"""A DAG run's deadline, from a DAG tag or from the `ORCAI_DEADLINES` setting. Pure.
+
+`deadline:07:00` — done by 07:00 UTC on the day of the run's logical date (the next day
+when the logical date is already past 07:00); `deadline:+2h` / `deadline:+90m` — within
+that long of the logical date. A DAG's own tag wins over the setting; in the setting the
+first glob matching the DAG id wins: `ORCAI_DEADLINES="report_*=07:00;etl_*=+2h"`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from orcai.model import DAY_MS, HOUR_MS, MINUTE_MS
+
+TAG_PREFIX = "deadline:"
+_AT = re.compile(r"^(\d{1,2}):(\d{2})$")
+_WITHIN = re.compile(r"^\+(\d+(?:\.\d+)?)(h|m)$")
+
+
+def deadline_rules(text: str) -> tuple[tuple[str, str], ...]:
+    """`glob=07:00;glob=+2h` -> ((glob, "07:00"), (glob, "+2h")). Raises ValueError saying
+    which entry is wrong."""
+    rules = []
+    for entry in (e.strip() for e in (text or "").split(";")):
+        if not entry:
+            continue
+        glob, _, spec = (part.strip() for part in entry.partition("="))
+        spec = spec.lower().removeprefix(TAG_PREFIX)
+        if not glob or not _valid(spec):
+            raise ValueError(f"{entry!r} is not glob=HH:MM or glob=+Nh / +Nm (e.g. report_*=07:00;etl_*=+2h)")
+        rules.append((glob, spec))
+    return tuple(rules)
+
+
+def deadline_spec(dag_id: str, tags, rules: tuple[tuple[str, str], ...] = ()) -> str | None:
+    """The deadline that applies to a DAG ("07:00", "+2h"): its tag, else the first matching rule."""
+    for tag in tags or ():
+        text = str(tag).strip().lower()
+        if text.startswith(TAG_PREFIX) and _valid(text[len(TAG_PREFIX):]):
+            return text[len(TAG_PREFIX):]
+    return next((spec for glob, spec in rules if fnmatch.fnmatchcase(dag_id, glob)), None)
+
+
+def deadline_at(spec: str | None, logical_ms: int | None) -> int | None:
+    """The deadline (epoch ms) of a run with that logical date, or None."""
+    if spec is None or logical_ms is None:
+        return None
+    if match := _WITHIN.match(spec):
+        return int(logical_ms + float(match[1]) * (HOUR_MS if match[2] == "h" else MINUTE_MS))
+    if match := _AT.match(spec):
+        day = logical_ms - logical_ms % DAY_MS
+        at = day + int(match[1]) * HOUR_MS + int(match[2]) * MINUTE_MS
+        return at if at > logical_ms else at + DAY_MS
+    return None
+
+
+def parse_deadline(tags, logical_ms: int | None) -> int | None:
+    """The run's deadline (epoch ms) from a `deadline:...` tag, or None."""
+    return deadline_at(deadline_spec("", tags), logical_ms)
+
+
+def _valid(spec: str) -> bool:
+    at = _AT.match(spec)
+    return bool(_WITHIN.match(spec)) or bool(at and int(at[1]) < 24 and int(at[2]) < 60)
