@@ -18,7 +18,7 @@ from orcai.errors import PolicyInvalid
 from orcai.policy.conditions import validate
 from orcai.policy.facts import FACTS
 
-ACTION_TYPES = ("pause", "unpause", "alert", "mark_critical")
+ACTION_TYPES = ("pause", "unpause", "alert", "mark_critical", "clear_stuck", "fail_zombie_run")
 MODES = ("dry_run", "enforce")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")
 _PLACEHOLDER = re.compile(r"\{\s*([a-z_]+)\.([a-z_0-9]+)\s*\}")

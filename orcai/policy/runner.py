@@ -20,11 +20,11 @@ from orcai.airflow import AirflowClient
 from orcai.alerts.outbox import AlertRequest
 from orcai.config import Settings
 from orcai.graph import Graph
-from orcai.graph import anomaly_store, dag_store, incident_store
+from orcai.graph import anomaly_store, dag_store, incident_store, run_store
 from orcai.graph import policy_store as store
 from orcai.graph.alert_store import enqueue
 from orcai.model import DAY_MS
-from orcai.policy.actions import set_paused_confirmed
+from orcai.policy.actions import clear_stuck_confirmed, fail_run_confirmed, set_paused_confirmed
 from orcai.policy.engine import Decision, Guardrails, decide
 from orcai.policy.facts import facts_for
 from orcai.policy.model import load_policies_yaml, render_message
@@ -61,12 +61,16 @@ def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
     incidents = {}  # per DAG, the largest open incident it is part of
     for row in sorted(incident_store.open_incidents_by_dag(graph), key=lambda r: r.get("size") or 0):
         incidents[row["dag_id"]] = row
+    unfinished: dict[str, list[dict]] = {}
+    for row in run_store.unfinished_task_runs(graph):
+        unfinished.setdefault(row["dag_id"], []).append(row)
     facts = {}
     # The last 50 runs, and every run of the last 24 h however many.
     for row in dag_store.dag_overview(graph, FACT_RUNS, since_ms=now_ms - DAY_MS):
         runs = [r for r in row["runs"] if r.get("at") is not None]
         facts[row["dag_id"]] = facts_for(row, runs, anomalies.get(row["dag_id"], {}), now_ms,
-                                         paused_at.get(row["dag_id"]), incidents.get(row["dag_id"]))
+                                         paused_at.get(row["dag_id"]), incidents.get(row["dag_id"]),
+                                         unfinished.get(row["dag_id"]))
     return facts
 
 
@@ -120,6 +124,13 @@ class PolicyRunner:
                 dag_store.set_dag_flags(graph, dag_id, is_paused=kind == "pause")
             if error:
                 log.error("policy %s could not %s %s: %s", decision.policy.name, kind, dag_id, error)
+            return outcome, error
+        if kind in ("clear_stuck", "fail_zombie_run"):
+            run = decision.facts["run"]
+            outcome, error = (clear_stuck_confirmed(airflow, dag_id, run["active_id"], run["stuck_task"], run["stuck_try"])
+                              if kind == "clear_stuck" else fail_run_confirmed(airflow, dag_id, run["active_id"]))
+            if error:
+                log.error("policy %s could not %s on %s: %s", decision.policy.name, kind, dag_id, error)
             return outcome, error
         if kind == "mark_critical":
             dag_store.set_dag_flags(graph, dag_id, marked_critical=True)
