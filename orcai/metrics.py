@@ -45,7 +45,7 @@ DAG_RUN_STATES = ("queued", "running", "success", "failed", "none")
 SYNC_ERROR_REASONS = ("airflow_unreachable", "airflow_auth", "airflow_response", "airflow", "graph",
                       "unexpected")
 # The policy engine's vocabulary (see the policy_action payload in orcai/alerts/outbox.py).
-POLICY_ACTIONS = ("pause", "unpause", "alert", "mark_critical")
+POLICY_ACTIONS = ("pause", "unpause", "alert", "mark_critical", "clear_stuck", "fail_zombie_run")
 POLICY_MODES = ("dry_run", "enforce")
 POLICY_OUTCOMES = ("done", "would_do", "failed")
 # Syncs take from well under a second (a quiet deployment) to minutes (a first sync of thousands of DAGs).

@@ -25,7 +25,11 @@ SEVERITY_EMOJI = {"high": ":red_circle:", "medium": ":large_orange_circle:", "lo
 ACTION_VERBS = {"pause": ("Paused", "Would pause", "Could not pause"),
                 "unpause": ("Unpaused", "Would unpause", "Could not unpause"),
                 "mark_critical": ("Marked critical", "Would mark critical", "Could not mark critical"),
-                "alert": ("Alert", "Alert (dry run)", "Could not alert")}
+                "alert": ("Alert", "Alert (dry run)", "Could not alert"),
+                "clear_stuck": ("Cleared the stuck task of", "Would clear the stuck task of",
+                                "Could not clear the stuck task of"),
+                "fail_zombie_run": ("Marked the stuck run failed in", "Would mark the stuck run failed in",
+                                    "Could not mark the stuck run failed in")}
 OUTCOME_INDEX = {"done": 0, "would_do": 1, "failed": 2}
 
 
