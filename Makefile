@@ -15,7 +15,7 @@ help:
 	@echo "make test      install what the tests need and run the whole suite (real services; what CI runs)"
 	@echo "make test-fast the tests that need no service: unit, pages in AppTest, static checks (< 1 min)"
 	@echo "make simulate  write 30 days of synthetic history for the synced DAGs into the graph"
-	@echo "make bench     run the benchmarks (lineage queries and page, detection quality and speed, page speed, forecasts, incidents)"
+	@echo "make bench     run the benchmarks (lineage queries and page, detection quality and speed, page speed, forecasts, incidents, real-Airflow faults)"
 	@echo "make soak      run the worker 30 min against a busy Airflow; print RSS growth and sync times"
 
 $(PY):
@@ -69,7 +69,7 @@ clean-data:
 	rm -rf .orcai/falkordb .orcai/airflow .orcai/logs
 
 # Benchmarks print their numbers; each exits non-zero when it misses its target.
-BENCHMARKS := lineage_queries detection_quality detection_speed page_speed lineage_page_browser graph_load airflow_scale forecast_quality incident_quality
+BENCHMARKS := lineage_queries detection_quality detection_speed page_speed lineage_page_browser graph_load airflow_scale forecast_quality incident_quality fault_injection
 bench: $(TEST_STAMP) debian-test-packages
 	@status=0; for b in $(BENCHMARKS); do \
 	  echo "== $$b"; $(PY) -m tests.benchmarks.$$b || status=1; done; exit $$status

@@ -46,7 +46,7 @@ SYNC_ERROR_REASONS = ("airflow_unreachable", "airflow_auth", "airflow_response",
                       "unexpected")
 # The policy engine's vocabulary (see the policy_action payload in orcai/alerts/outbox.py).
 POLICY_ACTIONS = ("pause", "unpause", "alert", "mark_critical", "pause_tag", "unpause_tag", "set_pool_slots",
-                  "restore_pool_slots")
+                  "restore_pool_slots", "clear_stuck", "fail_zombie_run")
 POLICY_MODES = ("dry_run", "enforce")
 POLICY_OUTCOMES = ("done", "would_do", "failed")
 # Syncs take from well under a second (a quiet deployment) to minutes (a first sync of thousands of DAGs).

@@ -118,6 +118,7 @@ class TaskRunRecord:
     operator: str | None = None
     source: str = "airflow"
     injected_anomaly: str | None = None  # ground truth, set only by the simulator
+    queued_when: int | None = None  # epoch ms it was last queued (how long a queued task waits)
 
     @property
     def key(self) -> str:

@@ -243,6 +243,29 @@ class AirflowClient:
         return self._call(f"GET /dags/{dag_id}/dagRuns/{run_id}", lambda c: DagRunApi(c).get_dag_run(
             dag_id, run_id, _request_timeout=self._settings.airflow_timeout_s))
 
+    def get_task_instance(self, dag_id: str, run_id: str, task_id: str):
+        """One (unmapped) task instance as Airflow sees it now: state, try_number, dates."""
+        return self._call(f"GET /dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
+                          lambda c: TaskInstanceApi(c).get_task_instance(
+                              dag_id, run_id, task_id, _request_timeout=self._settings.airflow_timeout_s))
+
+    def clear_task_instances(self, dag_id: str, run_id: str, task_ids: list[str], dry_run: bool) -> list:
+        """Clear (retry) the given task instances of one run whatever their state; with
+        `dry_run` Airflow only lists what it would clear. Returns the task instances."""
+        from airflow_client.client.models import ClearTaskInstancesBody, ClearTaskInstancesBodyTaskIdsInner
+        body = ClearTaskInstancesBody(dag_run_id=run_id, task_ids=[ClearTaskInstancesBodyTaskIdsInner(t) for t in task_ids],
+                                      only_failed=False, dry_run=dry_run)
+        page = self._call(f"POST /dags/{dag_id}/clearTaskInstances", lambda c: TaskInstanceApi(c).post_clear_task_instances(
+            dag_id, body, _request_timeout=self._settings.airflow_timeout_s))
+        return list(page.task_instances or [])
+
+    def set_dag_run_state(self, dag_id: str, run_id: str, state: str):
+        """Mark a DAG run success, failed or queued (PATCH dagRuns/{run_id})."""
+        from airflow_client.client.models import DAGRunPatchBody, DagRunMutableStates
+        return self._call(f"PATCH /dags/{dag_id}/dagRuns/{run_id}", lambda c: DagRunApi(c).patch_dag_run(
+            dag_id, run_id, DAGRunPatchBody(state=DagRunMutableStates(state)), update_mask=["state"],
+            _request_timeout=self._settings.airflow_timeout_s))
+
     def close(self) -> None:
         if self._api_client is not None:
             self._api_client.rest_client.pool_manager.clear()  # the client has no close()

@@ -105,6 +105,7 @@ def task_run_record(ti: TaskInstanceResponse) -> TaskRunRecord:
         pool=ti.pool,
         hostname=free_text(ti.hostname) or None,
         operator=ti.operator_name or ti.operator,
+        queued_when=epoch_ms(ti.queued_when),
     )
 
 

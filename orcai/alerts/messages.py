@@ -29,7 +29,11 @@ ACTION_VERBS = {"pause": ("Paused", "Would pause", "Could not pause"),
                 "pause_tag": ("Paused", "Would pause", "Could not pause"),
                 "unpause_tag": ("Unpaused", "Would unpause", "Could not unpause"),
                 "set_pool_slots": ("Throttled", "Would throttle", "Could not throttle"),
-                "restore_pool_slots": ("Released", "Would release", "Could not release")}
+                "restore_pool_slots": ("Released", "Would release", "Could not release"),
+                "clear_stuck": ("Cleared the stuck task of", "Would clear the stuck task of",
+                                "Could not clear the stuck task of"),
+                "fail_zombie_run": ("Marked the stuck run failed in", "Would mark the stuck run failed in",
+                                    "Could not mark the stuck run failed in")}
 OUTCOME_INDEX = {"done": 0, "would_do": 1, "failed": 2}
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 # What each kind's payload carries (JSON-serialisable, never a secret):
 #   anomaly          — anomaly_key, dag_id, task_id, kind, severity, score, reason, run_id
 #   anomaly_resolved — anomaly_key, dag_id, task_id, kind, resolved_reason
-#   policy_action    — policy, version, action (pause|unpause|alert|mark_critical|pause_tag|unpause_tag|set_pool_slots|restore_pool_slots), mode
+#   policy_action    — policy, version, action (pause|unpause|alert|mark_critical|pause_tag|unpause_tag|set_pool_slots|restore_pool_slots|clear_stuck|fail_zombie_run), mode
 #                      (dry_run|enforce), outcome (done|would_do|failed), dag_id, reason,
 #                      facts, undo (how to undo, or null), text (an alert action's message),
 #                      by (the person, for a manual action such as an undo; absent for a policy's own)

@@ -18,7 +18,7 @@ from orcai.errors import PolicyConflict, PolicyInvalid
 from orcai.graph import anomaly_store, dag_store
 from orcai.graph.base import Graph, Row
 from orcai.model import DAY_MS
-from orcai.policy.engine import Decision, PastAction
+from orcai.policy.engine import STUCK_ACTIONS, Decision, PastAction
 from orcai.policy.model import Policy, parse_policy
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,8 @@ def record_decisions(graph: Graph, decisions: list[Decision], now_ms: int) -> No
     rows = [{"key": d.key, "policy": d.policy.name, "dag_id": d.dag_id, "props": {
         "kind": d.action.type, "policy": d.policy.name, "policy_version": d.policy.version,
         "dag_id": d.dag_id, "mode": d.policy.mode, "dry_run": not d.policy.enforced,
-        "reason": d.reason, "facts": json.dumps(d.facts, sort_keys=True), "run_id": d.facts["run"]["id"],
+        "reason": d.reason, "facts": json.dumps(d.facts, sort_keys=True),
+        "run_id": d.facts["run"]["stuck_run"] if d.action.type in STUCK_ACTIONS else d.facts["run"]["id"],
         "tag": d.action.tag,
         "status": "pending" if d.status == "execute" else d.status}} for d in decisions]
     if not rows:

@@ -84,3 +84,15 @@ def dag_run_durations(graph: Graph, since_ms: int, dag_ids: list[str] | None = N
         MATCH (r:DagRun) WHERE r.start_date >= $since AND ($dags IS NULL OR r.dag_id IN $dags)
         RETURN r.dag_id AS dag_id, r.run_id AS run_id, r.start_date AS start_date,
                r.duration_s AS duration_s, r.state AS state""", {"since": since_ms, "dags": dag_ids})
+
+
+def unfinished_task_runs(graph: Graph) -> list[Row]:
+    """Task runs still queued or running in DAG runs still queued or running: what a
+    stuck-work fact (`run.stuck_min`, orcai/policy/facts.py) is built from."""
+    return graph.read("""
+        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
+        WHERE r.state IN ['queued', 'running'] AND tr.state IN ['queued', 'running']
+        RETURN tr.dag_id AS dag_id, tr.run_id AS run_id, tr.task_id AS task_id, tr.state AS state,
+               tr.try_number AS try_number, tr.queued_when AS queued_when, tr.start_date AS start_date
+        ORDER BY dag_id, run_id, task_id
+    """)

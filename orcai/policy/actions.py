@@ -48,6 +48,48 @@ def set_pool_slots_confirmed(airflow: AirflowClient, pool: str, slots: int) -> t
     return "done", None
 
 
+STUCK_STATES = ("queued", "running")
+ACTIVE_RUN_STATES = ("queued", "running")
+
+
+def clear_stuck_confirmed(airflow: AirflowClient, dag_id: str, run_id: str, task_id: str,
+                          try_number: int) -> tuple[str, str | None]:
+    """Clear (retry) a task instance still stuck on try `try_number`, and read it back:
+    (done | skipped | failed, error). Done when Airflow shows it left that try's stuck state
+    (a new try, or reset for the scheduler); skipped when it had moved on already."""
+    try:
+        before = airflow.get_task_instance(dag_id, run_id, task_id)
+        state = _state(before)
+        if state not in STUCK_STATES or (before.try_number or 0) != try_number:
+            return "skipped", f"no longer stuck in Airflow: {task_id} is {state or 'none'} on try {before.try_number}"
+        airflow.clear_task_instances(dag_id, run_id, [task_id], dry_run=False)
+        after = airflow.get_task_instance(dag_id, run_id, task_id)
+        if (after.try_number or 0) == try_number and _state(after) == state:
+            return "failed", (f"Airflow accepted the clear but {task_id} still reads {state} on try {try_number}")
+    except AirflowError as exc:
+        return "failed", str(exc)
+    return "done", None
+
+
+def fail_run_confirmed(airflow: AirflowClient, dag_id: str, run_id: str) -> tuple[str, str | None]:
+    """Mark a queued or running DAG run failed and read it back: (done | skipped | failed, error)."""
+    try:
+        state = _state(airflow.get_dag_run(dag_id, run_id))
+        if state not in ACTIVE_RUN_STATES:
+            return "skipped", f"run {run_id} is already {state} in Airflow"
+        airflow.set_dag_run_state(dag_id, run_id, "failed")
+        if _state(airflow.get_dag_run(dag_id, run_id)) != "failed":
+            return "failed", "Airflow accepted the change but reading the run back does not show it failed"
+    except AirflowError as exc:
+        return "failed", str(exc)
+    return "done", None
+
+
+def _state(record) -> str:
+    value = getattr(record, "state", None)
+    return str(getattr(value, "value", value) or "")
+
+
 def throttle_pool(graph: Graph, airflow: AirflowClient, pool: str, slots: int, policy: str,
                   now_ms: int) -> tuple[str, str | None]:
     """Remember the pool's slots (before touching it), then set them; confirmed."""

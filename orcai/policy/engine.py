@@ -9,7 +9,11 @@ live here, in one place, so the worker and the tests judge the same way:
   same state never acts twice; a pause of a paused DAG (or unpause of a running one) is
   not needed and not recorded;
 - cooldown: no new action by the same policy on the same DAG within `cooldown_min`;
-- protected: never pause or unpause ORC AI's own DAGs (`orcai_*`) or a protected DAG;
+- protected: never pause, unpause, clear or fail work of ORC AI's own DAGs (`orcai_*`) or a
+  protected DAG;
+- stuck work: `clear_stuck` / `fail_zombie_run` act on the DAG's longest-waiting task run and
+  its run (`run.stuck_task`, `run.stuck_run`), keyed by them and the task's try, so one try
+  is cleared at most once and a run is failed at most once;
 - cap: at most `max_actions_per_hour` enforced Airflow/graph changes per hour across all
   policies; over the cap an action is deferred (retried next cycle), not dropped.
 
@@ -33,7 +37,10 @@ from orcai.policy.resources import resources_used
 
 OWN_DAG_PREFIX = "orcai_"
 
-CHANGES = ("pause", "unpause", "mark_critical", "set_pool_slots", "pause_tag", "unpause_tag")  # actions that change something; the cap counts them
+STUCK_ACTIONS = ("clear_stuck", "fail_zombie_run")  # act on the stuck run, not the newest finished one
+AIRFLOW_CHANGES = ("pause", "unpause", "pause_tag", "unpause_tag") + STUCK_ACTIONS  # protected DAGs are spared these
+# Actions that change something; the cap counts them.
+CHANGES = ("pause", "unpause", "mark_critical", "set_pool_slots", "pause_tag", "unpause_tag") + STUCK_ACTIONS
 FINAL = ("done", "would_do", "skipped", "undone", "released")  # recorded outcomes a decision never redoes
 
 
@@ -87,7 +94,18 @@ class Evaluation:
 
 
 def action_key(policy: Policy, action: PolicyAction, dag_id: str, facts: dict) -> str:
-    return f"{policy.name}@v{policy.version}:{action.type}:{dag_id}:{facts['run']['id'] or '-'}"
+    return f"{policy.name}@v{policy.version}:{action.type}:{dag_id}:{judged_run(action.type, facts) or '-'}"
+
+
+def judged_run(kind: str, facts: dict) -> str:
+    """The run an action is about: the stuck run (and stuck task's try) for stuck work,
+    the newest finished run otherwise."""
+    run = facts["run"]
+    if kind == "clear_stuck":
+        return f"{run['stuck_run']}/{run['stuck_task']}#{run['stuck_try']}" if run.get("stuck_task") else ""
+    if kind == "fail_zombie_run":
+        return run.get("stuck_run") or ""
+    return run["id"]
 
 
 def missing_resources(policy: Policy, resources: dict, missing: dict[str, str]) -> str | None:
@@ -129,7 +147,7 @@ def decide(policies: list[Policy], facts_by_dag: dict[str, dict], past: list[Pas
                 continue
             for action in policy.actions:
                 key = action_key(policy, action, dag_id, facts)
-                if status_of.get(key) in FINAL or _not_needed(action, dag):
+                if status_of.get(key) in FINAL or _not_needed(action, dag) or _nothing_stuck(action, facts):
                     continue
                 status, reason = _judge(policy, action, dag_id, facts, guardrails, changes_left)
                 if status == "execute" and action.type in CHANGES:
@@ -150,6 +168,9 @@ def explain(policy: Policy, facts: dict) -> str:
                      f"(in {run['deadline']} min; p80 ETA in {run['eta_p80']} min, {run['late_min']} min late)")
         if run["watch"]:
             parts.append(f"watch {run['watch']}")
+    if run.get("stuck_task"):
+        parts.append(f"task {run['stuck_task']} (try {run['stuck_try']}) of run {run['stuck_run']} "
+                     f"waiting {run['stuck_min']} min")
     if facts["anomaly"]["severity"] != "none":
         parts.append(f"{facts['anomaly']['severity']} {facts['anomaly']['kind']} anomaly")
     parts += [f"resource.{name} = {_show(facts['resource'][name])}"
@@ -160,7 +181,7 @@ def explain(policy: Policy, facts: dict) -> str:
 def _judge(policy: Policy, action: PolicyAction, dag_id: str, facts: dict, guardrails: Guardrails,
            changes_left: int) -> tuple[str, str]:
     why = explain(policy, facts)
-    if action.type in ("pause", "unpause", "pause_tag", "unpause_tag"):
+    if action.type in AIRFLOW_CHANGES:
         protected = guardrails.protects(dag_id)
         if protected:
             return "skipped", f"not done: {protected}. {why}"
@@ -175,6 +196,10 @@ def _judge(policy: Policy, action: PolicyAction, dag_id: str, facts: dict, guard
 def _not_needed(action: PolicyAction, dag: dict) -> bool:
     return ((action.type in ("pause", "pause_tag") and dag["is_paused"])
             or (action.type in ("unpause", "unpause_tag") and not dag["is_paused"]))
+
+
+def _nothing_stuck(action: PolicyAction, facts: dict) -> bool:
+    return action.type in STUCK_ACTIONS and not judged_run(action.type, facts)
 
 
 def _cooling_down(policy: Policy, dag_id: str, past: list[PastAction], now_ms: int) -> bool:

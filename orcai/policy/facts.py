@@ -64,6 +64,10 @@ FACTS: dict[str, dict[str, Fact]] = {
         "late_min": Fact("int", "minutes its p80 ETA is past the deadline (0 if not, or without a deadline)", 15),
         "watch": Fact("string", "the task on its critical path to watch and why (\"\" without)",
                       "transform: running for 30 min, 30× its usual 1 min"),
+        "stuck_run": Fact("string", "queued or running run holding the DAG's longest-waiting task (\"\" if none)", ""),
+        "stuck_task": Fact("string", "task id of that longest-waiting queued or running task (\"\" if none)", ""),
+        "stuck_try": Fact("int", "that task's try number (0 if none)", 0),
+        "stuck_min": Fact("int", "minutes that task has been queued (since queued) or running (since started); 0 if none", 0),
     },
     "anomaly": {
         "kind": Fact("string", "kind of the most severe open anomaly on that run (\"\" if none)", "slow"),
@@ -155,6 +159,27 @@ def _minutes_until(at_ms: int, now_ms: int) -> int:
     return max(0, math.ceil((at_ms - now_ms) / MINUTE_MS))
 
 
+NO_STUCK = {"stuck_run": "", "stuck_task": "", "stuck_try": 0, "stuck_min": 0}
+
+
+def stuck_facts(unfinished: list[dict], now_ms: int) -> dict:
+    """The stuck-work `run` facts of one DAG from its unfinished task runs (rows of
+    orcai.graph.run_store.unfinished_task_runs): its longest-waiting task and that task's run.
+    A queued task waits since it was queued, a running one since it started."""
+    waiting = [(since, r["run_id"], r["task_id"], r) for r in unfinished if (since := _waiting_since(r)) is not None]
+    if not waiting:
+        return dict(NO_STUCK)
+    since, run_id, task_id, row = min(waiting, key=lambda w: w[:3])
+    return {"stuck_run": run_id, "stuck_task": task_id, "stuck_try": int(row.get("try_number") or 0),
+            "stuck_min": max(0, (now_ms - since) // MINUTE_MS)}
+
+
+def _waiting_since(row: dict) -> int | None:
+    if row.get("state") == "running":
+        return row.get("start_date") or row.get("queued_when")
+    return row.get("queued_when") if row.get("state") == "queued" else None
+
+
 def anomaly_facts(anomalies: list[dict]) -> dict:
     """`anomaly` facts: the most severe (then highest-scoring) of the given anomalies."""
     if not anomalies:
@@ -182,9 +207,12 @@ def now_facts(now_ms: int) -> dict:
 
 def facts_for(dag: dict, runs_newest_first: list[dict], anomalies_by_run: dict[str, list[dict]],
               now_ms: int, paused_by_policy_at: int | None = None, incident: dict | None = None,
-              forecast: dict | None = None) -> dict:
-    """Everything a condition sees about one DAG at `now_ms` (`forecast`: its active run's, if any)."""
-    run = {**run_facts(runs_newest_first), **forecast_facts(forecast, now_ms)}
+              forecast: dict | None = None, unfinished: list[dict] | None = None) -> dict:
+    """Everything a condition sees about one DAG at `now_ms` (`forecast`: its active run's, if
+    any; `unfinished`: its queued or running task runs, for the stuck-work facts; none in a
+    backtest)."""
+    run = {**run_facts(runs_newest_first), **forecast_facts(forecast, now_ms),
+           **stuck_facts(unfinished or [], now_ms)}
     return {"dag": dag_facts(dag, runs_newest_first, now_ms, paused_by_policy_at), "run": run,
             "anomaly": anomaly_facts(anomalies_by_run.get(run["id"], [])),
             "incident": incident_facts(dag["dag_id"], incident), "now": now_facts(now_ms)}

@@ -19,7 +19,8 @@ from orcai.errors import PolicyInvalid
 from orcai.policy.conditions import validate
 from orcai.policy.facts import FACTS
 
-ACTION_TYPES = ("pause", "unpause", "alert", "mark_critical", "set_pool_slots", "pause_tag", "unpause_tag")
+ACTION_TYPES = ("pause", "unpause", "alert", "mark_critical", "set_pool_slots", "pause_tag", "unpause_tag",
+                "clear_stuck", "fail_zombie_run")
 # Actions on something other than one DAG: a policy with one is judged once per cycle, on
 # `resource` and `now` facts only. set_pool_slots is released (the pool's slots restored)
 # when the condition clears; pause_tag / unpause_tag act on every DAG with the tag.

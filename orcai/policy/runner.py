@@ -19,20 +19,20 @@ from pathlib import Path
 from orcai.airflow import AirflowClient
 from orcai.alerts.outbox import AlertRequest
 from orcai.config import Settings
+from orcai.errors import PolicyInvalid
 from orcai.graph import Graph
-from orcai.graph import anomaly_store, dag_store, forecast_store, incident_store
+from orcai.graph import anomaly_store, dag_store, forecast_store, incident_store, pool_store, run_store
 from orcai.graph import policy_store as store
 from orcai.graph.alert_store import enqueue
-from orcai.model import DAY_MS
-from orcai.errors import PolicyInvalid
-from orcai.graph import pool_store
-from orcai.model import HOUR_MS
-from orcai.policy.actions import restore_pool, set_paused_confirmed, throttle_pool
+from orcai.model import DAY_MS, HOUR_MS
+from orcai.policy.actions import (
+    clear_stuck_confirmed, fail_run_confirmed, restore_pool, set_paused_confirmed, throttle_pool,
+)
 from orcai.policy.engine import Decision, Guardrails, decide, decide_cycle, missing_resources, release_orphans
 from orcai.policy.resources import ResourceFacts, load_resources, read_resource_facts, resources_used
-from orcai.prometheus import PrometheusClient
 from orcai.policy.facts import facts_for
 from orcai.policy.model import load_policies_yaml, policy_files, render_message
+from orcai.prometheus import PrometheusClient
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,16 @@ def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
     for row in sorted(incident_store.open_incidents_by_dag(graph), key=lambda r: r.get("size") or 0):
         incidents[row["dag_id"]] = row
     forecasts = forecast_store.riskiest_forecast_by_dag(graph)
+    unfinished: dict[str, list[dict]] = {}
+    for row in run_store.unfinished_task_runs(graph):
+        unfinished.setdefault(row["dag_id"], []).append(row)
     facts = {}
     # The last 50 runs, and every run of the last 24 h however many.
     for row in dag_store.dag_overview(graph, FACT_RUNS, since_ms=now_ms - DAY_MS):
         runs = [r for r in row["runs"] if r.get("at") is not None]
         facts[row["dag_id"]] = facts_for(row, runs, anomalies.get(row["dag_id"], {}), now_ms,
                                          paused_at.get(row["dag_id"]), incidents.get(row["dag_id"]),
-                                         forecasts.get(row["dag_id"]))
+                                         forecasts.get(row["dag_id"]), unfinished.get(row["dag_id"]))
     return facts
 
 
@@ -192,6 +195,13 @@ class PolicyRunner:
                 dag_store.set_dag_flags(graph, dag_id, is_paused=kind in ("pause", "pause_tag"))
             if error:
                 log.error("policy %s could not %s %s: %s", decision.policy.name, kind, dag_id, error)
+            return outcome, error
+        if kind in ("clear_stuck", "fail_zombie_run"):
+            run = decision.facts["run"]
+            outcome, error = (clear_stuck_confirmed(airflow, dag_id, run["stuck_run"], run["stuck_task"], run["stuck_try"])
+                              if kind == "clear_stuck" else fail_run_confirmed(airflow, dag_id, run["stuck_run"]))
+            if error:
+                log.error("policy %s could not %s on %s: %s", decision.policy.name, kind, dag_id, error)
             return outcome, error
         if kind == "mark_critical":
             dag_store.set_dag_flags(graph, dag_id, marked_critical=True)
