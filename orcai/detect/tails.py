@@ -87,9 +87,14 @@ def exceedance(r: np.ndarray, zeta, u, xi, sigma, n=None) -> np.ndarray:
     window size `n`, the predictive P: averaged over the uncertainty of xi (module doc)."""
     if n is None:
         return _exceedance(r, zeta, u, xi, sigma)
-    spread = xi_error(zeta, xi, n)
-    p = sum(w * _exceedance(r, zeta, u, np.clip(xi + t * spread, 0.0, XI_MAX), sigma)
-            for t, w in zip(XI_NODES, XI_WEIGHTS))
+    p = _exceedance(r, zeta, u, xi, sigma)
+    with np.errstate(invalid="ignore"):
+        above = np.flatnonzero(np.broadcast_to(r > u, np.shape(p)))  # below u, xi plays no part
+    parts = [np.broadcast_to(np.asarray(v, dtype=float), np.shape(p))[above] for v in (r, zeta, u, xi, sigma, n)]
+    r_a, zeta_a, u_a, xi_a, sigma_a, n_a = parts
+    spread = xi_error(zeta_a, xi_a, n_a)
+    p[above] = sum(w * _exceedance(r_a, zeta_a, u_a, np.clip(xi_a + t * spread, 0.0, XI_MAX), sigma_a)
+                   for t, w in zip(XI_NODES, XI_WEIGHTS))
     return np.clip(p, 1e-300, 1.0)
 
 
