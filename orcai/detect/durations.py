@@ -92,7 +92,7 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
     expected_log = (base["med"] + base["season"]).to_numpy()
     r = frame["x"].to_numpy() - expected_log
     z = r / sigma
-    tail = judge_tails(r, base, params.risk)
+    tail = judge_tails(r, base, params.tail_uncertainty)
     expected_s = np.exp(expected_log)
     excess_s = frame["duration"].to_numpy() - expected_s
     ratio = frame["duration"].to_numpy() / expected_s

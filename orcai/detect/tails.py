@@ -9,8 +9,17 @@ kept >= 0 (never assume a bounded tail from a few hundred runs). Then
 
     P(residual > r) = zeta * (1 + xi (r - u) / sigma) ** (-1 / xi)      zeta = peaks / runs
 
-and the threshold at a false-alarm risk q solves P = q. The lower tail is the same on the
-negated residuals. Fits are vectorised: every fit's window is a row of a matrix, sorted once.
+The shape is uncertain: from k peaks its standard error is about (1 + xi) / sqrt(k) (the
+maximum-likelihood figure; the moments estimate is no better), here with the prior counted
+as `XI_PRIOR_WEIGHT` peaks. Plugging in the point estimate makes far tails too light: half the
+time xi is underestimated, and there P falls off much faster than the truth, while an
+overestimate costs little (on the noise-only corpus, runs beyond the 1e-4 point threshold were
+4.6 times the 1e-4 promised). So a run's tail probability is the predictive one: P averaged
+over xi ~ Normal(xi, se^2) (Gauss-Hermite nodes, each clipped to [0, XI_MAX]); the threshold
+at a false-alarm risk q solves that P = q. This is the detector's `tail_uncertainty` option, off
+by default for now: it calibrates mature tasks' tails but widens young tasks' bands so much
+(30-40 runs: only runs beyond ~8x their median) that slow and stuck recall fall. The lower tail is the same on the negated
+residuals. Fits are vectorised: every fit's window is a row of a matrix, sorted once.
 """
 
 from __future__ import annotations
@@ -19,14 +28,20 @@ import numpy as np
 import pandas as pd
 
 XI_PRIOR, XI_PRIOR_WEIGHT, XI_MAX = 0.25, 20.0, 0.7
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
+XI_NODES, XI_WEIGHTS = _NODES, _WEIGHTS / _WEIGHTS.sum()  # standard normal quadrature
+BISECTIONS = 40
 MIN_PEAKS = 3
-FIT_COLUMNS = ("tail_n", "up_zeta", "up_u", "up_xi", "up_sigma", "lo_zeta", "lo_u", "lo_xi", "lo_sigma")
+FIT_COLUMNS = ("tail_n", "up_zeta", "up_u", "up_xi", "up_sigma", "lo_zeta", "lo_u", "lo_xi", "lo_sigma",
+               "up_band", "lo_band")
 CHUNK_ELEMENTS = 4_000_000
 
 
-def fit_sorted(matrix: np.ndarray, tail_share: float, sigma_floor: float) -> dict[str, np.ndarray]:
+def fit_sorted(matrix: np.ndarray, tail_share: float, sigma_floor: float, risk: float,
+               predictive: bool = False) -> dict[str, np.ndarray]:
     """GPD fits of the upper and lower tail of every row (NaN-padded windows, sorted
-    ascending with NaN last). The peaks' mean and variance come from running sums along
+    ascending with NaN last), and each tail's threshold at `risk` (solved once per fit;
+    under the predictive tail with `predictive`). The peaks' mean and variance come from running sums along
     each sorted row, so no masked reduction over the whole matrix is needed."""
     n = np.isfinite(matrix).sum(axis=1)
     k = np.maximum(MIN_PEAKS, np.ceil(tail_share * n)).astype(int)
@@ -45,8 +60,11 @@ def fit_sorted(matrix: np.ndarray, tail_share: float, sigma_floor: float) -> dic
     fits = {"tail_n": n.astype(float)}
     fits.update(_gpd("up", up_sum - k_in * u_up, up_sq, up_sum, u_up, k_in, n, sigma_floor))
     fits.update(_gpd("lo", -lo_sum - k_in * u_lo, lo_sq, -lo_sum, u_lo, k_in, n, sigma_floor))
-    for name in FIT_COLUMNS[1:]:
+    for name in FIT_COLUMNS[1:9]:
         fits[name] = np.where(ok, fits[name], np.nan)
+    for side in ("up", "lo"):
+        fits[f"{side}_band"] = quantile(risk, *(fits[f"{side}_{name}"] for name in ("zeta", "u", "xi", "sigma")),
+                                        n if predictive else None)
     return fits
 
 
@@ -63,9 +81,30 @@ def _gpd(side: str, excess_sum, square_sum, value_sum, u, k, n, floor: float) ->
     return {f"{side}_zeta": k / np.maximum(n, 1), f"{side}_u": u, f"{side}_xi": xi, f"{side}_sigma": sigma}
 
 
-def exceedance(r: np.ndarray, zeta, u, xi, sigma) -> np.ndarray:
+def exceedance(r: np.ndarray, zeta, u, xi, sigma, n=None) -> np.ndarray:
     """P(residual > r) under the fitted tail; above the threshold the GPD, below it an
-    exponential continuation (monotone, capped at 1). NaN where there is no fit."""
+    exponential continuation (monotone, capped at 1). NaN where there is no fit. With the
+    window size `n`, the predictive P: averaged over the uncertainty of xi (module doc)."""
+    if n is None:
+        return _exceedance(r, zeta, u, xi, sigma)
+    p = _exceedance(r, zeta, u, xi, sigma)
+    with np.errstate(invalid="ignore"):
+        above = np.flatnonzero(np.broadcast_to(r > u, np.shape(p)))  # below u, xi plays no part
+    parts = [np.broadcast_to(np.asarray(v, dtype=float), np.shape(p))[above] for v in (r, zeta, u, xi, sigma, n)]
+    r_a, zeta_a, u_a, xi_a, sigma_a, n_a = parts
+    spread = xi_error(zeta_a, xi_a, n_a)
+    p[above] = sum(w * _exceedance(r_a, zeta_a, u_a, np.clip(xi_a + t * spread, 0.0, XI_MAX), sigma_a)
+                   for t, w in zip(XI_NODES, XI_WEIGHTS))
+    return np.clip(p, 1e-300, 1.0)
+
+
+def xi_error(zeta, xi, n) -> np.ndarray:
+    """Standard error of the shape from zeta * n peaks plus the prior's pseudo-peaks."""
+    with np.errstate(invalid="ignore"):
+        return (1 + xi) / np.sqrt(zeta * n + XI_PRIOR_WEIGHT)
+
+
+def _exceedance(r, zeta, u, xi, sigma) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         z = (r - u) / sigma
         heavy = zeta * np.power(np.maximum(1 + xi * z, 1e-300), -1 / np.where(xi > 0, xi, 1.0))
@@ -75,8 +114,22 @@ def exceedance(r: np.ndarray, zeta, u, xi, sigma) -> np.ndarray:
     return np.clip(p, 1e-300, 1.0)
 
 
-def quantile(risk: float, zeta, u, xi, sigma) -> np.ndarray:
-    """The residual exceeded with probability `risk` (the threshold at that risk)."""
+def quantile(risk: float, zeta, u, xi, sigma, n=None) -> np.ndarray:
+    """The residual exceeded with probability `risk` (the threshold at that risk); with
+    `n`, under the predictive tail (solved by bisection between two point quantiles)."""
+    if n is None:
+        return _quantile(risk, zeta, u, xi, sigma)
+    low = _quantile(risk, zeta, u, xi, sigma)
+    high = _quantile(risk, zeta, u, np.full_like(np.asarray(xi, dtype=float), XI_MAX), sigma)
+    with np.errstate(invalid="ignore"):
+        for _ in range(BISECTIONS):
+            mid = 0.5 * (low + high)
+            beyond = exceedance(mid, zeta, u, xi, sigma, n) > risk
+            low, high = np.where(beyond, mid, low), np.where(beyond, high, mid)
+    return 0.5 * (low + high)
+
+
+def _quantile(risk: float, zeta, u, xi, sigma) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         ratio = risk / zeta
         heavy = u + sigma / np.where(xi > 0, xi, 1.0) * (np.power(ratio, -xi) - 1)
@@ -118,17 +171,20 @@ def rolling_fits(frame_task: np.ndarray, sample: np.ndarray, residual: np.ndarra
     step = max(1, CHUNK_ELEMENTS // max(width, 1))
     for lo in range(0, len(unique_keys), step):
         matrix = np.sort(window_matrix(sample_values, fit_start[lo:lo + step], fit_end[lo:lo + step], width), axis=1)
-        for name, values in fit_sorted(matrix, params.tail_share, params.sigma_floor).items():
+        for name, values in fit_sorted(matrix, params.tail_share, params.sigma_floor, params.risk,
+                                                   params.tail_uncertainty).items():
             columns[name][lo:lo + step] = values
     return pd.DataFrame({name: values[inverse] for name, values in columns.items()})
 
 
-def judge_tails(r: np.ndarray, fits: pd.DataFrame, risk: float) -> dict[str, np.ndarray]:
-    """Upper and lower tail probabilities of residuals `r`, and the band at `risk`."""
-    up = [fits[f"up_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")]
-    lo = [fits[f"lo_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")]
+def judge_tails(r: np.ndarray, fits: pd.DataFrame, predictive: bool = False) -> dict[str, np.ndarray]:
+    """Upper and lower tail probabilities of residuals `r` (predictive ones with
+    `predictive`), and the band at the fits' risk."""
+    n = fits["tail_n"].to_numpy() if predictive else None
+    up = [fits[f"up_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")] + [n]
+    lo = [fits[f"lo_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")] + [n]
     return {"p_up": exceedance(r, *up), "p_low": exceedance(-r, *lo),
-            "band_high": quantile(risk, *up), "band_low": -quantile(risk, *lo)}
+            "band_high": fits["up_band"].to_numpy(), "band_low": -fits["lo_band"].to_numpy()}
 
 
 def share_below(window: np.ndarray, value: float) -> tuple[float, int]:

@@ -266,3 +266,13 @@ def test_naive_timestamps_are_refused():
     runs["start_date"] = runs["start_date"].dt.tz_localize(None)
     with pytest.raises(ValueError, match="start_date must hold tz-aware UTC"):
         detect(runs)
+
+
+def test_the_predictive_tail_is_heavier_than_the_point_fit():
+    from orcai.detect import tails
+    zeta, u, xi, sigma, n = np.array([0.1]), np.array([0.5]), np.array([0.1]), np.array([0.2]), np.array([500.0])
+    point = tails.quantile(1e-4, zeta, u, xi, sigma)
+    # xi's error makes the far tail heavier: the point threshold is passed more often than the risk
+    assert tails.exceedance(point, zeta, u, xi, sigma, n)[0] > 1e-4
+    band = tails.quantile(1e-4, zeta, u, xi, sigma, n)
+    assert band[0] > point[0] and np.isclose(tails.exceedance(band, zeta, u, xi, sigma, n)[0], 1e-4, rtol=1e-3)
