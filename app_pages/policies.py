@@ -228,7 +228,7 @@ def action_log_tab() -> None:
             outcome, error = undo_for(config, graph(), key, person, now_ms(), PAGE)
             if outcome == "failed":
                 raise OrcaiError(error)
-        person_write(f"Undo pause of {labels[key]}", undo)
+        person_write(f"Undo ({labels[key]})", undo)
 
 
 config = settings_or_stop()

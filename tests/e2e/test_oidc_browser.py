@@ -151,7 +151,7 @@ def test_a_viewer_reads_but_cannot_write(sign_in_product, page):
     expect(page.get_by_text("Vera Viewer may not switch policy mode: that takes the operator role")).to_be_visible(
         timeout=30_000)
     page.get_by_role("tab", name="Action log").click()
-    page.get_by_role("button", name="Undo pause (unpause in Airflow)").click()
+    page.get_by_role("button", name="Undo (unpause, or restore the pool's slots, in Airflow)").click()
     expect(page.get_by_text("Vera Viewer may not undo action")).to_be_visible(timeout=30_000)
     graph = sign_in_product.graph
     assert store.get_policy(graph, "pause-etl").version == 1 and store.get_action(graph, PAUSE_KEY)["status"] == "done"
@@ -180,7 +180,7 @@ def test_an_operator_acknowledges_and_undoes_but_cannot_edit_and_the_log_names_t
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("takes the admin role")).to_be_visible(timeout=30_000)
     page.get_by_role("tab", name="Action log").click()
-    page.get_by_role("button", name="Undo pause (unpause in Airflow)").click()
+    page.get_by_role("button", name="Undo (unpause, or restore the pool's slots, in Airflow)").click()
     expect(page.get_by_text("done.")).to_be_visible(timeout=60_000)
     assert not sign_in_product.airflow.get_dag(DAG).is_paused  # confirmed in Airflow
     undo = store.get_action(graph, f"undo:{PAUSE_KEY}")
