@@ -156,7 +156,8 @@ def local_admin_login() -> None:
     config = admin_settings()
     with st.sidebar:
         if not admin_configured(config):
-            return  # the sidebar already says how to allow changes
+            st.caption(":material/lock: Read-only: set `ORCAI_ADMIN_PASSWORD` to allow changes.")
+            return
         if is_admin():
             st.caption(":material/admin_panel_settings: Logged in as admin.")
             if st.button("Log out", key="admin-logout"):
