@@ -171,7 +171,9 @@ def test_cpu_demand_throttles_a_real_pool_and_releases_it_dry_run_first(airflow,
         assert store.get_action(worker.graph, second[0]["key"])["status"] == "released"
         assert pool_store.pool_states(worker.graph)[test_pool]["throttled_by"] is None
 
-        sent = slack_sink.wait_for(lambda m: "resources" in m.path, count=4, timeout_s=15)
+        # The channel also gets the session's failure digests and the admin's undo notice.
+        sent = slack_sink.wait_for(lambda m: "resources" in m.path and m.body["text"].startswith("ORC AI: A policy"),
+                                   count=4, timeout_s=15)
         texts = [m.body["text"] for m in sent]
         assert texts == [f"ORC AI: A policy would act (dry run) — Would throttle pool {test_pool}",
                          f"ORC AI: A policy acted — Throttled pool {test_pool}",
