@@ -64,8 +64,12 @@ def current_facts(graph: Graph, now_ms: int) -> dict[str, dict]:
     """The facts of every live DAG as of now."""
     anomalies = anomaly_store.anomalies_by_run(graph, now_ms - 7 * DAY_MS)
     paused_at = store.paused_by_policy(graph)
-    incidents = {}  # per DAG, the largest open incident it is part of
-    for row in sorted(incident_store.open_incidents_by_dag(graph), key=lambda r: r.get("size") or 0):
+    # Per DAG, the open incident it is the root of (the largest, if several), else the largest
+    # it suffers from: a DAG whose own task fails is not a victim because it also waited in
+    # a starved pool.
+    incidents = {}
+    for row in sorted(incident_store.open_incidents_by_dag(graph),
+                      key=lambda r: (r.get("root_dag") == r["dag_id"], r.get("size") or 0)):
         incidents[row["dag_id"]] = row
     forecasts = forecast_store.riskiest_forecast_by_dag(graph)
     unfinished: dict[str, list[dict]] = {}

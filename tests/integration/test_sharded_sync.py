@@ -16,10 +16,15 @@ pytestmark = pytest.mark.integration
 # so `next_run_at` (and the fingerprint `fp` over a node's properties) may differ too.
 # Policies, their actions and the alerts they queue carry the time they were written too.
 VOLATILE = {"synced_until", "tasks_synced_at", "deleted_at", "detected_at", "touched_at", "expires_at", "holder",
-            "next_run_at", "fp", "at", "created_at", "updated_at", "done_at"}
+            "next_run_at", "fp", "at", "created_at", "updated_at", "done_at",
+            # what the worker judged at its own moment: the bands it judged with, forecasts of
+            # running runs (relative to now), when a symptom began
+            "band_at", "band_history", "forecast_at", "eta_p50", "eta_p80", "eta_history", "forecast_tasks",
+            "breach_risk", "progress", "watch_task", "watch_reason", "incident_at", "breakdown"}
 # Each worker's heartbeat, cycle lock and sync state (watermark, cursors); the default policies, installed once per graph and
 # stamped with when (their actions and alerts are compared).
-BOOKKEEPING = ("Worker", "Lock", "Policy", "PolicyVersion", "SyncState")
+# Incidents are judged on the whole estate by every shard, keyed by when they opened.
+BOOKKEEPING = ("Worker", "Lock", "Policy", "PolicyVersion", "SyncState", "Incident")
 
 
 def graph_contents(graph) -> tuple[dict, set]:
@@ -32,7 +37,7 @@ def graph_contents(graph) -> tuple[dict, set]:
         assert (row["label"], key) not in nodes, f"duplicate {row['label']} {key}"
         nodes[(row["label"], key)] = props
     edges = {(r["a"], r["rel"], r["b"]) for r in graph.read(
-        "MATCH (a)-[e]->(b) RETURN type(e) AS rel, "
+        "MATCH (a)-[e]->(b) WHERE NOT a:Incident RETURN type(e) AS rel, "
         "coalesce(a.key, a.dag_id, a.uri, a.name) AS a, coalesce(b.key, b.dag_id, b.uri, b.name) AS b")}
     return nodes, edges
 
