@@ -77,7 +77,8 @@ def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpaus
     _wait_for_dag(client)
     paused_before = client.get_dag(DAG).is_paused  # restored at the end for the session's other tests
     _two_forced_failures(client)
-    worker = Worker(airflow.settings(graph_uri=graph_uri, sync_lookback_days=1,
+    # No Slack rate cap here: the session's other failures and incidents share the channel.
+    worker = Worker(airflow.settings(graph_uri=graph_uri, sync_lookback_days=1, slack_max_messages_per_min=1000,
                                      slack_webhook_url=slack_sink.webhook_url("policies")))
     try:
         # 1. The shipped policy is installed in dry run: a would-be pause, Airflow untouched.
@@ -99,10 +100,13 @@ def test_shipped_policy_dry_run_then_enforce_pauses_flaky_ingest_and_undo_unpaus
         assert "2 failed run(s) in a row" in done["reason"] or "failed run(s) in a row" in done["reason"]
 
         # Both notices went to Slack (the sink), in the cycle that decided them, and left the outbox.
-        sent = slack_sink.wait_for(lambda m: "policies" in m.path and m.body["text"].startswith("ORC AI: A policy"),
-                                   count=2, timeout_s=60)  # the same channel also got the failure digest
-        assert [m.body["text"] for m in sent] == [f"ORC AI: A policy would act (dry run) — Would pause {DAG}",
-                                                  f"ORC AI: A policy acted — Paused {DAG}"], [m.text for m in sent]
+        # The channel also gets failure digests, incidents, and other DAGs' notices in the same
+        # messages (the session's deadline_report may be running late).
+        sent = slack_sink.wait_for(lambda m: "policies" in m.path and (f"Would pause {DAG}" in m.text
+                                                                       or f"Paused {DAG}" in m.text),
+                                   count=2, timeout_s=60)
+        assert [f"Would pause {DAG}" in m.text for m in sent] == [True, False], [m.text for m in sent]
+        assert f"Paused {DAG}" in sent[1].text, [m.text for m in sent]
         assert f"{POLICY} v2" in sent[1].text and "To undo" in sent[1].text
         assert not [a for a in pending(worker.graph, int(time.time() * 1000)) if a.kind == "policy_action"]
 
