@@ -84,7 +84,7 @@ def test_shipped_deadline_policy_warns_slack_while_a_slowed_run_is_still_going(a
     client = AirflowClient(airflow.settings())
     _wait(f"{DAG} parsed", lambda: DAG in {d.dag_id for d in client.list_dags()}, timeout_s=180, every_s=1)
     client.set_paused(DAG, False)
-    worker = None
+    worker, slow = None, None
     try:
         _usual_history(client, successes=3)
         slow = trigger(client, DAG, conf={"sleep_s": SLOW_S})
@@ -112,6 +112,12 @@ def test_shipped_deadline_policy_warns_slack_while_a_slowed_run_is_still_going(a
         assert "Watch transform: running for" in sent.text, sent.text
     finally:
         client.set_paused(DAG, True)
+        if slow is not None:  # end the slowed run: later tests compare syncs and want Airflow still
+            if _state(client.get_dag_run(DAG, slow.dag_run_id)) in ("running", "queued"):
+                client.set_dag_run_state(DAG, slow.dag_run_id, "failed")
+            _wait("the slowed run ended", lambda: _state(client.get_dag_run(DAG, slow.dag_run_id))
+                  in ("success", "failed"), timeout_s=120)
+            _wait("its transform stopped", lambda: not _running(client, slow.dag_run_id, "transform"), timeout_s=120)
         client.close()
         if worker is not None:
             worker.close()
