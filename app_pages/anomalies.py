@@ -20,6 +20,7 @@ PERIODS = {"last 24 h": 1, "last 7 days": 7, "last 30 days": 30, "all": None}
 
 config = settings_or_stop()
 st.title("Anomalies")
+person = login_widget()  # first, so the sidebar says who may review even on an empty page
 
 with st.expander("Detector settings", icon=":material/tune:"):
     st.markdown(f"- detector: **{config.detector}** (`ORCAI_DETECTOR`)\n"
@@ -92,7 +93,6 @@ else:
 
 buttons = st.columns(3)
 actions = {"acknowledged": "Acknowledge", "false_positive": "Mark false positive", "open": "Reopen"}
-person = login_widget()
 may_write = person is not None and person.may("review_anomaly")
 for column, (status, label) in zip(buttons, actions.items()):
     if column.button(label, disabled=anomaly["status"] == status or not may_write, key=f"set-{status}",

@@ -16,7 +16,9 @@ from ui.format import absolute_time, relative_time
 REFRESH_S = 30  # auto-refresh checks for a new sync this often
 
 
-def render_sidebar() -> None:
+def render_sidebar(page_has_login: bool = False) -> None:
+    """The app's sidebar; `page_has_login`: the page shows the admin login itself, so the
+    sidebar does not repeat its state."""
     with st.sidebar:
         st.markdown("### ORC AI")
         try:
@@ -43,8 +45,8 @@ def render_sidebar() -> None:
         if st.toggle("Auto-refresh", key="orcai_auto_refresh",
                      help=f"Checks every {REFRESH_S} s and redraws the page when the worker has synced."):
             _refresh_on_new_sync(health.last_sync_at)
-        if config.oidc_enabled:
-            return  # sign-in mode: the account box is at the top
+        if config.oidc_enabled or page_has_login:
+            return  # sign-in mode: the account box is at the top; else the page's login says it
         if admin_logged_in():
             st.caption(":material/admin_panel_settings: Admin: logged in (local mode)")
         else:

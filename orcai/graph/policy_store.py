@@ -134,29 +134,40 @@ def past_actions(graph: Graph, since_ms: int) -> list[PastAction]:
             for r in rows]
 
 
-def record_decisions(graph: Graph, decisions: list[Decision], now_ms: int) -> None:
-    """One Action node per decision (MERGE on its key), linked to its policy and DAG."""
-    rows = [{"key": d.key, "policy": d.policy.name, "dag_id": d.dag_id, "props": {
-        "kind": d.action.type, "policy": d.policy.name, "policy_version": d.policy.version,
-        "dag_id": d.dag_id, "mode": d.policy.mode, "dry_run": not d.policy.enforced,
-        "reason": d.reason, "facts": json.dumps(d.facts, sort_keys=True),
-        "run_id": d.facts["run"]["stuck_run"] if d.action.type in STUCK_ACTIONS else d.facts["run"]["id"],
-        "tag": d.action.tag,
-        "status": "pending" if d.status == "execute" else d.status}} for d in decisions]
+def action_props(d: Decision, **extra) -> dict:
+    """What every Action node carries from its decision; `extra` adds the target's own fields."""
+    return {"kind": d.action.type, "policy": d.policy.name, "policy_version": d.policy.version,
+            "mode": d.policy.mode, "dry_run": not d.policy.enforced, "reason": d.reason,
+            "facts": json.dumps(d.facts, sort_keys=True),
+            "status": "pending" if d.status == "execute" else d.status, **extra}
+
+
+def merge_actions(graph: Graph, rows: list[dict], now_ms: int, link_target: str) -> None:
+    """MERGE one Action per row (`key`, `policy`, `props`), linked to its policy, then to its
+    target by `link_target` (Cypher over `a` and `row`). A retried decision updates its node:
+    only the reason and the status change after creation."""
     if not rows:
         return
-    graph.write("""
+    graph.write(f"""
         UNWIND $rows AS row
-        MERGE (a:Action {key: row.key})
+        MERGE (a:Action {{key: row.key}})
         ON CREATE SET a += row.props, a.at = $now, a.attempts = 0
         ON MATCH SET a.reason = row.props.reason, a.status = row.props.status
         WITH a, row
-        MATCH (p:Policy {name: row.policy})
+        MATCH (p:Policy {{name: row.policy}})
         MERGE (p)-[:FIRED]->(a)
         WITH a, row
-        MATCH (d:Dag {dag_id: row.dag_id})
-        MERGE (a)-[:TARGETS]->(d)
+        {link_target}
     """, {"rows": rows, "now": now_ms})
+
+
+def record_decisions(graph: Graph, decisions: list[Decision], now_ms: int) -> None:
+    """One Action node per decision on a DAG, linked to its policy and DAG."""
+    rows = [{"key": d.key, "policy": d.policy.name, "dag_id": d.dag_id, "props": action_props(
+        d, dag_id=d.dag_id, tag=d.action.tag,
+        run_id=d.facts["run"]["stuck_run"] if d.action.type in STUCK_ACTIONS else d.facts["run"]["id"])}
+        for d in decisions]
+    merge_actions(graph, rows, now_ms, "MATCH (d:Dag {dag_id: row.dag_id}) MERGE (a)-[:TARGETS]->(d)")
 
 
 def mark_released(graph: Graph, policy: str, pool: str, now_ms: int) -> None:

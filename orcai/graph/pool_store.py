@@ -12,9 +12,8 @@ alone until its condition clears.
 
 from __future__ import annotations
 
-import json
-
 from orcai.graph.base import Graph
+from orcai.graph.policy_store import action_props, merge_actions
 
 
 def pool_states(graph: Graph) -> dict[str, dict]:
@@ -48,25 +47,10 @@ def clear_hold(graph: Graph, pool: str, policy: str) -> None:
 
 def record_cycle_actions(graph: Graph, decisions: list, now_ms: int) -> None:
     """Action nodes of pool and cycle-alert decisions (no DAG), linked to policy and pool."""
-    rows = [{"key": d.key, "policy": d.policy.name, "pool": d.action.pool or None, "props": {
-        "kind": d.action.type, "policy": d.policy.name, "policy_version": d.policy.version, "dag_id": "",
-        "pool": d.action.pool, "slots": d.action.slots, "mode": d.policy.mode, "dry_run": not d.policy.enforced,
-        "reason": d.reason, "facts": json.dumps(d.facts, sort_keys=True), "run_id": "",
-        "status": "pending" if d.status == "execute" else d.status}} for d in decisions]
-    if not rows:
-        return
-    graph.write("""
-        UNWIND $rows AS row
-        MERGE (a:Action {key: row.key})
-        ON CREATE SET a += row.props, a.at = $now, a.attempts = 0
-        ON MATCH SET a.reason = row.props.reason, a.status = row.props.status
-        WITH a, row
-        MATCH (p:Policy {name: row.policy})
-        MERGE (p)-[:FIRED]->(a)
-        WITH a, row WHERE row.pool IS NOT NULL
-        MERGE (pool:Pool {name: row.pool})
-        MERGE (a)-[:TARGETS]->(pool)
-    """, {"rows": rows, "now": now_ms})
+    rows = [{"key": d.key, "policy": d.policy.name, "pool": d.action.pool or None, "props": action_props(
+        d, dag_id="", pool=d.action.pool, slots=d.action.slots, run_id="")} for d in decisions]
+    merge_actions(graph, rows, now_ms, "WITH a, row WHERE row.pool IS NOT NULL "
+                  "MERGE (pool:Pool {name: row.pool}) MERGE (a)-[:TARGETS]->(pool)")
 
 
 def record_skip(graph: Graph, policy, reason: str, now_ms: int, hour: int) -> None:

@@ -52,3 +52,11 @@ def test_sidebar_names_the_setting_when_the_graph_is_unreachable(monkeypatch):
     app = run_app(monkeypatch, "falkor://127.0.0.1:6599/nowhere")
     assert not app.exception
     assert "ORCAI_GRAPH_URI" in sidebar_text(app)
+
+
+@pytest.mark.parametrize("page", ["policies", "anomalies"])
+def test_a_page_with_its_own_login_says_read_only_once(monkeypatch, graph, graph_uri, page):
+    app = run_app(monkeypatch, graph_uri)
+    app.switch_page(f"app_pages/{page}.py").run()
+    assert not app.exception
+    assert sidebar_text(app).count("Read-only") == 1
