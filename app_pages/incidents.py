@@ -39,7 +39,8 @@ left, right = st.columns(2)
 left.metric("Open", open_count)
 right.metric("Resolved", len(incidents) - open_count)
 
-labels = {i["key"]: f"{'🔴' if i.get('status') == 'open' else '✅'} {i['root']} — {i.get('summary') or ''}"
+# Words, not coloured emoji: a select box is plain text, and not every font has the emoji.
+labels = {i["key"]: f"{'OPEN' if i.get('status') == 'open' else 'resolved'} · {i['root']} — {i.get('summary') or ''}"
           for i in incidents}
 keys = list(labels)
 wanted = st.query_params.get("key")
