@@ -21,6 +21,12 @@ def every(minutes: int) -> timedelta:
     return timedelta(minutes=minutes * scale)
 
 
+def sleep_from_conf(default_s: int) -> str:
+    """A bash command that sleeps `sleep_s` from the run's conf (default `default_s`): how the
+    demos make a task slow or hang on demand, for forecasts and stuck-work policies."""
+    return "sleep {{ (dag_run.conf or {}).get('sleep_s', %d) | int }}" % default_s
+
+
 SLACK_CONN_ID = "slack_default"
 FAILURE_TEXT = (":red_circle: Airflow task failed: *{{ ti.dag_id }}.{{ ti.task_id }}* "
                 "in run `{{ run_id }}` (try {{ ti.try_number }}). <{{ ti.log_url }}|Open the log>")

@@ -9,7 +9,7 @@ Triggered only: it has no schedule.
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
-from _demo_common import DEFAULT_ARGS, DEMO_START, DEMO_TAGS
+from _demo_common import DEFAULT_ARGS, DEMO_START, DEMO_TAGS, sleep_from_conf
 
 with DAG(
     dag_id="deadline_report",
@@ -22,7 +22,6 @@ with DAG(
     tags=DEMO_TAGS + ["deadline:+1m"],
 ):
     extract = BashOperator(task_id="extract", bash_command="sleep 1")
-    transform = BashOperator(task_id="transform",
-                             bash_command="sleep {{ (dag_run.conf or {}).get('sleep_s', 2) | int }}")
+    transform = BashOperator(task_id="transform", bash_command=sleep_from_conf(2))
     publish = BashOperator(task_id="publish", bash_command="sleep 1")
     extract >> transform >> publish

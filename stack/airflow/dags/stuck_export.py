@@ -7,7 +7,7 @@ the stuck-work policies (`clear_stuck`, `fail_zombie_run`) are tested and demoed
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
-from _demo_common import DEFAULT_ARGS, DEMO_START, DEMO_TAGS
+from _demo_common import DEFAULT_ARGS, DEMO_START, DEMO_TAGS, sleep_from_conf
 
 with DAG(
     dag_id="stuck_export",
@@ -19,4 +19,4 @@ with DAG(
     default_args={**DEFAULT_ARGS, "owner": "data-platform"},
     tags=DEMO_TAGS + ["export"],
 ):
-    BashOperator(task_id="export", bash_command="sleep {{ dag_run.conf.get('sleep_s', 1) | int }}")
+    BashOperator(task_id="export", bash_command=sleep_from_conf(1))
