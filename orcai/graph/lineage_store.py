@@ -43,24 +43,24 @@ def producers_for_dags(graph: Graph, dag_ids: list[str]) -> list[Row]:
         RETURN DISTINCT p.key AS key, p.dag_id AS dag_id, a.uri AS via""", {"dags": dag_ids})
 
 
+def _consumers_of(graph: Graph, produced: str, params: dict) -> list[Row]:
+    """Live DAGs scheduled on an asset matched as `a` by `produced`, and through which asset."""
+    return graph.read(f"""
+        {produced}
+        WITH DISTINCT a MATCH (a)<-[:SCHEDULED_ON]-(c:Dag) WHERE {live('c')}
+        RETURN DISTINCT c.dag_id AS dag_id, a.uri AS via""", params)
+
+
 def consumers_of_tasks(graph: Graph, task_keys: list[str]) -> list[Row]:
     """Live DAGs scheduled on an asset one of these tasks produces, and through which asset."""
-    return graph.read(f"""
-        UNWIND $keys AS k
-        MATCH (x:Task {{key: k}})
-        WITH x MATCH (x)-[:PRODUCES]->(a:Asset)
-        WITH DISTINCT a MATCH (a)<-[:SCHEDULED_ON]-(c:Dag) WHERE {live('c')}
-        RETURN DISTINCT c.dag_id AS dag_id, a.uri AS via""", {"keys": task_keys})
+    return _consumers_of(graph, "UNWIND $keys AS k MATCH (x:Task {key: k}) "
+                                "WITH x MATCH (x)-[:PRODUCES]->(a:Asset)", {"keys": task_keys})
 
 
 def consumers_of_dags(graph: Graph, dag_ids: list[str]) -> list[Row]:
     """Live DAGs scheduled on an asset any task of these DAGs produces."""
-    return graph.read(f"""
-        UNWIND $dags AS id
-        MATCH (d:Dag {{dag_id: id}})
-        WITH d MATCH (d)-[:HAS_TASK]->(t:Task)-[:PRODUCES]->(a:Asset)
-        WITH DISTINCT a MATCH (a)<-[:SCHEDULED_ON]-(c:Dag) WHERE {live('c')}
-        RETURN DISTINCT c.dag_id AS dag_id, a.uri AS via""", {"dags": dag_ids})
+    return _consumers_of(graph, "UNWIND $dags AS id MATCH (d:Dag {dag_id: id}) "
+                                "WITH d MATCH (d)-[:HAS_TASK]->(t:Task)-[:PRODUCES]->(a:Asset)", {"dags": dag_ids})
 
 
 def tasks_of_dags(graph: Graph, dag_ids: list[str]) -> list[Row]:
