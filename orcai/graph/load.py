@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
+from orcai.dag_health import SUMMARY_RUNS, newest_runs, summarize
+from orcai.graph import dag_store
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
 from orcai.graph.cypher import live
 from orcai.lineage.systems import system_for_operator, system_for_uri
@@ -24,6 +26,7 @@ from orcai.model import (
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5_000
+SUMMARY_BATCH = 1_000  # DAG summaries read and written per query
 
 
 @dataclass(frozen=True)
@@ -226,12 +229,52 @@ def load_tasks(graph: Graph, dag_ids: list[str], tasks: list[TaskRecord]) -> Wri
 
 
 def load_dag_runs(graph: Graph, runs: Iterable[DagRunRecord]) -> WriteCounts:
-    """DAG runs, and each DAG's `last_run_state` / `last_run_at` kept current."""
+    """DAG runs, and the summary of each DAG they belong to kept current."""
     runs = list(runs)
     cypher = _UPSERT.format(label="DagRun", key="key", extra_set="") + _ATTACH_TO_DAG.format(rel="HAS_RUN")
     counts = write_batched(graph, cypher, _rows(runs))
-    latest = latest_by(runs, lambda r: r.dag_id, lambda r: r.run_after or r.start_date)
-    return counts + _set_last_run(graph, DAG, "last_run_state", latest)
+    arrived: dict[str, list[dict]] = {}
+    for run in runs:
+        arrived.setdefault(run.dag_id, []).append(_summary_run(run))
+    return counts + _refresh_summaries(graph, arrived)
+
+
+def summarize_unsummarized_dags(graph: Graph) -> WriteCounts:
+    """Summaries for DAGs whose runs were loaded before summaries were kept (read once
+    from their history); nothing to do on a graph this version wrote."""
+    return _refresh_summaries(graph, {dag_id: [] for dag_id in dag_store.unsummarized_dag_ids(graph)})
+
+
+def _summary_run(run: DagRunRecord) -> dict:
+    """A run as a summary keeps it: the fields of `dag_store.dag_overview`'s runs."""
+    return {"run_id": run.run_id, "state": run.state,
+            "at": run.run_after if run.run_after is not None else run.start_date,
+            "start": run.start_date, "end": run.end_date, "duration_s": run.duration_s,
+            "run_type": run.run_type}
+
+
+def _refresh_summaries(graph: Graph, arrived: dict[str, list[dict]]) -> WriteCounts:
+    """Recompute the summaries of the DAGs in `arrived` (runs just written, per DAG) from the
+    newest runs each kept and the arrivals: one row read and at most one written per DAG,
+    however long its history. A DAG without a kept list reads its newest runs from history
+    once (those already include the arrivals)."""
+    counts = WriteCounts()
+    for chunk in batches(sorted(arrived), SUMMARY_BATCH):
+        kept = {row["dag_id"]: row["recent_runs"] for row in dag_store.kept_runs(graph, list(chunk))}
+        first = [dag_id for dag_id in chunk if kept.get(dag_id) is None]
+        history = {row["dag_id"]: row["runs"]
+                   for row in (dag_store.newest_runs_in_history(graph, first, SUMMARY_RUNS) if first else [])}
+        rows = []
+        for dag_id in chunk:
+            if dag_id in kept and kept[dag_id] is not None:
+                recent = newest_runs(json.loads(kept[dag_id]), arrived[dag_id])
+            else:
+                recent = newest_runs(history.get(dag_id) or [], [])
+            row = {"dag_id": dag_id, "recent_runs": json.dumps(recent, separators=(",", ":")),
+                   **summarize(recent)}
+            rows.append({**row, "fp": fingerprint(row)})
+        counts += dag_store.write_summaries(graph, rows)
+    return counts
 
 
 def load_task_runs(graph: Graph, task_runs: Iterable[TaskRunRecord]) -> WriteCounts:
