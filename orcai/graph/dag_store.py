@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from orcai.graph.base import Graph, Row, WriteCounts
 from orcai.graph.cypher import live
+from orcai.graph.properties import remove_stale, split_nulls
 from orcai.shard import Shard
 
 # When a run happened: when it was due (run_after), else when it started.
@@ -56,17 +57,16 @@ def unsummarized_dag_ids(graph: Graph) -> list[str]:
 
 
 def write_summaries(graph: Graph, rows: list[dict]) -> WriteCounts:
-    """Each DAG's summary (`rows`: dag_id, fp, recent_runs JSON and the summary's fields),
-    only where its fingerprint changed: a quiet sync writes nothing. Properties are SET one
-    by one: `SET d += {a: null, …}` is avoided (see docs/operations.md, FalkorDB)."""
-    return graph.write("""
-        UNWIND $rows AS row MATCH (d:Dag {dag_id: row.dag_id})
-        WITH d, row WHERE d.summary_fp IS NULL OR d.summary_fp <> row.fp
-        SET d.recent_runs = row.recent_runs, d.summary_fp = row.fp,
-            d.last_run_state = row.last_state, d.last_run_at = row.last_run_at,
-            d.last_run_duration_s = row.last_duration_s, d.success_rate = row.success_rate,
-            d.failures_in_row = row.consecutive_failures, d.runs_considered = row.runs_considered
-    """, {"rows": rows})
+    """Each DAG's summary (`rows`: dag_id, fp, and `summary`, its properties: recent_runs
+    as JSON and `orcai.dag_health.summarize`'s fields), only where its fingerprint changed:
+    a quiet sync writes nothing. Nulls are removed one property per query (see
+    orcai/graph/properties.py)."""
+    writes = [{"dag_id": row["dag_id"], "fp": row["fp"], "props": present, "unset": unset}
+              for row in rows for present, unset in [split_nulls(row["summary"])]]
+    counts = graph.write("UNWIND $rows AS row MATCH (d:Dag {dag_id: row.dag_id}) "
+                         "WITH d, row WHERE d.summary_fp IS NULL OR d.summary_fp <> row.fp "
+                         "SET d += row.props, d.summary_fp = row.fp", {"rows": writes})
+    return counts + remove_stale(graph, "Dag", "dag_id", [(row["dag_id"], row["unset"]) for row in writes])
 
 
 def dag_overview(graph: Graph, last_n_runs: int, since_ms: int | None = None) -> list[Row]:
