@@ -14,10 +14,6 @@ _RUN_AT = "coalesce(r.run_after, r.start_date)"
 # What the overview (and a DAG's summary, orcai.graph.load) keeps of each run.
 _RUN_FIELDS = (f"{{run_id: r.run_id, state: r.state, at: {_RUN_AT}, start: r.start_date, "
                f"end: r.end_date, duration_s: r.duration_s, run_type: r.run_type}}")
-_DAG_FIELDS = """d.dag_id AS dag_id, d.is_paused AS is_paused, d.schedule AS schedule,
-               d.owners AS owners, d.tags AS tags, d.description AS description,
-               d.has_import_errors AS has_import_errors, d.next_run_at AS next_run_at,
-               d.criticality AS criticality"""
 
 
 def dag_summaries(graph: Graph) -> list[Row]:
@@ -26,7 +22,8 @@ def dag_summaries(graph: Graph) -> list[Row]:
     whatever the history. The Status page and `/metrics` read this."""
     return graph.read(f"""
         MATCH (d:Dag) WHERE {live('d')}
-        RETURN {_DAG_FIELDS},
+        RETURN d.dag_id AS dag_id, d.is_paused AS is_paused, d.schedule AS schedule, d.owners AS owners,
+               d.tags AS tags, d.has_import_errors AS has_import_errors, d.criticality AS criticality,
                d.last_run_state AS last_state, d.last_run_at AS last_run_at,
                d.last_run_duration_s AS last_duration_s, d.success_rate AS success_rate,
                d.failures_in_row AS consecutive_failures, d.runs_considered AS runs_considered
@@ -78,7 +75,10 @@ def dag_overview(graph: Graph, last_n_runs: int, since_ms: int | None = None) ->
         OPTIONAL MATCH (d)-[:HAS_RUN]->(r:DagRun)
         WITH d, r ORDER BY {_RUN_AT} DESC
         WITH d, collect({_RUN_FIELDS}) AS runs
-        RETURN {_DAG_FIELDS},
+        RETURN d.dag_id AS dag_id, d.is_paused AS is_paused, d.schedule AS schedule,
+               d.owners AS owners, d.tags AS tags, d.description AS description,
+               d.has_import_errors AS has_import_errors, d.next_run_at AS next_run_at,
+               d.criticality AS criticality,
                runs[0..$n] + [r IN runs[$n..] WHERE $since IS NOT NULL AND r.at >= $since] AS runs
         ORDER BY dag_id
     """, {"n": last_n_runs, "since": since_ms})
