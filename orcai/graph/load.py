@@ -287,7 +287,7 @@ def _refresh_summaries(graph: Graph, arrived: dict[str, list[dict]]) -> WriteCou
                    for row in (dag_store.newest_runs_in_history(graph, first, SUMMARY_RUNS) if first else [])}
         rows = []
         for dag_id in chunk:
-            if dag_id in kept and kept[dag_id] is not None:
+            if kept.get(dag_id) is not None:
                 recent = newest_runs(json.loads(kept[dag_id]), arrived[dag_id])
             else:
                 recent = newest_runs(history.get(dag_id) or [], [])
