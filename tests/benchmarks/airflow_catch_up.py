@@ -21,9 +21,11 @@ ten files), then:
    worker's sync until its stream pass is complete, unthrottled, at pages of
    `--page-limit` (Airflow's `[api] maximum_page_limit` is raised to it). Reports time,
    cycles, requests, the worker's peak RSS, and how fast the graph took the task runs.
-4. The raw limit, in the same run and FalkorDB: a hand-written `UNWIND $rows MERGE` of
-   task-run nodes and their INSTANCE_OF edges (tests/benchmarks/graph_load.py), on
-   `--raw-rows` rows. Target: the catch-up's task-run write rate >= 50% of it.
+4. The raw limit, in the same run and FalkorDB, just before and just after the catch-up
+   (the machine is shared: the mean of the two is compared): a hand-written
+   `UNWIND $rows MERGE` of task-run nodes and their INSTANCE_OF edges
+   (tests/benchmarks/graph_load.py), on `--raw-rows` rows each time. Target: the
+   catch-up's task-run write rate >= 50% of it.
 5. A quiet sync after the catch-up (same target as 1, against the catch-up).
 
 Exit status 1 when a target is missed. The ports are shifted by TEST_PORT_OFFSET.
@@ -151,12 +153,12 @@ def catch_up(settings) -> dict:
     return outcome
 
 
-def raw_rate(falkor_port: int, n_task_runs: int) -> tuple[int, float]:
+def raw_rate(falkor_port: int, n_task_runs: int, name: str) -> tuple[int, float]:
     """Task runs per second of the hand-written UNWIND, into a fresh graph holding the tasks."""
     runs_per_dag = 10
     dags, tasks = synthetic_deployment(max(1, n_task_runs // (runs_per_dag * 6)), 6)
     _, task_runs = deployment_runs(tasks, runs_per_dag)
-    graph = empty_graph(falkor_port, "raw")
+    graph = empty_graph(falkor_port, name)
     load_tasks(graph, [d.dag_id for d in dags], tasks)
     return len(task_runs), len(task_runs) / raw_limit(graph, task_runs)
 
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--every-h", type=float, default=24, help="hours between runs of each DAG")
     parser.add_argument("--page-limit", type=int, default=1000, help="Airflow's maximum_page_limit and ORCAI_PAGE_SIZE")
-    parser.add_argument("--raw-rows", type=int, default=200_000)
+    parser.add_argument("--raw-rows", type=int, default=100_000)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder, falkordb(FALKOR_PORT) as falkor_port:
         dags_folder = Path(folder)
@@ -192,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
             progress("writing history into Airflow's metadata DB")
             written = write_history(home, dags_folder, args.days, args.every_h)
-            progress(f"written: {written}; catching up")
+            progress(f"written: {written}; the raw UNWIND rate before the catch-up")
+            raw_rows, raw_before = raw_rate(falkor_port, args.raw_rows, "raw_before")
+            progress("catching up")
             history = settings.model_copy(update={"graph_uri": f"falkor://127.0.0.1:{falkor_port}/catch_up"})
             empty_graph(falkor_port, "catch_up")
             caught = catch_up(history)
@@ -201,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             quiets = [sync_once(client, FalkorGraph("127.0.0.1", falkor_port, "catch_up"), history) for _ in range(3)]
             quiet = next((q for q in quiets if q.written.total == 0), quiets[-1])
             client.close()
-        progress(f"raw UNWIND rate on {args.raw_rows:,} task runs")
-        raw_rows, raw = raw_rate(falkor_port, args.raw_rows)
+        progress("the raw UNWIND rate after the catch-up")
+        _, raw_after = raw_rate(falkor_port, args.raw_rows, "raw_after")
+        raw = (raw_before + raw_after) / 2
 
     task_rate = caught["task runs"] / caught["load task runs s"]
     load_rate = caught["task runs"] / (caught["load task runs s"] + caught["load runs s"])
@@ -220,11 +225,13 @@ def main(argv: list[str] | None = None) -> int:
                   "seconds": caught["load task runs s"], "task runs/s": task_rate},
                  {"writer": "catch-up: runs + task runs (loader)", "rows": caught["task runs"],
                   "seconds": loading_s, "task runs/s": load_rate},
-                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, same FalkorDB", "rows": raw_rows,
-                  "seconds": raw_rows / raw, "task runs/s": raw}])
+                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, before the catch-up", "rows": raw_rows,
+                  "seconds": raw_rows / raw_before, "task runs/s": raw_before},
+                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, after it", "rows": raw_rows,
+                  "seconds": raw_rows / raw_after, "task runs/s": raw_after}])
     targets += [
         Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate", task_rate >= RAW_SHARE * raw,
-               f"{task_rate:,.0f} vs {raw:,.0f} task runs/s ({task_rate / raw:.0%}; with the runs' loads "
+               f"{task_rate:,.0f} vs {raw:,.0f} task runs/s, the raw mean ({task_rate / raw:.0%}; with the runs' loads "
                f"{load_rate / raw:.0%})"),
         Target("quiet sync after the catch-up writes nothing", quiet.written.total == 0,
                f"{quiet.written.total} writes"),
