@@ -78,7 +78,10 @@ with graph_tab:
         width, tall = view.size
         scale = min(1.0, CANVAS_WIDTH_PX / (width + 240))
         height = int(min(1200, max(240, (tall + 120) * scale)))
-        layout = Config(height=height, directed=True, physics=False, hierarchical=False)
+        # Straight edges: vis-network's default "dynamic" curves add a hidden support node per
+        # edge and bend each one; no improvedLayout pass either, the positions are given.
+        layout = Config(height=height, directed=True, physics=False, hierarchical=False,
+                        edges={"smooth": False}, layout={"improvedLayout": False})
         layout.width = "100%"  # Config would append "px" to a number
         selected = agraph(
             nodes=[draw_node(n) for n in view.nodes],

@@ -9,7 +9,7 @@ from orcai.errors import GraphError
 from orcai.dag_health import filter_dags, names_in
 from ui.cache import cached_running_now, cached_status, current_worker_health
 from ui.connection import graph_error_banner, now_ms, settings_or_stop
-from ui.format import absolute_time, md_text, state_style
+from ui.format import absolute_time, md_text, state_mark
 from ui.navigation import open_dag_buttons, page_url
 
 config = settings_or_stop()
@@ -96,6 +96,7 @@ if table.empty:
     st.stop()
 
 table = table.assign(
+    mark=table["last_state"].map(state_mark),
     last_state=table["last_state"].fillna("no runs"),
     airflow=[airflow_dag_url(config.airflow_links_url, dag) for dag in table["dag_id"]],
     runs=[page_url("runs", dag=dag) for dag in table["dag_id"]],
@@ -103,10 +104,10 @@ table = table.assign(
     star=table["critical"].map({True: "★", False: ""}),
 )
 st.dataframe(
-    table.style.map(state_style, subset=["last_state"]),
+    table,
     hide_index=True,
     width="stretch",
-    column_order=["star", "dag_id", "runs", "lineage", "airflow", "paused", "schedule", "last_state", "last_run_at",
+    column_order=["star", "dag_id", "runs", "lineage", "airflow", "paused", "schedule", "mark", "last_state", "last_run_at",
                   "last_duration_s", "success_rate", "consecutive_failures", "criticality", "owners", "tags"],
     column_config={
         "star": st.column_config.TextColumn("", help="★ = critical: many DAGs depend on it downstream.", width=30),
@@ -114,6 +115,7 @@ st.dataframe(
         "criticality": st.column_config.NumberColumn("DAGs downstream", help="DAGs that depend on this one, through assets."),
         "paused": st.column_config.CheckboxColumn("Paused"),
         "schedule": "Schedule",
+        "mark": st.column_config.TextColumn("", width=30),
         "last_state": "Last run",
         "last_run_at": st.column_config.DatetimeColumn("Last run at", format="distance"),
         "last_duration_s": st.column_config.NumberColumn("Duration", format="%.1f s"),

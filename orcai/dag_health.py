@@ -1,5 +1,9 @@
 """DAG health: each DAG's last state, success rate, failures in a row and criticality,
-as one table (Status page, `/metrics`, policy facts). Pure functions over graph rows."""
+as one table (Status page, `/metrics`, policy facts). Pure functions over graph rows.
+
+A DAG's summary (`summarize`) is kept current at load time over its newest
+`SUMMARY_RUNS` runs (`newest_runs` merges a batch into the runs kept), so the Status page
+and `/metrics` read one row per DAG however long its history."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 FINISHED_STATES = ("success", "failed")
+SUMMARY_RUNS = 20  # newest runs a DAG's summary covers (the Status page and /metrics)
 
 
 def consecutive_failures(states_newest_first: list[str | None]) -> int:
@@ -26,25 +31,47 @@ def success_rate(states: list[str | None]) -> float | None:
     return None if not finished else sum(s == "success" for s in finished) / len(finished)
 
 
+def summarize(runs_newest_first: list[dict]) -> dict:
+    """A DAG's health over the given runs (dicts with state, at, duration_s), newest first;
+    runs without a time are not counted."""
+    runs = [r for r in runs_newest_first if r and r.get("at") is not None]
+    states = [r.get("state") for r in runs]
+    last = runs[0] if runs else {}
+    return {"last_state": last.get("state"), "last_run_at": last.get("at"),
+            "last_duration_s": last.get("duration_s"), "success_rate": success_rate(states),
+            "consecutive_failures": consecutive_failures(states), "runs_considered": len(runs)}
+
+
+def newest_runs(kept: list[dict], arrived: list[dict], limit: int = SUMMARY_RUNS) -> list[dict]:
+    """A DAG's newest `limit` runs, newest first, from the newest runs kept before and runs
+    that just arrived (new, late or updated: an arrival replaces the kept run of its run_id).
+    A run that falls out can only come back by arriving again, and then it is in `arrived`,
+    so the result equals the newest `limit` of the whole history."""
+    by_id = {r["run_id"]: r for r in kept}
+    by_id.update({r["run_id"]: r for r in arrived})
+    timed = [r for r in by_id.values() if r.get("at") is not None]
+    return sorted(timed, key=lambda r: (r["at"], r["run_id"]), reverse=True)[:limit]
+
+
 def dag_table(rows: list[dict]) -> pd.DataFrame:
-    """One row per DAG: paused, schedule, last run, success rate, consecutive failures."""
+    """One row per DAG: paused, schedule, last run, success rate, consecutive failures.
+    Rows are `dag_store.dag_summaries` rows (the summary kept at load time) or, with `runs`,
+    `dag_store.dag_overview` rows (summarized here from history)."""
     records = []
     for row in rows:
-        runs = [r for r in row.get("runs") or [] if r and r.get("at") is not None]
-        states = [r.get("state") for r in runs]
-        last = runs[0] if runs else {}
+        health = summarize(row["runs"] or []) if "runs" in row else row
         records.append({
             "dag_id": row["dag_id"],
             "paused": bool(row.get("is_paused")),
             "schedule": row.get("schedule") or "",
             "owners": ", ".join(row.get("owners") or []),
             "tags": ", ".join(row.get("tags") or []),
-            "last_state": last.get("state"),
-            "last_run_at": _timestamp(last.get("at")),
-            "last_duration_s": last.get("duration_s"),
-            "success_rate": success_rate(states),
-            "consecutive_failures": consecutive_failures(states),
-            "runs_considered": len(runs),
+            "last_state": health.get("last_state"),
+            "last_run_at": _timestamp(health.get("last_run_at")),
+            "last_duration_s": health.get("last_duration_s"),
+            "success_rate": health.get("success_rate"),
+            "consecutive_failures": int(health.get("consecutive_failures") or 0),
+            "runs_considered": int(health.get("runs_considered") or 0),
             "import_errors": bool(row.get("has_import_errors")),
             "criticality": int(row.get("criticality") or 0),
         })

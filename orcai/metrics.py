@@ -52,7 +52,6 @@ POLICY_OUTCOMES = ("done", "would_do", "failed")
 # Syncs take from well under a second (a quiet deployment) to minutes (a first sync of thousands of DAGs).
 SYNC_BUCKETS_S = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 SYNC_REQUEST_BUCKETS = (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-RECENT_RUNS = 20  # runs per DAG read for the last state and the failure streak, as on the Status page
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,8 @@ class GraphSnapshot:
 
 
 def dag_health(overview_rows: list[dict], states_by_dag_24h: list[dict]) -> tuple[DagHealth, ...]:
-    """Per-DAG health from `dag_store.dag_overview` and `dag_store.run_states_by_dag_since` rows."""
+    """Per-DAG health from `dag_store.dag_summaries` (or `dag_overview`) and
+    `dag_store.run_states_by_dag_since` rows."""
     finished: dict[str, dict[str, int]] = {}
     for row in states_by_dag_24h:
         if row["state"] in ("success", "failed"):
@@ -93,7 +93,7 @@ def dag_health(overview_rows: list[dict], states_by_dag_24h: list[dict]) -> tupl
 
 def read_snapshot(graph: Graph, now_ms: int) -> GraphSnapshot:
     """What the graph says now, in four reads (the Status page's overview among them)."""
-    dags = dag_health(dag_store.dag_overview(graph, RECENT_RUNS),
+    dags = dag_health(dag_store.dag_summaries(graph),
                       dag_store.run_states_by_dag_since(graph, now_ms - DAY_MS))
     return GraphSnapshot(dags=dags, anomalies=tuple(anomaly_store.anomaly_totals(graph)),
                          alerts_24h=alert_store.alerts_sent_since(graph, now_ms - DAY_MS))

@@ -39,9 +39,10 @@ def run_kpis(table: pd.DataFrame, states_24h: list[dict]) -> dict:
     }
 
 
-def load_status(graph: Graph, now_ms: int, sync_interval_s: int, last_n_runs: int = 20) -> StatusOverview:
-    """Everything the Status page shows, read from the graph in five queries."""
-    table = dag_table(dag_store.dag_overview(graph, last_n_runs))
+def load_status(graph: Graph, now_ms: int, sync_interval_s: int) -> StatusOverview:
+    """Everything the Status page shows, read from the graph in five queries (each DAG's
+    health from the summary kept at load time, over its newest `SUMMARY_RUNS` runs)."""
+    table = dag_table(dag_store.dag_summaries(graph))
     kpis = run_kpis(table, dag_store.run_states_since(graph, now_ms - DAY_MS))
     kpis["alerts_24h"] = alert_store.alerts_sent_since(graph, now_ms - DAY_MS)
     failed = dag_store.failed_dags_since(graph, now_ms - DAY_MS)

@@ -24,6 +24,15 @@ def md_text(value) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
 
 
+# A DAG run's state as a coloured mark: a plain column, where a styled one costs Streamlit
+# about 0.3 ms a row (1.4 s for the Status table at 5,000 DAGs).
+STATE_MARKS = {"success": "🟢", "failed": "🔴", "running": "🔵", "queued": "⚪"}
+
+
+def state_mark(state) -> str:
+    return STATE_MARKS.get(state, "")
+
+
 def state_style(state) -> str:
     """A dataframe cell style colouring a run state like Airflow does."""
     colour = STATE_COLOURS.get(state)

@@ -35,7 +35,7 @@ from orcai.config import Settings, load_settings
 from orcai.errors import ConfigError, GraphError, OrcaiError
 from orcai.forecast.stage import ForecastReport, ForecastStage
 from orcai.graph import Graph, connect, describe_uri
-from orcai.graph.load import ensure_schema
+from orcai.graph.load import ensure_schema, summarize_unsummarized_dags
 from orcai.graph.worker_store import write_heartbeat
 from orcai.incidents.stage import IncidentReport, IncidentStage
 from orcai.logs import configure_logging
@@ -105,6 +105,7 @@ class Worker:
         try:
             if not self._schema_ready:
                 ensure_schema(self.graph)
+                summarize_unsummarized_dags(self.graph)  # a graph from before summaries were kept
                 self._schema_ready = True
             if not self.lock.acquire():
                 self.lock_busy = True

@@ -4,24 +4,77 @@ structure, and the flags an action changes.
 
 from __future__ import annotations
 
-from orcai.graph.base import Graph, Row
+from orcai.graph.base import Graph, Row, WriteCounts
 from orcai.graph.cypher import live
+from orcai.graph.properties import remove_stale, split_nulls
 from orcai.shard import Shard
 
 # When a run happened: when it was due (run_after), else when it started.
 _RUN_AT = "coalesce(r.run_after, r.start_date)"
+# What the overview (and a DAG's summary, orcai.graph.load) keeps of each run.
+_RUN_FIELDS = (f"{{run_id: r.run_id, state: r.state, at: {_RUN_AT}, start: r.start_date, "
+               f"end: r.end_date, duration_s: r.duration_s, run_type: r.run_type}}")
+
+
+def dag_summaries(graph: Graph) -> list[Row]:
+    """Every live DAG with its properties and the summary of its newest runs kept at load
+    time (`orcai.dag_health.summarize`; DAGs that never ran have none): one row per DAG,
+    whatever the history. The Status page and `/metrics` read this."""
+    return graph.read(f"""
+        MATCH (d:Dag) WHERE {live('d')}
+        RETURN d.dag_id AS dag_id, d.is_paused AS is_paused, d.schedule AS schedule, d.owners AS owners,
+               d.tags AS tags, d.has_import_errors AS has_import_errors, d.criticality AS criticality,
+               d.last_run_state AS last_state, d.last_run_at AS last_run_at,
+               d.last_run_duration_s AS last_duration_s, d.success_rate AS success_rate,
+               d.failures_in_row AS consecutive_failures, d.runs_considered AS runs_considered
+        ORDER BY dag_id
+    """)
+
+
+def kept_runs(graph: Graph, dag_ids: list[str]) -> list[Row]:
+    """The newest runs each DAG's summary keeps (a JSON list; null before its first summary)."""
+    return graph.read("UNWIND $ids AS id MATCH (d:Dag {dag_id: id}) "
+                      "RETURN d.dag_id AS dag_id, d.recent_runs AS recent_runs", {"ids": dag_ids})
+
+
+def newest_runs_in_history(graph: Graph, dag_ids: list[str], n: int) -> list[Row]:
+    """The newest `n` runs of each of `dag_ids` read from its whole history (a DAG's first
+    summary, and the reference its kept summary must equal)."""
+    return graph.read(f"""
+        UNWIND $ids AS id MATCH (d:Dag {{dag_id: id}})-[:HAS_RUN]->(r:DagRun)
+        WITH d, r ORDER BY {_RUN_AT} DESC
+        RETURN d.dag_id AS dag_id, collect({_RUN_FIELDS})[0..$n] AS runs
+    """, {"ids": dag_ids, "n": n})
+
+
+def unsummarized_dag_ids(graph: Graph) -> list[str]:
+    """DAGs with runs but no summary yet (a graph written before summaries were kept)."""
+    return [row["dag_id"] for row in graph.read(
+        "MATCH (d:Dag) WHERE d.recent_runs IS NULL AND (d)-[:HAS_RUN]->() RETURN d.dag_id AS dag_id")]
+
+
+def write_summaries(graph: Graph, rows: list[dict]) -> WriteCounts:
+    """Each DAG's summary (`rows`: dag_id, fp, and `summary`, its properties: recent_runs
+    as JSON and `orcai.dag_health.summarize`'s fields), only where its fingerprint changed:
+    a quiet sync writes nothing. Nulls are removed one property per query (see
+    orcai/graph/properties.py)."""
+    writes = [{"dag_id": row["dag_id"], "fp": row["fp"], "props": present, "unset": unset}
+              for row in rows for present, unset in [split_nulls(row["summary"])]]
+    counts = graph.write("UNWIND $rows AS row MATCH (d:Dag {dag_id: row.dag_id}) "
+                         "WITH d, row WHERE d.summary_fp IS NULL OR d.summary_fp <> row.fp "
+                         "SET d += row.props, d.summary_fp = row.fp", {"rows": writes})
+    return counts + remove_stale(graph, "Dag", "dag_id", [(row["dag_id"], row["unset"]) for row in writes])
 
 
 def dag_overview(graph: Graph, last_n_runs: int, since_ms: int | None = None) -> list[Row]:
     """Every live DAG with its properties and its newest runs, newest first: the last
-    `last_n_runs`, plus every run since `since_ms` however many (when given). The Status
-    page, `/metrics` and the policy facts all read this one query."""
+    `last_n_runs`, plus every run since `since_ms` however many (when given). The policy
+    facts read this (they need 50 runs and all of the last 24 h); it grows with history."""
     return graph.read(f"""
         MATCH (d:Dag) WHERE {live('d')}
         OPTIONAL MATCH (d)-[:HAS_RUN]->(r:DagRun)
         WITH d, r ORDER BY {_RUN_AT} DESC
-        WITH d, collect({{run_id: r.run_id, state: r.state, at: {_RUN_AT}, start: r.start_date,
-                          end: r.end_date, duration_s: r.duration_s, run_type: r.run_type}}) AS runs
+        WITH d, collect({_RUN_FIELDS}) AS runs
         RETURN d.dag_id AS dag_id, d.is_paused AS is_paused, d.schedule AS schedule,
                d.owners AS owners, d.tags AS tags, d.description AS description,
                d.has_import_errors AS has_import_errors, d.next_run_at AS next_run_at,

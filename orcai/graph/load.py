@@ -14,7 +14,10 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
+from orcai.dag_health import SUMMARY_RUNS, newest_runs, summarize
+from orcai.graph import dag_store
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
+from orcai.graph.properties import remove_stale, split_nulls
 from orcai.graph.cypher import live
 from orcai.lineage.systems import system_for_operator, system_for_uri
 from orcai.model import (
@@ -24,6 +27,7 @@ from orcai.model import (
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5_000
+SUMMARY_BATCH = 1_000  # DAG summaries read and written per query
 
 
 @dataclass(frozen=True)
@@ -138,11 +142,24 @@ def ensure_schema(graph: Graph) -> None:
     graph.ensure_indexes(SCHEMA)
 
 
+def upsert(graph: Graph, kind: NodeKind, cypher: str, rows: Sequence[dict]) -> WriteCounts:
+    """Write `_rows` with an `_UPSERT` query, then remove what their nulls removed (on its
+    own: orcai/graph/properties.py)."""
+    counts = write_batched(graph, cypher, rows)
+    stale = [(row["props"][kind.key], row["unset"]) for row in rows]
+    for chunk in batches(stale):
+        counts += remove_stale(graph, kind.label, kind.key, list(chunk))
+    return counts
+
+
 def _rows(records: Iterable, **extra_fields) -> list[dict]:
+    """Upsert rows: the record's properties without nulls, the names of its null ones, and
+    the fingerprint of all of them."""
     rows = []
     for record in records:
         props = record.props()
-        row = {"props": props, "fp": fingerprint(props)}
+        present, unset = split_nulls(props)
+        row = {"props": present, "unset": unset, "fp": fingerprint(props)}
         row.update({name: field(record) for name, field in extra_fields.items()})
         rows.append(row)
     return rows
@@ -184,8 +201,8 @@ def replace_edges(graph: Graph, kind: EdgeKind, pairs: list[tuple[str, str]],
 
 def merge_named_nodes(graph: Graph, kind: NodeKind, records: Iterable) -> WriteCounts:
     """Small reference nodes (owners, tags, external systems), keyed by `name`."""
-    return write_batched(graph, _UPSERT.format(label=kind.label, key=kind.key, extra_set=""),
-                         _rows({r.name: r for r in records}.values()))
+    return upsert(graph, kind, _UPSERT.format(label=kind.label, key=kind.key, extra_set=""),
+                  _rows({r.name: r for r in records}.values()))
 
 
 # --- records ------------------------------------------------------------------------------
@@ -201,7 +218,7 @@ class _Named:
 def load_dags(graph: Graph, dags: Iterable[DagRecord]) -> WriteCounts:
     dags = list(dags)
     cypher = _UPSERT.format(label="Dag", key="dag_id", extra_set=", n.is_deleted = false")
-    counts = write_batched(graph, cypher, _rows(dags))
+    counts = upsert(graph, DAG, cypher, _rows(dags))
     scope = ("dag_id", [d.dag_id for d in dags])
     for kind, node, values_of in ((OWNED_BY, OWNER, lambda d: d.owners), (TAGGED, TAG, lambda d: d.tags)):
         pairs = [(d.dag_id, value) for d in dags for value in values_of(d)]
@@ -213,7 +230,7 @@ def load_dags(graph: Graph, dags: Iterable[DagRecord]) -> WriteCounts:
 def load_tasks(graph: Graph, dag_ids: list[str], tasks: list[TaskRecord]) -> WriteCounts:
     """Upsert the tasks of `dag_ids` and make their edges match Airflow exactly."""
     cypher = _UPSERT.format(label="Task", key="key", extra_set=", n.is_deleted = false")
-    counts = write_batched(graph, cypher + _ATTACH_TO_DAG.format(rel="HAS_TASK"), _rows(tasks))
+    counts = upsert(graph, TASK, cypher + _ATTACH_TO_DAG.format(rel="HAS_TASK"), _rows(tasks))
     scope = ("dag_id", dag_ids)
     dependencies = [(task_key(t.dag_id, child), t.key) for t in tasks for child in t.downstream_task_ids]
     counts += replace_edges(graph, DEPENDS_ON, dependencies, scope)
@@ -226,19 +243,66 @@ def load_tasks(graph: Graph, dag_ids: list[str], tasks: list[TaskRecord]) -> Wri
 
 
 def load_dag_runs(graph: Graph, runs: Iterable[DagRunRecord]) -> WriteCounts:
-    """DAG runs, and each DAG's `last_run_state` / `last_run_at` kept current."""
+    """DAG runs, and the summary of each DAG they belong to kept current."""
     runs = list(runs)
     cypher = _UPSERT.format(label="DagRun", key="key", extra_set="") + _ATTACH_TO_DAG.format(rel="HAS_RUN")
-    counts = write_batched(graph, cypher, _rows(runs))
-    latest = latest_by(runs, lambda r: r.dag_id, lambda r: r.run_after or r.start_date)
-    return counts + _set_last_run(graph, DAG, "last_run_state", latest)
+    counts = upsert(graph, DAG_RUN, cypher, _rows(runs))
+    arrived: dict[str, list[dict]] = {}
+    for run in runs:
+        arrived.setdefault(run.dag_id, []).append(_summary_run(run))
+    return counts + _refresh_summaries(graph, arrived)
+
+
+def summarize_unsummarized_dags(graph: Graph) -> WriteCounts:
+    """Summaries for DAGs whose runs were loaded before summaries were kept (read once
+    from their history); nothing to do on a graph this version wrote."""
+    return _refresh_summaries(graph, {dag_id: [] for dag_id in dag_store.unsummarized_dag_ids(graph)})
+
+
+def _summary_run(run: DagRunRecord) -> dict:
+    """A run as a summary keeps it: the fields of `dag_store.dag_overview`'s runs."""
+    return {"run_id": run.run_id, "state": run.state,
+            "at": run.run_after if run.run_after is not None else run.start_date,
+            "start": run.start_date, "end": run.end_date, "duration_s": run.duration_s,
+            "run_type": run.run_type}
+
+
+def _summary_props(summary: dict) -> dict:
+    """`summarize`'s fields as the Dag's properties (`dag_store.dag_summaries` reads them back)."""
+    return {"last_run_state": summary["last_state"], "last_run_at": summary["last_run_at"],
+            "last_run_duration_s": summary["last_duration_s"], "success_rate": summary["success_rate"],
+            "failures_in_row": summary["consecutive_failures"], "runs_considered": summary["runs_considered"]}
+
+
+def _refresh_summaries(graph: Graph, arrived: dict[str, list[dict]]) -> WriteCounts:
+    """Recompute the summaries of the DAGs in `arrived` (runs just written, per DAG) from the
+    newest runs each kept and the arrivals: one row read and at most one written per DAG,
+    however long its history. A DAG without a kept list reads its newest runs from history
+    once (those already include the arrivals)."""
+    counts = WriteCounts()
+    for chunk in batches(sorted(arrived), SUMMARY_BATCH):
+        kept = {row["dag_id"]: row["recent_runs"] for row in dag_store.kept_runs(graph, list(chunk))}
+        first = [dag_id for dag_id in chunk if kept.get(dag_id) is None]
+        history = {row["dag_id"]: row["runs"]
+                   for row in (dag_store.newest_runs_in_history(graph, first, SUMMARY_RUNS) if first else [])}
+        rows = []
+        for dag_id in chunk:
+            if kept.get(dag_id) is not None:
+                recent = newest_runs(json.loads(kept[dag_id]), arrived[dag_id])
+            else:
+                recent = newest_runs(history.get(dag_id) or [], [])
+            summary = {"recent_runs": json.dumps(recent, separators=(",", ":")),
+                       **_summary_props(summarize(recent))}
+            rows.append({"dag_id": dag_id, "summary": summary, "fp": fingerprint(summary)})
+        counts += dag_store.write_summaries(graph, rows)
+    return counts
 
 
 def load_task_runs(graph: Graph, task_runs: Iterable[TaskRunRecord]) -> WriteCounts:
     """Task runs, and each task's `last_state` / `last_run_at` kept current."""
     task_runs = list(task_runs)
     rows = _rows(task_runs, dag_run_key=lambda tr: tr.dag_run_key, task_key=lambda tr: tr.task_key)
-    counts = write_batched(graph, _UPSERT_TASK_RUNS, rows)
+    counts = upsert(graph, TASK_RUN, _UPSERT_TASK_RUNS, rows)
     latest = latest_by(task_runs, lambda tr: tr.task_key, lambda tr: tr.start_date)
     return counts + _set_last_run(graph, TASK, "last_state", latest)
 
@@ -272,7 +336,7 @@ def load_assets(graph: Graph, assets: list[AssetRecord], owns: Callable[[str], b
     worker passes `owns` and `scope` (the DAG ids it owns) so that it writes and deletes
     only the edges that start at its own DAGs and tasks. Asset and storage nodes depend on
     the URI alone: every shard writes the same ones, which MERGE makes harmless."""
-    counts = write_batched(graph, _UPSERT.format(label="Asset", key="uri", extra_set=""), _rows(assets))
+    counts = upsert(graph, ASSET, _UPSERT.format(label="Asset", key="uri", extra_set=""), _rows(assets))
     produces = [(task_key(d, t), a.uri) for a in assets for d, t in a.producers if owns(d)]
     consumes = [(task_key(d, t), a.uri) for a in assets for d, t in a.consumers if owns(d)]
     scheduled = [(dag_id, a.uri) for a in assets for dag_id in a.scheduled_dags if owns(dag_id)]

@@ -1,0 +1,247 @@
+"""Benchmark: the catch-up of a large deployment from a real Airflow 3.3, and the quiet sync
+after it.
+
+    python -m tests.benchmarks.airflow_catch_up [--dags 1000] [--days 30] [--every-h 24] [--page-limit 1000]
+    python -m tests.benchmarks.airflow_catch_up --every-h 4   # 1.07M task instances: hours on SQLite, see below
+
+Starts FalkorDB and `airflow standalone` with `--dags` generated DAGs of 6 tasks (paused,
+ten files), then:
+
+1. Without history: a full sync into an empty graph and a quiet sync after it, unthrottled
+   (issue 14: quiet sync time <= 5% of a full sync at 1,000 DAGs).
+2. History written straight into Airflow's metadata DB with Airflow's own models
+   (tests/benchmarks/airflow_history.py, run by the Airflow venv's python: a run every
+   `--every-h` hours over `--days` days; 1,000 x 30 x 6 = 180,000 task instances by
+   default); the scheduler could not produce it in the time a benchmark has. At
+   `--every-h 4` (1.07M task instances, written in ~3 min) this SQLite-backed Airflow
+   serves a page of 1,000 task instances in 11-23 s (it counts the matching rows on every
+   page), so reading them all takes hours: Airflow's side, measured and extrapolated in
+   docs/performance.md.
+3. The catch-up: a fresh worker process (spawned, so its memory is its own) runs the
+   worker's sync until its stream pass is complete, unthrottled, at pages of
+   `--page-limit` (Airflow's `[api] maximum_page_limit` is raised to it). Reports time,
+   cycles, requests, the worker's peak RSS, and how fast the graph took the task runs.
+4. The raw limit, in the same run and FalkorDB, just before and just after the catch-up
+   (the machine is shared: the mean of the two is compared): a hand-written
+   `UNWIND $rows MERGE` of task-run nodes and their INSTANCE_OF edges
+   (tests/benchmarks/graph_load.py), on `--raw-rows` rows each time. Target: the
+   catch-up's task-run write rate >= 50% of it.
+5. A quiet sync after the catch-up (same target as 1, against the catch-up).
+
+Exit status 1 when a target is missed. The ports are shifted by TEST_PORT_OFFSET.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from orcai.airflow import AirflowClient
+from orcai.graph.falkor import FalkorGraph
+from orcai.graph.load import load_tasks
+from orcai.localstack.airflow import REPO_ROOT, airflow_env
+from orcai.simulate import synthetic_deployment
+from orcai.sync import sync_once
+from tests.benchmarks.airflow_scale import settings_for, sync_cost
+from tests.benchmarks.graph_load import deployment_runs, raw_limit
+from tests.benchmarks.harness import Stopwatch, Target, airflow, empty_graph, falkordb, print_table, report_targets
+
+FALKOR_PORT, AIRFLOW_PORT = 6388, 8288
+RAW_SHARE = 0.5
+DAG_FILES = 10
+AIRFLOW_VENV = REPO_ROOT / ".orcai" / "airflow-venv"
+DAG_FILE = '''"""{count} generated DAGs of 6 tasks for the catch-up benchmark (tests/benchmarks/airflow_catch_up.py)."""
+from datetime import datetime
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+for i in range({first}, {first} + {count}):
+    with DAG(f"bench_{{i:04d}}", schedule="0 */4 * * *", start_date=datetime(2026, 1, 1), catchup=False,
+             tags=["bench"]) as dag:
+        previous = None
+        for t in range(6):
+            task = EmptyOperator(task_id=f"t{{t}}")
+            if previous is not None:
+                previous >> task
+            previous = task
+    globals()[dag.dag_id] = dag
+'''
+
+
+def write_dag_files(folder: Path, n_dags: int) -> None:
+    per_file = -(-n_dags // DAG_FILES)
+    for index, first in enumerate(range(0, n_dags, per_file)):
+        (folder / f"bench_dags_{index}.py").write_text(
+            DAG_FILE.format(first=first, count=min(per_file, n_dags - first)))
+
+
+def wait_for_dag_count(client: AirflowClient, count: int, timeout_s: float = 900) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(client.list_dags()) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Airflow did not list {count} DAGs in time")
+        time.sleep(10)
+
+
+def write_history(home: Path, dags_folder: Path, days: float, every_h: float) -> dict:
+    env = airflow_env(home, AIRFLOW_VENV / "bin", 0, dags_folder)
+    out = subprocess.run([str(AIRFLOW_VENV / "bin" / "python"), str(Path(__file__).with_name("airflow_history.py")),
+                          "--days", str(days), "--every-h", str(every_h)],
+                         env=env, capture_output=True, text=True, timeout=3600)
+    if out.returncode:
+        raise RuntimeError(f"airflow_history.py failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def catch_up_worker(settings, results) -> None:
+    """In a spawned process: the worker's sync, cycle after cycle, until the pass is done;
+    the time spent loading runs and task runs is taken around the loader's calls."""
+    from orcai.graph import connect, load
+    timed = {"load_dag_runs": 0.0, "load_task_runs": 0.0}
+
+    def timing(name):
+        original = getattr(load, name)
+
+        def timed_call(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                timed[name] += time.perf_counter() - started
+        setattr(load, name, timed_call)
+    for name in timed:
+        timing(name)
+    client, graph = AirflowClient(settings), connect(settings)
+    reports = []
+    with Stopwatch() as watch:
+        reports.append(sync_once(client, graph, settings))
+        while reports[-1].catch_up is not None:
+            if reports[-1].dag_errors:  # a page Airflow cannot serve would be retried forever
+                raise RuntimeError(f"the catch-up failed: {reports[-1].dag_errors}")
+            reports.append(sync_once(client, graph, settings))
+    client.close()
+    results.put({"cycles": len(reports), "seconds": watch.seconds, "requests": sum(r.requests for r in reports),
+                 "runs": sum(r.dag_runs_seen for r in reports), "task runs": sum(r.task_runs_seen for r in reports),
+                 "load runs s": timed["load_dag_runs"], "load task runs s": timed["load_task_runs"],
+                 "peak RSS MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def catch_up_process(settings, results) -> None:
+    try:
+        catch_up_worker(settings, results)
+    except Exception as exc:  # the parent waits on the queue: tell it
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def catch_up(settings) -> dict:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    worker = context.Process(target=catch_up_process, args=(settings, results))
+    worker.start()
+    outcome = results.get(timeout=7200)
+    worker.join(timeout=60)
+    if "error" in outcome:
+        raise RuntimeError(outcome["error"])
+    return outcome
+
+
+def raw_rate(falkor_port: int, n_task_runs: int, name: str) -> tuple[int, float]:
+    """Task runs per second of the hand-written UNWIND, into a fresh graph holding the tasks."""
+    runs_per_dag = 10
+    dags, tasks = synthetic_deployment(max(1, n_task_runs // (runs_per_dag * 6)), 6)
+    _, task_runs = deployment_runs(tasks, runs_per_dag)
+    graph = empty_graph(falkor_port, name)
+    load_tasks(graph, [d.dag_id for d in dags], tasks)
+    return len(task_runs), len(task_runs) / raw_limit(graph, task_runs)
+
+
+def progress(message: str) -> None:
+    print(f"[airflow_catch_up] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.airflow_catch_up")
+    parser.add_argument("--dags", type=int, default=1000)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--every-h", type=float, default=24, help="hours between runs of each DAG")
+    parser.add_argument("--page-limit", type=int, default=1000, help="Airflow's maximum_page_limit and ORCAI_PAGE_SIZE")
+    parser.add_argument("--raw-rows", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder, falkordb(FALKOR_PORT) as falkor_port:
+        dags_folder = Path(folder)
+        write_dag_files(dags_folder, args.dags)
+        env = {"AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder), "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+               "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(args.page_limit),
+               "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
+               "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "900", "ORCAI_CYCLE_SCHEDULE": ""}
+        with airflow(AIRFLOW_PORT, env) as (url, home):
+            settings = settings_for(url, home, f"falkor://127.0.0.1:{falkor_port}/no_history",
+                                    page_size=args.page_limit, airflow_max_rps=1000.0)
+            progress(f"waiting for Airflow to parse {args.dags} DAGs")
+            wait_for_dag_count(AirflowClient(settings), args.dags)
+            progress("full and quiet sync without history")
+            no_history_rows, targets = sync_cost(settings, f" ({args.dags} DAGs, no history, max 1000 rps)")
+            print(f"Full and quiet sync of {args.dags:,} DAGs without history, from Airflow 3.3, unthrottled")
+            print_table(no_history_rows)
+            sys.stdout.flush()
+            progress("writing history into Airflow's metadata DB")
+            written = write_history(home, dags_folder, args.days, args.every_h)
+            progress(f"written: {written}; the raw UNWIND rate before the catch-up")
+            raw_rows, raw_before = raw_rate(falkor_port, args.raw_rows, "raw_before")
+            progress("catching up")
+            history = settings.model_copy(update={"graph_uri": f"falkor://127.0.0.1:{falkor_port}/catch_up"})
+            empty_graph(falkor_port, "catch_up")
+            caught = catch_up(history)
+            progress("quiet sync after the catch-up")
+            client = AirflowClient(history)
+            quiets = [sync_once(client, FalkorGraph("127.0.0.1", falkor_port, "catch_up"), history) for _ in range(3)]
+            quiet = next((q for q in quiets if q.written.total == 0), quiets[-1])
+            client.close()
+        progress("the raw UNWIND rate after the catch-up")
+        _, raw_after = raw_rate(falkor_port, args.raw_rows, "raw_after")
+        raw = (raw_before + raw_after) / 2
+
+    task_rate = caught["task runs"] / caught["load task runs s"]
+    load_rate = caught["task runs"] / (caught["load task runs s"] + caught["load runs s"])
+    print(f"Catch-up from Airflow 3.3 (SQLite, standalone): {written['dags']:,} DAGs, {written['runs']:,} runs, "
+          f"{written['task_instances']:,} task instances over {args.days:g} days, written into Airflow in "
+          f"{written['seconds']:.0f} s; pages of {args.page_limit} (maximum_page_limit raised), unthrottled")
+    loading_s = caught["load task runs s"] + caught["load runs s"]
+    print_table([{"what": "catch-up", "cycles": caught["cycles"], "requests": caught["requests"],
+                  "seconds": caught["seconds"], "of which loading": loading_s,
+                  "runs": caught["runs"], "task runs": caught["task runs"],
+                  "worker peak RSS MB": caught["peak RSS MB"]},
+                 {"what": "quiet sync after it", "cycles": 1, "requests": quiet.requests, "seconds": quiet.duration_s,
+                  "of which loading": "", "runs": quiet.dag_runs_seen, "task runs": quiet.task_runs_seen, "worker peak RSS MB": ""}])
+    print_table([{"writer": "catch-up: task runs (loader)", "rows": caught["task runs"],
+                  "seconds": caught["load task runs s"], "task runs/s": task_rate},
+                 {"writer": "catch-up: runs + task runs (loader)", "rows": caught["task runs"],
+                  "seconds": loading_s, "task runs/s": load_rate},
+                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, before the catch-up", "rows": raw_rows,
+                  "seconds": raw_rows / raw_before, "task runs/s": raw_before},
+                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, after it", "rows": raw_rows,
+                  "seconds": raw_rows / raw_after, "task runs/s": raw_after}])
+    targets += [
+        Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate", task_rate >= RAW_SHARE * raw,
+               f"{task_rate:,.0f} vs {raw:,.0f} task runs/s, the raw mean ({task_rate / raw:.0%}; with the runs' loads "
+               f"{load_rate / raw:.0%})"),
+        Target("quiet sync after the catch-up writes nothing", quiet.written.total == 0,
+               f"{quiet.written.total} writes"),
+        Target("quiet sync < 5% of the catch-up", quiet.duration_s < 0.05 * caught["seconds"],
+               f"{quiet.duration_s:.2f} s vs {caught['seconds']:.0f} s"),
+        Target("catch-up time, requests, peak RSS (reported; no target)", True,
+               f"{caught['seconds']:.0f} s, {caught['requests']:,} requests, {caught['peak RSS MB']:.0f} MB"),
+    ]
+    return report_targets(targets)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
