@@ -34,6 +34,7 @@ SLACK_MS = 5 * MINUTE_MS  # an explaining symptom may be detected a little after
 AIRFLOW_IDLE_MS = 10 * MINUTE_MS  # no task started anywhere for this long …
 AIRFLOW_MIN_DAGS = 3  # … while at least this many DAGs are late or missing
 POOL_WAIT_S = 120.0  # queued this long (and several times its usual) counts as waiting on the pool
+POOL_FULL_WAIT_S = 45.0  # … or this long while the pool was seen full (orcai.sync marks those runs)
 FAILURE_KINDS = ("failed", "failure_streak", "failure_rate", "retries")
 SCHEDULE_KINDS = ("late", "missing", "queued", "stuck_queued")
 ROOT_KINDS = ("task", "asset", "pool", "external_system", "dag", "airflow")

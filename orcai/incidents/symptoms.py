@@ -34,10 +34,25 @@ def from_failed_dag_run(row: dict) -> Symptom:
 
 
 def from_queued_task_run(row: dict) -> Symptom:
+    full = f" ({row['pool_full']})" if row.get("pool_full") else ""
     return Symptom(key=row["key"], label="TaskRun", kind="queued", dag_id=row["dag_id"], at=int(row["at"]),
                    task_key=row["task_key"], run_id=row.get("run_id"), pool=row.get("pool"),
                    queued_s=row.get("queued_s"), usual_queued_s=row.get("usual_queued_s"),
-                   reason=f"queued {float(row.get('queued_s') or 0) / 60:.0f} min in pool {row.get('pool')}")
+                   pool_full=bool(row.get("pool_full")),
+                   reason=f"waited {_span(row.get('queued_s'))} for a slot in pool {row.get('pool')}{full}")
+
+
+def from_retrying_task_run(row: dict) -> Symptom:
+    tries = int(row.get("try_number") or 1)
+    return Symptom(key=row["key"], label="TaskRun", kind="retries", dag_id=row["dag_id"], at=int(row["at"]),
+                   task_key=row["task_key"], severity="medium", run_id=row.get("run_id"), pool=row.get("pool"),
+                   reason=f"on try {tries}: {tries - 1} retries" + (" before it succeeded" if row.get("state") == "success"
+                                                                     else ""))
+
+
+def _span(seconds) -> str:
+    seconds = float(seconds or 0)
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def active(symptoms: list[Symptom], task_success: dict[str, int], dag_success: dict[str, int]) -> list[Symptom]:
