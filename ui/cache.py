@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from orcai.access import Person
-from orcai.anomalies.review import anomaly_table, review_anomaly, task_duration_history
+from orcai.anomalies.review import anomalies_with_reach, review_anomaly, task_duration_history
 from orcai.errors import GraphError
 from orcai.graph import anomaly_store, dag_store, forecast_store, run_store, worker_store
 from orcai.graph import lineage_store
@@ -84,7 +84,7 @@ def cached_incident_timeline(last_sync_at: int | None, key: str):
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_anomalies(last_sync_at: int | None, statuses: tuple[str, ...], since_ms: int, limit: int):
     """The `limit` most severe anomalies, and the count of all of them per severity."""
-    return (anomaly_table(anomaly_store.anomalies(graph(), list(statuses), since_ms, limit)),
+    return (anomalies_with_reach(graph(), anomaly_store.anomalies(graph(), list(statuses), since_ms, limit)),
             anomaly_store.anomaly_counts(graph(), list(statuses), since_ms))
 
 
