@@ -16,7 +16,7 @@ from orcai.incidents.review import recent_incidents, timeline
 from orcai.lineage.blast_radius import BlastRadius, blast_radius
 from orcai.lineage.view import LineageView, neighbourhood
 from orcai.overview import StatusOverview, load_status, running_now_table
-from orcai.run_history import RunHistory, duration_trend, load_run_history
+from orcai.run_history import RunHistory, duration_trend, load_run_history, run_breakdowns
 from orcai.worker_health import WorkerHealth, worker_health
 from ui.connection import graph, graph_error_banner, now_ms, settings
 
@@ -65,6 +65,11 @@ def cached_blast_radius(last_sync_at: int | None, task_key: str) -> BlastRadius:
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_recent_task_runs(last_sync_at: int | None, task_key: str) -> list[dict]:
     return run_store.recent_task_runs(graph(), task_key)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_run_breakdowns(last_sync_at: int | None, dag_id: str, task_runs: pd.DataFrame) -> pd.DataFrame:
+    return run_breakdowns(graph(), dag_id, task_runs, now_ms())
 
 
 # Incidents.
