@@ -90,6 +90,11 @@ class IncidentStage:
         return sym.active(found, task_ok, dag_ok)
 
     def run(self, graph: Graph, now_ms: int) -> IncidentReport:
+        # Lineage crosses shards, so incidents are grouped from every shard's symptoms, once:
+        # by the first shard (like pools and tags in the policy stage). Their Slack notices
+        # go out from the shard owning the root's DAG (orcai.alerts.dispatch).
+        if self.settings.dag_shard.index != 0:
+            return IncidentReport()
         symptoms = self.gather(graph, now_ms)
         drafts = []
         if symptoms:

@@ -167,6 +167,13 @@ def test_a_retry_storm_is_a_symptom_and_says_how_it_ended():
     assert s.kind == "retries" and s.reason == "on try 4: 3 retries before it succeeded"
 
 
+def test_only_the_first_shard_groups_incidents_since_lineage_crosses_shards():
+    from orcai.config import load_settings
+    from orcai.incidents.stage import IncidentReport, IncidentStage
+    second = IncidentStage(load_settings(shard="1/2", graph_uri="falkor://127.0.0.1:1/none"))
+    assert second.run(graph=None, now_ms=T0) == IncidentReport()  # never reads the graph
+
+
 def test_a_pool_is_full_when_no_slot_is_open_and_someone_waits():
     from types import SimpleNamespace
     from orcai.sync import pool_row
