@@ -96,6 +96,13 @@ def latest_successes(graph: Graph, task_keys: list[str], dag_ids: list[str]) -> 
     return {r["key"]: r["at"] for r in tasks}, {r["key"]: r["at"] for r in dags}
 
 
+def scheduled_dags(graph: Graph) -> list[Row]:
+    """Live, unpaused DAGs with a schedule, and when their newest run was due or started."""
+    return graph.read(f"""
+        MATCH (d:Dag) WHERE {live('d')} AND coalesce(d.is_paused, false) = false AND d.schedule IS NOT NULL
+        RETURN d.dag_id AS dag_id, d.schedule AS schedule, d.last_run_at AS last_run_at""")
+
+
 def last_task_start(graph: Graph) -> int | None:
     rows = graph.read("MATCH (tr:TaskRun) WHERE tr.start_date IS NOT NULL RETURN max(tr.start_date) AS at")
     return rows[0]["at"] if rows else None

@@ -21,7 +21,7 @@ from orcai.graph import incident_store as store
 from orcai.incidents import symptoms as sym
 from orcai.incidents.breakdown import RunTiming, breakdown
 from orcai.incidents.grouping import (
-    FAILURE_KINDS, POOL_FULL_WAIT_S, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms,
+    AIRFLOW_IDLE_MS, FAILURE_KINDS, POOL_FULL_WAIT_S, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms,
 )
 from orcai.incidents.lifecycle import Change, reconcile
 from orcai.incidents.topology import topology_from_rows
@@ -95,12 +95,17 @@ class IncidentStage:
         # go out from the shard owning the root's DAG (orcai.alerts.dispatch).
         if self.settings.dag_shard.index != 0:
             return IncidentReport()
+        open_now = store.open_incidents(graph)
+        pulse = AirflowPulse(now_ms, store.last_task_start(graph),
+                             outage_open=any(i["root_kind"] == "airflow" for i in open_now))
         symptoms = self.gather(graph, now_ms)
+        if pulse.idle_ms >= AIRFLOW_IDLE_MS:  # nothing runs: scheduled DAGs miss runs no detector can flag yet
+            symptoms += sym.overdue_dags(store.scheduled_dags(graph), now_ms)
         drafts = []
         if symptoms:
             topo = topology_from_rows(store.estate(graph))
-            drafts = group_symptoms(symptoms, topo, AirflowPulse(now_ms, store.last_task_start(graph)))
-        changes, resolved_keys = reconcile(store.open_incidents(graph), drafts)
+            drafts = group_symptoms(symptoms, topo, pulse)
+        changes, resolved_keys = reconcile(open_now, drafts)
         if changes:
             store.write_incidents(graph, [incident_row(c, now_ms) for c in changes])
             self._store_breakdowns(graph, drafts, now_ms)

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from orcai.airflow import AirflowClient
 from orcai.config import load_settings
+from orcai.errors import AirflowResponseError
 from orcai.graph import connect, incident_store
 from orcai.incidents.breakdown import breakdown
 from orcai.incidents.stage import timing
@@ -133,6 +134,17 @@ class Bench:
         path = self.fault_dir / dag_id
         path.write_text(fault) if fault else path.unlink(missing_ok=True)
 
+    def trigger(self, dag_id: str) -> None:
+        """Trigger a run; Airflow's SQLite answers 500 now and then under a burst: try again."""
+        for attempt in range(5):
+            try:
+                self.client.trigger_dag_run(dag_id)
+                return
+            except AirflowResponseError:
+                if attempt == 4:
+                    raise
+                time.sleep(2 * (attempt + 1))
+
     def new_round(self, chain: str) -> None:
         (self.fault_dir / f"{chain}.round").write_text(str(time.time_ns()))
 
@@ -150,7 +162,10 @@ class Bench:
     def wait(self, ready, timeout_s: float = 420, every_s: float = 3.0):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            value = ready()
+            try:
+                value = ready()
+            except AirflowResponseError:  # a busy Airflow's 500: ask again
+                value = None
             if value:
                 return value
             time.sleep(every_s)
@@ -221,10 +236,10 @@ def run_chain(bench: Bench, chain: str, since: int) -> None:
     """Trigger the chain's head; each level runs by its asset, or, when its upstream failed,
     on its own clock (triggered here), where it meets stale input."""
     dags = chain_dags(chain)
-    bench.client.trigger_dag_run(dags[0])
+    bench.trigger(dags[0])
     for i, dag_id in enumerate(dags):
         if i and bench.finished(dags[i - 1], since) == "failed":
-            bench.client.trigger_dag_run(dag_id)
+            bench.trigger(dag_id)
         bench.wait(lambda: bench.finished(dag_id, since))
 
 
@@ -250,18 +265,18 @@ def pool_lane(bench: Bench, count: int, faults: list[Fault]) -> None:
     for _ in range(count):
         fault = Fault("pool", "pool_starvation", "pool:bench_db", dags, injected_at=now_ms())
         bench.set_fault("fault_pool_hog", f"sleep {HOLD_S}")
-        bench.client.trigger_dag_run("fault_pool_hog")
+        bench.trigger("fault_pool_hog")
         since = datetime.fromtimestamp(fault.injected_at / 1000, tz=timezone.utc)
         bench.wait(lambda: any(state(t) == "running" for t in bench.client.list_task_instances("fault_pool_hog", since)))
         for _ in range(2):
-            bench.client.trigger_dag_run("fault_pool_load")
+            bench.trigger("fault_pool_load")
         bench.wait(lambda: bench.finished("fault_pool_load", fault.injected_at, count=2))
         bench.wait(lambda: bench.finished("fault_pool_hog", fault.injected_at))
         bench.set_fault("fault_pool_hog", None)
         bench.record(fault)
         faults.append(fault)
         since = now_ms()
-        bench.client.trigger_dag_run("fault_pool_load")
+        bench.trigger("fault_pool_load")
         bench.wait(lambda: bench.finished("fault_pool_load", since))
         bench.recovered(dags)
 
@@ -341,7 +356,8 @@ def warm_up(bench: Bench, runs: int) -> None:
     since = now_ms()
     for dag_id, n in counts.items():
         for _ in range(n):
-            bench.client.trigger_dag_run(dag_id)
+            bench.trigger(dag_id)
+            time.sleep(0.2)  # a burst of triggers locks Airflow's SQLite
     log(f"warm-up: {sum(counts.values())} clean runs triggered")
     for dag_id, n in counts.items():
         bench.wait(lambda: bench.finished(dag_id, since, count=n), timeout_s=1200, every_s=10)

@@ -167,6 +167,25 @@ def test_a_retry_storm_is_a_symptom_and_says_how_it_ended():
     assert s.kind == "retries" and s.reason == "on try 4: 3 retries before it succeeded"
 
 
+def test_a_scheduled_dag_with_no_run_started_is_missing_before_any_run_exists():
+    from orcai.incidents.symptoms import overdue_dags
+    rows = [{"dag_id": "tick", "schedule": "* * * * *", "last_run_at": T0},
+            {"dag_id": "daily", "schedule": "0 2 * * *", "last_run_at": T0},
+            {"dag_id": "manual", "schedule": None, "last_run_at": T0}]
+    missing = overdue_dags(rows, T0 + 12 * MIN)
+    assert [(s.dag_id, s.kind, s.at) for s in missing] == [("tick", "missing", T0 + MIN)]
+    assert "12 scheduled runs missing" in missing[0].reason  # due at T0 + 1 … 12 min
+    assert overdue_dags(rows, T0 + 3 * MIN) == []  # within the grace
+
+
+def test_runs_found_missed_after_an_outage_join_the_open_airflow_incident():
+    symptoms = [dag_symptom(d, "missing", T0 + 20 * MIN, "x") for d in ("ml", "billing")]
+    back = AirflowPulse(T0 + 21 * MIN, T0 + 20 * MIN, outage_open=True)
+    assert [d.root_kind for d in group_symptoms(symptoms, TOPO, back)] == ["airflow"]
+    quiet = AirflowPulse(T0 + 21 * MIN, T0 + 20 * MIN)
+    assert "airflow" not in {d.root_kind for d in group_symptoms(symptoms, TOPO, quiet)}
+
+
 def test_only_the_first_shard_groups_incidents_since_lineage_crosses_shards():
     from orcai.config import load_settings
     from orcai.incidents.stage import IncidentReport, IncidentStage
