@@ -42,7 +42,7 @@ from pathlib import Path
 
 from orcai.airflow import AirflowClient
 from orcai.config import load_settings
-from orcai.errors import AirflowResponseError
+from orcai.errors import AirflowError
 from orcai.graph import connect, incident_store
 from orcai.incidents.breakdown import breakdown
 from orcai.incidents.stage import timing
@@ -139,12 +139,12 @@ class Bench:
         path.write_text(fault) if fault else path.unlink(missing_ok=True)
 
     def trigger(self, dag_id: str) -> None:
-        """Trigger a run; Airflow's SQLite answers 500 now and then under a burst: try again."""
+        """Trigger a run, again if Airflow did not answer (a run it did create is only one more clean run)."""
         for attempt in range(5):
             try:
                 self.client.trigger_dag_run(dag_id)
                 return
-            except AirflowResponseError:
+            except AirflowError:  # Airflow's SQLite under a burst: a 500, or no answer in time
                 if attempt == 4:
                     raise
                 time.sleep(2 * (attempt + 1))
@@ -168,7 +168,7 @@ class Bench:
         while time.monotonic() < deadline:
             try:
                 value = ready()
-            except AirflowResponseError:  # a busy Airflow's 500: ask again
+            except AirflowError:  # a busy Airflow's 500 or timeout: ask again
                 value = None
             if value:
                 return value
@@ -218,7 +218,10 @@ class Bench:
         self.wait_cycles(2)
         fault.incidents = self.incidents_touching(fault.dags, fault.injected_at)
         if fault.lane != "airflow":
-            self.check_split(fault)
+            try:
+                self.check_split(fault)
+            except AirflowError as exc:  # the split of this fault's runs goes unchecked, and says so
+                log(f"{fault.lane}: {fault.kind}: late runs not checked ({exc})")
         named = fault.named
         log(f"{fault.lane}: {fault.kind} -> truth {fault.truth}; named {named[:3] or '(no incident)'}")
 
