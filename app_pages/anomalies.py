@@ -67,10 +67,11 @@ if sum(counts.values()) > SHOWN_LIMIT:
 st.dataframe(
     table.style.map(lambda s: f"color: {SEVERITY_COLOURS.get(s, '')}; font-weight: 600", subset=["severity"]),
     hide_index=True, width="stretch",
-    column_order=["severity", "kind", "dag_id", "task_id", "reason", "detected_at", "status", "run_id"],
+    column_order=["severity", "kind", "dag_id", "task_id", "reason", "hits", "detected_at", "status", "run_id"],
     column_config={
         "severity": "Severity", "kind": "Kind", "dag_id": "DAG", "task_id": "Task",
         "reason": st.column_config.TextColumn("Why", width="large"),
+        "hits": st.column_config.TextColumn("What it hits", width="medium"),
         "detected_at": st.column_config.DatetimeColumn("Detected", format="distance"),
         "status": "Status", "run_id": "Run",
     },
@@ -82,6 +83,8 @@ chosen = st.selectbox("Look closer", list(labels), format_func=labels.get)
 anomaly = table.set_index("key").loc[chosen]
 st.subheader(md_text(f"{anomaly['dag_id']}.{anomaly['task_id']}"))
 st.markdown(f"**{anomaly['kind']}** in run {md_text(anomaly['run_id'])}: {md_text(anomaly['reason'])}")
+if anomaly["hits"]:
+    st.markdown(f"**What it hits:** {md_text(anomaly['hits'])}")
 
 history = cached_duration_history(sync_key, anomaly["task_key"], config.detect_lookback_days)
 if history.empty:

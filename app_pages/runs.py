@@ -11,9 +11,9 @@ import streamlit as st
 
 from orcai.airflow.links import airflow_dag_url, airflow_run_url, airflow_task_url
 from orcai.errors import GraphError
-from orcai.run_history import gantt_rows, run_summary, state_grid
+from orcai.run_history import BREAKDOWN_LABELS, gantt_rows, run_summary, state_grid
 from ui.charts import duration_band_chart
-from ui.cache import cached_latest_dag, cached_run_history, dag_ids_or_stop
+from ui.cache import cached_latest_dag, cached_run_breakdowns, cached_run_history, dag_ids_or_stop
 from ui.connection import graph_error_banner, settings_or_stop
 from ui.format import STATE_COLOURS, md_text, state_cell_style, state_style
 from ui.navigation import open_dag_buttons
@@ -23,6 +23,8 @@ RUN_STATES = ["success", "failed", "running", "queued"]
 RUN_TYPES = ["scheduled", "manual", "backfill", "asset_triggered"]
 DAY = dt.timedelta(days=1)
 FORECAST_COLOUR = "#c5cae9"
+BREAKDOWN_COLOURS = {"waiting upstream": "#9aa0a6", "scheduling": "#fbbc04", "queued": "#cfcfcf",
+                     "retries": "#e8710a", "running": "#1e8e3e", "running past its usual": "#d93025"}
 
 config = settings_or_stop()
 st.title("Runs")
@@ -124,6 +126,18 @@ with gantt_tab:
         if pd.notna(chosen["eta_p50"]):
             st.caption(f"Forecast end: {chosen['eta_p50']:%H:%M} (p50) – {chosen['eta_p80']:%H:%M} (p80) UTC.")
         tasks = history.task_runs[history.task_runs["run_id"] == run_id].sort_values("start_date")
+        split = cached_run_breakdowns(sync_key, dag_id, tasks)
+        if not split.empty:
+            st.markdown("**Where each task's time went**, from when its run could start")
+            figure = px.bar(split, x="seconds", y="task", color="part", orientation="h",
+                            category_orders={"part": list(BREAKDOWN_LABELS.values())},
+                            color_discrete_map=BREAKDOWN_COLOURS, hover_data={"sentence": True})
+            figure.update_yaxes(autorange="reversed", title=None)
+            figure.update_layout(height=max(200, 36 * split["task"].nunique() + 80), legend_title_text="",
+                                 xaxis_title="seconds", margin={"l": 10, "r": 10, "t": 10, "b": 10})
+            st.plotly_chart(figure, width="stretch", key="breakdown")
+            for task, sentence in split.drop_duplicates("task")[["task", "sentence"]].itertuples(index=False):
+                st.caption(f"{md_text(task)}: {md_text(sentence)}")
         tasks = tasks.assign(airflow=[airflow_task_url(config.airflow_links_url, dag_id, run_id, t)
                                       for t in tasks["task_id"]])
         st.dataframe(tasks.style.map(state_style, subset=["state"]), hide_index=True, width="stretch",

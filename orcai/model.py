@@ -119,6 +119,7 @@ class TaskRunRecord:
     source: str = "airflow"
     injected_anomaly: str | None = None  # ground truth, set only by the simulator
     queued_when: int | None = None  # epoch ms it was last queued (how long a queued task waits)
+    scheduled_when: int | None = None  # epoch ms it was last scheduled: from then to queued it waited for a slot
 
     @property
     def key(self) -> str:

@@ -14,7 +14,9 @@ import pandas as pd
 
 from orcai.anomalies.baselines import band_at_runs
 from orcai.graph import Graph
-from orcai.graph import anomaly_store, dag_store, run_store
+from orcai.graph import anomaly_store, dag_store, incident_store, run_store
+from orcai.incidents.breakdown import breakdown
+from orcai.incidents.stage import timing
 
 # When a mapped task's instances disagree, the grid shows the state that needs attention.
 STATE_PRIORITY = ("failed", "upstream_failed", "up_for_retry", "restarting", "running", "queued",
@@ -131,6 +133,27 @@ def gantt_rows(task_runs: pd.DataFrame, run_id: str, forecast_tasks: str | None 
         bars.append({"task": task_id, "task_id": task_id, "phase": "forecast", "state": "forecast",
                      "start": start, "end": end, "seconds": (end_ms - start_ms) / 1000})
     return pd.DataFrame(bars, columns=["task", "task_id", "phase", "state", "start", "end", "seconds"])
+
+
+BREAKDOWN_LABELS = {"upstream": "waiting upstream", "scheduling": "scheduling", "queued": "queued",
+                    "retries": "retries", "running": "running", "drift": "running past its usual"}
+
+
+def run_breakdowns(graph: Graph, dag_id: str, task_runs: pd.DataFrame, now_ms: int) -> pd.DataFrame:
+    """Each task run of `task_runs` (one run's rows of a RunHistory) with its time split
+    (orcai.incidents.breakdown) as stacked-bar rows: key, task, part (its label), seconds,
+    and the run's sentence."""
+    keys = [f"{dag_id}/{tr.run_id}/{tr.task_id}/{-1 if pd.isna(tr.map_index) else int(tr.map_index)}"
+            for tr in task_runs.itertuples()]
+    rows = []
+    for row in incident_store.task_run_timings(graph, keys):
+        if row.get("could_start") is None:
+            continue
+        split = breakdown(timing(row, now_ms))
+        rows += [{"key": row["key"], "task": row["key"].rsplit("/", 2)[1], "part": BREAKDOWN_LABELS[part],
+                  "seconds": seconds, "sentence": split.sentence}
+                 for part, seconds in split.parts.items() if seconds > 0]
+    return pd.DataFrame(rows, columns=["key", "task", "part", "seconds", "sentence"])
 
 
 def duration_trend(history: RunHistory) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from orcai.airflow.records import (
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowError, AirflowResponseError, AirflowUnreachable
 from orcai.graph import Graph, WriteCounts
-from orcai.graph import dag_store, load, sync_store
+from orcai.graph import dag_store, load, pool_store, sync_store
 from orcai.lineage.criticality import refresh_criticality
 from orcai.model import DAY_MS, MINUTE_MS, DagRecord, epoch_ms
 from orcai.sync_plan import (
@@ -56,6 +56,8 @@ class SyncReport:
     deleted_dags: list[str] = field(default_factory=list)
     dag_errors: dict[str, str] = field(default_factory=dict)
     requests: int = 0
+    waiting_task_runs: int = 0  # task instances seen scheduled or queued: the pools are read then
+    pools: int = 0  # pools whose occupancy was read
     catch_up: CatchUp | None = None  # set while a stream pass is still under way
 
     def summary(self) -> str:
@@ -90,6 +92,7 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
         state = _sync_structure_and_new_dags(airflow, graph, settings, dags, state, marks, report, clock)
         state = _read_stream(airflow, graph, settings, {d.dag_id for d in dags}, state, report, clock)
         state = _sync_assets(airflow, graph, settings, state, report)
+        _sync_pools(airflow, graph, report, int(clock() * 1000))
         sync_store.write_state(graph, str(shard), state)
         if report.structure_written.total or report.deleted_dags:
             refresh_criticality(graph)
@@ -249,6 +252,8 @@ class _StreamReader:
                                  self.report, lambda r: f"{r.dag_id}/{r.dag_run_id}")
             return replace(stream, runs_cursor=_next(page), runs_read=stream.runs_read + len(page.items))
         page = airflow.task_instances_page(since, stream.task_runs_cursor)
+        self.report.waiting_task_runs += sum(t.dag_id in self.wanted and str(getattr(t.state, "value", t.state))
+                                             in WAITING_STATES for t in page.items)
         self.task_runs += _mapped([t for t in page.items if t.dag_id in self.wanted], task_run_record,
                                   self.report, lambda t: f"{t.dag_id}/{t.dag_run_id}/{t.task_id}")
         newest = max((epoch_ms(t.run_after or t.logical_date) or 0 for t in page.items), default=0)
@@ -270,6 +275,37 @@ class _StreamReader:
 
 def _next(page) -> str | None:
     return page.next_cursor if page.items and page.next_cursor else None
+
+
+# --- pools --------------------------------------------------------------------------------
+
+WAITING_STATES = ("scheduled", "queued")
+
+
+def _sync_pools(airflow, graph, report: SyncReport, now_ms: int) -> None:
+    """Pool occupancy, read only while task instances wait (seen in this stream, or at the
+    last read), so a quiet Airflow costs no request. In a full pool, the task instances
+    waiting for a slot are marked: pool starvation is judged on that, not on wait time alone."""
+    if not report.waiting_task_runs and not pool_store.someone_waits(graph):
+        return
+    try:
+        pools = [pool_row(p) for p in airflow.list_pools()]
+        pool_store.record_occupancy(graph, pools, now_ms)
+        for pool in (p for p in pools if p["full"]):
+            waiting = airflow.waiting_in_pool(pool["name"])
+            pool_store.mark_waiting_in_full_pool(graph, [task_run_record(t).key for t in waiting],
+                                                 f"{pool['occupied_slots']}/{pool['slots']} slots used")
+    except AirflowResponseError as exc:  # the runs are synced; the pools wait for the next cycle
+        report.dag_errors["pools"] = str(exc)
+        return
+    report.pools = len(pools)
+
+
+def pool_row(pool) -> dict:
+    """A pool as Airflow reports it; full: no open slot while task instances wait for one."""
+    row = {name: getattr(pool, name) or 0 for name in ("slots", "occupied_slots", "running_slots", "queued_slots",
+                                                       "scheduled_slots", "open_slots")}
+    return {"name": pool.name, **row, "full": row["slots"] > 0 and row["open_slots"] <= 0 and row["scheduled_slots"] > 0}
 
 
 # --- assets -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from orcai.access import Person
-from orcai.anomalies.review import anomaly_table, review_anomaly, task_duration_history
+from orcai.anomalies.review import anomalies_with_reach, review_anomaly, task_duration_history
 from orcai.errors import GraphError
 from orcai.graph import anomaly_store, dag_store, forecast_store, run_store, worker_store
 from orcai.graph import lineage_store
@@ -16,7 +16,7 @@ from orcai.incidents.review import recent_incidents, timeline
 from orcai.lineage.blast_radius import BlastRadius, blast_radius
 from orcai.lineage.view import LineageView, neighbourhood
 from orcai.overview import StatusOverview, load_status, running_now_table
-from orcai.run_history import RunHistory, duration_trend, load_run_history
+from orcai.run_history import RunHistory, duration_trend, load_run_history, run_breakdowns
 from orcai.worker_health import WorkerHealth, worker_health
 from ui.connection import graph, graph_error_banner, now_ms, settings
 
@@ -67,6 +67,11 @@ def cached_recent_task_runs(last_sync_at: int | None, task_key: str) -> list[dic
     return run_store.recent_task_runs(graph(), task_key)
 
 
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def cached_run_breakdowns(last_sync_at: int | None, dag_id: str, task_runs: pd.DataFrame) -> pd.DataFrame:
+    return run_breakdowns(graph(), dag_id, task_runs, now_ms())
+
+
 # Incidents.
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -84,7 +89,7 @@ def cached_incident_timeline(last_sync_at: int | None, key: str):
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_anomalies(last_sync_at: int | None, statuses: tuple[str, ...], since_ms: int, limit: int):
     """The `limit` most severe anomalies, and the count of all of them per severity."""
-    return (anomaly_table(anomaly_store.anomalies(graph(), list(statuses), since_ms, limit)),
+    return (anomalies_with_reach(graph(), anomaly_store.anomalies(graph(), list(statuses), since_ms, limit)),
             anomaly_store.anomaly_counts(graph(), list(statuses), since_ms))
 
 

@@ -224,6 +224,19 @@ class AirflowClient:
         return self._call(f"GET /pools/{name}", lambda c: PoolApi(c).get_pool(
             name, _request_timeout=self._settings.airflow_timeout_s))
 
+    def list_pools(self) -> list:
+        """Every pool with its slots and what occupies them (running, queued, scheduled)."""
+        timeout = self._settings.airflow_timeout_s
+        return list(self._paginate("GET /pools", lambda c, offset, limit: PoolApi(c).get_pools(
+            limit=limit, offset=offset, order_by=["id"], _request_timeout=timeout), "pools"))
+
+    def waiting_in_pool(self, pool: str, limit: int = 100) -> list:
+        """Task instances scheduled but not yet queued in `pool`: those waiting for its slots."""
+        page = self._call(f"GET /dags/~/dagRuns/~/taskInstances?pool={pool}", lambda c: TaskInstanceApi(
+            c).get_task_instances("~", "~", pool=[pool], state=["scheduled"], limit=limit,
+                                  _request_timeout=self._settings.airflow_timeout_s))
+        return list(page.task_instances or [])
+
     def set_pool_slots(self, name: str, slots: int):
         """PATCH /pools/{name} changing only its slots (update_mask). Airflow 3.3 validates the
         body as a whole pool (name, slots, include_deferred), so the current values go along."""

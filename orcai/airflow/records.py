@@ -106,6 +106,7 @@ def task_run_record(ti: TaskInstanceResponse) -> TaskRunRecord:
         hostname=free_text(ti.hostname) or None,
         operator=ti.operator_name or ti.operator,
         queued_when=epoch_ms(ti.queued_when),
+        scheduled_when=epoch_ms(ti.scheduled_when),
     )
 
 

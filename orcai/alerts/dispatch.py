@@ -27,7 +27,8 @@ from orcai.config import Settings
 from orcai.errors import SlackError
 from orcai.graph import Graph
 from orcai.graph import alert_store
-from orcai.model import DAY_MS
+from orcai.lineage.blast_radius import reach_of
+from orcai.model import DAY_MS, task_key
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,17 @@ def retry_delay_s(consecutive_failures: int, retry_after_s: float | None) -> flo
     return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, consecutive_failures - 1))
 
 
-def anomaly_alert(row: dict, now_ms: int) -> AlertRequest:
+def anomaly_alert(row: dict, now_ms: int, hits: str | None = None) -> AlertRequest:
     payload = {k: row.get(k) for k in ("dag_id", "task_id", "kind", "severity", "score", "reason", "run_id")}
     payload["anomaly_key"] = row["key"]
+    if hits:
+        payload["hits"] = hits
     return AlertRequest(f"anomaly:{row['key']}", "anomaly", payload, now_ms, row.get("dag_id"))
+
+
+def anomaly_node(row: dict) -> str:
+    """The lineage node an anomaly sits on: its task, or its DAG's run as a whole."""
+    return task_key(row["dag_id"], row["task_id"]) if row.get("task_id") else f"dag:{row['dag_id']}"
 
 
 def resolved_alert(row: dict, now_ms: int) -> AlertRequest:
@@ -89,8 +97,9 @@ def enqueue_cycle_alerts(graph: Graph, now_ms: int, min_severity: str = "low") -
     """New open anomalies at `min_severity` or above, newly closed announced ones and new
     DAG failures → outbox. Returns how many alerts were added."""
     since = now_ms - ALERT_MAX_AGE_MS
-    opened = [anomaly_alert(row, now_ms) for row in alert_store.unannounced_anomalies(
-        graph, since, alerted_severities(min_severity))]
+    new = alert_store.unannounced_anomalies(graph, since, alerted_severities(min_severity))
+    reach = reach_of(graph, [anomaly_node(row) for row in new])
+    opened = [anomaly_alert(row, now_ms, reach[anomaly_node(row)].sentence) for row in new]
     closed = [resolved_alert(row, now_ms) for row in alert_store.closed_announced_anomalies(
         graph, since, list(CLOSED_STATUSES))]
     failed = [failure_alert(row, now_ms) for row in alert_store.unannounced_failed_runs(graph, since)]

@@ -117,7 +117,8 @@ def anomaly_message(alerts: Sequence[AlertRequest], links: Links) -> Message:
         return Item(
             title=f"{p.get('kind', 'anomaly')} · {_where(p)}",
             detail=p.get("reason") or "",
-            facts=(f"severity {severity}" + (f" · run {run}" if run else ""),),
+            facts=(f"severity {severity}" + (f" · run {run}" if run else ""),)
+            + ((f"What it hits: {p['hits']}",) if p.get("hits") else ()),
             links=_present(Link("Open in ORC AI", links.orcai_page("anomalies", dag_id=p.get("dag_id"))),
                            _link("Open in Airflow", links.airflow(p.get("dag_id"), run, p.get("task_id")))),
             emoji=SEVERITY_EMOJI.get(severity, ":grey_question:"))

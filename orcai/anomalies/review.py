@@ -14,6 +14,7 @@ from orcai.anomalies.baselines import band_at_runs
 from orcai.anomalies.frames import runs_frame
 from orcai.graph import Graph
 from orcai.graph import anomaly_store, run_store
+from orcai.lineage.blast_radius import Reach, reach_of
 from orcai.model import DAY_MS
 from orcai.model import task_key as task_key_of
 
@@ -66,10 +67,22 @@ def task_duration_history(graph: Graph, task_key: str, now_ms: int, lookback_day
                        expected_high=band["expected_high"], is_anomaly=reason != "", reason=reason)
 
 
-def anomaly_table(rows: list[dict]) -> pd.DataFrame:
-    """Stored anomalies -> the Anomalies page table (most severe first, as queried)."""
+def anomaly_table(rows: list[dict], reach: dict[str, Reach] | None = None) -> pd.DataFrame:
+    """Stored anomalies -> the Anomalies page table (most severe first, as queried), each
+    with what it hits downstream (`reach`, from orcai.lineage.blast_radius.reach_of)."""
     columns = ["severity", "kind", "dag_id", "task_id", "run_id", "detected_at", "reason", "status",
                "score", "key", "task_key"]
     table = pd.DataFrame([row["anomaly"] for row in rows], columns=columns)
     table["detected_at"] = pd.to_datetime(table["detected_at"], unit="ms", utc=True)
+    table["hits"] = [reach[node].sentence if reach and node in reach else "" for node in anomaly_nodes(table)]
     return table
+
+
+def anomaly_nodes(table: pd.DataFrame) -> list[str]:
+    """The lineage node each anomaly sits on: its task, or its DAG's run as a whole."""
+    return [key if isinstance(key, str) and key else f"dag:{dag}" for key, dag in zip(table["task_key"], table["dag_id"])]
+
+
+def anomalies_with_reach(graph: Graph, rows: list[dict]) -> pd.DataFrame:
+    """The page's table with each anomaly's blast radius, read once for all rows."""
+    return anomaly_table(rows, reach_of(graph, anomaly_nodes(anomaly_table(rows))))

@@ -45,22 +45,42 @@ def failed_runs(graph: Graph, since_ms: int) -> tuple[list[Row], list[Row]]:
     return tasks, dags
 
 
-def long_queued_runs(graph: Graph, since_ms: int, min_queued_s: float) -> list[Row]:
-    """Task runs that waited at least `min_queued_s` in their pool, with the task's usual wait."""
-    rows = graph.read("""
-        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(t:Task) WHERE tr.start_date >= $since AND tr.queued_s >= $min
+# How long a task run waited between being scheduled and starting: for a slot in its pool
+# (scheduled -> queued), then for the executor (queued -> started). Runs synced before
+# scheduled_when was kept count from queued_when.
+_WAITED_S = ("(tr.start_date - coalesce(tr.scheduled_when, tr.queued_when, tr.start_date)) / 1000.0")
+
+
+def long_waiting_runs(graph: Graph, since_ms: int, min_s: float, min_full_s: float) -> list[Row]:
+    """Task runs that waited at least `min_s` to start, or `min_full_s` while their pool was
+    full, with the task's usual wait and how full the pool was."""
+    rows = graph.read(f"""
+        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(t:Task) WHERE tr.start_date >= $since
+        WITH tr, t, {_WAITED_S} AS waited
+        WHERE waited >= $min OR (tr.pool_full IS NOT NULL AND waited >= $min_full)
         RETURN tr.key AS key, t.dag_id AS dag_id, t.key AS task_key, tr.run_id AS run_id,
-               tr.start_date AS at, tr.queued_s AS queued_s, coalesce(tr.pool, t.pool) AS pool""",
-                      {"since": since_ms, "min": min_queued_s})
+               tr.start_date AS at, waited AS queued_s, coalesce(tr.pool, t.pool) AS pool,
+               tr.pool_full AS pool_full""", {"since": since_ms, "min": min_s, "min_full": min_full_s})
     if not rows:
         return rows
-    usual = {r["key"]: r["usual"] for r in graph.read("""
-        UNWIND $keys AS k MATCH (t:Task {key: k})
+    usual = {r["key"]: r["usual"] for r in graph.read(f"""
+        UNWIND $keys AS k MATCH (t:Task {{key: k}})
         WITH k, t MATCH (t)<-[:INSTANCE_OF]-(tr:TaskRun)
-        WHERE tr.state = 'success' AND tr.queued_s IS NOT NULL
-        RETURN k AS key, percentileDisc(tr.queued_s, 0.5) AS usual""",
+        WHERE tr.state = 'success' AND tr.start_date IS NOT NULL
+        RETURN k AS key, percentileDisc({_WAITED_S}, 0.5) AS usual""",
                                                          {"keys": sorted({r["task_key"] for r in rows})})}
     return [{**r, "usual_queued_s": usual.get(r["task_key"])} for r in rows]
+
+
+def retrying_runs(graph: Graph, since_ms: int, min_tries: int) -> list[Row]:
+    """Task runs on their `min_tries`-th try or later that have not failed for good (a
+    failed one is a symptom of its own): a retry storm, under way or just overcome."""
+    return graph.read("""
+        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(t:Task)
+        WHERE tr.start_date >= $since AND tr.try_number >= $tries AND tr.state <> 'failed'
+        RETURN tr.key AS key, t.dag_id AS dag_id, t.key AS task_key, tr.run_id AS run_id,
+               tr.start_date AS at, tr.try_number AS try_number, tr.state AS state, tr.pool AS pool""",
+                      {"since": since_ms, "tries": min_tries})
 
 
 def latest_successes(graph: Graph, task_keys: list[str], dag_ids: list[str]) -> tuple[dict, dict]:
@@ -74,6 +94,13 @@ def latest_successes(graph: Graph, task_keys: list[str], dag_ids: list[str]) -> 
         WITH id, d MATCH (d)-[:HAS_RUN]->(r:DagRun) WHERE r.state = 'success'
         RETURN id AS key, max(coalesce(r.start_date, r.logical_date)) AS at""", {"ids": dag_ids})
     return {r["key"]: r["at"] for r in tasks}, {r["key"]: r["at"] for r in dags}
+
+
+def scheduled_dags(graph: Graph) -> list[Row]:
+    """Live, unpaused DAGs with a schedule, and when their newest run was due or started."""
+    return graph.read(f"""
+        MATCH (d:Dag) WHERE {live('d')} AND coalesce(d.is_paused, false) = false AND d.schedule IS NOT NULL
+        RETURN d.dag_id AS dag_id, d.schedule AS schedule, d.last_run_at AS last_run_at""")
 
 
 def last_task_start(graph: Graph) -> int | None:
@@ -99,18 +126,29 @@ def estate(graph: Graph) -> dict[str, list[Row]]:
 def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
     """What the time breakdown needs of each task run: its times, its DAG run's, its task's
     usual, and when (and which of) its upstream tasks in the same DAG run finished last."""
-    return graph.read("""
+    rows = graph.read("""
         UNWIND $keys AS k
         MATCH (tr:TaskRun {key: k})
         WITH tr MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr)-[:INSTANCE_OF]->(t:Task)
         OPTIONAL MATCH (t)-[:DEPENDS_ON]->(u:Task)<-[:INSTANCE_OF]-(ur:TaskRun)<-[:HAS_TASK_RUN]-(r)
         WITH tr, t, r, ur, u ORDER BY ur.end_date DESC
         WITH tr, t, r, collect({end: ur.end_date, task: u.key})[0] AS last_up
-        RETURN tr.key AS key, coalesce(r.queued_at, r.logical_date, tr.start_date) AS could_start,
+        RETURN tr.key AS key, t.key AS task_key, coalesce(r.queued_at, r.logical_date, tr.start_date) AS could_start,
                tr.start_date AS start, tr.end_date AS end, tr.queued_s AS queued_s,
+               tr.scheduled_when AS scheduled_when, tr.pool_full AS pool_slots,
                coalesce(tr.try_number, 1) AS try_number, coalesce(tr.pool, t.pool) AS pool,
                t.band_median AS usual_run_s, last_up.end AS upstream_end, last_up.task AS upstream_task""",
                       {"keys": keys})
+    if not rows:
+        return rows
+    usual = {r["key"]: r["usual"] for r in graph.read("""
+        UNWIND $keys AS k MATCH (t:Task {key: k})
+        WITH k, t MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)-[:INSTANCE_OF]->(t)
+        WHERE tr.state = 'success' AND tr.start_date IS NOT NULL AND coalesce(tr.try_number, 1) = 1
+        RETURN k AS key, percentileDisc((tr.start_date - coalesce(r.queued_at, r.logical_date, tr.start_date))
+                                        / 1000.0, 0.5) AS usual""",
+                                                         {"keys": sorted({r["task_key"] for r in rows})})}
+    return [{**r, "usual_start_s": usual.get(r["task_key"])} for r in rows]
 
 
 # Anchored lookups start from the indexed node and go on after WITH: given the whole

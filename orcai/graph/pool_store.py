@@ -1,7 +1,13 @@
-"""Airflow pools a policy throttled, and what their slots were before.
+"""Airflow pools: what occupies them (synced), and those a policy throttled.
 
-    (Pool {name, original_slots, throttled_by, throttled_at, episode, held_off_by})
+    (Pool {name, slots, occupied_slots, running_slots, queued_slots, scheduled_slots,
+           open_slots, seen_at, full_at, full_slots,
+           original_slots, throttled_by, throttled_at, episode, held_off_by})
     (Action)-[:TARGETS]->(Pool)
+
+The occupancy is read while task instances wait (orcai.sync); `full_at` is the last time the
+pool was seen with no open slot and tasks waiting for one, `full_slots` its occupancy then
+("1/1 slots used"), which the task runs waiting at that moment also carry (`pool_full`).
 
 `original_slots` is written *before* the pool is changed in Airflow, so a worker that dies
 between the two still knows what to restore. `episode` counts the throttles of the pool: a
@@ -20,6 +26,34 @@ def pool_states(graph: Graph) -> dict[str, dict]:
     rows = graph.read("MATCH (p:Pool) RETURN p.name AS name, p.original_slots AS original_slots, "
                       "p.throttled_by AS throttled_by, p.episode AS episode, p.held_off_by AS held_off_by")
     return {r["name"]: dict(r) for r in rows}
+
+
+def record_occupancy(graph: Graph, pools: list[dict], now_ms: int) -> None:
+    """pools: {name, slots, occupied_slots, running_slots, queued_slots, scheduled_slots,
+    open_slots, full (bool)}. A full pool keeps when and how full it was last seen."""
+    graph.write("""
+        UNWIND $pools AS row
+        MERGE (p:Pool {name: row.name})
+        SET p.slots = row.slots, p.occupied_slots = row.occupied_slots, p.running_slots = row.running_slots,
+            p.queued_slots = row.queued_slots, p.scheduled_slots = row.scheduled_slots,
+            p.open_slots = row.open_slots, p.seen_at = $now,
+            p.full_at = CASE WHEN row.full THEN $now ELSE p.full_at END,
+            p.full_slots = CASE WHEN row.full THEN toString(row.occupied_slots) + '/' + toString(row.slots)
+                                + ' slots used' ELSE p.full_slots END
+    """, {"pools": pools, "now": now_ms})
+
+
+def someone_waits(graph: Graph) -> bool:
+    """Whether the last read of the pools found task instances waiting in any of them."""
+    rows = graph.read("MATCH (p:Pool) WHERE coalesce(p.scheduled_slots, 0) + coalesce(p.queued_slots, 0) > 0 "
+                      "RETURN count(p) AS n")
+    return bool(rows and rows[0]["n"])
+
+
+def mark_waiting_in_full_pool(graph: Graph, task_run_keys: list[str], slots_text: str) -> None:
+    """The task runs that were waiting for a slot while their pool was full."""
+    graph.write("UNWIND $keys AS k MATCH (tr:TaskRun {key: k}) SET tr.pool_full = $text",
+                {"keys": task_run_keys, "text": slots_text})
 
 
 def remember_original(graph: Graph, pool: str, slots: int, policy: str, now_ms: int) -> None:

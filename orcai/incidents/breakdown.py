@@ -5,13 +5,15 @@ From when the run could have started (its DAG run's logical date, or when the DA
 queued) to when it ended (or now, if it has not):
 
 - **upstream**: until its last upstream task finished (inherited delay);
-- **scheduling**: from then until it was queued (the scheduler's decision), on the first try;
+- **scheduling**: from then until the scheduler scheduled it, on the first try;
 - **retries**: the same gap when it is not the first try (earlier tries and retry delays);
-- **queued**: in its pool, waiting for a slot (`queued_s`);
+- **queued**: from scheduled to started: waiting for a slot in its pool (scheduled ->
+  queued), then for the executor (`queued_s` when Airflow did not say when it was scheduled);
 - **running**: its usual run time (the baseline median), and **drift** above it.
 
 The parts are clamped at zero and the last one absorbs rounding, so they always add up to the
-measured span. Lateness is the span minus what the run usually takes (usual queue + usual run).
+measured span. Lateness is the span minus what the run usually takes: its usual start (from
+when it could start) plus its usual run.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class RunTiming:
     upstream_end_ms: int | None = None  # when its last upstream task finished (None: no upstream)
     upstream_task: str | None = None  # which one that was
     usual_run_s: float | None = None  # baseline median
-    usual_queued_s: float | None = None
+    usual_start_s: float | None = None  # median time from when it could start to its start
+    scheduled_ms: int | None = None  # when the scheduler scheduled the current try
     pool: str | None = None
     pool_slots: str | None = None  # "8/8 slots used", when known
 
@@ -52,8 +55,10 @@ class Breakdown:
 def breakdown(t: RunTiming) -> Breakdown:
     end = t.end_ms if t.end_ms is not None else t.now_ms
     total = max(0.0, (end - t.could_start_ms) / 1000)
-    queued = min(max(0.0, t.queued_s or 0.0), total)
-    queued_at = (t.start_ms if t.start_ms is not None else end) - queued * 1000
+    started = t.start_ms if t.start_ms is not None else end
+    waited = (started - t.scheduled_ms) / 1000 if t.scheduled_ms is not None else t.queued_s
+    queued = min(max(0.0, waited or 0.0), total)
+    queued_at = started - queued * 1000
     upstream_end = t.upstream_end_ms if t.upstream_end_ms is not None else t.could_start_ms
     upstream = _clamp((min(upstream_end, queued_at) - t.could_start_ms) / 1000, total)
     gap = _clamp((queued_at - max(upstream_end, t.could_start_ms)) / 1000, total - upstream)
@@ -65,17 +70,20 @@ def breakdown(t: RunTiming) -> Breakdown:
              "running": running, "drift": running_total - running}
     parts = {k: round(v, 1) for k, v in parts.items()}
     parts["drift"] = round(total - sum(v for k, v in parts.items() if k != "drift"), 1)  # adds up exactly
-    expected = (t.usual_queued_s or 0.0) + (t.usual_run_s if t.usual_run_s is not None else running_total)
+    expected = (t.usual_start_s or 0.0) + (t.usual_run_s if t.usual_run_s is not None else running_total)
     late = max(0.0, total - expected)
     return Breakdown(parts, round(total, 1), round(late, 1), sentence(parts, late, t))
 
 
 def sentence(parts: dict[str, float], late_s: float, t: RunTiming) -> str:
     """"late 38 min: 31 min waiting for `warehouse.load_orders`, 7 min queued in pool `db` (8/8 slots used)"."""
-    usual_queue = t.usual_queued_s or 0.0
+    usual, beyond = t.usual_start_s or 0.0, dict(parts)
+    for part in ("scheduling", "queued", "upstream"):  # what it usually waits is not news
+        taken = min(beyond[part], usual)
+        beyond[part], usual = beyond[part] - taken, usual - taken
     notable = []
     for part in ("upstream", "scheduling", "retries", "queued", "drift"):
-        seconds = parts[part] - (usual_queue if part == "queued" else 0.0)
+        seconds = beyond[part]
         if seconds >= 1:
             label = LABELS[part].format(upstream=t.upstream_task or "upstream tasks", pool=t.pool or "?")
             if part == "queued" and t.pool_slots:

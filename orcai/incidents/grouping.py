@@ -34,6 +34,7 @@ SLACK_MS = 5 * MINUTE_MS  # an explaining symptom may be detected a little after
 AIRFLOW_IDLE_MS = 10 * MINUTE_MS  # no task started anywhere for this long …
 AIRFLOW_MIN_DAGS = 3  # … while at least this many DAGs are late or missing
 POOL_WAIT_S = 120.0  # queued this long (and several times its usual) counts as waiting on the pool
+POOL_FULL_WAIT_S = 45.0  # … or this long while the pool was seen full (orcai.sync marks those runs)
 FAILURE_KINDS = ("failed", "failure_streak", "failure_rate", "retries")
 SCHEDULE_KINDS = ("late", "missing", "queued", "stuck_queued")
 ROOT_KINDS = ("task", "asset", "pool", "external_system", "dag", "airflow")
@@ -72,6 +73,7 @@ class AirflowPulse:
     """Whether Airflow is doing anything: when the newest task anywhere started."""
     now_ms: int
     last_task_start_ms: int | None
+    outage_open: bool = False  # an incident rooted at Airflow itself is still open
 
     @property
     def idle_ms(self) -> int:
@@ -124,14 +126,18 @@ def group_symptoms(symptoms: list[Symptom], topo: Topology, pulse: AirflowPulse 
 # --- 1. Airflow itself ---------------------------------------------------------------------
 
 def _airflow_itself(symptoms, pulse, topo) -> tuple[list[Draft], list[Symptom]]:
+    """Late and missing runs while nothing starts anywhere; and, while that incident is open,
+    the runs found missed once Airflow is back (their gap is the outage)."""
     waiting = [s for s in symptoms if s.kind in SCHEDULE_KINDS]
     dags = {s.dag_id for s in waiting}
-    if pulse is None or len(dags) < AIRFLOW_MIN_DAGS or pulse.idle_ms < AIRFLOW_IDLE_MS:
+    down = pulse is not None and len(dags) >= AIRFLOW_MIN_DAGS and pulse.idle_ms >= AIRFLOW_IDLE_MS
+    if not waiting or not (down or (pulse is not None and pulse.outage_open)):
         return [], symptoms
     draft = Draft("airflow", "scheduler", waiting, candidates=[("airflow", "scheduler")])
-    draft.evidence = [f"no task started anywhere for {pulse.idle_ms // MINUTE_MS} min "
-                      f"while {len(dags)} DAGs are late or missing",
-                      "the DAGs hit share no upstream task, asset or pool: they only share Airflow"]
+    draft.evidence = ([f"no task started anywhere for {pulse.idle_ms // MINUTE_MS} min "
+                       f"while {len(dags)} DAGs are late or missing"] if down else
+                      [f"Airflow started tasks again; {len(dags)} DAGs show the runs they missed meanwhile"])
+    draft.evidence.append("the DAGs hit share no upstream task, asset or pool: they only share Airflow")
     draft.blast_dags, draft.blast_assets = topo.rank_dags(dags), []
     taken = {s.key for s in waiting}
     return [draft], [s for s in symptoms if s.key not in taken]

@@ -20,7 +20,9 @@ from orcai.graph import alert_store
 from orcai.graph import incident_store as store
 from orcai.incidents import symptoms as sym
 from orcai.incidents.breakdown import RunTiming, breakdown
-from orcai.incidents.grouping import FAILURE_KINDS, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms
+from orcai.incidents.grouping import (
+    AIRFLOW_IDLE_MS, FAILURE_KINDS, POOL_FULL_WAIT_S, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms,
+)
 from orcai.incidents.lifecycle import Change, reconcile
 from orcai.incidents.topology import topology_from_rows
 from orcai.model import MINUTE_MS
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 LOOKBACK_MS = 24 * 60 * MINUTE_MS
 SEVERITIES = ("low", "medium", "high")
 MAX_BREAKDOWNS = 200  # task runs whose time is split per cycle
+RETRY_STORM_TRIES = 3  # a task run on its third try (two retries) is in a retry storm
 
 
 @dataclass
@@ -78,7 +81,8 @@ class IncidentStage:
         failed_tasks, failed_dags = store.failed_runs(graph, since)
         found += [sym.from_failed_task_run(r) for r in failed_tasks]
         found += [sym.from_failed_dag_run(r) for r in failed_dags]
-        found += [sym.from_queued_task_run(r) for r in store.long_queued_runs(graph, since, POOL_WAIT_S)]
+        found += [sym.from_queued_task_run(r) for r in store.long_waiting_runs(graph, since, POOL_WAIT_S, POOL_FULL_WAIT_S)]
+        found += [sym.from_retrying_task_run(r) for r in store.retrying_runs(graph, since, RETRY_STORM_TRIES)]
         if not found:
             return []
         task_ok, dag_ok = store.latest_successes(graph, sorted({s.task_key for s in found if s.task_key}),
@@ -86,12 +90,22 @@ class IncidentStage:
         return sym.active(found, task_ok, dag_ok)
 
     def run(self, graph: Graph, now_ms: int) -> IncidentReport:
+        # Lineage crosses shards, so incidents are grouped from every shard's symptoms, once:
+        # by the first shard (like pools and tags in the policy stage). Their Slack notices
+        # go out from the shard owning the root's DAG (orcai.alerts.dispatch).
+        if self.settings.dag_shard.index != 0:
+            return IncidentReport()
+        open_now = store.open_incidents(graph)
+        pulse = AirflowPulse(now_ms, store.last_task_start(graph),
+                             outage_open=any(i["root_kind"] == "airflow" for i in open_now))
         symptoms = self.gather(graph, now_ms)
+        if pulse.idle_ms >= AIRFLOW_IDLE_MS:  # nothing runs: scheduled DAGs miss runs no detector can flag yet
+            symptoms += sym.overdue_dags(store.scheduled_dags(graph), now_ms)
         drafts = []
         if symptoms:
             topo = topology_from_rows(store.estate(graph))
-            drafts = group_symptoms(symptoms, topo, AirflowPulse(now_ms, store.last_task_start(graph)))
-        changes, resolved_keys = reconcile(store.open_incidents(graph), drafts)
+            drafts = group_symptoms(symptoms, topo, pulse)
+        changes, resolved_keys = reconcile(open_now, drafts)
         if changes:
             store.write_incidents(graph, [incident_row(c, now_ms) for c in changes])
             self._store_breakdowns(graph, drafts, now_ms)
@@ -146,4 +160,5 @@ def timing(row: dict, now_ms: int) -> RunTiming:
     return RunTiming(could_start_ms=int(row["could_start"]), start_ms=row.get("start"), end_ms=row.get("end"),
                      now_ms=now_ms, queued_s=row.get("queued_s"), try_number=int(row.get("try_number") or 1),
                      upstream_end_ms=row.get("upstream_end"), upstream_task=row.get("upstream_task"),
-                     usual_run_s=row.get("usual_run_s"), pool=row.get("pool"))
+                     usual_run_s=row.get("usual_run_s"), usual_start_s=row.get("usual_start_s"), pool=row.get("pool"),
+                     scheduled_ms=row.get("scheduled_when"), pool_slots=row.get("pool_slots"))

@@ -7,6 +7,10 @@ successful run that started after it: a later success is the recovery that resol
 from __future__ import annotations
 
 from orcai.incidents.grouping import SCHEDULE_KINDS, Symptom
+from orcai.model import MINUTE_MS
+from orcai.schedules import known_interval_s
+
+OVERDUE_GRACE_MS = 2 * MINUTE_MS  # plus a quarter of the interval: a run this late is missing
 
 DAG_LEVEL_LABELS = ("DagRun",)
 
@@ -34,10 +38,44 @@ def from_failed_dag_run(row: dict) -> Symptom:
 
 
 def from_queued_task_run(row: dict) -> Symptom:
+    full = f" ({row['pool_full']})" if row.get("pool_full") else ""
     return Symptom(key=row["key"], label="TaskRun", kind="queued", dag_id=row["dag_id"], at=int(row["at"]),
                    task_key=row["task_key"], run_id=row.get("run_id"), pool=row.get("pool"),
                    queued_s=row.get("queued_s"), usual_queued_s=row.get("usual_queued_s"),
-                   reason=f"queued {float(row.get('queued_s') or 0) / 60:.0f} min in pool {row.get('pool')}")
+                   pool_full=bool(row.get("pool_full")),
+                   reason=f"waited {_span(row.get('queued_s'))} for a slot in pool {row.get('pool')}{full}")
+
+
+def from_retrying_task_run(row: dict) -> Symptom:
+    tries = int(row.get("try_number") or 1)
+    return Symptom(key=row["key"], label="TaskRun", kind="retries", dag_id=row["dag_id"], at=int(row["at"]),
+                   task_key=row["task_key"], severity="medium", run_id=row.get("run_id"), pool=row.get("pool"),
+                   reason=f"on try {tries}: {tries - 1} retries" + (" before it succeeded" if row.get("state") == "success"
+                                                                     else ""))
+
+
+def _span(seconds) -> str:
+    seconds = float(seconds or 0)
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def overdue_dags(rows: list[dict], now_ms: int) -> list[Symptom]:
+    """Scheduled DAGs whose next run has not started (dag_store rows: dag_id, schedule,
+    last_run_at): a run is missing before any run exists to flag. Such a symptom has no
+    node of its own (label `Dag`); it lasts until the DAG runs again."""
+    out = []
+    for row in rows:
+        interval_s = known_interval_s(row.get("schedule"))
+        if not interval_s or row.get("last_run_at") is None:
+            continue
+        due = int(row["last_run_at"]) + interval_s * 1000
+        if now_ms > due + OVERDUE_GRACE_MS + interval_s * 250:
+            missed = (now_ms - int(row["last_run_at"])) // (interval_s * 1000)
+            out.append(Symptom(key=f"overdue:{row['dag_id']}@{due}", label="Dag", kind="missing",
+                               dag_id=row["dag_id"], at=due, severity="high",
+                               reason=f"no run started for {(now_ms - due) // MINUTE_MS} min: "
+                                      f"{missed} scheduled run{'s' * (missed != 1)} missing"))
+    return out
 
 
 def active(symptoms: list[Symptom], task_success: dict[str, int], dag_success: dict[str, int]) -> list[Symptom]:

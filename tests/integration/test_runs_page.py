@@ -79,8 +79,9 @@ def test_runs_page_shows_grid_trend_gantt_and_links(monkeypatch, graph_uri, etl_
     assert "/dags/etl/runs/scheduled__11" in " ".join(runs_table["airflow"])
     assert runs_table.set_index("run_id").loc["scheduled__05", "anomalies"] == 1
 
-    app.selectbox[1].set_value("scheduled__11").run()  # the Gantt of the failed run
-    assert len(app.get("plotly_chart")) == 3
+    app.selectbox[1].set_value("scheduled__11").run()  # the Gantt of the failed run, and where its time went
+    assert len(app.get("plotly_chart")) == 4
+    assert any(c.startswith("load: ") and ("late" in c or "on time" in c) for c in (x.value for x in app.caption))
     tasks = frame_of(app.dataframe[1])
     assert tasks.set_index("task_id").loc["load", "state"] == "failed"
     assert tasks.set_index("task_id").loc["load", "queued_s"] == 3.0

@@ -122,7 +122,7 @@ def test_an_incident_whose_root_was_refined_keeps_its_key():
 def test_a_late_run_is_split_into_upstream_queue_and_drift_that_add_up():
     t = RunTiming(could_start_ms=T0, start_ms=T0 + 38 * MIN, end_ms=T0 + 40 * MIN, now_ms=T0 + 60 * MIN,
                   queued_s=7 * 60, upstream_end_ms=T0 + 31 * MIN, upstream_task="warehouse.load_orders",
-                  usual_run_s=120, usual_queued_s=0, pool="db", pool_slots="8/8 slots used")
+                  usual_run_s=120, usual_start_s=0, pool="db", pool_slots="8/8 slots used")
     result = breakdown(t)
     assert list(result.parts) == list(PARTS)
     assert sum(result.parts.values()) == pytest.approx(result.total_s, abs=0.05) and result.total_s == 40 * 60
@@ -147,6 +147,59 @@ def test_a_run_still_running_is_measured_to_now_and_parts_never_go_negative():
     result = breakdown(t)
     assert result.total_s == 600 and all(v >= 0 for v in result.parts.values())
     assert sum(result.parts.values()) == pytest.approx(600, abs=0.05)
+
+
+def test_the_wait_for_a_pool_slot_counts_from_when_it_was_scheduled_and_its_usual_start_is_not_late():
+    # scheduled at 2 min, queued at 9 min (a slot freed), started at 9.5 min: 7.5 min waiting
+    t = RunTiming(could_start_ms=T0, start_ms=T0 + 9.5 * MIN, end_ms=T0 + 11.5 * MIN, now_ms=T0 + 20 * MIN,
+                  queued_s=30, scheduled_ms=T0 + 2 * MIN, usual_run_s=120, usual_start_s=150, pool="db",
+                  pool_slots="1/1 slots used")
+    result = breakdown(t)
+    assert result.parts["scheduling"] == 2 * 60 and result.parts["queued"] == 7.5 * 60
+    assert result.late_s == 11.5 * 60 - 150 - 120
+    assert result.sentence == "late 7 min: 7 min queued in pool db (1/1 slots used)"
+
+
+def test_a_retry_storm_is_a_symptom_and_says_how_it_ended():
+    from orcai.incidents.symptoms import from_retrying_task_run
+    s = from_retrying_task_run({"key": "k", "dag_id": "d", "task_key": "d.t", "at": T0, "try_number": 4,
+                                "state": "success"})
+    assert s.kind == "retries" and s.reason == "on try 4: 3 retries before it succeeded"
+
+
+def test_a_scheduled_dag_with_no_run_started_is_missing_before_any_run_exists():
+    from orcai.incidents.symptoms import overdue_dags
+    rows = [{"dag_id": "tick", "schedule": "* * * * *", "last_run_at": T0},
+            {"dag_id": "daily", "schedule": "0 2 * * *", "last_run_at": T0},
+            {"dag_id": "manual", "schedule": None, "last_run_at": T0}]
+    missing = overdue_dags(rows, T0 + 12 * MIN)
+    assert [(s.dag_id, s.kind, s.at) for s in missing] == [("tick", "missing", T0 + MIN)]
+    assert "12 scheduled runs missing" in missing[0].reason  # due at T0 + 1 … 12 min
+    assert overdue_dags(rows, T0 + 3 * MIN) == []  # within the grace
+
+
+def test_runs_found_missed_after_an_outage_join_the_open_airflow_incident():
+    symptoms = [dag_symptom(d, "missing", T0 + 20 * MIN, "x") for d in ("ml", "billing")]
+    back = AirflowPulse(T0 + 21 * MIN, T0 + 20 * MIN, outage_open=True)
+    assert [d.root_kind for d in group_symptoms(symptoms, TOPO, back)] == ["airflow"]
+    quiet = AirflowPulse(T0 + 21 * MIN, T0 + 20 * MIN)
+    assert "airflow" not in {d.root_kind for d in group_symptoms(symptoms, TOPO, quiet)}
+
+
+def test_only_the_first_shard_groups_incidents_since_lineage_crosses_shards():
+    from orcai.config import load_settings
+    from orcai.incidents.stage import IncidentReport, IncidentStage
+    second = IncidentStage(load_settings(shard="1/2", graph_uri="falkor://127.0.0.1:1/none"))
+    assert second.run(graph=None, now_ms=T0) == IncidentReport()  # never reads the graph
+
+
+def test_a_pool_is_full_when_no_slot_is_open_and_someone_waits():
+    from types import SimpleNamespace
+    from orcai.sync import pool_row
+    pool = dict(name="db", slots=1, occupied_slots=1, running_slots=1, queued_slots=0, open_slots=0)
+    assert pool_row(SimpleNamespace(**pool, scheduled_slots=2))["full"]
+    assert not pool_row(SimpleNamespace(**pool, scheduled_slots=0))["full"]  # full, but nobody waits
+    assert not pool_row(SimpleNamespace(**{**pool, "slots": -1}, scheduled_slots=2))["full"]  # unlimited
 
 
 # --- policy facts: pause roots, never victims ----------------------------------------------
