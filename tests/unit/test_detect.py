@@ -276,3 +276,21 @@ def test_the_predictive_tail_is_heavier_than_the_point_fit():
     assert tails.exceedance(point, zeta, u, xi, sigma, n)[0] > 1e-4
     band = tails.quantile(1e-4, zeta, u, xi, sigma, n)
     assert band[0] > point[0] and np.isclose(tails.exceedance(band, zeta, u, xi, sigma, n)[0], 1e-4, rtol=1e-3)
+
+
+def test_a_run_within_the_windows_own_record_is_never_rarer_than_one_in_n():
+    from orcai.detect import tails
+    # a light fitted tail (xi 0) would call a residual of 2.0 about 1 in 10^5; the window
+    # of 500 already holds one at 2.5, so it is at least 1 in 501
+    fits = pd.DataFrame({"tail_n": [500.0], "up_zeta": [0.1], "up_u": [0.3], "up_xi": [0.0], "up_sigma": [0.2],
+                         "lo_zeta": [0.1], "lo_u": [0.3], "lo_xi": [0.0], "lo_sigma": [0.2], "up_band": [2.1],
+                         "lo_band": [2.1], "up_max": [2.5], "lo_max": [0.5]})
+    judged = tails.judge_tails(np.array([2.0, 3.0]), pd.concat([fits, fits], ignore_index=True), predictive=False)
+    assert judged["p_up"][0] == pytest.approx(1 / 501)
+    assert judged["p_up"][1] < 1e-4  # beyond the record, the fit speaks
+
+
+def test_a_failed_run_far_too_long_is_stuck_under_the_predictive_tail():
+    durations = list(steady(40)) + [20 * 600.0]
+    out = detect(task_runs(durations, states=["success"] * 40 + ["failed"]), tail_uncertainty=True)
+    assert flagged_kinds(out) == {40: "stuck"}
