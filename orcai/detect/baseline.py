@@ -27,7 +27,7 @@ class RobustDetector:
     scikit-learn style: parameters in `__init__`; `fit` returns self. `kinds` lists the
     kinds that may flag (see the ablation in tests/benchmarks/detection_quality.py)."""
 
-    name, version = "robust", "2.1"
+    name, version = "robust", "2.2"
 
     def __init__(self, risk: float = 1e-4, kinds: tuple[str, ...] = DEFAULT_KINDS, window: int = 30,
                  min_history: int = 30, tail_window: int = 500, tail_share: float = 0.1,
@@ -39,7 +39,7 @@ class RobustDetector:
                  season_tail_runs: int = 4, streak_min: int = 2,
                  failure_history: int = 500, failure_rate_floor: float = 0.005, rate_window: int = 20,
                  rate_min_failures: int = 3, late_min_s: float = 600.0, late_share: float = 0.25,
-                 missing_max_runs: int = 24, tail_uncertainty: bool = False):
+                 missing_max_runs: int = 24, tail_uncertainty: bool = True):
         self.risk, self.kinds, self.window, self.min_history = risk, tuple(kinds), window, min_history
         self.tail_window, self.tail_share, self.tail_budget = tail_window, tail_share, tail_budget
         self.threshold, self.min_ratio, self.min_excess_s, self.fast_ratio = threshold, min_ratio, min_excess_s, fast_ratio

@@ -114,7 +114,13 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
         drift = ((chain["p_streak"] < params.risk) & (level - base["long_med"].to_numpy() >= np.log(params.drift_min_ratio))
                  & (r > 0) & success & season_known & judged & ~high)
     drift &= streak_alerts(chain, exceeds & (drift | high), success) == 0
-    stuck = high & ~success & (frame["failed"] | frame["unfinished"]).to_numpy() & (ratio >= params.stuck_ratio)
+    # failed and unfinished runs are judged on the point tail: they are a few in a hundred,
+    # so a tail a few times too light adds a few hundredths of the risk in false alarms,
+    # while the predictive tail's heaviest shapes would hide runs 20x their median
+    point_up = judge_tails(r, base)["p_up"] if params.tail_uncertainty else tail["p_up"]
+    with np.errstate(invalid="ignore"):
+        long_run = judged & (point_up < params.risk) & (ratio >= params.stuck_ratio) & (excess_s >= params.min_excess_s)
+    stuck = long_run & ~success & (frame["failed"] | frame["unfinished"]).to_numpy()
     return pd.DataFrame({
         "z": np.where(judged, z, np.nan), "sigma": sigma, "ratio": ratio,
         "surprise_up": np.where(judged, -np.log10(tail["p_up"]), np.nan),

@@ -16,9 +16,15 @@ time xi is underestimated, and there P falls off much faster than the truth, whi
 overestimate costs little (on the noise-only corpus, runs beyond the 1e-4 point threshold were
 4.6 times the 1e-4 promised). So a run's tail probability is the predictive one: P averaged
 over xi ~ Normal(xi, se^2) (Gauss-Hermite nodes, each clipped to [0, XI_MAX]); the threshold
-at a false-alarm risk q solves that P = q. This is the detector's `tail_uncertainty` option, off
-by default for now: it calibrates mature tasks' tails but widens young tasks' bands so much
-(30-40 runs: only runs beyond ~8x their median) that slow and stuck recall fall. The lower tail is the same on the negated
+at a false-alarm risk q solves that P = q. This is the detector's `tail_uncertainty` option, on
+by default since robust/2.2: it halves the noise-only false alarms. Its price is on young tasks,
+whose bands it widens most (a 10 %-noise task after 40 runs: runs beyond ~4x its median; after
+500, ~1.9x), and on single slow runs of heavy-tailed tasks; failed and unfinished runs are
+judged on the point fit (see `durations`), so stuck recall stays. The shape, in log seconds,
+is kept within [0, XI_MAX]: 0 is already a Pareto tail in seconds, and a task's durations
+are not believed much heavier than that (0.7 hid runs 17x their median on mature tasks).
+Whatever the fit says, a run no further out than the furthest of the window's runs is given
+at least 1 / (n + 1) (`empirical_floor`). The lower tail is the same on the negated
 residuals. Fits are vectorised: every fit's window is a row of a matrix, sorted once.
 """
 
@@ -27,13 +33,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-XI_PRIOR, XI_PRIOR_WEIGHT, XI_MAX = 0.25, 20.0, 0.7
+XI_PRIOR, XI_PRIOR_WEIGHT, XI_MAX = 0.25, 20.0, 0.4
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
 XI_NODES, XI_WEIGHTS = _NODES, _WEIGHTS / _WEIGHTS.sum()  # standard normal quadrature
-BISECTIONS = 40
+ROOT_STEPS = 8  # P at the band within 1e-9 of the risk (40 bisections did no better)
 MIN_PEAKS = 3
 FIT_COLUMNS = ("tail_n", "up_zeta", "up_u", "up_xi", "up_sigma", "lo_zeta", "lo_u", "lo_xi", "lo_sigma",
-               "up_band", "lo_band")
+               "up_band", "lo_band", "up_max", "lo_max")
 CHUNK_ELEMENTS = 4_000_000
 
 
@@ -62,9 +68,13 @@ def fit_sorted(matrix: np.ndarray, tail_share: float, sigma_floor: float, risk: 
     fits.update(_gpd("lo", -lo_sum - k_in * u_lo, lo_sq, -lo_sum, u_lo, k_in, n, sigma_floor))
     for name in FIT_COLUMNS[1:9]:
         fits[name] = np.where(ok, fits[name], np.nan)
+    fits["up_max"] = np.where(n > 0, matrix[rows, np.clip(n - 1, 0, last)], np.nan) if matrix.size else np.zeros(0)
+    fits["lo_max"] = np.where(n > 0, -matrix[:, 0], np.nan) if matrix.size else np.zeros(0)
     for side in ("up", "lo"):
-        fits[f"{side}_band"] = quantile(risk, *(fits[f"{side}_{name}"] for name in ("zeta", "u", "xi", "sigma")),
-                                        n if predictive else None)
+        band = quantile(risk, *(fits[f"{side}_{name}"] for name in ("zeta", "u", "xi", "sigma")),
+                        n if predictive else None)
+        # never closer than the window's own extreme while 1 / (n + 1) is above the risk
+        fits[f"{side}_band"] = np.where(1 / (n + 1) > risk, np.fmax(band, fits[f"{side}_max"]), band)
     return fits
 
 
@@ -121,12 +131,22 @@ def quantile(risk: float, zeta, u, xi, sigma, n=None) -> np.ndarray:
         return _quantile(risk, zeta, u, xi, sigma)
     low = _quantile(risk, zeta, u, xi, sigma)
     high = _quantile(risk, zeta, u, np.full_like(np.asarray(xi, dtype=float), XI_MAX), sigma)
-    with np.errstate(invalid="ignore"):
-        for _ in range(BISECTIONS):
-            mid = 0.5 * (low + high)
-            beyond = exceedance(mid, zeta, u, xi, sigma, n) > risk
-            low, high = np.where(beyond, mid, low), np.where(beyond, high, mid)
-    return 0.5 * (low + high)
+    # regula falsi on log P (Illinois variant): log P is smooth and monotone in r, so a
+    # few steps reach what 40 bisections did
+    target = np.log(risk)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f_low = np.log(exceedance(low, zeta, u, xi, sigma, n)) - target
+        f_high = np.log(exceedance(high, zeta, u, xi, sigma, n)) - target
+        side = np.zeros(np.shape(low))
+        for _ in range(ROOT_STEPS):
+            step = np.where(f_low != f_high, f_low / (f_low - f_high), 0.5)
+            mid = low + np.clip(np.nan_to_num(step, nan=0.5), 0.0, 1.0) * (high - low)
+            f_mid = np.log(exceedance(mid, zeta, u, xi, sigma, n)) - target
+            beyond = f_mid > 0
+            low, f_low = np.where(beyond, mid, low), np.where(beyond, f_mid, np.where(side > 0, f_low / 2, f_low))
+            high, f_high = np.where(beyond, high, mid), np.where(beyond, np.where(side < 0, f_high / 2, f_high), f_mid)
+            side = np.where(beyond, -1.0, 1.0)
+    return np.where(np.abs(f_low) < np.abs(f_high), low, high)
 
 
 def _quantile(risk: float, zeta, u, xi, sigma) -> np.ndarray:
@@ -180,11 +200,20 @@ def rolling_fits(frame_task: np.ndarray, sample: np.ndarray, residual: np.ndarra
 def judge_tails(r: np.ndarray, fits: pd.DataFrame, predictive: bool = False) -> dict[str, np.ndarray]:
     """Upper and lower tail probabilities of residuals `r` (predictive ones with
     `predictive`), and the band at the fits' risk."""
-    n = fits["tail_n"].to_numpy() if predictive else None
-    up = [fits[f"up_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")] + [n]
-    lo = [fits[f"lo_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")] + [n]
-    return {"p_up": exceedance(r, *up), "p_low": exceedance(-r, *lo),
+    n = fits["tail_n"].to_numpy()
+    up = [fits[f"up_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")] + [n if predictive else None]
+    lo = [fits[f"lo_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")] + [n if predictive else None]
+    return {"p_up": empirical_floor(exceedance(r, *up), r, fits["up_max"].to_numpy(), n),
+            "p_low": empirical_floor(exceedance(-r, *lo), -r, fits["lo_max"].to_numpy(), n),
             "band_high": fits["up_band"].to_numpy(), "band_low": -fits["lo_band"].to_numpy()}
+
+
+def empirical_floor(p: np.ndarray, r: np.ndarray, window_max: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """A run no further out than the furthest of the task's last n runs is at least as
+    common as 1 in n + 1, whatever the fitted tail says: a mixture (a light body with rare
+    bursts) fools a tail fitted mostly on the body, never the task's own record."""
+    with np.errstate(invalid="ignore"):
+        return np.where(r <= window_max, np.fmax(p, 1 / (n + 1)), p)
 
 
 def share_below(window: np.ndarray, value: float) -> tuple[float, int]:

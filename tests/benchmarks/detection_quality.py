@@ -111,15 +111,20 @@ def evaluate(runs: pd.DataFrame, schedules: dict[str, int], detectors=DETECTORS,
     return pd.DataFrame(rows)
 
 
-def ablation(runs: pd.DataFrame, flagged: pd.DataFrame) -> pd.DataFrame:
+def ablation(runs: pd.DataFrame, flagged: pd.DataFrame, series: pd.DataFrame | None = None,
+             windows: pd.DataFrame | None = None, series_flagged: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per kind: its own precision and false alarms when on, and overall F1 / false
     alarms with it off (its flags dropped; a run another kind also tripped stays flagged
-    only through that kind in a real run, so this slightly understates 'off')."""
+    only through that kind in a real run, so this slightly understates 'off'). With the
+    metric series, also their score with the kind off: a kind can cost labeled F1 and still
+    be what catches incidents on metric-like series."""
     base = quality_rows("robust", runs, flagged, 0.0)
     own = {row["kind"]: row for row in base}
     overall = own["overall"]
     rows = [{"kind": "(all on)", "own flags": int(flagged["is_anomaly"].sum()), "own precision": np.nan,
              "own false alarms": overall["false_alarms"], "F1": overall["f1"], "FA/1000": overall["fa_per_1000"]}]
+    if series_flagged is not None:
+        rows[0]["series score"] = nab_like(series, windows, series_flagged)["score"]
     for kind in ROBUST_KINDS:
         off = flagged["is_anomaly"].to_numpy() & (flagged["kind"].to_numpy() != kind)
         without = quality_rows("robust", runs, flagged.assign(is_anomaly=off), 0.0)[-1]
@@ -131,6 +136,9 @@ def ablation(runs: pd.DataFrame, flagged: pd.DataFrame) -> pd.DataFrame:
                      "own false alarms": int((mine & normal).sum()),
                      "F1": overall["f1"], "F1 off": without["f1"], "FA/1000": overall["fa_per_1000"],
                      "FA/1000 off": without["fa_per_1000"]})
+        if series_flagged is not None:
+            kept = series_flagged["is_anomaly"].to_numpy() & (series_flagged["kind"].to_numpy() != kind)
+            rows[-1]["series score off"] = nab_like(series, windows, series_flagged.assign(is_anomaly=kept))["score"]
     return pd.DataFrame(rows)
 
 
@@ -229,14 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     keep: dict = {}
     table = evaluate(runs, schedules, keep=keep)
     print(format_table(table))
-    print("\n== ablation (robust, labeled corpus): each kind's own flags, and the totals with it off")
+    print("\n== ablation (robust, labeled corpus; last column the metric series): each kind's own flags, "
+          "and the totals with it off")
     every_kind, _ = run_detector(runs, "robust", {"kinds": ALL_KINDS}, schedules)
-    print(_fmt(ablation(runs, every_kind)))
+    series, windows = ops_series_corpus(args.series, args.seed + 4)
+    series_every_kind, _ = run_detector(series, "robust", {"kinds": ALL_KINDS})
+    print(_fmt(ablation(runs, every_kind, series, windows, series_every_kind)))
     noise, noise_schedules = noise_corpus(args.dags, args.days, args.seed + 1)
     print(f"\n== noise-only corpus: {len(noise):,} task runs, nothing injected (schedules given)")
     noise_table = noise_rows(noise, schedules=noise_schedules)
     print(_fmt(noise_table))
-    series, windows = ops_series_corpus(args.series, args.seed + 4)
     print(f"\n== metric series: {series['task_id'].nunique()} series, {len(series):,} points, {len(windows)} incidents "
           "(six contract columns, no schedule)")
     print(_fmt(series_rows(series, windows, DETECTORS)))
