@@ -79,7 +79,7 @@ class ForecastStage:
             dag = run["dag_id"]
             states = {task: TaskState(None) for task in tasks[dag]}
             states.update(task_states([i for i in instances[run["run_id"]]]))
-            spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules)
+            spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules, run.get("deadline_param"))
             deadline = deadline_at(spec, run.get("logical_date"))
             forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], queued[dag], deadline,
                                     seed=zlib.crc32(run["key"].encode()))

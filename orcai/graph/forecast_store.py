@@ -10,13 +10,17 @@ ACTIVE_STATES = ["queued", "running"]
 
 
 def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
-    """Queued and running runs of live DAGs, with their DAG's tags (deadlines live there)."""
+    """Queued and running runs of live DAGs, with their DAG's tags and `deadline` param
+    (every task carries its DAG's params; deadlines live there)."""
     return graph.read(f"""
         MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
         WHERE r.state IN $states AND {live('d')} AND ($dags IS NULL OR d.dag_id IN $dags)
+        OPTIONAL MATCH (d)-[:HAS_TASK]->(t:Task) WHERE t.deadline IS NOT NULL AND NOT coalesce(t.is_deleted, false)
+        WITH d, r, collect(t.deadline) AS params
         RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id, r.state AS state,
                r.start_date AS start_date, r.queued_at AS queued_at,
-               coalesce(r.logical_date, r.run_after) AS logical_date, d.tags AS tags
+               coalesce(r.logical_date, r.run_after) AS logical_date, d.tags AS tags,
+               params[0] AS deadline_param
         ORDER BY key""", {"states": ACTIVE_STATES, "dags": dag_ids})
 
 

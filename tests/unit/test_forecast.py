@@ -71,6 +71,7 @@ def test_deadlines_from_tags():
     assert parse_deadline(["deadline:07:00"], midnight + 8 * HOUR_MS) == midnight + DAY_MS + 7 * HOUR_MS
     assert parse_deadline(["deadline:+2h"], midnight) == midnight + 2 * HOUR_MS
     assert parse_deadline(["deadline:+90m"], midnight) == midnight + 90 * MINUTE_MS
+    assert parse_deadline(["deadline:+45s"], midnight) == midnight + 45_000
     assert parse_deadline(["nightly"], midnight) is None and parse_deadline(["deadline:+2h"], None) is None
 
 
@@ -83,6 +84,10 @@ def test_deadlines_from_the_setting_for_dags_without_a_tag():
     assert deadline_spec("other", [], ()) is None
     midnight = NOW - NOW % DAY_MS
     assert deadline_at("07:00", midnight + HOUR_MS) == midnight + 7 * HOUR_MS and deadline_at(None, midnight) is None
+    # the DAG's `deadline` param: after its tag, before the setting; an invalid one counts as none
+    assert deadline_spec("report_daily", [], rules, param="+45m") == "+45m"
+    assert deadline_spec("report_daily", ["deadline:+30m"], rules, param="+45m") == "+30m"
+    assert deadline_spec("report_daily", [], rules, param="soon") == "07:00"
     for wrong in ("report_*", "report_*=7am", "=+2h", "x=25:00"):
         with pytest.raises(ConfigError, match="ORCAI_DEADLINES|deadlines"):
             load_settings(deadlines=wrong)
