@@ -25,12 +25,17 @@ def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
 
 
 def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
-    """Run and queue seconds of the DAGs' successful task runs started since `since_ms`."""
+    """The DAGs' successful task runs started since `since_ms`: seconds running, and the
+    start lag (seconds from ready to running: from the end of its upstream task runs in the
+    same DAG run, for a first task from the run's start)."""
     return graph.read("""
-        MATCH (tr:TaskRun) WHERE tr.dag_id IN $dags AND tr.start_date >= $since AND tr.state = 'success'
-          AND tr.duration_s IS NOT NULL
+        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)-[:INSTANCE_OF]->(t:Task)
+        WHERE tr.dag_id IN $dags AND tr.start_date >= $since AND tr.state = 'success' AND tr.duration_s IS NOT NULL
+        OPTIONAL MATCH (t)-[:DEPENDS_ON]->(:Task)<-[:INSTANCE_OF]-(up:TaskRun)<-[:HAS_TASK_RUN]-(r)
+        WITH tr, r, max(up.end_date) AS ready
         RETURN tr.dag_id AS dag_id, tr.task_id AS task_id, tr.duration_s AS duration_s,
-               tr.queued_s AS queued_s""", {"dags": dag_ids, "since": since_ms})
+               (tr.start_date - coalesce(ready, r.start_date)) / 1000.0 AS lag_s""",
+        {"dags": dag_ids, "since": since_ms})
 
 
 def write_forecasts(graph: Graph, forecasts: list[dict], keep: int) -> WriteCounts:

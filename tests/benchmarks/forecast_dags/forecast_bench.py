@@ -4,8 +4,8 @@ load) whose tasks sleep a lognormal time around their median, scaled per DAG.
 - Slowdowns: conf `{"slow": {"clean": 3.2}}` stretches that task of that run.
 - Pool contention: every `load` runs in the pool `forecast_db` (2 slots).
 - Deadlines: once the benchmark has measured the usual runs it writes `deadlines.json`
-  beside this file ({dag_id: seconds}); each DAG then carries the tag `deadline:+Ns` that
-  ORC AI reads. Airflow's own DeadlineAlert(AVERAGE_RUNTIME) is there from the start, with
+  beside this file ({dag_id: seconds}); each DAG then carries the param
+  `deadline="+Ns"` that ORC AI reads. Airflow's own DeadlineAlert(AVERAGE_RUNTIME) is there from the start, with
   a callback that appends when it fired to `deadline_misses.jsonl` beside this file.
 """
 
@@ -47,7 +47,8 @@ for dag_id, scale in SCALES.items():
         start_date=datetime(2024, 1, 1),
         catchup=False,
         max_active_runs=2,
-        tags=["forecast-bench"] + ([f"deadline:+{int(seconds)}s"] if seconds else []),
+        tags=["forecast-bench"],
+        params={"deadline": f"+{int(seconds)}s"} if seconds else {},
         deadline=DeadlineAlert(
             reference=DeadlineReference.AVERAGE_RUNTIME(),
             interval=timedelta(0),
