@@ -5,12 +5,14 @@ that has not finished waits for its upstream tasks (a first task: for the run to
 then for one of its usual start lags (the scheduler's latency, the executor's queue and
 its pool: the time from ready to running in its earlier runs), then draws a duration from
 its own history; a task running, or ready and waiting, draws only from the times longer
-than it has already spent. The run ends when its last task does. The p50 and p80 of those endings are
-the ETA band; the share of endings after the deadline is the breach risk; on the chain
-of tasks that decides the end, the one running furthest past its usual time is the one
-to watch.
+than it has already spent. The run ends when its last task does, plus one of the DAG's
+usual close lags (Airflow marks a run done a moment after its last task), and not before
+now. The p50 and p80 of those endings are the ETA band; the share of endings after the
+deadline is the breach risk; on the chain of tasks that decides the end, the one running
+furthest past its usual time is the one to watch.
 
-Deadlines (a `deadline:` tag or the `ORCAI_DEADLINES` setting) are read in deadlines.py.
+Deadlines (a `deadline:` tag or param, or the `ORCAI_DEADLINES` setting) are read in
+deadlines.py.
 """
 
 from __future__ import annotations
@@ -116,11 +118,12 @@ def slow_ratios(durations: dict[str, np.ndarray]) -> np.ndarray:
 def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, set[str]],
                  durations: dict[str, np.ndarray], waits: dict[str, np.ndarray] | None = None,
                  deadline_ms: int | None = None, samples: int = SAMPLES, seed: int = 0,
-                 run_start_ms: int | None = None) -> RunForecast:
+                 run_start_ms: int | None = None, close_s: np.ndarray | None = None) -> RunForecast:
     """Forecast one run. `tasks`: every task id of the DAG with its state in this run (no
     state: not started); `upstream`: task id -> direct upstream task ids; `durations` /
     `waits`: task id -> seconds of its earlier successful runs (run time / start lag: from
-    ready to running); `run_start_ms`: when the run started (None while it is queued)."""
+    ready to running); `run_start_ms`: when the run started (None while it is queued);
+    `close_s`: seconds from the last task's end to the run's end in the DAG's earlier runs."""
     rng = np.random.default_rng(seed)
     context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, waits or {},
                       slow_ratios(durations), typical_duration_s(durations), rng, samples)
@@ -141,6 +144,9 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     if not finish:
         return RunForecast(now_ms, now_ms, progress, deadline_ms)
     end = np.column_stack([finish[t] for t in order]).max(axis=1)
+    if close_s is not None and len(close_s) >= MIN_HISTORY:
+        end = end + 1000 * rng.choice(close_s, size=samples)
+    end = np.maximum(end, now_ms)  # a run still going ends no earlier than now
     watch = watch_task(critical_path(finish, upstream), tasks, now_ms, durations)
     p50, p80 = (int(v) for v in np.quantile(end, [0.5, 0.8]))
     risk = None if deadline_ms is None else float((end > deadline_ms).mean())

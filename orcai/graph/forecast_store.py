@@ -38,6 +38,17 @@ def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[R
         {"dags": dag_ids, "since": since_ms})
 
 
+def close_lags(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
+    """Seconds from the last task's end to the end of the DAGs' successful runs started
+    since `since_ms`: Airflow marks a run done a moment after its last task."""
+    return graph.read("""
+        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
+        WHERE r.dag_id IN $dags AND r.state = 'success' AND r.start_date >= $since AND r.end_date IS NOT NULL
+        WITH r, max(tr.end_date) AS last_end WHERE last_end IS NOT NULL
+        RETURN r.dag_id AS dag_id, (r.end_date - last_end) / 1000.0 AS close_s""",
+        {"dags": dag_ids, "since": since_ms})
+
+
 def write_forecasts(graph: Graph, forecasts: list[dict], keep: int) -> WriteCounts:
     """Store each run's forecast and append (at, p50, p80) to its history (the last `keep`)."""
     return write_batched(graph, f"""
