@@ -65,6 +65,7 @@ class TaskRecord:
     trigger_rule: str | None = None
     is_mapped: bool = False
     owner: str | None = None
+    deadline: str | None = None  # the DAG's `deadline` param (Airflow hands every task its DAG's params)
     downstream_task_ids: tuple[str, ...] = field(default=(), compare=True)
 
     @property

@@ -67,8 +67,18 @@ def task_record(dag_id: str, task: TaskResponse) -> TaskRecord:
         trigger_rule=task.trigger_rule,
         is_mapped=bool(task.is_mapped),
         owner=task.owner,
+        deadline=_deadline_param(task.params),
         downstream_task_ids=tuple(sorted(identifier(t, "task_id") for t in task.downstream_task_ids or ())),
     )
+
+
+def _deadline_param(params) -> str | None:
+    """The `deadline` param's value as text ("07:00", "+2h"); Airflow dumps each param as
+    {"value": ..., "description": ..., "schema": ...}. Whether it is a valid deadline is
+    for orcai.forecast.deadlines to say."""
+    param = (params or {}).get("deadline")
+    value = param.get("value") if isinstance(param, dict) else param
+    return free_text(str(value))[:40] if isinstance(value, (str, int, float)) and str(value).strip() else None
 
 
 def dag_run_record(run: DAGRunResponse) -> DagRunRecord:

@@ -1,9 +1,11 @@
-"""A DAG run's deadline, from a DAG tag or from the `ORCAI_DEADLINES` setting. Pure.
+"""A DAG run's deadline, from a DAG tag or param or from the `ORCAI_DEADLINES` setting. Pure.
 
 `deadline:07:00` — done by 07:00 UTC on the day of the run's logical date (the next day
-when the logical date is already past 07:00); `deadline:+2h` / `deadline:+90m` — within
-that long of the logical date. A DAG's own tag wins over the setting; in the setting the
-first glob matching the DAG id wins: `ORCAI_DEADLINES="report_*=07:00;etl_*=+2h"`.
+when the logical date is already past 07:00); `deadline:+2h` / `deadline:+90m` /
+`deadline:+45s` — within that long of the logical date. The same values serve as the DAG's
+`deadline` param (`params={"deadline": "07:00"}`). A DAG's own tag wins, then its param, then
+the setting, where the first glob matching the DAG id wins:
+`ORCAI_DEADLINES="report_*=07:00;etl_*=+2h"`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import re
 
 from orcai.model import DAY_MS, HOUR_MS, MINUTE_MS
 
+_UNIT_MS = {"h": HOUR_MS, "m": MINUTE_MS, "s": 1000}
+
 TAG_PREFIX = "deadline:"
 _AT = re.compile(r"^(\d{1,2}):(\d{2})$")
-_WITHIN = re.compile(r"^\+(\d+(?:\.\d+)?)(h|m)$")
+_WITHIN = re.compile(r"^\+(\d+(?:\.\d+)?)(h|m|s)$")
 
 
 def deadline_rules(text: str) -> tuple[tuple[str, str], ...]:
@@ -28,17 +32,21 @@ def deadline_rules(text: str) -> tuple[tuple[str, str], ...]:
         glob, _, spec = (part.strip() for part in entry.partition("="))
         spec = spec.lower().removeprefix(TAG_PREFIX)
         if not glob or not _valid(spec):
-            raise ValueError(f"{entry!r} is not glob=HH:MM or glob=+Nh / +Nm (e.g. report_*=07:00;etl_*=+2h)")
+            raise ValueError(f"{entry!r} is not glob=HH:MM or glob=+Nh / +Nm / +Ns (e.g. report_*=07:00;etl_*=+2h)")
         rules.append((glob, spec))
     return tuple(rules)
 
 
-def deadline_spec(dag_id: str, tags, rules: tuple[tuple[str, str], ...] = ()) -> str | None:
-    """The deadline that applies to a DAG ("07:00", "+2h"): its tag, else the first matching rule."""
+def deadline_spec(dag_id: str, tags, rules: tuple[tuple[str, str], ...] = (), param: str | None = None) -> str | None:
+    """The deadline that applies to a DAG ("07:00", "+2h"): its tag, else its `deadline`
+    param, else the first matching rule. An invalid tag or param counts as none."""
     for tag in tags or ():
         text = str(tag).strip().lower()
         if text.startswith(TAG_PREFIX) and _valid(text[len(TAG_PREFIX):]):
             return text[len(TAG_PREFIX):]
+    param = str(param or "").strip().lower().removeprefix(TAG_PREFIX)
+    if _valid(param):
+        return param
     return next((spec for glob, spec in rules if fnmatch.fnmatchcase(dag_id, glob)), None)
 
 
@@ -47,7 +55,7 @@ def deadline_at(spec: str | None, logical_ms: int | None) -> int | None:
     if spec is None or logical_ms is None:
         return None
     if match := _WITHIN.match(spec):
-        return int(logical_ms + float(match[1]) * (HOUR_MS if match[2] == "h" else MINUTE_MS))
+        return int(logical_ms + float(match[1]) * _UNIT_MS[match[2]])
     if match := _AT.match(spec):
         day = logical_ms - logical_ms % DAY_MS
         at = day + int(match[1]) * HOUR_MS + int(match[2]) * MINUTE_MS

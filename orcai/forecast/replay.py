@@ -1,14 +1,18 @@
 """When will a running DAG run finish, and will it make its deadline? Pure functions.
 
 A forecast replays the rest of the run many times (Monte Carlo over the DAG): each task
-that has not finished draws a duration from its own history (a running task: a duration
-longer than it has already run), waits for its upstream tasks and for its usual queue
-time, and the run ends when its last task does. The p50 and p80 of those endings are
-the ETA band; the share of endings after the deadline is the breach risk; on the chain
-of tasks that decides the end, the one running furthest past its usual time is the one
-to watch.
+that has not finished waits for its upstream tasks (a first task: for the run to start),
+then for one of its usual start lags (the scheduler's latency, the executor's queue and
+its pool: the time from ready to running in its earlier runs), then draws a duration from
+its own history; a task running, or ready and waiting, draws only from the times longer
+than it has already spent. The run ends when its last task does, plus one of the DAG's
+usual close lags (Airflow marks a run done a moment after its last task), and not before
+now. The p50 and p80 of those endings are the ETA band; the share of endings after the
+deadline is the breach risk; on the chain of tasks that decides the end, the one running
+furthest past its usual time is the one to watch.
 
-Deadlines (a `deadline:` tag or the `ORCAI_DEADLINES` setting) are read in deadlines.py.
+Deadlines (a `deadline:` tag or param, or the `ORCAI_DEADLINES` setting) are read in
+deadlines.py.
 """
 
 from __future__ import annotations
@@ -60,28 +64,69 @@ def _draw(history: np.ndarray | None, fallback_s: float, rng: np.random.Generato
     return fallback_s * rng.lognormal(0.0, 0.5, size=n)
 
 
-def _draw_longer(history: np.ndarray | None, fallback_s: float, elapsed_s: float,
+def _draw_beyond(history: np.ndarray, elapsed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per replay, a value of `history` larger than that replay's `elapsed`; NaN where
+    fewer than MIN_HISTORY values are larger (too little evidence to draw from)."""
+    ordered = np.sort(history)
+    first = np.searchsorted(ordered, elapsed, side="right")
+    larger = len(ordered) - first
+    pick = np.minimum(first + (rng.random(len(elapsed)) * np.maximum(larger, 1)).astype(int), len(ordered) - 1)
+    return np.where(larger >= MIN_HISTORY, ordered[pick], np.nan)
+
+
+def _stretch(elapsed: np.ndarray, history: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Past all the evidence: the elapsed time stretched by up to the history's usual spread."""
+    spread = 1.5
+    if history is not None and len(history) >= MIN_HISTORY:
+        spread = float(np.quantile(history, 0.9) / max(np.median(history), 1e-9))
+    return elapsed * (1.0 + (max(spread, 1.05) - 1.0) * rng.random(len(elapsed)))
+
+
+def _draw_longer(history: np.ndarray | None, elapsed_s: float, ratios: np.ndarray,
                  rng: np.random.Generator, n: int) -> np.ndarray:
     """Durations of a task that has already run `elapsed_s`: drawn from its history longer
-    than that; past its whole history, the elapsed time stretched by its usual spread."""
-    if history is not None and len(history) >= MIN_HISTORY:
-        longer = history[history > elapsed_s]
-        if len(longer) >= MIN_HISTORY:
-            return rng.choice(longer, size=n)
-        spread = float(np.quantile(history, 0.9) / max(np.median(history), 1e-9))
-    else:
-        spread = 1.5
-    return elapsed_s * (1.0 + (max(spread, 1.05) - 1.0) * rng.random(n))
+    than that. Past its own history, a run that long is a slowed run, and how much slower
+    slowed runs get is read from the DAG's tasks together (`ratios`: each run's duration
+    over its task's median), as a multiple of this task's median; past that too, the
+    elapsed time stretched by its usual spread."""
+    elapsed = np.full(n, elapsed_s)
+    if history is None or len(history) < MIN_HISTORY:
+        return _stretch(elapsed, history, rng)
+    drawn = _draw_beyond(history, elapsed, rng)
+    median = max(float(np.median(history)), 1e-9)
+    if len(ratios) >= MIN_HISTORY:
+        drawn = np.where(np.isnan(drawn), median * _draw_beyond(ratios, elapsed / median, rng), drawn)
+    return np.where(np.isnan(drawn), _stretch(elapsed, history, rng), drawn)
+
+
+def _draw_lag(waits: np.ndarray | None, waited: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Start lags of a task that has been ready for `waited` seconds (0 while its upstream
+    tasks still run): from its history longer than that; past it, about to start."""
+    if waits is None or len(waits) < MIN_HISTORY:
+        return waited
+    drawn = _draw_beyond(waits, waited, rng)
+    return np.where(np.isnan(drawn), _stretch(waited, waits, rng), drawn)
+
+
+def slow_ratios(durations: dict[str, np.ndarray]) -> np.ndarray:
+    """Each run's duration over its task's median, for the tasks with history: the shape
+    of the DAG's slow runs, shared by a task running past its own history."""
+    ratios = [d / max(float(np.median(d)), 1e-9) for d in durations.values() if len(d) >= MIN_HISTORY]
+    return np.concatenate(ratios) if ratios else np.empty(0)
 
 
 def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, set[str]],
-                 durations: dict[str, np.ndarray], queued: dict[str, np.ndarray] | None = None,
-                 deadline_ms: int | None = None, samples: int = SAMPLES, seed: int = 0) -> RunForecast:
+                 durations: dict[str, np.ndarray], waits: dict[str, np.ndarray] | None = None,
+                 deadline_ms: int | None = None, samples: int = SAMPLES, seed: int = 0,
+                 run_start_ms: int | None = None, close_s: np.ndarray | None = None) -> RunForecast:
     """Forecast one run. `tasks`: every task id of the DAG with its state in this run (no
     state: not started); `upstream`: task id -> direct upstream task ids; `durations` /
-    `queued`: task id -> seconds of its earlier successful runs (run time / queue time)."""
+    `waits`: task id -> seconds of its earlier successful runs (run time / start lag: from
+    ready to running); `run_start_ms`: when the run started (None while it is queued);
+    `close_s`: seconds from the last task's end to the run's end in the DAG's earlier runs."""
     rng = np.random.default_rng(seed)
-    queued = queued or {}
+    context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, waits or {},
+                      slow_ratios(durations), typical_duration_s(durations), rng, samples)
     done = sum(1 for t in tasks.values() if t.state in DONE_STATES)
     progress = done / len(tasks) if tasks else 1.0
     if any(t.state in FAILED_STATES for t in tasks.values()):
@@ -90,17 +135,18 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
         order = list(TopologicalSorter({t: upstream.get(t, set()) & tasks.keys() for t in tasks}).static_order())
     except CycleError:
         order = sorted(tasks)
-    fallback = typical_duration_s(durations)
     finish: dict[str, np.ndarray] = {}
     windows: dict[str, tuple[int, int]] = {}
     for task in order:
-        begin, finish[task] = _span(task, tasks[task], now_ms, upstream, finish, durations, queued, fallback,
-                                    rng, samples)
+        begin, finish[task] = _span(task, tasks[task], finish, context)
         if tasks[task].state not in DONE_STATES:
             windows[task] = (int(np.median(begin)), int(np.median(finish[task])))
     if not finish:
         return RunForecast(now_ms, now_ms, progress, deadline_ms)
     end = np.column_stack([finish[t] for t in order]).max(axis=1)
+    if close_s is not None and len(close_s) >= MIN_HISTORY:
+        end = end + 1000 * rng.choice(close_s, size=samples)
+    end = np.maximum(end, now_ms)  # a run still going ends no earlier than now
     watch = watch_task(critical_path(finish, upstream), tasks, now_ms, durations)
     p50, p80 = (int(v) for v in np.quantile(end, [0.5, 0.8]))
     risk = None if deadline_ms is None else float((end > deadline_ms).mean())
@@ -108,24 +154,34 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     return RunForecast(p50, p80, progress, deadline_ms, risk, watch, reason, end, windows)
 
 
-def _span(task: str, state: TaskState, now_ms: int, upstream: dict[str, set[str]],
-          finish: dict[str, np.ndarray], durations: dict, queued: dict, fallback: float,
-          rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Replay:
+    """What every task's replay reads."""
+    now_ms: int
+    run_start_ms: int
+    upstream: dict[str, set[str]]
+    durations: dict[str, np.ndarray]
+    waits: dict[str, np.ndarray]
+    ratios: np.ndarray
+    fallback_s: float
+    rng: np.random.Generator
+    n: int
+
+
+def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay) -> tuple[np.ndarray, np.ndarray]:
     """When `task` starts running and when it ends in each replay (epoch ms)."""
     if state.state in DONE_STATES:
-        return np.full(n, float(state.start_ms or now_ms)), np.full(n, float(state.end_ms or now_ms))
-    history = durations.get(task)
+        return np.full(r.n, float(state.start_ms or r.now_ms)), np.full(r.n, float(state.end_ms or r.now_ms))
+    history = r.durations.get(task)
     if state.start_ms is not None and state.end_ms is None:  # running now
-        elapsed = max(0.0, (now_ms - state.start_ms) / 1000)
-        return np.full(n, float(state.start_ms)), state.start_ms + 1000 * _draw_longer(history, fallback, elapsed, rng, n)
-    ready = np.full(n, float(now_ms))
-    for parent in upstream.get(task, ()):
-        if parent in finish:
-            ready = np.maximum(ready, finish[parent])
-    waits = queued.get(task)
-    wait = rng.choice(waits, size=n) if waits is not None and len(waits) >= MIN_HISTORY else np.zeros(n)
-    begin = ready + 1000 * wait
-    return begin, begin + 1000 * _draw(history, fallback, rng, n)
+        elapsed = max(0.0, (r.now_ms - state.start_ms) / 1000)
+        return (np.full(r.n, float(state.start_ms)),
+                state.start_ms + 1000 * _draw_longer(history, elapsed, r.ratios, r.rng, r.n))
+    parents = [finish[p] for p in r.upstream.get(task, ()) if p in finish]
+    ready = np.max(parents, axis=0) if parents else np.full(r.n, float(r.run_start_ms))
+    waited = np.maximum(0.0, (r.now_ms - ready) / 1000)
+    begin = np.maximum(ready + 1000 * _draw_lag(r.waits.get(task), waited, r.rng), r.now_ms)
+    return begin, begin + 1000 * _draw(history, r.fallback_s, r.rng, r.n)
 
 
 def critical_path(finish: dict[str, np.ndarray], upstream: dict[str, set[str]]) -> list[str]:

@@ -70,7 +70,8 @@ class ForecastStage:
             return report
         dags = sorted({run["dag_id"] for run in runs})
         tasks, upstream = self._structure(graph, dags)
-        durations, queued = self._history(graph, dags, now_ms)
+        durations, waits = self._history(graph, dags, now_ms)
+        closes = self._close_lags(graph, dags, now_ms)
         instances: dict[str, list[dict]] = defaultdict(list)
         for row in run_store.task_runs_of(graph, [run["key"] for run in runs]):
             instances[row["run_id"]].append(row)
@@ -79,10 +80,11 @@ class ForecastStage:
             dag = run["dag_id"]
             states = {task: TaskState(None) for task in tasks[dag]}
             states.update(task_states([i for i in instances[run["run_id"]]]))
-            spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules)
+            spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules, run.get("deadline_param"))
             deadline = deadline_at(spec, run.get("logical_date"))
-            forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], queued[dag], deadline,
-                                    seed=zlib.crc32(run["key"].encode()))
+            forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], waits[dag], deadline,
+                                    seed=zlib.crc32(run["key"].encode()), run_start_ms=run.get("start_date"),
+                                    close_s=closes.get(dag))
             rows.append({"key": run["key"], "at": now_ms, "p50": forecast.eta_p50, "p80": forecast.eta_p80,
                          "deadline": deadline, "risk": forecast.breach_risk, "progress": round(forecast.progress, 3),
                          "watch_task": forecast.watch_task, "watch_reason": forecast.watch_reason,
@@ -111,8 +113,15 @@ class ForecastStage:
         waits: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         for row in forecast_store.success_durations(graph, dags, since):
             runs[row["dag_id"]][row["task_id"]].append(float(row["duration_s"]))
-            if row.get("queued_s") is not None:
-                waits[row["dag_id"]][row["task_id"]].append(float(row["queued_s"]))
+            if row.get("lag_s") is not None:  # clocks of Airflow's parts may disagree by a little
+                waits[row["dag_id"]][row["task_id"]].append(max(0.0, float(row["lag_s"])))
         as_arrays = lambda by_dag: defaultdict(dict, {dag: {t: np.asarray(v) for t, v in per_task.items()}
                                                       for dag, per_task in by_dag.items()})
         return as_arrays(runs), as_arrays(waits)
+
+    def _close_lags(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, np.ndarray]:
+        since = now_ms - self.settings.detect_lookback_days * DAY_MS
+        lags: dict[str, list[float]] = defaultdict(list)
+        for row in forecast_store.close_lags(graph, dags, since):
+            lags[row["dag_id"]].append(max(0.0, float(row["close_s"])))
+        return {dag: np.asarray(values) for dag, values in lags.items()}

@@ -10,23 +10,43 @@ ACTIVE_STATES = ["queued", "running"]
 
 
 def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
-    """Queued and running runs of live DAGs, with their DAG's tags (deadlines live there)."""
+    """Queued and running runs of live DAGs, with their DAG's tags and `deadline` param
+    (every task carries its DAG's params; deadlines live there)."""
     return graph.read(f"""
         MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
         WHERE r.state IN $states AND {live('d')} AND ($dags IS NULL OR d.dag_id IN $dags)
+        OPTIONAL MATCH (d)-[:HAS_TASK]->(t:Task) WHERE t.deadline IS NOT NULL AND NOT coalesce(t.is_deleted, false)
+        WITH d, r, collect(t.deadline) AS params
         RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id, r.state AS state,
                r.start_date AS start_date, r.queued_at AS queued_at,
-               coalesce(r.logical_date, r.run_after) AS logical_date, d.tags AS tags
+               coalesce(r.logical_date, r.run_after) AS logical_date, d.tags AS tags,
+               params[0] AS deadline_param
         ORDER BY key""", {"states": ACTIVE_STATES, "dags": dag_ids})
 
 
 def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
-    """Run and queue seconds of the DAGs' successful task runs started since `since_ms`."""
+    """The DAGs' successful task runs started since `since_ms`: seconds running, and the
+    start lag (seconds from ready to running: from the end of its upstream task runs in the
+    same DAG run, for a first task from the run's start)."""
     return graph.read("""
-        MATCH (tr:TaskRun) WHERE tr.dag_id IN $dags AND tr.start_date >= $since AND tr.state = 'success'
-          AND tr.duration_s IS NOT NULL
+        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)-[:INSTANCE_OF]->(t:Task)
+        WHERE tr.dag_id IN $dags AND tr.start_date >= $since AND tr.state = 'success' AND tr.duration_s IS NOT NULL
+        OPTIONAL MATCH (t)-[:DEPENDS_ON]->(:Task)<-[:INSTANCE_OF]-(up:TaskRun)<-[:HAS_TASK_RUN]-(r)
+        WITH tr, r, max(up.end_date) AS ready
         RETURN tr.dag_id AS dag_id, tr.task_id AS task_id, tr.duration_s AS duration_s,
-               tr.queued_s AS queued_s""", {"dags": dag_ids, "since": since_ms})
+               (tr.start_date - coalesce(ready, r.start_date)) / 1000.0 AS lag_s""",
+        {"dags": dag_ids, "since": since_ms})
+
+
+def close_lags(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
+    """Seconds from the last task's end to the end of the DAGs' successful runs started
+    since `since_ms`: Airflow marks a run done a moment after its last task."""
+    return graph.read("""
+        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
+        WHERE r.dag_id IN $dags AND r.state = 'success' AND r.start_date >= $since AND r.end_date IS NOT NULL
+        WITH r, max(tr.end_date) AS last_end WHERE last_end IS NOT NULL
+        RETURN r.dag_id AS dag_id, (r.end_date - last_end) / 1000.0 AS close_s""",
+        {"dags": dag_ids, "since": since_ms})
 
 
 def write_forecasts(graph: Graph, forecasts: list[dict], keep: int) -> WriteCounts:

@@ -76,7 +76,7 @@ def evaluate(runs: int, seed: int, threshold: float = THRESHOLD, confirm: int = 
         duration, wait, span = simulate_run(rng)
         recent = history[-200:]
         durations = {t: np.array([d[t] for d, _, _ in recent]) for t in ORDER}
-        queued = {t: np.array([w[t] for _, w, _ in recent]) for t in ORDER}
+        waits = {t: np.array([w[t] for _, w, _ in recent]) for t in ORDER}
         start_ms = 1_800_000_000_000 + index * 86_400_000
         end_s = max(end for _, end in span.values())
         breached = end_s > deadline_s
@@ -84,8 +84,8 @@ def evaluate(runs: int, seed: int, threshold: float = THRESHOLD, confirm: int = 
         halfway_checked = False
         for t in np.arange(0, min(end_s, deadline_s), STEP_S):
             states = states_at(t, span, start_ms)
-            forecast = forecast_run(start_ms + int(1000 * t), states, UPSTREAM, durations, queued,
-                                    start_ms + int(1000 * deadline_s), samples=300, seed=index)
+            forecast = forecast_run(start_ms + int(1000 * t), states, UPSTREAM, durations, waits,
+                                    start_ms + int(1000 * deadline_s), samples=300, seed=index, run_start_ms=start_ms)
             if t == 0:
                 covered.append(start_ms + 1000 * end_s <= forecast.eta_p80)
             if not halfway_checked and forecast.progress >= 0.5:

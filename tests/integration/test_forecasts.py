@@ -10,6 +10,7 @@ import pytest
 
 from orcai.config import load_settings
 from orcai.forecast.stage import ForecastStage
+from orcai.graph import forecast_store
 from orcai.graph.load import load_dag_runs, load_dags, load_task_runs, load_tasks
 from orcai.graph.worker_store import write_heartbeat
 from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
@@ -62,6 +63,34 @@ def test_a_running_run_gets_an_eta_its_deadline_and_the_task_to_watch(graph, gra
     assert set(windows) == {"transform", "publish"} and windows["publish"][1] == pytest.approx(run["eta_p50"], abs=60_000)
     finished = graph.read("MATCH (r:DagRun {key: 'report/r0'}) RETURN r.eta_p50 AS eta")
     assert finished[0]["eta"] is None  # only active runs are forecast
+
+
+def test_a_dags_deadline_param_and_the_lags_around_its_tasks(graph, graph_uri):
+    """No tag, a `deadline` param on the tasks (Airflow gives them the DAG's); each task
+    of the history starts 10 s after its upstream ended (its first: after the run began)
+    and each run is marked done 3 s after its last task."""
+    now = int(time.time() * 1000)
+    load_report_dag(graph, now)
+    load_dags(graph, [DagRecord("report", is_paused=False)])
+    load_tasks(graph, ["report"], [TaskRecord("report", "extract", deadline="+45m", downstream_task_ids=("transform",)),
+                                   TaskRecord("report", "transform", deadline="+45m", downstream_task_ids=("publish",)),
+                                   TaskRecord("report", "publish", deadline="+45m")])
+    start = now - 100 * MIN  # after the other history, before the run going now
+    load_dag_runs(graph, [DagRunRecord("report", "lagged", "success", start_date=start, end_date=start + 93_000)])
+    load_task_runs(graph, [TaskRunRecord("report", "lagged", task, -1, "success",
+                                         start_date=start + 10_000 + j * 30_000, end_date=start + (j + 1) * 30_000,
+                                         duration_s=20.0)
+                           for j, task in enumerate(("extract", "transform", "publish"))])
+
+    ForecastStage(load_settings(graph_uri=graph_uri)).run(graph, now)
+
+    [run] = graph.read("MATCH (r:DagRun {key: 'report/now'}) RETURN r.deadline AS deadline")
+    assert run["deadline"] == now - 31 * MIN + 45 * MIN
+    lags = sorted((row["task_id"], row["lag_s"]) for row in forecast_store.success_durations(graph, ["report"], start))
+    # the run going now: its extract started with the run
+    assert lags == [("extract", 0.0), ("extract", 10.0), ("publish", 10.0), ("transform", 10.0)]
+    closes = {row["close_s"] for row in forecast_store.close_lags(graph, ["report"], start)}
+    assert closes == {3.0}
 
 
 def test_status_page_shows_the_running_now_panel(monkeypatch, graph, graph_uri):

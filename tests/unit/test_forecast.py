@@ -28,6 +28,17 @@ def test_a_chain_finishes_after_the_rest_of_its_tasks():
     assert forecast.watch_task == "b" and forecast.watch_reason == "running, usually takes 1 min"
 
 
+def test_a_run_ends_a_usual_close_lag_after_its_last_task_and_not_before_now():
+    durations = {t: np.full(30, 60.0) for t in CHAIN}
+    tasks = {"a": TaskState("success", NOW - 100_000, NOW - 40_000),
+             "b": TaskState("running", NOW - 30_000), "c": TaskState(None)}
+    plain = forecast_run(NOW, tasks, CHAIN, durations)
+    closed = forecast_run(NOW, tasks, CHAIN, durations, close_s=np.full(10, 4.0))
+    assert closed.eta_p50 - plain.eta_p50 == 4_000
+    done = {t: TaskState("success", NOW - 90_000, NOW - 60_000) for t in CHAIN}
+    assert forecast_run(NOW, done, CHAIN, durations, close_s=np.full(10, 4.0)).eta_p80 == NOW
+
+
 def test_a_task_running_far_past_its_history_is_the_one_to_watch():
     durations = {t: np.random.default_rng(1).lognormal(np.log(60), 0.2, 50) for t in CHAIN}
     tasks = {"a": TaskState("success", NOW - 2_000_000, NOW - 1_900_000),
@@ -71,6 +82,7 @@ def test_deadlines_from_tags():
     assert parse_deadline(["deadline:07:00"], midnight + 8 * HOUR_MS) == midnight + DAY_MS + 7 * HOUR_MS
     assert parse_deadline(["deadline:+2h"], midnight) == midnight + 2 * HOUR_MS
     assert parse_deadline(["deadline:+90m"], midnight) == midnight + 90 * MINUTE_MS
+    assert parse_deadline(["deadline:+45s"], midnight) == midnight + 45_000
     assert parse_deadline(["nightly"], midnight) is None and parse_deadline(["deadline:+2h"], None) is None
 
 
@@ -83,6 +95,10 @@ def test_deadlines_from_the_setting_for_dags_without_a_tag():
     assert deadline_spec("other", [], ()) is None
     midnight = NOW - NOW % DAY_MS
     assert deadline_at("07:00", midnight + HOUR_MS) == midnight + 7 * HOUR_MS and deadline_at(None, midnight) is None
+    # the DAG's `deadline` param: after its tag, before the setting; an invalid one counts as none
+    assert deadline_spec("report_daily", [], rules, param="+45m") == "+45m"
+    assert deadline_spec("report_daily", ["deadline:+30m"], rules, param="+45m") == "+30m"
+    assert deadline_spec("report_daily", [], rules, param="soon") == "07:00"
     for wrong in ("report_*", "report_*=7am", "=+2h", "x=25:00"):
         with pytest.raises(ConfigError, match="ORCAI_DEADLINES|deadlines"):
             load_settings(deadlines=wrong)

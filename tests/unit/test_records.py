@@ -81,3 +81,13 @@ def test_task_record_keeps_downstream_ids_out_of_node_properties():
     assert record.key == "etl_orders.extract" and record.retries == 2
     assert record.downstream_task_ids == ("transform",)
     assert "downstream_task_ids" not in record.props()
+    assert record.deadline is None
+
+
+def test_task_record_reads_the_dags_deadline_param():
+    """Airflow hands every task its DAG's params, each dumped as {"value": ..., ...}."""
+    base = {"task_id": "publish", "depends_on_past": False, "extra_links": [], "retry_exponential_backoff": 0,
+            "wait_for_downstream": False}
+    param = {"value": "07:00", "description": "done by", "schema": {}, "source": "dag"}
+    assert task_record("report", TaskResponse.from_dict({**base, "params": {"deadline": param}})).deadline == "07:00"
+    assert task_record("report", TaskResponse.from_dict({**base, "params": {"region": {"value": "eu"}}})).deadline is None
