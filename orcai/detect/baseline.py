@@ -15,8 +15,9 @@ from orcai.detect.frame import empty_output, fill_elapsed, prepare_runs, validat
 from orcai.detect.schedule import season_buckets
 from orcai.detect.verdicts import ALL_KINDS, choose_kind, choose_score, write_output
 
-# every kind is on: drift is now a streak test fitted on each task's own history (see
-# `persistence` and the ablation in tests/benchmarks/detection_quality.py)
+# every kind is on: each catches incidents no other kind does on the labeled corpus or the
+# metric series (slow alone costs labeled F1, but without it the series lose most catches;
+# see the ablation in tests/benchmarks/detection_quality.py and docs/detection.md)
 DEFAULT_KINDS = ALL_KINDS
 
 class RobustDetector:

@@ -22,7 +22,7 @@ whose bands it widens most (a 10 %-noise task after 40 runs: runs beyond ~4x its
 500, ~1.9x), and on single slow runs of heavy-tailed tasks; failed and unfinished runs are
 judged on the point fit (see `durations`), so stuck recall stays. The shape, in log seconds,
 is kept within [0, XI_MAX]: 0 is already a Pareto tail in seconds, and a task's durations
-are not believed much heavier than that (0.7 hid runs 17x their median on mature tasks).
+are not believed much heavier than that (at 0.7 a 40-run task's band reached ~6x its median).
 Whatever the fit says, a run no further out than the furthest of the window's runs is given
 at least 1 / (n + 1) (`empirical_floor`). The lower tail is the same on the negated
 residuals. Fits are vectorised: every fit's window is a row of a matrix, sorted once.
