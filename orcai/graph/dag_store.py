@@ -39,7 +39,7 @@ def kept_runs(graph: Graph, dag_ids: list[str]) -> list[Row]:
 
 def newest_runs_in_history(graph: Graph, dag_ids: list[str], n: int) -> list[Row]:
     """The newest `n` runs of each of `dag_ids` read from its whole history (a DAG's first
-    summary, and the reference its kept summary must equal)."""
+    summary; later ones merge each batch into the runs it kept)."""
     return graph.read(f"""
         UNWIND $ids AS id MATCH (d:Dag {{dag_id: id}})-[:HAS_RUN]->(r:DagRun)
         WITH d, r ORDER BY {_RUN_AT} DESC

@@ -22,7 +22,8 @@ ten files), then:
    `--page-limit` (Airflow's `[api] maximum_page_limit` is raised to it). Reports time,
    cycles, requests, the worker's peak RSS, and how fast the graph took the task runs.
 4. The raw limit, in the same run and FalkorDB, just before and just after the catch-up
-   (the machine is shared: the mean of the two is compared): a hand-written
+   (the first while Airflow runs, the second after it stopped; the machine is shared: the
+   mean of the two is compared): a hand-written
    `UNWIND $rows MERGE` of task-run nodes and their INSTANCE_OF edges
    (tests/benchmarks/graph_load.py), on `--raw-rows` rows each time. Target: the
    catch-up's task-run write rate >= 50% of it.
