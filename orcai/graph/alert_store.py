@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from orcai.alerts.outbox import AlertRequest
 from orcai.graph.base import Graph, Row
+from orcai.graph.properties import remove_stale
 
 _ENQUEUE = """
 UNWIND $rows AS row
@@ -47,9 +48,9 @@ def mark_sent(graph: Graph, keys: Sequence[str], now_ms: int, channel: str, slac
     """Sent; `slack_ts` is the posted message's id (bot token), kept to edit it in place later."""
     graph.write("UNWIND $keys AS key MATCH (a:Alert {key: key}) "
                 "SET a.status = 'sent', a.sent_at = $now, a.channel = $channel, "
-                "a.attempts = coalesce(a.attempts, 0) + 1, a.last_error = null, "
-                "a.slack_ts = coalesce($ts, a.slack_ts)",
+                "a.attempts = coalesce(a.attempts, 0) + 1" + (", a.slack_ts = $ts" if slack_ts else ""),
                 {"keys": list(keys), "now": now_ms, "channel": channel, "ts": slack_ts})
+    remove_stale(graph, "Alert", "key", [(key, ["last_error"]) for key in keys])  # properties.py
 
 
 def slack_ts(graph: Graph, key: str) -> str | None:

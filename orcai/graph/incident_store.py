@@ -14,6 +14,7 @@ import json
 from orcai.graph.base import Graph, Row, WriteCounts
 from orcai.graph.cypher import live
 from orcai.graph.load import write_batched
+from orcai.graph.properties import remove_stale, split_nulls
 
 # root kind -> (label, key property) of the node a ROOT_CAUSE edge points at
 ROOT_TARGETS = {"task": ("Task", "key"), "asset": ("Asset", "uri"), "pool": ("Pool", "name"),
@@ -169,7 +170,7 @@ _UPSERT = """
 UNWIND $rows AS row
 MERGE (i:Incident {key: row.key})
 ON CREATE SET i.opened_at = row.opened_at
-SET i += row.props, i.status = 'open', i.resolved_at = null
+SET i += row.props, i.status = 'open'
 """
 _UNLINK_ROOT = """
 UNWIND $rows AS row
@@ -180,10 +181,14 @@ MATCH (i:Incident {key: row.key})-[old:ROOT_CAUSE]->() DELETE old
 def write_incidents(graph: Graph, rows: list[dict]) -> WriteCounts:
     """rows: {key, opened_at, props (scalars and lists), root_kind, root_key, evidence,
     candidates, symptoms: [{label, key}]}. Re-writing the same rows changes nothing new."""
-    payload = [{"key": r["key"], "opened_at": r["opened_at"], "props": {
-        **r["props"], "evidence": json.dumps(r["evidence"]), "candidates": json.dumps(r["candidates"])}}
-        for r in rows]
+    payload, unset = [], []
+    for r in rows:  # nulls are removed one property per query (properties.py)
+        props, gone = split_nulls({**r["props"], "evidence": json.dumps(r["evidence"]),
+                                   "candidates": json.dumps(r["candidates"]), "resolved_at": None})
+        payload.append({"key": r["key"], "opened_at": r["opened_at"], "props": props})
+        unset.append((r["key"], gone))
     counts = write_batched(graph, _UPSERT, payload)
+    counts += remove_stale(graph, "Incident", "key", unset)
     counts += write_batched(graph, _UNLINK_ROOT, payload)
     for kind, (label, prop) in ROOT_TARGETS.items():  # labels only from this allow-list
         linked = [{"key": r["key"], "root": r["root_key"]} for r in rows if r["root_kind"] == kind]

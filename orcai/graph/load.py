@@ -115,9 +115,9 @@ SET t.is_deleted = true, t.fp = null
 _MARK_MISSING_DAGS = f"""
 MATCH (d:Dag)
 WHERE d.source = 'airflow' AND d.dag_id IN $missing AND {live('d')}
-SET d.is_deleted = true, d.deleted_at = $now, d.fp = null, d.synced_until = null
+SET d.is_deleted = true, d.deleted_at = $now
 """
-# synced_until goes too: the run stream skips DAGs Airflow does not list, so a DAG that
+# fp and synced_until go too (one removal per query: properties.py); synced_until: the run stream skips DAGs Airflow does not list, so a DAG that
 # comes back reads its own lookback window again (orcai.sync).
 
 
@@ -367,6 +367,7 @@ def mark_missing_dags(graph: Graph, present_dag_ids: list[str], now_ms: int,
         return []
     if missing:
         graph.write(_MARK_MISSING_DAGS, {"missing": missing, "now": now_ms})
+        remove_stale(graph, "Dag", "dag_id", [(dag_id, ["fp", "synced_until"]) for dag_id in missing])
     return missing
 
 

@@ -27,7 +27,9 @@ SET l.touched_at = $now
 WITH l WHERE l.holder IS NULL OR l.holder = $holder OR coalesce(l.expires_at, 0) < $now
 SET l.holder = $holder, l.expires_at = $expires
 """
-_RELEASE = "MATCH (l:Lock {name: $name}) WHERE l.holder = $holder SET l.holder = null, l.expires_at = null"
+# Only the holder goes: a lock without one is free whatever its expiry, and FalkorDB 4.16.3
+# loses other properties when one query removes two (orcai/graph/properties.py).
+_RELEASE = "MATCH (l:Lock {name: $name}) WHERE l.holder = $holder SET l.holder = null"
 _HOLDER = "MATCH (l:Lock {name: $name}) WHERE coalesce(l.expires_at, 0) >= $now RETURN l.holder AS holder"
 
 

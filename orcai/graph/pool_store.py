@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from orcai.graph.base import Graph
 from orcai.graph.policy_store import action_props, merge_actions
+from orcai.graph.properties import remove_stale
 
 
 def pool_states(graph: Graph) -> dict[str, dict]:
@@ -70,8 +71,10 @@ def throttle_done(graph: Graph, pool: str) -> None:
 
 def forget_throttle(graph: Graph, pool: str, held_off_by: str | None = None) -> None:
     """After a restore (or an undo, which holds the policy off until its condition clears)."""
-    graph.write("MATCH (p:Pool {name: $name}) SET p.throttled_by = null, p.throttled_at = null, "
-                "p.held_off_by = $held", {"name": pool, "held": held_off_by})
+    gone = ["throttled_by", "throttled_at"] + ([] if held_off_by else ["held_off_by"])
+    remove_stale(graph, "Pool", "name", [(pool, gone)])  # one removal per query (properties.py)
+    if held_off_by:
+        graph.write("MATCH (p:Pool {name: $name}) SET p.held_off_by = $held", {"name": pool, "held": held_off_by})
 
 
 def clear_hold(graph: Graph, pool: str, policy: str) -> None:

@@ -9,7 +9,12 @@ import random
 
 import pytest
 
-from orcai.graph.load import load_dag_runs, load_dags
+from orcai.alerts.outbox import AlertRequest
+from orcai.graph.alert_store import enqueue, mark_failed, mark_sent
+from orcai.graph.incident_store import resolve_incidents, write_incidents
+from orcai.graph.load import load_dag_runs, load_dags, mark_missing_dags
+from orcai.graph.lock import GraphLock
+from orcai.graph.pool_store import forget_throttle
 from orcai.graph.worker_store import worker_heartbeats, write_heartbeat
 from orcai.model import DagRecord, DagRunRecord
 
@@ -55,3 +60,58 @@ def test_a_summary_whose_fields_turn_null(graph):
     row = graph.read("MATCH (d:Dag {dag_id: 'etl'}) RETURN d.last_run_state AS state, d.last_run_at AS at, "
                      "d.last_run_duration_s AS duration, d.success_rate AS rate, d.runs_considered AS runs")[0]
     assert row == {"state": "running", "at": 2, "duration": None, "rate": None, "runs": 2}
+
+
+def props(graph, label: str, key: str, value) -> dict:
+    return dict(graph.read(f"MATCH (n:{label} {{{key}: $v}}) RETURN properties(n) AS p", {"v": value})[0]["p"])
+
+
+def test_a_released_lock_keeps_its_name_and_can_be_taken_again(graph):
+    first, second = GraphLock(graph, "cycle", "a"), GraphLock(graph, "cycle", "b")
+    assert first.acquire()
+    first.release()
+    assert props(graph, "Lock", "name", "cycle")["name"] == "cycle" and "holder" not in props(graph, "Lock", "name", "cycle")
+    assert second.acquire() and not first.acquire()
+
+
+@pytest.mark.parametrize("held_off_by", [None, "cpu-guard"])
+def test_a_forgotten_throttle_keeps_the_pools_other_fields(graph, held_off_by):
+    graph.write("CREATE (:Pool {name: 'db', original_slots: 8, episode: 3, held_off_by: 'old', occupied: 2, "
+                "slots: 4, throttled_by: 'cpu-guard', throttled_at: 5})")
+    forget_throttle(graph, "db", held_off_by)
+    expected = {"name": "db", "original_slots": 8, "episode": 3, "occupied": 2, "slots": 4}
+    assert props(graph, "Pool", "name", "db") == {**expected, **({"held_off_by": held_off_by} if held_off_by else {})}
+
+
+def test_a_dag_gone_from_airflow_keeps_its_fields_and_forgets_its_watermark(graph):
+    load_dags(graph, [DagRecord("etl", is_paused=False, owners=["ops"]), DagRecord("kept", is_paused=False)])
+    graph.write("MATCH (d:Dag {dag_id: 'etl'}) SET d.synced_until = 7, d.criticality = 2")
+    before = props(graph, "Dag", "dag_id", "etl")
+    assert mark_missing_dags(graph, ["kept"], now_ms=99) == ["etl"]
+    after = props(graph, "Dag", "dag_id", "etl")
+    assert after == {**{k: v for k, v in before.items() if k not in ("fp", "synced_until")},
+                     "is_deleted": True, "deleted_at": 99}
+
+
+def test_a_reopened_incident_keeps_its_fields(graph):
+    row = {"key": "i1", "opened_at": 1, "root_kind": "task", "root_key": "etl.load", "evidence": ["e"],
+           "candidates": [], "symptoms": [], "props": {"summary": "s", "root_kind": "task", "root_key": "etl.load",
+                                                        "root_dag": "etl", "size": 2, "updated_at": 1}}
+    write_incidents(graph, [row])
+    resolve_incidents(graph, ["i1"], at_ms=5)
+    write_incidents(graph, [{**row, "props": {**row["props"], "root_dag": None, "size": 3, "updated_at": 9}}])
+    stored = props(graph, "Incident", "key", "i1")
+    assert stored == {"key": "i1", "opened_at": 1, "status": "open", "summary": "s", "root_kind": "task",
+                      "root_key": "etl.load", "size": 3, "updated_at": 9, "evidence": '["e"]', "candidates": "[]"}
+
+
+def test_an_alert_sent_after_a_failure_keeps_its_fields(graph):
+    enqueue(graph, [AlertRequest("a1", "anomaly", {"x": 1}, 1, "etl")])
+    mark_failed(graph, ["a1"], "503 from Slack", retry_at_ms=10)
+    mark_sent(graph, ["a1"], now_ms=20, channel="#ops", slack_ts="123.4")
+    stored = props(graph, "Alert", "key", "a1")
+    assert "last_error" not in stored
+    assert {k: stored[k] for k in ("key", "kind", "dag_id", "payload", "created_at", "status", "sent_at",
+                                   "channel", "slack_ts")} == {
+        "key": "a1", "kind": "anomaly", "dag_id": "etl", "payload": '{"x": 1}', "created_at": 1,
+        "status": "sent", "sent_at": 20, "channel": "#ops", "slack_ts": "123.4"}
