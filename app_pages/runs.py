@@ -10,10 +10,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from orcai.airflow.links import airflow_dag_url, airflow_run_url, airflow_task_url
-from orcai.errors import GraphError
+from orcai.errors import GraphError, PermissionDenied
 from orcai.run_history import BREAKDOWN_LABELS, gantt_rows, run_summary, state_grid
+from ui.auth import denied_hint, login_widget
 from ui.charts import duration_band_chart
-from ui.cache import cached_latest_dag, cached_run_breakdowns, cached_run_history, dag_ids_or_stop
+from ui.cache import (cached_latest_dag, cached_run_breakdowns, cached_run_history, dag_deadline, dag_ids_or_stop,
+                      set_deadline)
 from ui.connection import graph_error_banner, settings_or_stop
 from ui.format import STATE_COLOURS, md_text, state_cell_style, state_style
 from ui.navigation import open_dag_buttons
@@ -54,6 +56,29 @@ except GraphError as exc:
 links = st.columns([2, 1, 5])
 links[0].link_button("Open in Airflow ↗", airflow_dag_url(config.airflow_links_url, dag_id))
 open_dag_buttons(dag_id, ("lineage",), links[1:])
+
+person = login_widget()
+may_set = person is not None and person.may("set_deadline")
+current = dag_deadline(dag_id)
+with st.expander(f"Deadline: {current['spec']}" if current and current["spec"] else "Deadline",
+                 icon=":material/alarm:"):
+    if current:
+        st.caption(f"Set by {md_text(current['by'] or '?')} on {current['at']:%Y-%m-%d %H:%M} UTC.")
+    with st.form("deadline"):
+        text = st.text_input("Done by", value=(current or {}).get("spec") or "", placeholder="07:00 or +2h",
+                             disabled=not may_set, key="deadline-text",
+                             help="HH:MM (UTC) on the run's logical date, or +Nh / +Nm / +Ns after it; empty "
+                                  "clears it. It wins over the DAG's `deadline:` tag or param and ORCAI_DEADLINES.")
+        saved = st.form_submit_button("Save deadline", disabled=not may_set,
+                                      help=None if may_set else "Takes the admin role (local mode: log in as admin).")
+    if saved:
+        try:  # orcai checks the role again at the write: a stale page or a forged click cannot skip it
+            set_deadline(dag_id, text, person)
+            st.rerun()
+        except PermissionDenied as exc:
+            st.error(denied_hint(exc), icon=":material/lock:")
+        except ValueError as exc:
+            st.error(str(exc), icon=":material/error:")
 runs = history.runs
 if runs.empty:
     st.info(f"No runs of **{md_text(dag_id)}** match: widen the date range or clear the state and run-type "

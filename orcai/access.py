@@ -28,6 +28,7 @@ PERMISSIONS = {  # permission -> the lowest role that has it
     "edit_policy": "admin",
     "delete_policy": "admin",
     "import_policies": "admin",
+    "set_deadline": "admin",
 }
 DEFAULT_ROLE_GROUPS = "admin=orcai-admins,operator=orcai-operators,viewer=orcai-viewers"
 

@@ -10,6 +10,7 @@ import streamlit as st
 from orcai.access import Person
 from orcai.anomalies.review import anomalies_with_reach, review_anomaly, task_duration_history
 from orcai.errors import GraphError
+from orcai.forecast.deadline_setting import set_dag_deadline
 from orcai.graph import anomaly_store, dag_store, forecast_store, run_store, worker_store
 from orcai.graph import lineage_store
 from orcai.incidents.review import recent_incidents, timeline
@@ -108,6 +109,17 @@ def anomaly_history(key: str) -> list[dict]:
     """Who changed an anomaly's status, when and from where (not cached: it is short)."""
     rows = anomaly_store.anomaly_history(graph(), key)
     return [{**row, "at": pd.to_datetime(row["at"], unit="ms", utc=True)} for row in rows]
+
+
+def dag_deadline(dag_id: str) -> dict | None:
+    """The admin's deadline for a DAG and who set it when (not cached: it is one row)."""
+    row = dag_store.dag_deadline_setting(graph(), dag_id)
+    return None if row is None else {**row, "at": pd.to_datetime(row["at"], unit="ms", utc=True)}
+
+
+def set_deadline(dag_id: str, text: str, person: Person) -> str | None:
+    """An admin's deadline for a DAG (orcai checks the role), recorded as from the Runs page."""
+    return set_dag_deadline(graph(), dag_id, text, by=person, at_ms=now_ms(), page="Runs")
 
 
 # Runs: one DAG's history in a window.

@@ -1,8 +1,10 @@
 """Forecasts of running work: when each queued or running DAG run will finish (p50/p80),
 whether it will make its deadline, and which task to watch.
 
-    replay  the Monte Carlo replay of a run's remaining tasks over the DAG (pure)
-    stage   the worker stage: read active runs and their history, forecast, store
+    replay            the Monte Carlo replay of a run's remaining tasks over the DAG (pure)
+    deadlines         a run's deadline from a page setting, tag, param or ORCAI_DEADLINES (pure)
+    deadline_setting  an admin's deadline for a DAG, set on the Runs page (role-checked)
+    stage             the worker stage: read active runs and their history, forecast, store
 
 Stored on each DagRun: eta_p50, eta_p80, forecast_at, deadline, breach_risk, progress,
 watch_task, watch_reason, forecast_tasks (each unfinished task's expected start and end, for

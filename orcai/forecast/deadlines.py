@@ -1,11 +1,12 @@
-"""A DAG run's deadline, from a DAG tag or param or from the `ORCAI_DEADLINES` setting. Pure.
+"""A DAG run's deadline, from an admin's setting on the Runs page, a DAG tag or param, or
+the `ORCAI_DEADLINES` setting. Pure.
 
 `deadline:07:00` — done by 07:00 UTC on the day of the run's logical date (the next day
 when the logical date is already past 07:00); `deadline:+2h` / `deadline:+90m` /
 `deadline:+45s` — within that long of the logical date. The same values serve as the DAG's
-`deadline` param (`params={"deadline": "07:00"}`). A DAG's own tag wins, then its param, then
-the setting, where the first glob matching the DAG id wins:
-`ORCAI_DEADLINES="report_*=07:00;etl_*=+2h"`.
+`deadline` param (`params={"deadline": "07:00"}`). An admin's setting on the page wins (it
+is the latest word), then the DAG's own tag, then its param, then `ORCAI_DEADLINES`, where
+the first glob matching the DAG id wins: `ORCAI_DEADLINES="report_*=07:00;etl_*=+2h"`.
 """
 
 from __future__ import annotations
@@ -37,9 +38,21 @@ def deadline_rules(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(rules)
 
 
-def deadline_spec(dag_id: str, tags, rules: tuple[tuple[str, str], ...] = (), param: str | None = None) -> str | None:
-    """The deadline that applies to a DAG ("07:00", "+2h"): its tag, else its `deadline`
-    param, else the first matching rule. An invalid tag or param counts as none."""
+def spec_of(text: str) -> str:
+    """"07:00", "+2h", "deadline:+90m" -> the deadline ("07:00", "+2h", "+90m"); ValueError
+    saying what is expected otherwise."""
+    spec = str(text or "").strip().lower().removeprefix(TAG_PREFIX)
+    if not _valid(spec):
+        raise ValueError(f"{text!r} is not a deadline: HH:MM (UTC) or +Nh / +Nm / +Ns after the logical date")
+    return spec
+
+
+def deadline_spec(dag_id: str, tags, rules: tuple[tuple[str, str], ...] = (), param: str | None = None,
+                  setting: str | None = None) -> str | None:
+    """The deadline that applies to a DAG ("07:00", "+2h"): an admin's `setting`, else its
+    tag, else its `deadline` param, else the first matching rule. An invalid one counts as none."""
+    if setting and _valid(setting):
+        return setting
     for tag in tags or ():
         text = str(tag).strip().lower()
         if text.startswith(TAG_PREFIX) and _valid(text[len(TAG_PREFIX):]):

@@ -80,7 +80,8 @@ class ForecastStage:
             dag = run["dag_id"]
             states = {task: TaskState(None) for task in tasks[dag]}
             states.update(task_states([i for i in instances[run["run_id"]]]))
-            spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules, run.get("deadline_param"))
+            spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules, run.get("deadline_param"),
+                                 run.get("deadline_setting"))
             deadline = deadline_at(spec, run.get("logical_date"))
             forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], waits[dag], deadline,
                                     seed=zlib.crc32(run["key"].encode()), run_start_ms=run.get("start_date"),

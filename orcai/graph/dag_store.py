@@ -177,3 +177,25 @@ def set_dag_flags(graph: Graph, dag_id: str, **flags) -> None:
     """What an action changed, shown at once instead of after the next sync."""
     allowed = {k: v for k, v in flags.items() if k in ("is_paused", "marked_critical")}
     graph.write("MATCH (d:Dag {dag_id: $dag_id}) SET d += $flags", {"dag_id": dag_id, "flags": allowed})
+
+
+def set_dag_deadline(graph: Graph, dag_id: str, spec: str | None, by: str, subject: str, at_ms: int,
+                     page: str | None) -> bool:
+    """An admin's deadline for a DAG (None clears it), with who set it, when and where;
+    False when there is no such DAG."""
+    if not graph.read("MATCH (d:Dag {dag_id: $dag_id}) RETURN d.dag_id AS dag_id", {"dag_id": dag_id}):
+        return False
+    graph.write("""
+        MATCH (d:Dag {dag_id: $dag_id})
+        SET d.deadline_setting = $spec, d.deadline_set_by = $by, d.deadline_set_by_subject = $subject,
+            d.deadline_set_at = $at, d.deadline_set_page = $page""",
+                {"dag_id": dag_id, "spec": spec, "by": by, "subject": subject, "at": at_ms, "page": page})
+    return True
+
+
+def dag_deadline_setting(graph: Graph, dag_id: str) -> Row | None:
+    """The admin's deadline for a DAG and who set it when, or None when none was ever set."""
+    rows = graph.read("""
+        MATCH (d:Dag {dag_id: $dag_id}) WHERE d.deadline_set_at IS NOT NULL
+        RETURN d.deadline_setting AS spec, d.deadline_set_by AS by, d.deadline_set_at AS at""", {"dag_id": dag_id})
+    return rows[0] if rows else None

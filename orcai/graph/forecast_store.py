@@ -10,8 +10,8 @@ ACTIVE_STATES = ["queued", "running"]
 
 
 def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
-    """Queued and running runs of live DAGs, with their DAG's tags and `deadline` param
-    (every task carries its DAG's params; deadlines live there)."""
+    """Queued and running runs of live DAGs, with where deadlines live: an admin's setting
+    on the DAG, its tags and its `deadline` param (every task carries its DAG's params)."""
     return graph.read(f"""
         MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
         WHERE r.state IN $states AND {live('d')} AND ($dags IS NULL OR d.dag_id IN $dags)
@@ -20,7 +20,7 @@ def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
         RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id, r.state AS state,
                r.start_date AS start_date, r.queued_at AS queued_at,
                coalesce(r.logical_date, r.run_after) AS logical_date, d.tags AS tags,
-               params[0] AS deadline_param
+               params[0] AS deadline_param, d.deadline_setting AS deadline_setting
         ORDER BY key""", {"states": ACTIVE_STATES, "dags": dag_ids})
 
 

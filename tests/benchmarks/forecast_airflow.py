@@ -142,14 +142,14 @@ def create_pool(home: Path, dags: Path) -> None:
 
 
 def wait_for_tags(client: AirflowClient, want: dict[str, str], timeout_s: float = 300) -> None:
-    """Until Airflow has re-parsed the DAGs with their deadline tags."""
+    """Until Airflow lists each DAG with its tag: it has parsed them."""
     deadline = time.monotonic() + timeout_s
     while True:
         tags = {d.dag_id: {t.name for t in d.tags or ()} for d in client.list_dags()}
         if all(tag in tags.get(dag_id, ()) for dag_id, tag in want.items()):
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"deadline tags not parsed within {timeout_s} s: {tags}")
+            raise TimeoutError(f"the DAGs were not parsed within {timeout_s} s: {tags}")
         time.sleep(3)
 
 

@@ -8,7 +8,10 @@ import time
 
 import pytest
 
+from orcai.access import LOCAL_ADMIN, LOCAL_VIEWER
 from orcai.config import load_settings
+from orcai.errors import PermissionDenied
+from orcai.forecast.deadline_setting import set_dag_deadline
 from orcai.forecast.stage import ForecastStage
 from orcai.graph import forecast_store
 from orcai.graph.load import load_dag_runs, load_dags, load_task_runs, load_tasks
@@ -91,6 +94,17 @@ def test_a_dags_deadline_param_and_the_lags_around_its_tasks(graph, graph_uri):
     assert lags == [("extract", 0.0), ("extract", 10.0), ("publish", 10.0), ("transform", 10.0)]
     closes = {row["close_s"] for row in forecast_store.close_lags(graph, ["report"], start)}
     assert closes == {3.0}
+
+    # an admin's deadline on the Runs page wins over the param; only an admin may set one
+    with pytest.raises(PermissionDenied):
+        set_dag_deadline(graph, "report", "+3h", LOCAL_VIEWER, now)
+    assert set_dag_deadline(graph, "report", "deadline:+3H", LOCAL_ADMIN, now, page="Runs") == "+3h"
+    ForecastStage(load_settings(graph_uri=graph_uri)).run(graph, now)
+    [run] = graph.read("MATCH (r:DagRun {key: 'report/now'}) RETURN r.deadline AS deadline")
+    assert run["deadline"] == now - 31 * MIN + 180 * MIN
+    set_dag_deadline(graph, "report", "", LOCAL_ADMIN, now)  # cleared: the param again
+    ForecastStage(load_settings(graph_uri=graph_uri)).run(graph, now)
+    assert graph.read("MATCH (r:DagRun {key: 'report/now'}) RETURN r.deadline AS d") == [{"d": now + 14 * MIN}]
 
 
 def test_status_page_shows_the_running_now_panel(monkeypatch, graph, graph_uri):

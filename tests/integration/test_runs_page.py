@@ -11,7 +11,7 @@ from orcai.graph.load import load_dag_runs, load_dags, load_task_runs, load_task
 from orcai.graph.worker_store import write_heartbeat
 from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
 from ui.format import md_text
-from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
+from tests.integration.pages_harness import fresh_streamlit_caches, log_in, run_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_caches")]
 MIN_MS = 60_000
@@ -115,3 +115,21 @@ def test_without_a_dag_in_the_url_the_most_recently_run_dag_is_shown(monkeypatch
     assert not app.exception
     assert app.selectbox[0].value == "etl", "a_idle sorts first but has never run"
     assert app.query_params["dag"] == "etl"
+
+
+def test_an_admin_sets_a_dags_deadline_on_the_page(monkeypatch, graph, graph_uri, etl_history):
+    monkeypatch.setenv("ORCAI_ADMIN_PASSWORD", "due-by")
+    app = run_page(monkeypatch, "runs", graph_uri, dag="etl")
+    assert app.text_input(key="deadline-text").disabled  # a viewer sees it, cannot change it
+    app = log_in(app, "due-by")
+    app.text_input(key="deadline-text").input("tomorrow")
+    app.button[[b.label for b in app.button].index("Save deadline")].click()
+    app = app.run()
+    assert "is not a deadline" in text_of(app.error) and not app.exception
+    app.text_input(key="deadline-text").input("+2h")
+    app.button[[b.label for b in app.button].index("Save deadline")].click()
+    app = app.run()
+    assert not app.exception and not app.error
+    assert graph.read("MATCH (d:Dag {dag_id: 'etl'}) RETURN d.deadline_setting AS spec, d.deadline_set_by AS by, "
+                      "d.deadline_set_page AS page") == [{"spec": "+2h", "by": "admin", "page": "Runs"}]
+

@@ -8,7 +8,7 @@ import pytest
 from orcai.config import load_settings
 from orcai.errors import ConfigError
 from orcai.forecast.deadlines import deadline_at, deadline_spec
-from orcai.forecast.deadlines import parse_deadline
+from orcai.forecast.deadlines import parse_deadline, spec_of
 from orcai.forecast.replay import TaskState, forecast_run
 from orcai.model import DAY_MS, HOUR_MS, MINUTE_MS
 
@@ -99,6 +99,11 @@ def test_deadlines_from_the_setting_for_dags_without_a_tag():
     assert deadline_spec("report_daily", [], rules, param="+45m") == "+45m"
     assert deadline_spec("report_daily", ["deadline:+30m"], rules, param="+45m") == "+30m"
     assert deadline_spec("report_daily", [], rules, param="soon") == "07:00"
+    # an admin's setting on the page wins over all of them
+    assert deadline_spec("report_daily", ["deadline:+30m"], rules, param="+45m", setting="+3h") == "+3h"
+    assert spec_of(" Deadline:+90M ") == "+90m"
+    with pytest.raises(ValueError, match="HH:MM"):
+        spec_of("tomorrow")
     for wrong in ("report_*", "report_*=7am", "=+2h", "x=25:00"):
         with pytest.raises(ConfigError, match="ORCAI_DEADLINES|deadlines"):
             load_settings(deadlines=wrong)
