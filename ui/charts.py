@@ -7,6 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 
 BAND_FILL = "rgba(26,115,232,0.15)"
+# A band whose top is this many times the longest run shown (a task in the middle of a level
+# shift gets a very wide tail) would squash the runs into the axis: the axis then stops at
+# AXIS_HEADROOM × the longest run, and the band runs off the top.
+BAND_OVERREACH = 4.0
+AXIS_HEADROOM = 2.0
 LINE_COLOUR = "#1a73e8"
 FLAG_COLOUR = "#d93025"
 
@@ -36,4 +41,7 @@ def duration_band_chart(runs: pd.DataFrame, flagged: pd.DataFrame, flag_text: st
                                             "line": {"color": "#000000", "width": 2}}, name="this anomaly"))
     figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="duration (s)",
                          legend={"orientation": "h"})
+    longest = runs["duration_s"].max() if len(runs) else None
+    if longest and len(band) and band["expected_high"].max() > BAND_OVERREACH * longest:
+        figure.update_yaxes(range=[0, AXIS_HEADROOM * longest])
     return figure
