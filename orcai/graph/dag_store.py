@@ -185,11 +185,10 @@ def set_dag_deadline(graph: Graph, dag_id: str, spec: str | None, by: str, subje
     False when there is no such DAG."""
     if not graph.read("MATCH (d:Dag {dag_id: $dag_id}) RETURN d.dag_id AS dag_id", {"dag_id": dag_id}):
         return False
-    graph.write("""
-        MATCH (d:Dag {dag_id: $dag_id})
-        SET d.deadline_setting = $spec, d.deadline_set_by = $by, d.deadline_set_by_subject = $subject,
-            d.deadline_set_at = $at, d.deadline_set_page = $page""",
-                {"dag_id": dag_id, "spec": spec, "by": by, "subject": subject, "at": at_ms, "page": page})
+    props, gone = split_nulls({"deadline_setting": spec, "deadline_set_by": by, "deadline_set_by_subject": subject,
+                               "deadline_set_at": at_ms, "deadline_set_page": page})
+    graph.write("MATCH (d:Dag {dag_id: $dag_id}) SET d += $props", {"dag_id": dag_id, "props": props})
+    remove_stale(graph, "Dag", "dag_id", [(dag_id, gone)])  # one removal per query: properties.py
     return True
 
 

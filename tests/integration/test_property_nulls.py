@@ -10,6 +10,7 @@ import random
 import pytest
 
 from orcai.alerts.outbox import AlertRequest
+from orcai.graph import dag_store
 from orcai.graph.alert_store import enqueue, mark_failed, mark_sent
 from orcai.graph.incident_store import resolve_incidents, write_incidents
 from orcai.graph.load import load_dag_runs, load_dags, mark_missing_dags
@@ -115,3 +116,11 @@ def test_an_alert_sent_after_a_failure_keeps_its_fields(graph):
                                    "channel", "slack_ts")} == {
         "key": "a1", "kind": "anomaly", "dag_id": "etl", "payload": '{"x": 1}', "created_at": 1,
         "status": "sent", "sent_at": 20, "channel": "#ops", "slack_ts": "123.4"}
+
+
+def test_a_cleared_deadline_keeps_the_dags_other_fields(graph):
+    load_dags(graph, [DagRecord("etl", is_paused=False, owners=["ops"])])
+    before = props(graph, "Dag", "dag_id", "etl")
+    dag_store.set_dag_deadline(graph, "etl", "+2h", "admin", "sub-1", 5, "runs")
+    dag_store.set_dag_deadline(graph, "etl", None, "admin", None, 9, None)
+    assert props(graph, "Dag", "dag_id", "etl") == {**before, "deadline_set_by": "admin", "deadline_set_at": 9}
