@@ -5,6 +5,7 @@ from __future__ import annotations
 from orcai.graph.base import Graph, Row, WriteCounts
 from orcai.graph.cypher import live
 from orcai.graph.load import write_batched
+from orcai.graph.properties import remove_stale, split_nulls
 
 ACTIVE_STATES = ["queued", "running"]
 
@@ -49,17 +50,29 @@ def close_lags(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
         {"dags": dag_ids, "since": since_ms})
 
 
+# Forecast row field -> DagRun property.
+_FORECAST_PROPS = {"p50": "eta_p50", "p80": "eta_p80", "at": "forecast_at", "deadline": "deadline",
+                   "risk": "breach_risk", "progress": "progress", "watch_task": "watch_task",
+                   "watch_reason": "watch_reason", "windows": "forecast_tasks"}
+
+
 def write_forecasts(graph: Graph, forecasts: list[dict], keep: int) -> WriteCounts:
-    """Store each run's forecast and append (at, p50, p80) to its history (the last `keep`)."""
-    return write_batched(graph, f"""
+    """Store each run's forecast and append (at, p50, p80) to its history (the last `keep`).
+    A field that became null (no deadline any more, nothing to watch) is removed on its own:
+    FalkorDB 4.16.3 loses other properties when one query removes two (properties.py)."""
+    rows, unset = [], []
+    for f in forecasts:
+        props, gone = split_nulls({prop: f[field] for field, prop in _FORECAST_PROPS.items()})
+        rows.append({"key": f["key"], "props": props, "entry": [f["at"], f["p50"], f["p80"]]})
+        unset.append((f["key"], gone))
+    counts = write_batched(graph, f"""
         UNWIND $rows AS row
         MATCH (r:DagRun {{key: row.key}})
-        WITH r, row, coalesce(r.eta_history, []) + [[row.at, row.p50, row.p80]] AS history
-        SET r.eta_p50 = row.p50, r.eta_p80 = row.p80, r.forecast_at = row.at, r.deadline = row.deadline,
-            r.breach_risk = row.risk, r.progress = row.progress, r.watch_task = row.watch_task,
-            r.watch_reason = row.watch_reason, r.forecast_tasks = row.windows,
+        WITH r, row, coalesce(r.eta_history, []) + [row.entry] AS history
+        SET r += row.props,
             r.eta_history = CASE WHEN size(history) > {int(keep)} THEN history[size(history) - {int(keep)}..]
-                                 ELSE history END""", forecasts)
+                                 ELSE history END""", rows)
+    return counts + remove_stale(graph, "DagRun", "key", unset)
 
 
 def running_now(graph: Graph) -> list[Row]:

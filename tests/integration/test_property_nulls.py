@@ -14,6 +14,7 @@ from orcai.graph import dag_store
 from orcai.graph.alert_store import enqueue, mark_failed, mark_sent
 from orcai.graph.incident_store import resolve_incidents, write_incidents
 from orcai.graph.load import load_dag_runs, load_dags, mark_missing_dags
+from orcai.graph.forecast_store import write_forecasts
 from orcai.graph.lock import GraphLock
 from orcai.graph.pool_store import forget_throttle
 from orcai.graph.worker_store import worker_heartbeats, write_heartbeat
@@ -124,3 +125,18 @@ def test_a_cleared_deadline_keeps_the_dags_other_fields(graph):
     dag_store.set_dag_deadline(graph, "etl", "+2h", "admin", "sub-1", 5, "runs")
     dag_store.set_dag_deadline(graph, "etl", None, "admin", None, 9, None)
     assert props(graph, "Dag", "dag_id", "etl") == {**before, "deadline_set_by": "admin", "deadline_set_at": 9}
+
+
+def test_a_forecast_whose_deadline_and_watch_go_keeps_the_runs_fields(graph):
+    load_dag_runs(graph, [DagRunRecord("etl", "r1", "running", run_type="scheduled", logical_date=1, run_after=2,
+                                       queued_at=3, start_date=4, triggered_by="timetable")])
+    full = {"key": "etl/r1", "p50": 10, "p80": 12, "at": 5, "deadline": 11, "risk": 0.8, "progress": 0.5,
+            "watch_task": "load", "watch_reason": "slow", "windows": "{}"}
+    write_forecasts(graph, [full], keep=5)
+    before = props(graph, "DagRun", "key", "etl/r1")
+    write_forecasts(graph, [{**full, "deadline": None, "risk": None, "watch_task": None, "watch_reason": None,
+                             "at": 6}], keep=5)
+    after = props(graph, "DagRun", "key", "etl/r1")
+    gone = ("deadline", "breach_risk", "watch_task", "watch_reason", "forecast_at", "eta_history")
+    assert {k: v for k, v in after.items() if k not in gone} == {k: v for k, v in before.items() if k not in gone}
+    assert not set(gone[:4]) & set(after) and after["forecast_at"] == 6
