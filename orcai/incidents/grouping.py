@@ -131,6 +131,9 @@ def _airflow_itself(symptoms, pulse, topo) -> tuple[list[Draft], list[Symptom]]:
     waiting = [s for s in symptoms if s.kind in SCHEDULE_KINDS]
     dags = {s.dag_id for s in waiting}
     down = pulse is not None and len(dags) >= AIRFLOW_MIN_DAGS and pulse.idle_ms >= AIRFLOW_IDLE_MS
+    behind = [] if down else _missed_together(waiting, topo)
+    if behind:
+        return _scheduler_behind(behind, symptoms, topo)
     if not waiting or not (down or (pulse is not None and pulse.outage_open)):
         return [], symptoms
     draft = Draft("airflow", "scheduler", waiting, candidates=[("airflow", "scheduler")])
@@ -140,6 +143,30 @@ def _airflow_itself(symptoms, pulse, topo) -> tuple[list[Draft], list[Symptom]]:
     draft.evidence.append("the DAGs hit share no upstream task, asset or pool: they only share Airflow")
     draft.blast_dags, draft.blast_assets = topo.rank_dags(dags), []
     taken = {s.key for s in waiting}
+    return [draft], [s for s in symptoms if s.key not in taken]
+
+
+def _missed_together(waiting: list[Symptom], topo) -> list[Symptom]:
+    """Missing runs of several DAGs, not linked by lineage, within a few minutes of each
+    other: the scheduler fell behind (a run can only go missing through the scheduler)."""
+    missing = sorted((s for s in waiting if s.kind == "missing"), key=lambda s: s.at)
+    for i, first in enumerate(missing):
+        near = [s for s in missing[i:] if s.at - first.at <= SLACK_MS]
+        dags = {s.dag_id for s in near}
+        linked = any(f"dag:{a}" in topo.upstream_of(f"dag:{b}") for a in dags for b in dags if a != b)
+        if len(dags) >= AIRFLOW_MIN_DAGS and not linked:
+            return near
+    return []
+
+
+def _scheduler_behind(behind, symptoms, topo) -> tuple[list[Draft], list[Symptom]]:
+    dags = {s.dag_id for s in behind}
+    draft = Draft("airflow", "scheduler", behind, candidates=[("airflow", "scheduler")])
+    draft.evidence = [f"{len(dags)} DAGs not linked by lineage missed scheduled runs within "
+                      f"{(max(s.at for s in behind) - min(s.at for s in behind)) // MINUTE_MS} min of each other: "
+                      "the scheduler fell behind", "the DAGs hit share no upstream task, asset or pool: they only share Airflow"]
+    draft.blast_dags, draft.blast_assets = topo.rank_dags(dags), []
+    taken = {s.key for s in behind}
     return [draft], [s for s in symptoms if s.key not in taken]
 
 

@@ -186,6 +186,16 @@ def test_runs_found_missed_after_an_outage_join_the_open_airflow_incident():
     assert "airflow" not in {d.root_kind for d in group_symptoms(symptoms, TOPO, quiet)}
 
 
+def test_unrelated_dags_missing_runs_together_mean_the_scheduler_fell_behind():
+    symptoms = [dag_symptom(d, "missing", T0 + i * MIN, "x") for i, d in enumerate(("ml", "billing", "audit"))]
+    busy = AirflowPulse(T0 + 5 * MIN, T0 + 4 * MIN)  # tasks still start: not down, but behind
+    drafts = group_symptoms(symptoms, TOPO, busy)
+    assert [(d.root_kind, len(d.symptoms)) for d in drafts] == [("airflow", 3)]
+    assert "the scheduler fell behind" in drafts[0].evidence[0]
+    two = group_symptoms(symptoms[:2], TOPO, busy)
+    assert "airflow" not in {d.root_kind for d in two}  # two DAGs are not enough
+
+
 def test_only_the_first_shard_groups_incidents_since_lineage_crosses_shards():
     from orcai.config import load_settings
     from orcai.incidents.stage import IncidentReport, IncidentStage
