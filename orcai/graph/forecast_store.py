@@ -63,12 +63,15 @@ def write_forecasts(graph: Graph, forecasts: list[dict], keep: int) -> WriteCoun
     rows, unset = [], []
     for f in forecasts:
         props, gone = split_nulls({prop: f[field] for field, prop in _FORECAST_PROPS.items()})
-        rows.append({"key": f["key"], "props": props, "entry": [f["at"], f["p50"], f["p80"]]})
+        # FalkorDB refuses a list holding a null as a property: a run without an ETA yet
+        # (no history to draw from) adds nothing to its history.
+        entry = [f["at"], f["p50"], f["p80"]] if f["p50"] is not None and f["p80"] is not None else None
+        rows.append({"key": f["key"], "props": props, "entry": entry})
         unset.append((f["key"], gone))
     counts = write_batched(graph, f"""
         UNWIND $rows AS row
         MATCH (r:DagRun {{key: row.key}})
-        WITH r, row, coalesce(r.eta_history, []) + [row.entry] AS history
+        WITH r, row, coalesce(r.eta_history, []) + CASE WHEN row.entry IS NULL THEN [] ELSE [row.entry] END AS history
         SET r += row.props,
             r.eta_history = CASE WHEN size(history) > {int(keep)} THEN history[size(history) - {int(keep)}..]
                                  ELSE history END""", rows)

@@ -140,3 +140,15 @@ def test_a_forecast_whose_deadline_and_watch_go_keeps_the_runs_fields(graph):
     gone = ("deadline", "breach_risk", "watch_task", "watch_reason", "forecast_at", "eta_history")
     assert {k: v for k, v in after.items() if k not in gone} == {k: v for k, v in before.items() if k not in gone}
     assert not set(gone[:4]) & set(after) and after["forecast_at"] == 6
+
+
+def test_a_run_without_an_eta_does_not_stop_the_others_forecasts(graph):
+    load_dag_runs(graph, [DagRunRecord("etl", r, "running", run_after=1) for r in ("r1", "r2")])
+    blank = {"at": 5, "deadline": None, "risk": None, "progress": 0.0, "watch_task": None, "watch_reason": None,
+             "windows": "{}"}
+    write_forecasts(graph, [{**blank, "key": "etl/r1", "p50": None, "p80": None},
+                            {**blank, "key": "etl/r2", "p50": 10, "p80": 12}], keep=5)
+    rows = graph.read("MATCH (r:DagRun) RETURN r.key AS key, r.forecast_at AS at, r.eta_p80 AS p80, "
+                      "r.eta_history AS history ORDER BY key")
+    assert rows == [{"key": "etl/r1", "at": 5, "p80": None, "history": []},
+                    {"key": "etl/r2", "at": 5, "p80": 12, "history": [[5, 10, 12]]}]
