@@ -17,13 +17,12 @@ import pandas as pd
 
 from orcai.detect.baseline import RobustDetector
 from orcai.detect.frame import OUTPUT_COLUMNS, REQUIRED_COLUMNS
-from orcai.detect.schedule import overdue_dags
 from orcai.detect.seed_detectors import DBSCANDetector, IsolationForestDetector
 
 DETECTORS = {"robust": RobustDetector, "isolation_forest": IsolationForestDetector,
              "dbscan": DBSCANDetector}
 
-__all__ = ["detect", "score_new", "overdue_dags", "make_detector", "DETECTORS", "RobustDetector",
+__all__ = ["detect", "score_new", "make_detector", "DETECTORS", "RobustDetector",
            "IsolationForestDetector", "DBSCANDetector",
            "OUTPUT_COLUMNS", "REQUIRED_COLUMNS"]
 

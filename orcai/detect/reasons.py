@@ -141,12 +141,6 @@ def late_reason(row) -> str:
             f"{format_duration(row.usual_delay_s - due)} after (it runs {_every(row.interval_s)})")
 
 
-def overdue_reason(row) -> str:
-    missed = int(row.missed_runs)
-    return (f"no run since {row.last_run_at:%Y-%m-%d %H:%M} UTC: {missed} scheduled "
-            f"{'run is' if missed == 1 else 'runs are'} missing (it runs {_every(row.interval_s)})")
-
-
 REASONS = {"slow": slow_reason, "drift": drift_reason, "fast": fast_reason, "stuck": stuck_reason,
            "failure_streak": streak_reason, "failure_rate": rate_reason,
            "missing": missing_reason, "late": late_reason}

@@ -12,11 +12,9 @@ import numpy as np
 import pandas as pd
 
 from orcai.detect.frame import NS_PER_S
-from orcai.detect.reasons import overdue_reason, severity_of_missing
 from orcai.detect.windows import GroupRolling
 
 DAY_S, WEEK_S = 86_400, 604_800
-OVERDUE_BASE_SCORE = 4.5  # one missed run scores like a run just past the duration threshold
 
 
 def dag_runs(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
@@ -108,28 +106,6 @@ def late_rule(table: pd.DataFrame, delay: pd.Series, usual: pd.Series, count: pd
     table["late"] = ((count >= params.min_history) & (delay - usual > tolerance) & first_try).to_numpy()
     table["late_score"] = (params.surprise_threshold * (delay - usual) / tolerance).fillna(0).to_numpy()
     return table
-
-
-def overdue_dags(runs: pd.DataFrame, schedules: dict[str, float], now: pd.Timestamp,
-                 late_min_s: float = 600.0, late_share: float = 0.25) -> pd.DataFrame:
-    """DAGs whose next scheduled run has not started by `now`: one row per overdue DAG."""
-    columns = ["dag_id", "last_run_at", "expected_by", "missed_runs", "kind", "severity", "score", "reason"]
-    if runs.empty:
-        return pd.DataFrame(columns=columns)
-    last = runs.groupby("dag_id", observed=True)["start_date"].max()
-    interval = last.index.map(lambda dag_id: (schedules or {}).get(dag_id, np.nan)).to_numpy(float)
-    tolerance = np.maximum(late_min_s, late_share * interval)
-    elapsed = (now - last).dt.total_seconds().to_numpy()
-    missed = np.floor((elapsed - tolerance) / interval)
-    table = pd.DataFrame({"dag_id": last.index, "last_run_at": last.to_numpy(),
-                          "expected_by": last + pd.to_timedelta(interval + tolerance, unit="s"),
-                          "missed_runs": missed, "interval_s": interval})
-    table = table[np.isfinite(missed) & (missed >= 1)].copy()
-    table["kind"] = "missing"
-    table["score"] = OVERDUE_BASE_SCORE + table["missed_runs"]
-    table["severity"] = [severity_of_missing(m) for m in table["missed_runs"]]
-    table["reason"] = [overdue_reason(r) for r in table.itertuples()]
-    return table[columns].reset_index(drop=True)
 
 
 def season_buckets(frame: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

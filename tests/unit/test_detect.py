@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orcai.detect import DETECTORS, OUTPUT_COLUMNS, RobustDetector, detect, overdue_dags, score_new
+from orcai.detect import DETECTORS, OUTPUT_COLUMNS, RobustDetector, detect, score_new
 from orcai.detect.reasons import format_duration, format_range
 
 START = pd.Timestamp("2026-01-05 00:00", tz="UTC")  # a Monday
@@ -180,15 +180,6 @@ def test_a_run_that_starts_long_after_its_slot_is_late():
     assert flagged_kinds(out) == {35: "late"}
     assert out["reason"].iloc[35] == ("the DAG run started 40 min late: 40 min after it was due, where its runs "
                                       "usually start 3 s after (it runs every 1 h)")
-
-
-def test_overdue_dags_are_reported_from_now():
-    runs = task_runs(steady(20), every_s=HOURLY)
-    now = runs["start_date"].max() + pd.Timedelta(hours=3, minutes=30)
-    overdue = overdue_dags(runs, {"etl": HOURLY}, now)
-    assert list(overdue["dag_id"]) == ["etl"] and overdue["missed_runs"].iloc[0] == 3
-    assert overdue["reason"].iloc[0].startswith("no run since")
-    assert overdue_dags(runs, {"etl": HOURLY}, runs["start_date"].max() + pd.Timedelta(minutes=30)).empty
 
 
 # --- incremental scoring ------------------------------------------------------------------
