@@ -15,7 +15,7 @@ help:
 	@echo "make test      install what the tests need and run the whole suite (real services; what CI runs)"
 	@echo "make test-fast the tests that need no service: unit, pages in AppTest, static checks (< 1 min)"
 	@echo "make simulate  write 30 days of synthetic history for the synced DAGs into the graph"
-	@echo "make bench     run the benchmarks (lineage queries and page, detection quality and speed, page speed, forecasts, incidents, real-Airflow faults)"
+	@echo "make bench     run the benchmarks (over an hour: lineage, detection, page speed, sync and catch-up, forecasts and incidents on a real Airflow)"
 	@echo "make soak      run the worker 30 min against a busy Airflow; print RSS growth and sync times"
 
 $(PY):
