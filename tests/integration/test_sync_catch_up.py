@@ -43,8 +43,8 @@ class FakeAirflow:
                     self.task_instances.append(SimpleNamespace(
                         dag_id=dag_id, dag_run_id=f"r{day:03d}", task_id=task_id, map_index=-1, state="success",
                         try_number=1, start_date=at(start), end_date=at(start + 30_000), duration=30.0,
-                        queued_when=at(start), pool="default_pool", hostname="h", operator_name="BashOperator",
-                        operator="BashOperator", run_after=at(start), logical_date=at(start), updated_at=start + 60_000))
+                        scheduled_when=at(start), queued_when=at(start), pool="default_pool", hostname="h",
+                        operator_name="BashOperator", operator="BashOperator", run_after=at(start), logical_date=at(start), updated_at=start + 60_000))
 
     def _page(self, items, since, cursor):
         self.requests_made += 1
@@ -68,7 +68,7 @@ class FakeAirflow:
     def list_tasks(self, dag_id):
         self.requests_made += 1
         return [SimpleNamespace(task_id=t, operator_name="BashOperator", pool="default_pool", retries=0, queue=None,
-                                trigger_rule="all_success", is_mapped=False, owner="team",
+                                trigger_rule="all_success", is_mapped=False, owner="team", params=None,
                                 downstream_task_ids=["load"] if t == "extract" else []) for t in TASKS]
 
     def list_assets(self):
