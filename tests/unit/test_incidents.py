@@ -196,6 +196,12 @@ def test_unrelated_dags_missing_runs_together_mean_the_scheduler_fell_behind():
     assert "airflow" not in {d.root_kind for d in two}  # two DAGs are not enough
 
 
+def test_dags_linked_by_assets_missing_runs_together_are_not_the_scheduler():
+    symptoms = [dag_symptom(d, "missing", T0 + i * MIN, "x") for i, d in enumerate(("ingest", "transform", "report"))]
+    drafts = group_symptoms(symptoms, TOPO, AirflowPulse(T0 + 5 * MIN, T0 + 4 * MIN))
+    assert not any("fell behind" in line for d in drafts for line in d.evidence)
+
+
 def test_only_the_first_shard_groups_incidents_since_lineage_crosses_shards():
     from orcai.config import load_settings
     from orcai.incidents.stage import IncidentReport, IncidentStage
