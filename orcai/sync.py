@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 from orcai.airflow import AirflowClient
 from orcai.airflow.records import (
-    asset_record, dag_record, dag_run_record, task_record, task_run_record,
+    asset_record, dag_record, dag_run_record, pool_row, task_record, task_run_record,
 )
 from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowError, AirflowResponseError, AirflowUnreachable
@@ -299,13 +299,6 @@ def _sync_pools(airflow, graph, report: SyncReport, now_ms: int) -> None:
         report.dag_errors["pools"] = str(exc)
         return
     report.pools = len(pools)
-
-
-def pool_row(pool) -> dict:
-    """A pool as Airflow reports it; full: no open slot while task instances wait for one."""
-    row = {name: getattr(pool, name) or 0 for name in ("slots", "occupied_slots", "running_slots", "queued_slots",
-                                                       "scheduled_slots", "open_slots")}
-    return {"name": pool.name, **row, "full": row["slots"] > 0 and row["open_slots"] <= 0 and row["scheduled_slots"] > 0}
 
 
 # --- assets -------------------------------------------------------------------------------

@@ -135,3 +135,10 @@ def asset_record(asset: AssetResponse) -> AssetRecord:
         scheduled_dags=tuple(sorted({d.dag_id for d in asset.scheduled_dags or ()})),
         last_event_at=epoch_ms(last_event.timestamp) if last_event and last_event.timestamp else None,
     )
+
+
+def pool_row(pool) -> dict:
+    """A pool as Airflow reports it; full: no open slot while task instances wait for one."""
+    row = {name: getattr(pool, name) or 0 for name in ("slots", "occupied_slots", "running_slots", "queued_slots",
+                                                       "scheduled_slots", "open_slots")}
+    return {"name": pool.name, **row, "full": row["slots"] > 0 and row["open_slots"] <= 0 and row["scheduled_slots"] > 0}

@@ -211,7 +211,7 @@ def test_only_the_first_shard_groups_incidents_since_lineage_crosses_shards():
 
 def test_a_pool_is_full_when_no_slot_is_open_and_someone_waits():
     from types import SimpleNamespace
-    from orcai.sync import pool_row
+    from orcai.airflow.records import pool_row
     pool = dict(name="db", slots=1, occupied_slots=1, running_slots=1, queued_slots=0, open_slots=0)
     assert pool_row(SimpleNamespace(**pool, scheduled_slots=2))["full"]
     assert not pool_row(SimpleNamespace(**pool, scheduled_slots=0))["full"]  # full, but nobody waits
