@@ -79,6 +79,9 @@ def dag_table(rows: list[dict]) -> pd.DataFrame:
                "last_duration_s", "success_rate", "consecutive_failures", "runs_considered",
                "import_errors", "criticality"]
     table = pd.DataFrame.from_records(records, columns=columns)
+    # Numbers, even when every DAG lacks one (all runs still going): a missing one is a blank
+    # cell on the page, not the text "None".
+    table[["last_duration_s", "success_rate"]] = table[["last_duration_s", "success_rate"]].astype(float)
     # What an operator looks at first: failing DAGs, then the most recently active.
     table["_failing"] = table["last_state"] == "failed"
     table = table.sort_values(["_failing", "last_run_at", "dag_id"], ascending=[False, False, True],

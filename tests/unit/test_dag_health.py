@@ -88,3 +88,10 @@ def test_worker_health_carries_the_catch_ups_of_every_worker():
     assert health.catching_up == (("a", progress),)
     assert progress.share == 0.2 and "6.0 of 30.0 days covered, about 10 min left" in progress.summary()
     assert worker_health([{"name": "c", "last_sync_at": NOW, "catch_up": "{broken"}], NOW, 60).catching_up == ()
+
+
+def test_a_table_where_every_run_is_still_going_has_numeric_gaps_not_nones():
+    rows = [{"dag_id": d, "runs": [{"state": "running", "at": NOW}]} for d in ("a", "b")]
+    table = dag_table(rows)
+    assert table["last_duration_s"].dtype == float and table["success_rate"].dtype == float
+    assert table["last_duration_s"].isna().all()
