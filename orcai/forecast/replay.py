@@ -101,11 +101,14 @@ def _draw_longer(history: np.ndarray | None, elapsed_s: float, ratios: np.ndarra
 
 def _draw_lag(waits: np.ndarray | None, waited: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Start lags of a task that has been ready for `waited` seconds (0 while its upstream
-    tasks still run): from its history longer than that; past it, about to start."""
+    tasks still run): from its history longer than that. Past its history (a busy
+    scheduler, a full pool), one more of its usual lags from now: lags have long tails
+    (mostly a second, now and then a minute), so a multiple of the wait so far, as for a
+    task's run time, would forecast minutes for a task about to start."""
     if waits is None or len(waits) < MIN_HISTORY:
         return waited
     drawn = _draw_beyond(waits, waited, rng)
-    return np.where(np.isnan(drawn), _stretch(waited, waits, rng), drawn)
+    return np.where(np.isnan(drawn), waited + rng.choice(waits, size=len(waited)), drawn)
 
 
 def slow_ratios(durations: dict[str, np.ndarray]) -> np.ndarray:

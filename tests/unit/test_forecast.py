@@ -50,6 +50,18 @@ def test_a_task_running_far_past_its_history_is_the_one_to_watch():
     assert forecast.eta_p80 >= forecast.eta_p50
 
 
+def test_a_task_waiting_past_all_its_start_lags_starts_about_one_usual_lag_later():
+    """Lags have long tails: past them all, the task is due, not a multiple of its wait away."""
+    rng = np.random.default_rng(3)
+    waits = {t: rng.exponential(2.0, 60) for t in CHAIN}  # mostly a second or two, now and then 10 s
+    durations = {t: np.full(30, 60.0) for t in CHAIN}
+    tasks = {t: TaskState(None) for t in CHAIN}
+    waited_s = 2 * float(waits["a"].max())
+    forecast = forecast_run(NOW, tasks, CHAIN, durations, waits, run_start_ms=NOW - int(1000 * waited_s))
+    # a: one more usual lag (median ~1.4 s) then 60 s; b and c: a lag and 60 s each
+    assert NOW + 180_000 <= forecast.eta_p50 <= NOW + 195_000
+
+
 def test_a_failed_task_means_no_eta():
     forecast = forecast_run(NOW, {"a": TaskState("failed", NOW - 1, NOW)}, {"a": set()}, {})
     assert forecast.eta_p50 is None and forecast.watch_reason == "a task failed"
