@@ -61,15 +61,15 @@ if not running.empty:
                       "watch_task", "watch_reason"],
         column_config={
             "dag_id": "DAG", "run_id": "Run", "state": "State",
-            "progress": st.column_config.ProgressColumn("Done", min_value=0.0, max_value=1.0, format="percent",
+            "progress": st.column_config.ProgressColumn("Done", min_value=0, max_value=100, format="%d %%",
                                                        color="blue"),
             "eta_p50": st.column_config.DatetimeColumn("ETA (p50)", format="HH:mm"),
             "eta_p80": st.column_config.DatetimeColumn("ETA (p80)", format="HH:mm",
                                                        help="Four runs in five finish by then."),
             "deadline": st.column_config.DatetimeColumn("Deadline", format="HH:mm",
                                                         help="From a `deadline:07:00` or `deadline:+2h` DAG tag."),
-            "breach_risk": st.column_config.ProgressColumn("Risk of missing it", min_value=0.0, max_value=1.0,
-                                                           format="percent", color="auto-inverse"),
+            "breach_risk": st.column_config.ProgressColumn("Risk of missing it", min_value=0, max_value=100,
+                                                           format="%d %%", color="auto-inverse"),
             "watch_task": "Watch", "watch_reason": st.column_config.TextColumn("Why", width="large")})
     st.caption("ETAs replay each run's remaining tasks over the DAG from their own history, re-forecast "
                "every cycle (UTC times).")

@@ -53,12 +53,13 @@ def load_status(graph: Graph, now_ms: int, sync_interval_s: int) -> StatusOvervi
 
 def running_now_table(rows: list[dict]) -> pd.DataFrame:
     """Queued and running runs with their forecast (forecast_store.running_now rows), most at
-    risk first: progress, the ETA band, the deadline and the chance of missing it."""
+    risk first: progress, the ETA band, the deadline and the chance of missing it (progress
+    and risk in whole percents, 0-100)."""
     columns = ["dag_id", "run_id", "state", "progress", "eta_p50", "eta_p80", "deadline", "breach_risk",
                "watch_task", "watch_reason", "start_date"]
     table = pd.DataFrame(rows, columns=columns)
     for column in ("eta_p50", "eta_p80", "deadline", "start_date"):
         table[column] = pd.to_datetime(pd.to_numeric(table[column], errors="coerce"), unit="ms", utc=True)
-    for column in ("progress", "breach_risk"):
-        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    for column in ("progress", "breach_risk"):  # whole percents: "90 %" reads better than "90.25%"
+        table[column] = (100 * pd.to_numeric(table[column], errors="coerce").astype(float)).round()
     return table

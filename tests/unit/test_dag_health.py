@@ -3,7 +3,7 @@
 import pandas as pd
 
 from orcai.dag_health import consecutive_failures, dag_table, success_rate
-from orcai.overview import run_kpis
+from orcai.overview import run_kpis, running_now_table
 from orcai.worker_health import worker_health
 
 NOW = 1_800_000_000_000
@@ -95,3 +95,10 @@ def test_a_table_where_every_run_is_still_going_has_numeric_gaps_not_nones():
     table = dag_table(rows)
     assert table["last_duration_s"].dtype == float and table["success_rate"].dtype == float
     assert table["last_duration_s"].isna().all()
+
+
+def test_running_now_shows_progress_and_risk_in_whole_percents():
+    table = running_now_table([{"dag_id": "etl", "run_id": "r1", "progress": 1 / 3, "breach_risk": 0.9025},
+                               {"dag_id": "etl", "run_id": "r2", "progress": 0.0, "breach_risk": None}])
+    assert table["progress"].tolist() == [33.0, 0.0] and table.loc[0, "breach_risk"] == 90.0
+    assert pd.isna(table.loc[1, "breach_risk"])
