@@ -121,14 +121,22 @@ def slow_ratios(durations: dict[str, np.ndarray]) -> np.ndarray:
 def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, set[str]],
                  durations: dict[str, np.ndarray], waits: dict[str, np.ndarray] | None = None,
                  deadline_ms: int | None = None, samples: int = SAMPLES, seed: int = 0,
-                 run_start_ms: int | None = None, close_s: np.ndarray | None = None) -> RunForecast:
+                 run_start_ms: int | None = None, close_s: np.ndarray | None = None,
+                 waits_now: dict[str, np.ndarray] | None = None) -> RunForecast:
     """Forecast one run. `tasks`: every task id of the DAG with its state in this run (no
     state: not started); `upstream`: task id -> direct upstream task ids; `durations` /
     `waits`: task id -> seconds of its earlier successful runs (run time / start lag: from
     ready to running); `run_start_ms`: when the run started (None while it is queued);
-    `close_s`: seconds from the last task's end to the run's end in the DAG's earlier runs."""
+    `close_s`: seconds from the last task's end to the run's end in the DAG's earlier runs;
+    `waits_now`: task id -> its past start lags when its pool was about as busy as now
+    (load.lags_like_now), used for the tasks to start next: those whose upstream tasks are
+    all done or running (the load now says little about a task due hours from now)."""
     rng = np.random.default_rng(seed)
-    context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, waits or {},
+    next_up = {t for t, state in tasks.items() if state.start_ms is None and state.state not in DONE_STATES
+               and all(tasks[u].state in DONE_STATES or tasks[u].start_ms is not None
+                       for u in upstream.get(t, ()) if u in tasks)}
+    near = {t: w for t, w in (waits_now or {}).items() if t in next_up and w is not None and len(w) >= MIN_HISTORY}
+    context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, {**(waits or {}), **near},
                       slow_ratios(durations), typical_duration_s(durations), rng, samples)
     done = sum(1 for t in tasks.values() if t.state in DONE_STATES)
     progress = done / len(tasks) if tasks else 1.0

@@ -13,6 +13,7 @@ import numpy as np
 
 from orcai.config import Settings
 from orcai.forecast.deadlines import deadline_at, deadline_spec
+from orcai.forecast.load import PoolTimeline, lags_like_now
 from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run
 from orcai.graph import Graph
 from orcai.graph import dag_store, forecast_store, lineage_store, run_store
@@ -53,6 +54,33 @@ def task_states(rows: list[dict]) -> dict[str, TaskState]:
     return states
 
 
+@dataclass
+class History:
+    """A DAG's tasks' past run times and start lags (seconds), each lag with its pool's load
+    when the task became ready (NaN: unknown), and each task's pool."""
+    durations: dict[str, dict[str, np.ndarray]]
+    waits: dict[str, dict[str, np.ndarray]]
+    loads: dict[str, dict[str, np.ndarray]]
+    pool_of: dict[tuple[str, str], str]
+
+    def waits_now(self, dag: str, instances: list[dict], load_now: dict[str, int]) -> dict[str, np.ndarray]:
+        """Per task of one run, its past lags when its pool was about as busy as now. The load
+        now counts the task's own instance while it is scheduled or queued; a past lag's load
+        was counted as it became ready, before it was scheduled: it is left out here too."""
+        own = {i["task_id"]: i for i in instances}
+        near = {}
+        for task, lags in self.waits[dag].items():
+            instance = own.get(task) or {}
+            pool = instance.get("pool") or self.pool_of.get((dag, task))
+            if pool is None:
+                continue
+            load = load_now.get(pool, 0) - int(instance.get("state") in ("scheduled", "queued"))
+            chosen = lags_like_now(lags, self.loads[dag].get(task), max(load, 0))
+            if chosen is not None:
+                near[task] = chosen
+        return near
+
+
 def _task_id(dag_id: str, key: str) -> str:
     return key[len(dag_id) + 1:]
 
@@ -70,8 +98,10 @@ class ForecastStage:
             return report
         dags = sorted({run["dag_id"] for run in runs})
         tasks, upstream = self._structure(graph, dags)
-        durations, waits = self._history(graph, dags, now_ms)
+        history = self._history(graph, dags, now_ms)
+        durations, waits = history.durations, history.waits
         closes = self._close_lags(graph, dags, now_ms)
+        load_now = forecast_store.pool_load_now(graph)
         instances: dict[str, list[dict]] = defaultdict(list)
         for row in run_store.task_runs_of(graph, [run["key"] for run in runs]):
             instances[row["run_id"]].append(row)
@@ -83,9 +113,10 @@ class ForecastStage:
             spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules, run.get("deadline_param"),
                                  run.get("deadline_setting"))
             deadline = deadline_at(spec, run.get("logical_date"))
+            waits_now = history.waits_now(dag, instances[run["run_id"]], load_now)
             forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], waits[dag], deadline,
                                     seed=zlib.crc32(run["key"].encode()), run_start_ms=run.get("start_date"),
-                                    close_s=closes.get(dag))
+                                    close_s=closes.get(dag), waits_now=waits_now)
             rows.append({"key": run["key"], "at": now_ms, "p50": forecast.eta_p50, "p80": forecast.eta_p80,
                          "deadline": deadline, "risk": forecast.breach_risk, "progress": round(forecast.progress, 3),
                          "watch_task": forecast.watch_task, "watch_reason": forecast.watch_reason,
@@ -108,17 +139,32 @@ class ForecastStage:
                 upstream[dag][_task_id(dag, edge["task"])].add(_task_id(dag, edge["upstream"]))
         return tasks, upstream
 
-    def _history(self, graph: Graph, dags: list[str], now_ms: int):
+    def _history(self, graph: Graph, dags: list[str], now_ms: int) -> "History":
         since = now_ms - self.settings.detect_lookback_days * DAY_MS
+        rows = forecast_store.success_durations(graph, dags, since)
+        pools = sorted({row["pool"] for row in rows if row.get("pool")})
+        spans: dict[str, list[tuple]] = defaultdict(list)
+        for span in forecast_store.pool_spans(graph, pools, since) if pools else ():
+            if span["entered_ms"] is not None:
+                spans[span["pool"]].append((span["entered_ms"], span["left_ms"]))
+        timelines = {pool: PoolTimeline(spans[pool]) for pool in pools}
         runs: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         waits: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for row in forecast_store.success_durations(graph, dags, since):
-            runs[row["dag_id"]][row["task_id"]].append(float(row["duration_s"]))
+        loads: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        pool_of: dict[tuple[str, str], str] = {}
+        for row in rows:
+            dag, task = row["dag_id"], row["task_id"]
+            runs[dag][task].append(float(row["duration_s"]))
             if row.get("lag_s") is not None:  # clocks of Airflow's parts may disagree by a little
-                waits[row["dag_id"]][row["task_id"]].append(max(0.0, float(row["lag_s"])))
-        as_arrays = lambda by_dag: defaultdict(dict, {dag: {t: np.asarray(v) for t, v in per_task.items()}
+                waits[dag][task].append(max(0.0, float(row["lag_s"])))
+                timeline, ready = timelines.get(row.get("pool")), row.get("ready_ms")
+                known = timeline is not None and ready is not None
+                loads[dag][task].append(float(timeline.load_at([ready])[0]) if known else np.nan)
+            if row.get("pool"):
+                pool_of[(dag, task)] = row["pool"]
+        as_arrays = lambda by_dag: defaultdict(dict, {dag: {t: np.asarray(v, dtype=float) for t, v in per_task.items()}
                                                       for dag, per_task in by_dag.items()})
-        return as_arrays(runs), as_arrays(waits)
+        return History(as_arrays(runs), as_arrays(waits), as_arrays(loads), pool_of)
 
     def _close_lags(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, np.ndarray]:
         since = now_ms - self.settings.detect_lookback_days * DAY_MS

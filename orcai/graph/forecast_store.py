@@ -8,6 +8,7 @@ from orcai.graph.load import write_batched
 from orcai.graph.properties import remove_stale, split_nulls
 
 ACTIVE_STATES = ["queued", "running"]
+LOAD_STATES = ("scheduled", "queued", "running")  # a task instance waiting for a pool slot, or holding one
 
 
 def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
@@ -26,17 +27,39 @@ def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
 
 
 def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
-    """The DAGs' successful task runs started since `since_ms`: seconds running, and the
-    start lag (seconds from ready to running: from the end of its upstream task runs in the
-    same DAG run, for a first task from the run's start)."""
+    """The DAGs' successful task runs started since `since_ms`: seconds running, the start
+    lag (seconds from ready to running: from the end of its upstream task runs in the same
+    DAG run, for a first task from the run's start), when it became ready and its pool."""
     return graph.read("""
         MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)-[:INSTANCE_OF]->(t:Task)
         WHERE tr.dag_id IN $dags AND tr.start_date >= $since AND tr.state = 'success' AND tr.duration_s IS NOT NULL
         OPTIONAL MATCH (t)-[:DEPENDS_ON]->(:Task)<-[:INSTANCE_OF]-(up:TaskRun)<-[:HAS_TASK_RUN]-(r)
-        WITH tr, r, max(up.end_date) AS ready
+        WITH tr, r, coalesce(max(up.end_date), r.start_date) AS ready
         RETURN tr.dag_id AS dag_id, tr.task_id AS task_id, tr.duration_s AS duration_s,
-               (tr.start_date - coalesce(ready, r.start_date)) / 1000.0 AS lag_s""",
+               (tr.start_date - ready) / 1000.0 AS lag_s, ready AS ready_ms, tr.pool AS pool""",
         {"dags": dag_ids, "since": since_ms})
+
+
+def pool_spans(graph: Graph, pools: list[str], since_ms: int) -> list[Row]:
+    """Every task run in these pools started since `since_ms` (any DAG, any state): when it
+    entered the pool (scheduled, else queued, else started) and when it left (its end; null
+    while it runs). What a pool's load at a past moment is counted from."""
+    return graph.read("""
+        MATCH (tr:TaskRun)
+        WHERE tr.start_date >= $since AND tr.pool IN $pools
+        RETURN tr.pool AS pool, coalesce(tr.scheduled_when, tr.queued_when, tr.start_date) AS entered_ms,
+               tr.end_date AS left_ms""", {"pools": pools, "since": since_ms})
+
+
+def pool_load_now(graph: Graph) -> dict[str, int]:
+    """Per pool, the task instances of queued and running DAG runs (any DAG) scheduled,
+    queued or running in it now: its load."""
+    rows = graph.read("""
+        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
+        WHERE r.state IN $runs AND tr.state IN $states AND tr.pool IS NOT NULL
+        RETURN tr.pool AS pool, count(tr) AS n""",
+        {"runs": ACTIVE_STATES, "states": list(LOAD_STATES)})
+    return {row["pool"]: int(row["n"]) for row in rows}
 
 
 def close_lags(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:

@@ -58,7 +58,7 @@ def task_runs_of(graph: Graph, dag_run_keys: list[str]) -> list[Row]:
         MATCH (r:DagRun {key: run_key})-[:HAS_TASK_RUN]->(tr:TaskRun)
         RETURN r.run_id AS run_id, tr.task_id AS task_id, tr.map_index AS map_index,
                tr.state AS state, tr.try_number AS try_number, tr.start_date AS start_date,
-               tr.end_date AS end_date, tr.duration_s AS duration_s, tr.queued_s AS queued_s
+               tr.end_date AS end_date, tr.duration_s AS duration_s, tr.queued_s AS queued_s, tr.pool AS pool
     """, {"keys": dag_run_keys})
 
 

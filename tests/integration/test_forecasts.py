@@ -132,3 +132,42 @@ def test_policy_facts_read_the_forecast_of_the_run_at_risk(graph, graph_uri):
     assert run["id"] == "r0" and run["active_id"] == "now"  # the newest finished run; the active one
     assert run["breach_risk"] >= 0.7 and run["deadline"] == 1 and run["eta_p80"] > 1 and run["late_min"] >= 1
     assert run["watch"].startswith("transform: running for 30 min")
+
+
+def test_a_task_about_to_start_waits_as_long_as_it_did_when_its_pool_was_as_busy(graph, graph_uri):
+    """nightly.load runs 10 s in pool db. In its history, when three task runs of another
+    DAG held the pool as it became ready it started 60 s later, else 1 s later."""
+    now = int(time.time() * 1000)
+    load_dags(graph, [DagRecord("nightly", is_paused=False), DagRecord("other", is_paused=False)])
+    load_tasks(graph, ["nightly", "other"], [TaskRecord("nightly", "load", pool="db")]
+               + [TaskRecord("other", f"t{j}", pool="db") for j in range(3)])
+    runs, task_runs = [], []
+    for i in range(40):
+        start, busy = now - (i + 2) * 10 * MIN, i % 2 == 0
+        lag = 60_000 if busy else 1_000
+        runs.append(DagRunRecord("nightly", f"r{i}", "success", start_date=start, end_date=start + lag + 10_000))
+        task_runs.append(TaskRunRecord("nightly", f"r{i}", "load", -1, "success", start_date=start + lag,
+                                       end_date=start + lag + 10_000, duration_s=10.0, pool="db",
+                                       scheduled_when=start + 500))
+        if busy:
+            runs.append(DagRunRecord("other", f"r{i}", "success", start_date=start - 1_000, end_date=start + lag))
+            task_runs += [TaskRunRecord("other", f"r{i}", f"t{j}", -1, "success", start_date=start - 1_000,
+                                        end_date=start + lag, duration_s=lag / 1000, pool="db") for j in range(3)]
+    runs += [DagRunRecord("nightly", "now", "running", start_date=now),
+             DagRunRecord("other", "now", "running", start_date=now - 5_000)]
+    task_runs += [TaskRunRecord("nightly", "now", "load", -1, "scheduled", pool="db", scheduled_when=now)]
+    task_runs += [TaskRunRecord("other", "now", f"t{j}", -1, "running", start_date=now - 5_000, pool="db")
+                  for j in range(3)]
+    load_dag_runs(graph, runs)
+    load_task_runs(graph, task_runs)
+    stage = ForecastStage(load_settings(graph_uri=graph_uri))
+
+    assert forecast_store.pool_load_now(graph) == {"db": 4}  # its own scheduled instance and the three
+    stage.run(graph, now)
+    eta = lambda: graph.read("MATCH (r:DagRun {key: 'nightly/now'}) RETURN r.eta_p50 AS eta")[0]["eta"]
+    assert now + 65_000 <= eta() <= now + 75_000  # 60 s to a slot, 10 s to run (and the run's close)
+
+    load_task_runs(graph, [TaskRunRecord("other", "now", f"t{j}", -1, "success", start_date=now - 5_000,
+                                         end_date=now, duration_s=5.0, pool="db") for j in range(3)])
+    stage.run(graph, now)
+    assert now + 10_000 <= eta() <= now + 15_000  # the pool is free: a second's lag

@@ -119,3 +119,32 @@ def test_deadlines_from_the_setting_for_dags_without_a_tag():
     for wrong in ("report_*", "report_*=7am", "=+2h", "x=25:00"):
         with pytest.raises(ConfigError, match="ORCAI_DEADLINES|deadlines"):
             load_settings(deadlines=wrong)
+
+
+def test_a_pools_load_at_past_moments():
+    from orcai.forecast.load import PoolTimeline
+    pool = PoolTimeline([(0, 10), (5, None), (8, 9)])  # None: still running
+    assert pool.load_at([0, 5, 8.5, 9, 10, 20]).tolist() == [1, 2, 3, 2, 1, 1]
+    assert PoolTimeline([]).load_at([5]).tolist() == [0]
+
+
+def test_start_lags_like_now_come_from_the_past_lags_at_a_similar_load():
+    from orcai.forecast.load import lags_like_now
+    loads = np.repeat([0.0, 1.0, 4.0], 40)
+    lags = np.where(loads >= 4, 30.0, 1.0)  # with four ahead in the pool, a task waited 30 s
+    assert set(lags_like_now(lags, loads, 5).tolist()) == {30.0}
+    assert set(lags_like_now(lags, loads, 0).tolist()) == {1.0}
+    unknown = np.full(120, np.nan)
+    assert lags_like_now(lags, unknown, 5) is None and lags_like_now(lags, loads, None) is None
+    assert lags_like_now(lags[:15], loads[:15], 0) is None  # too few to condition on
+
+
+def test_the_load_now_moves_the_tasks_about_to_start_not_those_further_on():
+    durations = {t: np.full(30, 60.0) for t in CHAIN}
+    waits = {t: np.full(30, 1.0) for t in CHAIN}
+    busy = {t: np.full(10, 120.0) for t in CHAIN}  # the lags seen when the pool was this busy
+    tasks = {"a": TaskState("success", NOW - 60_000, NOW), "b": TaskState(None), "c": TaskState(None)}
+    quiet = forecast_run(NOW, tasks, CHAIN, durations, waits)
+    crowded = forecast_run(NOW, tasks, CHAIN, durations, waits, waits_now=busy)
+    # b is next (its upstream is done): it waits 120 s, not 1 s; c, two steps on, keeps its usual 1 s
+    assert crowded.eta_p50 - quiet.eta_p50 == 119_000
