@@ -44,6 +44,8 @@ import numpy as np
 from orcai.airflow import AirflowClient
 from orcai.config import load_settings
 from orcai.errors import AirflowResponseError, AirflowUnreachable
+from orcai.forecast.load import lags_like_now
+from orcai.forecast.stage import ForecastStage
 from orcai.graph import forecast_store
 from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, airflow_env, start_airflow
 from tests.benchmarks.harness import Target, falkordb, port, print_table, report_targets
@@ -212,6 +214,30 @@ def score(runs: list[Run], alerts: dict, deadlines: dict, usual: dict) -> dict:
             "lead": statistics.median(lead) if lead else 0.0, "alerts": tp + fp}
 
 
+def lag_check(worker: Worker) -> list[dict]:
+    """How well each task run's start lag is told by its task's other lags (leave one out):
+    all of them, or only those with its pool's load most like the load as it became ready
+    (what the forecast does for the tasks to start next). Per pool: mean absolute error of
+    the median lag, and the mean pinball loss of the p80 (seconds; lower is better)."""
+    history = ForecastStage(worker.settings)._history(worker.graph, DAG_IDS, int(time.time() * 1000))
+    errors: dict[str, list[tuple]] = {}
+    for dag, per_task in history.waits.items():
+        for task, lags in per_task.items():
+            loads = history.loads[dag][task]
+            for i, lag in enumerate(lags):
+                rest, rest_loads = np.delete(lags, i), np.delete(loads, i)
+                near = lags_like_now(rest, rest_loads, None if np.isnan(loads[i]) else loads[i])
+                row = []
+                for told in (rest, rest if near is None else near):
+                    p80 = np.quantile(told, 0.8)
+                    row += [abs(np.median(told) - lag), 0.8 * (lag - p80) if lag > p80 else 0.2 * (p80 - lag)]
+                errors.setdefault(history.pool_of.get((dag, task), "?"), []).append(tuple(row))
+    return [{"pool": pool, "lags": len(rows), "median error, all": float(np.mean([r[0] for r in rows])),
+             "median error, load like then": float(np.mean([r[2] for r in rows])),
+             "p80 pinball, all": float(np.mean([r[1] for r in rows])),
+             "p80 pinball, load like then": float(np.mean([r[3] for r in rows]))} for pool, rows in errors.items()]
+
+
 def calibration(runs: list[Run]) -> tuple[float, float, float]:
     """p80 coverage of the first forecast; mean and median APE of the ETA at half progress."""
     covered, errors = [], []
@@ -267,7 +293,7 @@ class RunningNowShot:
         self.app.stop()
 
 
-def measure(args, home: Path, falkor_port: int) -> tuple[list[Run], dict, dict, dict]:
+def measure(args, home: Path, falkor_port: int) -> tuple[list[Run], dict, dict, dict, list[dict]]:
     dags = home / "dags"
     shutil.copytree(DAGS, dags, ignore=shutil.ignore_patterns("__pycache__"))
     service = start_airflow(home / "airflow", REPO_ROOT / ".orcai" / "airflow-venv", port(AIRFLOW_PORT),
@@ -305,9 +331,10 @@ def measure(args, home: Path, falkor_port: int) -> tuple[list[Run], dict, dict, 
         bench.drain()
         measured = bench.runs[warm:]
         misses = airflow_alerts(dags / "deadline_misses.jsonl")
+        lags = lag_check(bench.worker)
         bench.worker.close()
         bench.client.close()
-        return measured, misses, deadlines, usual
+        return measured, misses, deadlines, usual, lags
     finally:
         if shot is not None:
             shot.close()
@@ -323,10 +350,12 @@ def main(argv=None) -> int:
     parser.add_argument("--runs-json", type=Path, help="write every measured run with its forecasts here")
     args = parser.parse_args(argv)
     with falkordb(FALKOR_PORT) as falkor_port, tempfile.TemporaryDirectory() as home:
-        runs, misses, deadlines, usual = measure(args, Path(home), falkor_port)
+        runs, misses, deadlines, usual, lags = measure(args, Path(home), falkor_port)
     if args.runs_json:
         args.runs_json.write_text(json.dumps({"deadlines": deadlines, "usual": usual, "airflow_alerts": [
-            [*key, at] for key, at in misses.items()], "runs": [asdict(r) for r in runs]}))
+            [*key, at] for key, at in misses.items()], "runs": [asdict(r) for r in runs], "lags": lags}))
+    print("\nStart lags told by the task's other lags (leave one out, seconds):")
+    print_table(lags)
     return report(runs, misses, deadlines, usual)
 
 
