@@ -126,8 +126,9 @@ def estate(graph: Graph) -> dict[str, list[Row]]:
 
 def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
     """What the time breakdown needs of each task run: its times, its DAG run's, its task's
-    usual (run, and start: never from runs that waited in a full pool, or starvation would
-    become the usual), and when (and which of) its upstream tasks in the same DAG run finished last."""
+    usual (run; start and end from when it could start, never from runs that waited in a full
+    pool, or starvation would become the usual), and when (and which of) its upstream tasks
+    in the same DAG run finished last."""
     rows = graph.read("""
         UNWIND $keys AS k
         MATCH (tr:TaskRun {key: k})
@@ -143,15 +144,17 @@ def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
                       {"keys": keys})
     if not rows:
         return rows
-    usual = {r["key"]: r["usual"] for r in graph.read("""
+    usual = {r["key"]: r for r in graph.read("""
         UNWIND $keys AS k MATCH (t:Task {key: k})
         WITH k, t MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)-[:INSTANCE_OF]->(t)
-        WHERE tr.state = 'success' AND tr.start_date IS NOT NULL AND coalesce(tr.try_number, 1) = 1
-          AND tr.pool_full IS NULL
-        RETURN k AS key, percentileDisc((tr.start_date - coalesce(r.queued_at, r.logical_date, tr.start_date))
-                                        / 1000.0, 0.5) AS usual""",
-                                                         {"keys": sorted({r["task_key"] for r in rows})})}
-    return [{**r, "usual_start_s": usual.get(r["task_key"])} for r in rows]
+        WHERE tr.state = 'success' AND tr.start_date IS NOT NULL AND tr.end_date IS NOT NULL
+          AND coalesce(tr.try_number, 1) = 1 AND tr.pool_full IS NULL
+        WITH k, tr, coalesce(r.queued_at, r.logical_date, tr.start_date) AS could
+        RETURN k AS key, percentileDisc((tr.start_date - could) / 1000.0, 0.5) AS start,
+               percentileDisc((tr.end_date - could) / 1000.0, 0.5) AS end""",
+                                               {"keys": sorted({r["task_key"] for r in rows})})}
+    return [{**r, "usual_start_s": (usual.get(r["task_key"]) or {}).get("start"),
+             "usual_end_s": (usual.get(r["task_key"]) or {}).get("end")} for r in rows]
 
 
 # Anchored lookups start from the indexed node and go on after WITH: given the whole

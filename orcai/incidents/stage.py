@@ -160,5 +160,6 @@ def timing(row: dict, now_ms: int) -> RunTiming:
     return RunTiming(could_start_ms=int(row["could_start"]), start_ms=row.get("start"), end_ms=row.get("end"),
                      now_ms=now_ms, queued_s=row.get("queued_s"), try_number=int(row.get("try_number") or 1),
                      upstream_end_ms=row.get("upstream_end"), upstream_task=row.get("upstream_task"),
-                     usual_run_s=row.get("usual_run_s"), usual_start_s=row.get("usual_start_s"), pool=row.get("pool"),
+                     usual_run_s=row.get("usual_run_s"), usual_start_s=row.get("usual_start_s"),
+                     usual_end_s=row.get("usual_end_s"), pool=row.get("pool"),
                      scheduled_ms=row.get("scheduled_when"), pool_slots=row.get("pool_slots"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from orcai.incidents.breakdown import PARTS, RunTiming, breakdown
@@ -158,6 +160,16 @@ def test_the_wait_for_a_pool_slot_counts_from_when_it_was_scheduled_and_its_usua
     assert result.parts["scheduling"] == 2 * 60 and result.parts["queued"] == 7.5 * 60
     assert result.late_s == 11.5 * 60 - 150 - 120
     assert result.sentence == "late 7 min: 7 min queued in pool db (1/1 slots used)"
+
+
+def test_lateness_is_measured_against_the_usual_end_not_the_sum_of_usual_start_and_run():
+    # usually starts 2-6 s after its DAG run is queued and runs 1-5 s, but the slow starts
+    # and the slow runs are not the same runs: it usually ends 6 s in, not 4 + 3 = 7 s
+    t = RunTiming(could_start_ms=T0, start_ms=T0 + 4_000, end_ms=T0 + 40_000, now_ms=T0 + 60_000,
+                  queued_s=0, usual_run_s=3, usual_start_s=4, usual_end_s=6)
+    result = breakdown(t)
+    assert result.late_s == 34 and sum(result.parts.values()) == pytest.approx(40, abs=0.05)
+    assert breakdown(replace(t, usual_end_s=None)).late_s == 33  # no clean run ended yet: start + run
 
 
 def test_a_retry_storm_is_a_symptom_and_says_how_it_ended():
