@@ -20,11 +20,11 @@ from orcai.graph import alert_store
 from orcai.graph import incident_store as store
 from orcai.incidents import symptoms as sym
 from orcai.incidents.breakdown import RunTiming, breakdown
+from orcai.incidents.estate import CycleEstate
 from orcai.incidents.grouping import (
     AIRFLOW_IDLE_MS, FAILURE_KINDS, POOL_FULL_WAIT_S, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms,
 )
 from orcai.incidents.lifecycle import Change, reconcile
-from orcai.incidents.topology import topology_from_rows
 from orcai.model import MINUTE_MS
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class IncidentStage:
                                                  sorted({s.dag_id for s in found}))
         return sym.active(found, task_ok, dag_ok)
 
-    def run(self, graph: Graph, now_ms: int) -> IncidentReport:
+    def run(self, graph: Graph, now_ms: int, estate: CycleEstate | None = None) -> IncidentReport:
         # Lineage crosses shards, so incidents are grouped from every shard's symptoms, once:
         # by the first shard (like pools and tags in the policy stage). Their Slack notices
         # go out from the shard owning the root's DAG (orcai.alerts.dispatch).
@@ -103,8 +103,7 @@ class IncidentStage:
             symptoms += sym.overdue_dags(store.scheduled_dags(graph), now_ms)
         drafts = []
         if symptoms:
-            topo = topology_from_rows(store.estate(graph))
-            drafts = group_symptoms(symptoms, topo, pulse)
+            drafts = group_symptoms(symptoms, (estate or CycleEstate(graph)).topology(), pulse)
         changes, resolved_keys = reconcile(open_now, drafts)
         if changes:
             store.write_incidents(graph, [incident_row(c, now_ms) for c in changes])
