@@ -37,6 +37,7 @@ from orcai.forecast.stage import ForecastReport, ForecastStage
 from orcai.graph import Graph, connect, describe_uri
 from orcai.graph.load import ensure_schema, summarize_unsummarized_dags
 from orcai.graph.worker_store import write_heartbeat
+from orcai.incidents.estate import CycleEstate
 from orcai.incidents.stage import IncidentReport, IncidentStage
 from orcai.logs import configure_logging
 from orcai.graph.lock import GraphLock
@@ -58,6 +59,7 @@ class CycleOutcome:
     policies: PolicyReport | None = None
     alerts: DispatchReport | None = None  # Slack: sent, failed, pending (None when Slack is off)
     failed_stages: list[str] = field(default_factory=list)
+    estate: CycleEstate | None = None  # the lineage, read once for the stages that judge on it
 
 
 Stage = Callable[[CycleOutcome], None]
@@ -129,7 +131,7 @@ class Worker:
                 return None
         else:  # a later step in its own process: the sync ran in an earlier one
             report = SyncReport(started_at=int(self.clock() * 1000))
-        outcome = CycleOutcome(now_ms=int(self.clock() * 1000), sync=report)
+        outcome = CycleOutcome(now_ms=int(self.clock() * 1000), sync=report, estate=CycleEstate(self.graph))
         for name, stage in self._stages_of(step):
             if not self._extend_lock():
                 log.warning("lost the cycle lock to another worker: stopping before %s", name)
@@ -207,7 +209,7 @@ class Worker:
 
     def _group_incidents(self, outcome: CycleOutcome) -> None:
         """Group the active symptoms into incidents with a root cause; open, grow, resolve."""
-        report = self.incidents.run(self.graph, outcome.now_ms)
+        report = self.incidents.run(self.graph, outcome.now_ms, outcome.estate)
         outcome.incidents = report
         if report.opened or report.grew or report.resolved:
             log.info("incidents: %d open (%d new, %d grew), %d resolved", report.open, report.opened,

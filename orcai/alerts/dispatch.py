@@ -27,6 +27,7 @@ from orcai.config import Settings
 from orcai.errors import SlackError
 from orcai.graph import Graph
 from orcai.graph import alert_store
+from orcai.incidents.estate import CycleEstate
 from orcai.lineage.blast_radius import reach_of
 from orcai.model import DAY_MS, task_key
 
@@ -93,12 +94,14 @@ def alerted_severities(min_severity: str) -> list[str]:
     return list(SEVERITIES[SEVERITIES.index(min_severity):])
 
 
-def enqueue_cycle_alerts(graph: Graph, now_ms: int, min_severity: str = "low") -> int:
+def enqueue_cycle_alerts(graph: Graph, now_ms: int, min_severity: str = "low",
+                         estate: CycleEstate | None = None) -> int:
     """New open anomalies at `min_severity` or above, newly closed announced ones and new
-    DAG failures → outbox. Returns how many alerts were added."""
+    DAG failures → outbox. Returns how many alerts were added. `estate`: the cycle's
+    lineage, when an earlier stage read it already."""
     since = now_ms - ALERT_MAX_AGE_MS
     new = alert_store.unannounced_anomalies(graph, since, alerted_severities(min_severity))
-    reach = reach_of(graph, [anomaly_node(row) for row in new])
+    reach = reach_of(graph, [anomaly_node(row) for row in new], estate)
     opened = [anomaly_alert(row, now_ms, reach[anomaly_node(row)].sentence) for row in new]
     closed = [resolved_alert(row, now_ms) for row in alert_store.closed_announced_anomalies(
         graph, since, list(CLOSED_STATUSES))]
@@ -129,8 +132,9 @@ class AlertDispatcher:
         # One cycle may spend at most about this long on Slack (each send is bounded too).
         self.cycle_budget_s = max(30.0, 3 * settings.slack_timeout_s)
 
-    def run(self, now_ms: int) -> DispatchReport:
-        report = DispatchReport(enqueued=enqueue_cycle_alerts(self.graph, now_ms, self.settings.alert_min_severity))
+    def run(self, now_ms: int, estate: CycleEstate | None = None) -> DispatchReport:
+        report = DispatchReport(enqueued=enqueue_cycle_alerts(self.graph, now_ms, self.settings.alert_min_severity,
+                                                              estate))
         # With ORCAI_SHARD, each shard sends the alerts of its own DAGs (alerts about no DAG:
         # shard 0), so shards running at once never post the same alert twice.
         shard = self.settings.dag_shard
@@ -209,4 +213,4 @@ class SlackAlertStage:
 
     def __call__(self, outcome) -> None:
         if self.dispatcher is not None:
-            outcome.alerts = self.dispatcher.run(outcome.now_ms)
+            outcome.alerts = self.dispatcher.run(outcome.now_ms, outcome.estate)

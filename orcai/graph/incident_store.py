@@ -84,6 +84,52 @@ def retrying_runs(graph: Graph, since_ms: int, min_tries: int) -> list[Row]:
                       {"since": since_ms, "tries": min_tries})
 
 
+def long_runs(graph: Graph, since_ms: int, now_ms: int, min_ratio: float, min_excess_s: float,
+              limit: int) -> list[Row]:
+    """Task runs started since `since_ms`, finished well or still running, that ran (or have
+    been running by `now_ms`) at least `min_ratio` times their task's usual run time (the
+    detector's band median) and `min_excess_s` more than it; the `limit` furthest out."""
+    return graph.read("""
+        MATCH (tr:TaskRun)-[:INSTANCE_OF]->(t:Task)
+        WHERE tr.start_date >= $since AND tr.state IN ['success', 'running'] AND t.band_median > 0
+        WITH tr, t, (coalesce(tr.end_date, $now) - tr.start_date) / 1000.0 AS ran
+        WHERE ran >= $ratio * t.band_median AND ran - t.band_median >= $excess
+        RETURN tr.key AS key, t.dag_id AS dag_id, t.key AS task_key, tr.run_id AS run_id, tr.start_date AS at,
+               coalesce(tr.end_date, $now) AS until, tr.state AS state, ran AS ran_s, t.band_median AS usual_s,
+               coalesce(tr.pool, t.pool) AS pool
+        ORDER BY ran / t.band_median DESC LIMIT $limit""",
+                      {"since": since_ms, "now": now_ms, "ratio": min_ratio, "excess": min_excess_s, "limit": limit})
+
+
+def pace_around(graph: Graph, runs: list[dict]) -> dict[str, dict]:
+    """For each run ({key, task_key, at, until}): how fast the other tasks went meanwhile, as
+    the median of (run time / usual run time) over their finished successful runs that started
+    between `at` and `until` (`pace`: 1 is their usual, 3 three times slower), and how many
+    (`peers`)."""
+    rows = graph.read("""
+        UNWIND $runs AS c
+        MATCH (tr:TaskRun) WHERE tr.start_date >= c.at AND tr.start_date <= c.until AND tr.state = 'success'
+          AND tr.end_date IS NOT NULL
+        WITH c, tr MATCH (tr)-[:INSTANCE_OF]->(t:Task) WHERE t.band_median > 0 AND t.key <> c.task_key
+        RETURN c.key AS key, percentileDisc((tr.end_date - tr.start_date) / 1000.0 / t.band_median, 0.5) AS pace,
+               count(tr) AS peers""",
+                      {"runs": [{k: r[k] for k in ("key", "task_key", "at", "until")} for r in runs]})
+    return {r["key"]: r for r in rows}
+
+
+def recent_run_times(graph: Graph, runs: list[dict], last: int) -> dict[str, list[float]]:
+    """For each run ({key, task_key, at}): the run times (seconds) of its task's `last`
+    successful runs that started before it, newest first."""
+    rows = graph.read("""
+        UNWIND $runs AS c MATCH (t:Task {key: c.task_key})
+        WITH c, t MATCH (t)<-[:INSTANCE_OF]-(o:TaskRun)
+        WHERE o.state = 'success' AND o.start_date < c.at AND o.end_date IS NOT NULL
+        WITH c, o ORDER BY o.start_date DESC
+        RETURN c.key AS key, collect((o.end_date - o.start_date) / 1000.0)[..$last] AS recent""",
+                      {"runs": [{k: r[k] for k in ("key", "task_key", "at")} for r in runs], "last": last})
+    return {r["key"]: r["recent"] for r in rows}
+
+
 def latest_successes(graph: Graph, task_keys: list[str], dag_ids: list[str]) -> tuple[dict, dict]:
     """When the newest successful run of each task, and of each DAG, started."""
     tasks = graph.read("""
@@ -126,8 +172,9 @@ def estate(graph: Graph) -> dict[str, list[Row]]:
 
 def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
     """What the time breakdown needs of each task run: its times, its DAG run's, its task's
-    usual (run, and start: never from runs that waited in a full pool, or starvation would
-    become the usual), and when (and which of) its upstream tasks in the same DAG run finished last."""
+    usual (run; start and end from when it could start, never from runs that waited in a full
+    pool, or starvation would become the usual), and when (and which of) its upstream tasks
+    in the same DAG run finished last."""
     rows = graph.read("""
         UNWIND $keys AS k
         MATCH (tr:TaskRun {key: k})
@@ -143,15 +190,17 @@ def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
                       {"keys": keys})
     if not rows:
         return rows
-    usual = {r["key"]: r["usual"] for r in graph.read("""
+    usual = {r["key"]: r for r in graph.read("""
         UNWIND $keys AS k MATCH (t:Task {key: k})
         WITH k, t MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)-[:INSTANCE_OF]->(t)
-        WHERE tr.state = 'success' AND tr.start_date IS NOT NULL AND coalesce(tr.try_number, 1) = 1
-          AND tr.pool_full IS NULL
-        RETURN k AS key, percentileDisc((tr.start_date - coalesce(r.queued_at, r.logical_date, tr.start_date))
-                                        / 1000.0, 0.5) AS usual""",
-                                                         {"keys": sorted({r["task_key"] for r in rows})})}
-    return [{**r, "usual_start_s": usual.get(r["task_key"])} for r in rows]
+        WHERE tr.state = 'success' AND tr.start_date IS NOT NULL AND tr.end_date IS NOT NULL
+          AND coalesce(tr.try_number, 1) = 1 AND tr.pool_full IS NULL
+        WITH k, tr, coalesce(r.queued_at, r.logical_date, tr.start_date) AS could
+        RETURN k AS key, percentileDisc((tr.start_date - could) / 1000.0, 0.5) AS start,
+               percentileDisc((tr.end_date - could) / 1000.0, 0.5) AS end""",
+                                               {"keys": sorted({r["task_key"] for r in rows})})}
+    return [{**r, "usual_start_s": (usual.get(r["task_key"]) or {}).get("start"),
+             "usual_end_s": (usual.get(r["task_key"]) or {}).get("end")} for r in rows]
 
 
 # Anchored lookups start from the indexed node and go on after WITH: given the whole

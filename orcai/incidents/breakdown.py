@@ -12,8 +12,10 @@ queued) to when it ended (or now, if it has not):
 - **running**: its usual run time (the baseline median), and **drift** above it.
 
 The parts are clamped at zero and the last one absorbs rounding, so they always add up to the
-measured span. Lateness is the span minus what the run usually takes: its usual start (from
-when it could start) plus its usual run.
+measured span. Lateness is the span minus what the run usually takes: the median span of the
+task's earlier clean runs (could start -> end), when known. The median of a sum is not the
+sum of the medians: adding the usual start to the usual run time instead (the fallback, when
+no clean run ended yet) is off by the spread of both, seconds on a loaded scheduler.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class RunTiming:
     upstream_task: str | None = None  # which one that was
     usual_run_s: float | None = None  # baseline median
     usual_start_s: float | None = None  # median time from when it could start to its start
+    usual_end_s: float | None = None  # median time from when it could start to its end
     scheduled_ms: int | None = None  # when the scheduler scheduled the current try
     pool: str | None = None
     pool_slots: str | None = None  # "8/8 slots used", when known
@@ -70,7 +73,8 @@ def breakdown(t: RunTiming) -> Breakdown:
              "running": running, "drift": running_total - running}
     parts = {k: round(v, 1) for k, v in parts.items()}
     parts["drift"] = round(total - sum(v for k, v in parts.items() if k != "drift"), 1)  # adds up exactly
-    expected = (t.usual_start_s or 0.0) + (t.usual_run_s if t.usual_run_s is not None else running_total)
+    expected = t.usual_end_s if t.usual_end_s is not None else (
+        (t.usual_start_s or 0.0) + (t.usual_run_s if t.usual_run_s is not None else running_total))
     late = max(0.0, total - expected)
     return Breakdown(parts, round(total, 1), round(late, 1), sentence(parts, late, t))
 

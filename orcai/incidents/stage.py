@@ -1,7 +1,8 @@
 """The incident stage of the worker, after detection and forecasts, before policies.
 
 Each cycle: gather the active symptoms (open anomalies, failed task and DAG runs, task runs
-that waited long in their pool, all since `LOOKBACK_MS` and not recovered since), group
+that waited long in their pool, retry storms, task runs many times their usual while the
+others kept their pace, all since `LOOKBACK_MS` and not recovered since), group
 them into incidents (orcai.incidents.grouping), carry the open incidents on (lifecycle),
 write them with their ROOT_CAUSE and INCLUDES edges, store the time breakdown on the
 task runs involved, and queue one Slack notice per incident: when it opens, when it grows
@@ -20,11 +21,11 @@ from orcai.graph import alert_store
 from orcai.graph import incident_store as store
 from orcai.incidents import symptoms as sym
 from orcai.incidents.breakdown import RunTiming, breakdown
+from orcai.incidents.estate import CycleEstate
 from orcai.incidents.grouping import (
     AIRFLOW_IDLE_MS, FAILURE_KINDS, POOL_FULL_WAIT_S, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms,
 )
 from orcai.incidents.lifecycle import Change, reconcile
-from orcai.incidents.topology import topology_from_rows
 from orcai.model import MINUTE_MS
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ LOOKBACK_MS = 24 * 60 * MINUTE_MS
 SEVERITIES = ("low", "medium", "high")
 MAX_BREAKDOWNS = 200  # task runs whose time is split per cycle
 RETRY_STORM_TRIES = 3  # a task run on its third try (two retries) is in a retry storm
+# Long runs judged per cycle, furthest out first: on a swamped machine every task may be 5x
+# slower, and each is compared with the others' pace over its own span
+MAX_SLOW_CANDIDATES = 200
 
 
 @dataclass
@@ -44,9 +48,11 @@ class IncidentReport:
 
 
 def pages_someone(draft: Draft, min_severity: str) -> bool:
-    """An incident is worth a Slack message when something failed or a symptom is severe enough."""
+    """An incident is worth a Slack message when something failed, waited or went missing, or
+    a symptom is severe enough: an anomaly, or a run the incident stage found slow, pages by
+    its severity."""
     floor = SEVERITIES.index(min_severity) if min_severity in SEVERITIES else 0
-    return any(s.kind in FAILURE_KINDS or s.label != "Anomaly"
+    return any(s.kind in FAILURE_KINDS or (s.label != "Anomaly" and s.kind != "slow")
                or SEVERITIES.index(s.severity if s.severity in SEVERITIES else "low") >= floor
                for s in draft.symptoms)
 
@@ -83,13 +89,23 @@ class IncidentStage:
         found += [sym.from_failed_dag_run(r) for r in failed_dags]
         found += [sym.from_queued_task_run(r) for r in store.long_waiting_runs(graph, since, POOL_WAIT_S, POOL_FULL_WAIT_S)]
         found += [sym.from_retrying_task_run(r) for r in store.retrying_runs(graph, since, RETRY_STORM_TRIES)]
+        found += self._slow_runs(graph, since, now_ms, {(s.task_key, s.run_id) for s in found if s.label == "Anomaly"})
         if not found:
             return []
         task_ok, dag_ok = store.latest_successes(graph, sorted({s.task_key for s in found if s.task_key}),
                                                  sorted({s.dag_id for s in found}))
         return sym.active(found, task_ok, dag_ok)
 
-    def run(self, graph: Graph, now_ms: int) -> IncidentReport:
+    @staticmethod
+    def _slow_runs(graph: Graph, since: int, now_ms: int, flagged: set) -> list:
+        """Task runs many times their usual while other tasks kept their pace (symptoms.slow_runs)."""
+        long = store.long_runs(graph, since, now_ms, sym.SLOW_RATIO, sym.SLOW_MIN_EXCESS_S, MAX_SLOW_CANDIDATES)
+        if not long:
+            return []
+        recent = store.recent_run_times(graph, long, sym.SLOW_HISTORY)
+        return sym.slow_runs(long, store.pace_around(graph, long), recent, flagged)
+
+    def run(self, graph: Graph, now_ms: int, estate: CycleEstate | None = None) -> IncidentReport:
         # Lineage crosses shards, so incidents are grouped from every shard's symptoms, once:
         # by the first shard (like pools and tags in the policy stage). Their Slack notices
         # go out from the shard owning the root's DAG (orcai.alerts.dispatch).
@@ -103,8 +119,7 @@ class IncidentStage:
             symptoms += sym.overdue_dags(store.scheduled_dags(graph), now_ms)
         drafts = []
         if symptoms:
-            topo = topology_from_rows(store.estate(graph))
-            drafts = group_symptoms(symptoms, topo, pulse)
+            drafts = group_symptoms(symptoms, (estate or CycleEstate(graph)).topology(), pulse)
         changes, resolved_keys = reconcile(open_now, drafts)
         if changes:
             store.write_incidents(graph, [incident_row(c, now_ms) for c in changes])
@@ -160,5 +175,6 @@ def timing(row: dict, now_ms: int) -> RunTiming:
     return RunTiming(could_start_ms=int(row["could_start"]), start_ms=row.get("start"), end_ms=row.get("end"),
                      now_ms=now_ms, queued_s=row.get("queued_s"), try_number=int(row.get("try_number") or 1),
                      upstream_end_ms=row.get("upstream_end"), upstream_task=row.get("upstream_task"),
-                     usual_run_s=row.get("usual_run_s"), usual_start_s=row.get("usual_start_s"), pool=row.get("pool"),
+                     usual_run_s=row.get("usual_run_s"), usual_start_s=row.get("usual_start_s"),
+                     usual_end_s=row.get("usual_end_s"), pool=row.get("pool"),
                      scheduled_ms=row.get("scheduled_when"), pool_slots=row.get("pool_slots"))

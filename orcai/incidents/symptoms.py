@@ -11,6 +11,14 @@ from orcai.model import MINUTE_MS
 from orcai.schedules import known_interval_s
 
 OVERDUE_GRACE_MS = 2 * MINUTE_MS  # plus a quarter of the interval: a run this late is missing
+# A task run many times its usual while the other tasks keep their pace is slow, whatever
+# the detector's tail for it says: a history taken on a busy machine has a wide tail, and
+# what the detector cannot call rare, the moment can (everything else ran as usual).
+SLOW_RATIO = 5.0  # at least this many times its usual run time, and this many times the others' pace
+SLOW_MIN_EXCESS_S = 10.0  # and this much longer than its usual (the detector's floor too)
+SLOW_PEERS = 3  # the others' pace counts from this many of their runs meanwhile
+SLOW_HISTORY = 30  # and slower than all but the slowest of its task's last this many runs (one
+# earlier fault in them must not hide a second; a task often this slow is not slow now)
 
 DAG_LEVEL_LABELS = ("DagRun",)
 
@@ -54,8 +62,39 @@ def from_retrying_task_run(row: dict) -> Symptom:
                                                                      else ""))
 
 
+def slow_runs(rows: list[dict], pace: dict[str, dict], recent: dict[str, list[float]],
+              flagged: set[tuple[str, str]]) -> list[Symptom]:
+    """Long task runs (incident_store.long_runs rows) that stand out: slower than all but one
+    of their task's recent runs (`recent`: incident_store.recent_run_times), and many times
+    their usual while the other tasks' runs meanwhile (`pace`: incident_store.pace_around)
+    kept theirs. A run the detector flagged already (`flagged`: (task key, run id) of open
+    anomalies) is that anomaly's symptom."""
+    out = []
+    for row in rows:
+        others = pace.get(row["key"]) or {}
+        load = max(1.0, float(others["pace"] or 1.0)) if int(others.get("peers") or 0) >= SLOW_PEERS else None
+        ratio = float(row["ran_s"]) / float(row["usual_s"])
+        before = sorted(recent.get(row["key"]) or [], reverse=True)
+        if ((row["task_key"], row.get("run_id")) in flagged or ratio < SLOW_RATIO * (load or 1.0)
+                or float(row["ran_s"]) <= (before[1] if len(before) > 1 else 0.0)):
+            continue
+        out.append(Symptom(key=row["key"], label="TaskRun", kind="slow", dag_id=row["dag_id"], at=int(row["at"]),
+                           task_key=row["task_key"], severity="low", run_id=row.get("run_id"), pool=row.get("pool"),
+                           reason=_slow_reason(row, ratio, load)))
+    return out
+
+
+def _slow_reason(row: dict, ratio: float, load: float | None) -> str:
+    """"ran 31 s, 24× its usual 1 s, while the other tasks ran at 1.3× theirs"."""
+    ran = f"{'running for' if row.get('state') == 'running' else 'ran'} {_span(row['ran_s'])}"
+    others = f", while the other tasks ran at {load:.1f}× theirs" if load is not None else ""
+    return f"{ran}, {ratio:.0f}× its usual {_span(row['usual_s'])}{others}"
+
+
 def _span(seconds) -> str:
     seconds = float(seconds or 0)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 

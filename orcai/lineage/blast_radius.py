@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from orcai.graph import Graph, Row, forecast_store, incident_store
+from orcai.graph import Graph, Row, forecast_store
 from orcai.graph import lineage_store as store
-from orcai.incidents.topology import topology_from_rows
+from orcai.incidents.estate import CycleEstate
 from orcai.lineage.walks import downstream_tasks
 
 
@@ -68,12 +68,13 @@ class Reach:
         return text
 
 
-def reach_of(graph: Graph, nodes: list[str]) -> dict[str, Reach]:
+def reach_of(graph: Graph, nodes: list[str], estate: CycleEstate | None = None) -> dict[str, Reach]:
     """For each node (a task key, or `dag:<id>` for a DAG's run as a whole): what it hits.
-    One read of the estate and of the forecasts, whatever the number of nodes."""
+    One read of the estate (none when the cycle's `estate` was read already) and of the
+    forecasts, whatever the number of nodes."""
     if not nodes:
         return {}
-    topo = topology_from_rows(incident_store.estate(graph))
+    topo = (estate or CycleEstate(graph)).topology()
     risky = forecast_store.riskiest_forecast_by_dag(graph)
     out = {}
     for node in set(nodes):

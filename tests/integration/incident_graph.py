@@ -73,3 +73,27 @@ def recover(graph, at: int) -> None:
                                     end_date=start + (j + 1) * 2 * MIN, duration_s=120.0) for j, t in enumerate(tasks)]
     load_dag_runs(graph, runs)
     load_task_runs(graph, task_runs)
+
+
+def learn_bands(graph) -> None:
+    """Every task's band as the detector stores it at a refit: usually 120 s."""
+    from orcai.graph.anomaly_store import write_bands
+    write_bands(graph, "Task", [{"key": f"{dag}.{t}", "at": NOW - MIN, "median": 120.0, "low": 100.0,
+                                 "high": 3600.0, "detector": "robust/2.2"}  # a wide tail: a busy history
+                                for dag, tasks in TASKS.items() for t in tasks], keep=10)
+
+
+def slow_extract(graph, at: int, minutes: float, others_pace: float) -> None:
+    """ingest.extract runs `minutes` from `at` while transform and report run meanwhile at
+    `others_pace` times their usual."""
+    load_dag_runs(graph, [DagRunRecord("ingest", "slow", "success", logical_date=at, queued_at=at, start_date=at,
+                                       end_date=at + int(minutes * MIN))] +
+                  [DagRunRecord(dag, f"meanwhile{i}", "success", logical_date=at + i * MIN, queued_at=at + i * MIN,
+                                start_date=at + i * MIN) for i, dag in enumerate(("transform", "report"), 1)])
+    ran = 120.0 * others_pace
+    load_task_runs(graph, [
+        TaskRunRecord("ingest", "slow", "extract", -1, "success", start_date=at, end_date=at + int(minutes * MIN),
+                      duration_s=minutes * 60, queued_s=1.0, try_number=1)] + [
+        TaskRunRecord(dag, f"meanwhile{i}", t, -1, "success", start_date=at + i * MIN + j * MIN,
+                      end_date=at + i * MIN + j * MIN + int(ran * 1000), duration_s=ran, queued_s=1.0, try_number=1)
+        for i, dag in enumerate(("transform", "report"), 1) for j, t in enumerate(TASKS[dag])])

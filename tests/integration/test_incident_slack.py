@@ -9,6 +9,7 @@ import pytest
 from orcai.alerts.dispatch import AlertDispatcher
 from orcai.alerts.slack import SlackSender
 from orcai.config import load_settings
+from orcai.incidents.estate import CycleEstate
 from orcai.incidents.stage import IncidentStage
 from tests.integration.incident_graph import MIN, NOW, fail_ingest, load_estate, miss, recover
 
@@ -24,9 +25,10 @@ def play(graph, settings, with_incidents: bool) -> list:
     for i, step in enumerate(steps):
         step()
         now = NOW + (i + 1) * 25 * MIN
+        estate = CycleEstate(graph)  # as the worker: one read of the lineage per cycle
         if with_incidents:
-            stage.run(graph, now)
-        reports.append(dispatcher.run(now))
+            stage.run(graph, now, estate)
+        reports.append(dispatcher.run(now, estate))
     return reports
 
 
@@ -68,3 +70,18 @@ def test_without_incidents_the_same_fault_sends_a_message_per_symptom_cycle(grap
     reports = play(graph, settings_for(graph_uri, slack_sink, bot=False), with_incidents=False)
     print(f"today: {len(slack_sink.received)} messages for the cascade")
     assert sum(r.messages for r in reports) == len(slack_sink.received) >= 3
+
+
+def test_a_cycle_reads_the_lineage_once_for_the_incident_and_the_slack_stages(graph, graph_uri, slack_sink):
+    load_estate(graph)
+    fail_ingest(graph, NOW)  # a symptom to group, and a new anomaly whose reach Slack names
+    settings = settings_for(graph_uri, slack_sink, bot=False)
+    estate = CycleEstate(graph)
+
+    AlertDispatcher(settings, graph, SlackSender(settings)).run(NOW + 25 * MIN, estate)
+    assert estate.reads == 1  # the reach of the new anomaly was read through the cycle's estate
+    IncidentStage(settings).run(graph, NOW + 25 * MIN, estate)
+
+    assert estate.reads == 1
+    assert graph.read("MATCH (i:Incident)-[:ROOT_CAUSE]->(t:Task) RETURN t.key AS root") == [{"root": "ingest.load"}]
+    assert any("transform" in m.text for m in slack_sink.received)

@@ -10,7 +10,9 @@ import pytest
 from orcai.config import load_settings
 from orcai.graph import alert_store
 from orcai.incidents.stage import IncidentStage
-from tests.integration.incident_graph import MIN, NOW, ORDERS, fail_ingest, load_estate, miss, recover
+from tests.integration.incident_graph import (
+    MIN, NOW, ORDERS, fail_ingest, learn_bands, load_estate, miss, recover, slow_extract,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +71,22 @@ def test_policies_see_the_root_and_the_victims_of_an_open_incident(graph, graph_
     assert facts["ingest"]["incident"]["is_root"] and facts["ingest"]["incident"]["root_kind"] == "task"
     assert facts["transform"]["incident"]["is_victim"] and facts["transform"]["incident"]["size"] == 4
     assert facts["report"]["incident"]["key"] == ""  # not hit yet
+
+
+@pytest.mark.parametrize("others_pace, expected", [(1.0, ["ingest.extract"]), (3.0, [])])
+def test_a_run_many_times_its_usual_is_an_incident_unless_the_others_are_slow_too(graph, graph_uri, others_pace,
+                                                                                expected):
+    stage = IncidentStage(load_settings(graph_uri=graph_uri))  # Slack from medium severity (the default)
+    load_estate(graph)
+    learn_bands(graph)  # its tail is wide: the detector does not flag 20 min
+    slow_extract(graph, NOW, minutes=20, others_pace=others_pace)
+
+    report = stage.run(graph, NOW + 25 * MIN)
+
+    rows = graph.read("MATCH (i:Incident)-[:ROOT_CAUSE]->(t:Task) RETURN t.key AS root, i.evidence AS evidence")
+    assert [r["root"] for r in rows] == expected and report.opened == len(expected)
+    if expected:
+        evidence = json.loads(rows[0]["evidence"])[0]
+        assert evidence.endswith("slow first, at 2027-01-15 08:00 UTC: ran 20 min, 10× its usual 2 min, "
+                                 "while the other tasks ran at 1.0× theirs")
+        assert alerts(graph) == []  # shown on the Incidents page; a low-severity symptom pages no one

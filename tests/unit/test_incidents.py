@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from orcai.incidents.breakdown import PARTS, RunTiming, breakdown
@@ -160,6 +162,16 @@ def test_the_wait_for_a_pool_slot_counts_from_when_it_was_scheduled_and_its_usua
     assert result.sentence == "late 7 min: 7 min queued in pool db (1/1 slots used)"
 
 
+def test_lateness_is_measured_against_the_usual_end_not_the_sum_of_usual_start_and_run():
+    # usually starts 2-6 s after its DAG run is queued and runs 1-5 s, but the slow starts
+    # and the slow runs are not the same runs: it usually ends 6 s in, not 4 + 3 = 7 s
+    t = RunTiming(could_start_ms=T0, start_ms=T0 + 4_000, end_ms=T0 + 40_000, now_ms=T0 + 60_000,
+                  queued_s=0, usual_run_s=3, usual_start_s=4, usual_end_s=6)
+    result = breakdown(t)
+    assert result.late_s == 34 and sum(result.parts.values()) == pytest.approx(40, abs=0.05)
+    assert breakdown(replace(t, usual_end_s=None)).late_s == 33  # no clean run ended yet: start + run
+
+
 def test_a_retry_storm_is_a_symptom_and_says_how_it_ended():
     from orcai.incidents.symptoms import from_retrying_task_run
     s = from_retrying_task_run({"key": "k", "dag_id": "d", "task_key": "d.t", "at": T0, "try_number": 4,
@@ -240,3 +252,41 @@ def test_the_shipped_pause_policies_pause_the_root_dag_and_never_a_victim():
         assert victim["incident"]["is_victim"] and not victim["incident"]["is_root"]
         assert evaluate(program, root) and evaluate(program, alone), name
         assert not evaluate(program, victim), name
+
+
+# --- a run many times its usual while the others keep their pace ---------------------------
+
+def long_run(ran_s: float, usual_s: float = 1.5, state: str = "success") -> dict:
+    return {"key": "d/r1/t/-1", "dag_id": "d", "task_key": "d.t", "run_id": "r1", "at": T0, "state": state,
+            "ran_s": ran_s, "usual_s": usual_s, "pool": "default_pool"}
+
+
+def test_a_run_many_times_its_usual_while_the_others_keep_their_pace_is_a_slow_symptom():
+    from orcai.incidents.symptoms import slow_runs
+    recent = {"d/r1/t/-1": [1.4, 2.0, 9.0, 1.6]}
+    [s] = slow_runs([long_run(31)], {"d/r1/t/-1": {"pace": 1.3, "peers": 12}}, recent, set())
+    assert (s.label, s.kind, s.task_key, s.severity) == ("TaskRun", "slow", "d.t", "low")
+    assert s.reason == "ran 31 s, 21× its usual 1.5 s, while the other tasks ran at 1.3× theirs"
+    running = slow_runs([long_run(600, state="running")], {}, recent, set())
+    assert running[0].reason.startswith("running for 10 min, 400× its usual")
+
+
+def test_a_slow_run_is_not_a_symptom_when_everything_is_slow_or_the_task_often_is_or_it_was_flagged():
+    from orcai.incidents.symptoms import slow_runs
+    key, recent = "d/r1/t/-1", {"d/r1/t/-1": [1.4, 2.0, 1.6]}
+    busy = {key: {"pace": 5.0, "peers": 12}}  # every task 5x slower: the machine, not the task
+    assert slow_runs([long_run(31)], busy, recent, set()) == []
+    assert slow_runs([long_run(31)], {key: {"pace": 5.0, "peers": 2}}, recent, set())  # too few to tell
+    often = {key: [40.0, 35.0, 1.5, 1.4]}  # twice this slow in its last runs: its normal
+    assert slow_runs([long_run(31)], {}, often, set()) == []
+    once = {key: [40.0, 1.5, 1.4]}  # once (an earlier fault) does not hide this one
+    assert slow_runs([long_run(31)], {}, once, set())
+    assert slow_runs([long_run(31)], {}, recent, {("d.t", "r1")}) == []  # the detector's anomaly says it
+
+
+def test_an_incident_of_slow_runs_only_pages_by_severity():
+    from orcai.incidents.grouping import Draft, Symptom
+    from orcai.incidents.stage import pages_someone
+    slow = Symptom("d/r1/t/-1", "TaskRun", "slow", "d", T0, "d.t", severity="low")
+    assert not pages_someone(Draft("task", "d.t", [slow]), "medium")
+    assert pages_someone(Draft("task", "d.t", [slow]), "low")
