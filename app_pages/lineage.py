@@ -18,6 +18,10 @@ NO_RUNS_COLOUR = "#c7c7c7"
 KIND_STYLE = {"asset": ("#7e57c2", "diamond"), "system": ("#455a64", "hexagon"),
               "dag": ("#00838f", "box")}
 MAX_NODES = 300
+# streamlit-agraph turns each node's hover text into a DOM element, so its re-renders (Streamlit
+# sends several per visit) find every node changed and diff all nodes against all: ~1 s of the
+# browser's time at 300 nodes. Hover text only where that is cheap.
+HOVER_MAX_NODES = 60
 CANVAS_WIDTH_PX = 900  # about the width of the main column in the wide layout
 
 config = settings_or_stop()
@@ -50,7 +54,14 @@ if view.hidden:
                "drawn. Pick a task or fewer DAG hops to narrow it.", icon=":material/filter_alt:")
 
 
-def draw_node(node: dict) -> Node:
+def draw_node(node: dict, hover: bool) -> Node:
+    drawn = styled_node(node)
+    if not hover:
+        drawn.title = ""  # Node() falls back to the id when given none
+    return drawn
+
+
+def styled_node(node: dict) -> Node:
     if node["kind"] == "task":
         colour = STATE_COLOURS.get(node["state"], NO_RUNS_COLOUR)
         label = node["label"] if node["dag_id"] == dag_id else f"{node['dag_id']}.{node['label']}"
@@ -83,16 +94,22 @@ with graph_tab:
         layout = Config(height=height, directed=True, physics=False, hierarchical=False,
                         edges={"smooth": False}, layout={"improvedLayout": False})
         layout.width = "100%"  # Config would append "px" to a number
+        hover = len(view.nodes) <= HOVER_MAX_NODES
+        # Edges carry ids: vis-network writes a generated id into each edge given without one,
+        # so at every re-render the component saw all edges changed and diffed them all
+        # against all (~1 s at 300 nodes' 500 edges) before replacing them.
         selected = agraph(
-            nodes=[draw_node(n) for n in view.nodes],
+            nodes=[draw_node(n, hover) for n in view.nodes],
             edges=[Edge(source=e["source"], target=e["target"], color="#9e9e9e",
+                        id=f"{e['kind']}:{e['source']}>{e['target']}",
                         label="" if e["kind"] == "DEPENDS_ON" else e["kind"].lower())
                    for e in view.edges],
             config=layout,
         )
         st.caption("Colour = last run state · thick black border = your selection · "
                    "⚠ = open anomalies · purple diamonds = assets · grey hexagons = external systems. "
-                   "Click a task for details.")
+                   + ("Hover for a task's key and downstream count; click" if hover else
+                      "Click") + " a task for details.")
 
 with table_tab:
     rows = [{"kind": n["kind"], "name": n.get("key") or n["label"], "dag": n.get("dag_id"),

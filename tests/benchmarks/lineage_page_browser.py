@@ -8,6 +8,7 @@ starts the Streamlit app on it, picks DAGs whose 2-hop neighbourhood fills the p
 canvas has painted: first visit (the queries run) and a reload (served from the cache).
 Target (issue 3): under 2 s. Prints a table, with the same page drawing only the DAG's own
 tasks (0 hops) as a reference: the part of the time that is not the 300-node graph.
+Ports shift by TEST_PORT_OFFSET, so runs beside other sessions do not collide.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import port_open, start_falkordb
 from orcai.localstack.process import start_service
 from orcai.simulate import synthetic_deployment
+from tests.benchmarks.harness import port
 from tests.benchmarks.lineage_queries import cross_dag_assets
 
-FALKOR_PORT, APP_PORT = 6386, 8611
+FALKOR_PORT, APP_PORT = port(6386), port(8611)  # shifted by TEST_PORT_OFFSET
 TARGET_S = 2.0
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run"]
 
