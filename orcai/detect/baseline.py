@@ -26,9 +26,13 @@ class RobustDetector:
     `risk`; failure streaks and rate jumps judged at the same risk; stuck, late and missing
     runs. `score` is -log10 of the run's tail probability: higher = rarer, on every task.
     scikit-learn style: parameters in `__init__`; `fit` returns self. `kinds` lists the
-    kinds that may flag (see the ablation in tests/benchmarks/detection_quality.py)."""
+    kinds that may flag (see the ablation in tests/benchmarks/detection_quality.py).
+    `min_excess_s`: a slow, fast, stuck or drifting run off its expected duration by less
+    than this many seconds is still flagged (its values may be in another unit, or it is a
+    tiny task with a tail of its own) but at low severity only: the Anomalies page shows it,
+    Slack is not paged for it."""
 
-    name, version = "robust", "2.2"
+    name, version = "robust", "2.3"
 
     def __init__(self, risk: float = 1e-4, kinds: tuple[str, ...] = DEFAULT_KINDS, window: int = 30,
                  min_history: int = 30, tail_window: int = 500, tail_share: float = 0.1,
@@ -78,7 +82,8 @@ class RobustDetector:
         if runs.empty:
             return empty_output(runs, self.label)
         frame, table, timing, failing = self._verdicts(runs, schedules, now)
-        return write_output(runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold)
+        return write_output(runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold,
+                            self.min_excess_s)
 
     def score_new(self, new_runs: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
         """Judge runs that came after the fitted history against the fitted baselines.
@@ -90,7 +95,8 @@ class RobustDetector:
         if new_runs.empty:
             return empty_output(new_runs, self.label)
         frame, table, timing, failing = incremental.judge_new(self, self.state_, new_runs, now)
-        return write_output(new_runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold)
+        return write_output(new_runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold,
+                            self.min_excess_s)
 
     def _verdicts(self, runs: pd.DataFrame, schedules, now):
         frame = prepare_runs(runs)

@@ -94,17 +94,17 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
     z = r / sigma
     tail = judge_tails(r, base, params.tail_uncertainty)
     expected_s = np.exp(expected_log)
-    excess_s = frame["duration"].to_numpy() - expected_s
     ratio = frame["duration"].to_numpy() / expected_s
     judged = (base["n"].to_numpy() >= params.min_history) & np.isfinite(tail["band_high"])
     # until a task on a daily or weekly rhythm has seen this hour (or weekday) a few times,
     # it may be a busy hour: only a run far beyond the usual is slow then
     season_known = ~base["seasonal"].to_numpy() | (base["season_n"].to_numpy() >= params.season_min_runs)
     min_ratio = np.where(season_known, params.min_ratio, params.unseen_season_ratio)
+    # no floor in seconds here: the values may be in any unit (a share, a count), and a task
+    # whose runs take 0.2 s has its own tail; `min_excess_s` decides the severity instead
     with np.errstate(invalid="ignore"):
-        high = judged & (tail["p_up"] < params.risk) & (ratio >= min_ratio) & (excess_s >= params.min_excess_s)
-        low = (judged & (tail["p_low"] < params.risk) & (ratio <= 1 / params.fast_ratio)
-               & (-excess_s >= params.min_excess_s))
+        high = judged & (tail["p_up"] < params.risk) & (ratio >= min_ratio)
+        low = judged & (tail["p_low"] < params.risk) & (ratio <= 1 / params.fast_ratio)
     success = frame["success"].to_numpy()
     level = frame["x"].to_numpy() - base["season"].to_numpy()
     with np.errstate(invalid="ignore"):
@@ -119,7 +119,7 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
     # while the predictive tail's heaviest shapes would hide runs 20x their median
     point_up = judge_tails(r, base)["p_up"] if params.tail_uncertainty else tail["p_up"]
     with np.errstate(invalid="ignore"):
-        long_run = judged & (point_up < params.risk) & (ratio >= params.stuck_ratio) & (excess_s >= params.min_excess_s)
+        long_run = judged & (point_up < params.risk) & (ratio >= params.stuck_ratio)
     stuck = long_run & ~success & (frame["failed"] | frame["unfinished"]).to_numpy()
     return pd.DataFrame({
         "z": np.where(judged, z, np.nan), "sigma": sigma, "ratio": ratio,

@@ -14,6 +14,11 @@ FAILED_STATES = ("failed",)
 UNFINISHED_STATES = ("running", "queued", "scheduled", "up_for_retry", "up_for_reschedule",
                      "deferred", "restarting")
 NS_PER_S = 1_000_000_000
+# Durations are floored before the log (a 0 s run has no log). The floor is 1 s, or 1 % of
+# the task's typical duration when that is smaller: below it every run "did nothing" alike.
+# A fixed 1 s floor made every value under 1 the same number, so a task (or a metric in
+# another unit) whose values all sit below 1 could never be flagged.
+FLOOR_S, FLOOR_SHARE, FLOOR_RUNS = 1.0, 0.01, 30
 
 
 def validate_runs(runs: pd.DataFrame) -> None:
@@ -51,9 +56,30 @@ def prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
         "success": state == SUCCESS, "failed": np.isin(state, FAILED_STATES),
         "unfinished": np.isin(state, UNFINISHED_STATES),
     })
-    frame["x"] = np.log(np.clip(duration, 1.0, None))
     frame = frame.sort_values(["task", "start_ns", "row"], kind="stable", ignore_index=True)
+    frame["floor"] = task_floors(frame)
+    log_durations(frame)
     return frame
+
+
+def task_floors(frame: pd.DataFrame) -> np.ndarray:
+    """Per row (frame sorted by task, then time): FLOOR_S, or FLOOR_SHARE of the median of
+    the task's first FLOOR_RUNS positive successful durations when that is smaller. The
+    first runs only: they are before any run is judged (min_history), so no verdict sees
+    the future through its floor."""
+    duration = frame["duration"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        usable = frame["success"].to_numpy() & (duration > 0) & np.isfinite(duration)
+    rows = frame[usable]
+    early = rows[rows.groupby("task").cumcount().to_numpy() < FLOOR_RUNS]
+    typical = early.groupby("task")["duration"].median()
+    share = frame["task"].map(typical).to_numpy(dtype=float) * FLOOR_SHARE
+    return np.where(np.isfinite(share), np.fmin(FLOOR_S, share), FLOOR_S)
+
+
+def log_durations(frame: pd.DataFrame) -> None:
+    """x: log seconds over the task's floor (see FLOOR_S)."""
+    frame["x"] = np.log(np.maximum(frame["duration"].to_numpy(), frame["floor"].to_numpy()))  # NaN stays NaN
 
 
 def _epoch_ns(column: pd.Series) -> np.ndarray:
@@ -79,5 +105,5 @@ def fill_elapsed(frame: pd.DataFrame, now: pd.Timestamp) -> None:
     open_runs = frame["unfinished"].to_numpy() & ~np.isfinite(frame["duration"].to_numpy())
     elapsed = (pd.Timestamp(now).value - frame["start_ns"].to_numpy()) / NS_PER_S
     frame.loc[open_runs, "duration"] = elapsed[open_runs]
-    frame["x"] = np.log(np.clip(frame["duration"].to_numpy(), 1.0, None))
+    log_durations(frame)
     frame.loc[~(frame["success"] | frame["failed"] | frame["unfinished"]), "x"] = np.nan

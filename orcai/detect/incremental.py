@@ -16,7 +16,7 @@ import pandas as pd
 
 from orcai.detect import durations, failures, schedule
 from orcai.detect.tails import fit_sorted
-from orcai.detect.frame import NS_PER_S, fill_elapsed, prepare_runs
+from orcai.detect.frame import NS_PER_S, fill_elapsed, log_durations, prepare_runs
 
 
 @dataclass
@@ -54,6 +54,7 @@ class FittedState:
     confirmed: Tails
     outcome: Tails           # finished runs: 1 failed, 0 success
     dag_times: pd.DataFrame  # per DAG: last scheduled time, interval
+    floors: pd.Series        # per task: the duration floor before the log (frame.task_floors)
     delays: Tails            # per DAG: start delays
 
 
@@ -83,7 +84,7 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
         slow=on(success, timing["slow_raw"], k), success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),
         outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
-        dag_times=times,
+        dag_times=times, floors=pd.Series(frame["floor"].to_numpy(), index=names.to_numpy()).groupby(level=0).last(),
         delays=tails(table["dag_id"], table["delay_s"].to_numpy() if "delay_s" in table else
                      np.full(len(table), np.nan), w))
 
@@ -120,11 +121,14 @@ def row_quantiles(matrix: np.ndarray, qs) -> list[np.ndarray]:
 def judge_new(params, state: FittedState, runs: pd.DataFrame, now):
     """(frame, table, timing, failing) for new runs, as RobustDetector._verdicts gives."""
     frame = prepare_runs(runs)
+    names = _task_names(runs, frame)
+    known = state.floors.reindex(names.to_numpy()).to_numpy()
+    frame["floor"] = np.where(np.isfinite(known), known, frame["floor"].to_numpy())
+    log_durations(frame)
     if now is not None:
         fill_elapsed(frame, now)
     table = _new_schedule(params, state, runs, frame)
     frame["bucket"], frame["bucket_kind"] = schedule.season_buckets(frame, table)
-    names = _task_names(runs, frame)
     timing = _new_durations(params, state, frame, names)
     return frame, table, timing, _new_failures(params, state, frame, names)
 

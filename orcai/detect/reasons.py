@@ -150,9 +150,28 @@ def severity_of_missing(missed: float) -> str:
     return "high" if missed >= 3 else "medium"
 
 
-def severity(row, threshold: float) -> str:
+DURATION_KINDS = ("slow", "fast", "drift", "stuck")
+
+
+def small_excess(row, min_excess_s: float) -> bool:
+    """A duration flag whose run is off its expected duration by less than `min_excess_s`."""
+    return row.kind in DURATION_KINDS and abs(row.duration - row.expected_s) < min_excess_s
+
+
+def small_excess_words(row, min_excess_s: float) -> str:
+    if not small_excess(row, min_excess_s):
+        return ""
+    return (f" (only {format_duration(abs(row.duration - row.expected_s))} off: under the "
+            f"{format_duration(min_excess_s)} worth a page)")
+
+
+def severity(row, threshold: float, min_excess_s: float = 0.0) -> str:
     """high / medium / low from the kind and the tail probability: `threshold` is the score
-    at the configured risk, each further factor of 10 rarer is one level up."""
+    at the configured risk, each further factor of 10 rarer is one level up. A duration
+    flag off by less than `min_excess_s` seconds is low whatever its rarity: a 0.2 s task
+    taking 2 s is worth a line on the Anomalies page, not a page."""
+    if small_excess(row, min_excess_s):
+        return "low"
     if row.kind == "stuck":
         return "high"
     if row.kind == "missing":

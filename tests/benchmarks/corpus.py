@@ -189,14 +189,15 @@ def noise_corpus(n_dags: int = 40, days: float = 40, seed: int = 8):
 
 # --- operational metric series ---------------------------------------------------------
 
-INCIDENT_SHAPES = ("level_shift", "spike_run", "degradation")
+INCIDENT_SHAPES = ("level_shift", "spike_run", "degradation", "collapse")
 
 
 def _one_series(n: int, rng) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """A positive metric every 5 minutes with daily load, bursts and 1-3 incidents.
+    """A positive metric every 5 minutes with daily load, bursts and 1-3 incidents, in any
+    unit: its level is anywhere from 1e-3 (a share) to 1e5 (a count), log-uniformly.
     Returns values and incident (first, last) positions."""
     t = np.arange(n)
-    level = np.log(rng.uniform(5, 500))
+    level = rng.uniform(np.log(1e-3), np.log(1e5))
     walk = np.cumsum(rng.normal(0, rng.uniform(0.0, 0.01), n))
     log = level + walk + rng.uniform(0, 0.4) * np.sin(2 * np.pi * t / 288 + rng.uniform(0, 6))
     log += rng.normal(0, rng.uniform(0.03, 0.3), n)
@@ -206,18 +207,27 @@ def _one_series(n: int, rng) -> tuple[np.ndarray, list[tuple[int, int]]]:
     incidents = []
     for i in range(int(rng.integers(1, 4))):
         at = int(rng.integers(n * (0.25 + 0.25 * i), n * (0.25 + 0.25 * i) + n // 6))
-        shape = INCIDENT_SHAPES[int(rng.integers(0, 3))]
+        shape = INCIDENT_SHAPES[int(rng.integers(0, len(INCIDENT_SHAPES)))]
         if shape == "level_shift":
             length = int(rng.integers(100, 400))
             log[at:at + length] += np.log(rng.uniform(2, 4))
         elif shape == "spike_run":
             length = int(rng.integers(5, 30))
             log[at:at + length] += np.log(rng.uniform(3, 8))
-        else:
+        elif shape == "degradation":
             length = int(rng.integers(100, 300))
             log[at:at + length] += np.linspace(0, np.log(rng.uniform(3, 5)), length)
+        else:  # the metric falls to almost nothing (a feed stopped, a consumer died)
+            length = int(rng.integers(5, 60))
+            log[at:at + length] += np.log(rng.uniform(0.01, 0.08))
         incidents.append((at, min(n - 1, at + length - 1)))
     return np.exp(log), incidents
+
+
+def _significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """Rounded to `digits` significant digits, as a metric is reported in any unit."""
+    magnitude = 10.0 ** (np.floor(np.log10(values)) - digits + 1)
+    return np.round(values / magnitude) * magnitude
 
 
 def ops_series_corpus(n_series: int = 30, seed: int = 11, length: tuple[int, int] = (3000, 9000)):
@@ -232,7 +242,7 @@ def ops_series_corpus(n_series: int = 30, seed: int = 11, length: tuple[int, int
         start = START + pd.to_timedelta(np.arange(n) * 300 + rng.integers(0, 3, n), unit="s")
         task = f"series_{index:02d}"
         frames.append(pd.DataFrame({"dag_id": task, "task_id": task, "run_id": [f"p{i}" for i in range(n)],
-                                    "start_date": start, "duration_s": np.round(values, 3), "state": "success"}))
+                                    "start_date": start, "duration_s": _significant(values, 4), "state": "success"}))
         span = max(1, n // 10 // len(incidents))
         for first, last in incidents:
             windows.append({"task_id": task, "first": first, "end": max(last, first + span), "n": n})

@@ -14,6 +14,7 @@ Metric series: each series is one task without a schedule (the six contract colu
 NAB-like score: a caught incident earns 2/(1+e^(5y))-1 (y = -1 at the window's first point,
 0 at its end), a missed one -1, each flag outside every window -0.11; normalised so that
 flagging nothing scores 0 and catching everything at its first point about 100.
+Scale sweep: the metric series multiplied by 1e-3 ... 1e3 (values in another unit).
 Ablation: the robust detector with every kind on, and with each kind's flags dropped (off).
 """
 
@@ -187,6 +188,22 @@ def series_rows(runs: pd.DataFrame, windows: pd.DataFrame, detectors) -> pd.Data
     return pd.DataFrame(rows)
 
 
+SWEEP_SCALES = (1e-3, 1e-1, 1.0, 10.0, 1e3)
+
+
+def scale_sweep(runs: pd.DataFrame, windows: pd.DataFrame, scales=SWEEP_SCALES) -> pd.DataFrame:
+    """The robust detector on the metric series with every value multiplied by each scale:
+    real metrics come in any unit (a share like 0.03, a count in the tens of thousands), so
+    the figures should not move with it."""
+    rows = []
+    for scale in scales:
+        flagged, _ = run_detector(runs.assign(duration_s=runs["duration_s"] * scale), "robust", {})
+        result = nab_like(runs, windows, flagged)
+        rows.append({"scale": f"x{scale:g}", **{k: result[k] for k in ("caught", "flags outside", "outside/1000", "score")},
+                     "low severity": f"{100 * (flagged.loc[flagged['is_anomaly'], 'severity'] == 'low').mean():.0f}%"})
+    return pd.DataFrame(rows)
+
+
 def _fmt(table: pd.DataFrame) -> str:
     shown = table.copy()
     for column in shown.columns:
@@ -250,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n== metric series: {series['task_id'].nunique()} series, {len(series):,} points, {len(windows)} incidents "
           "(six contract columns, no schedule)")
     print(_fmt(series_rows(series, windows, DETECTORS)))
+    print("\n== metric series in other units: robust, every value multiplied by the scale")
+    print(_fmt(scale_sweep(series, windows)))
     print()
     met = targets(table, noise_table)
     for text, ok, value in met:

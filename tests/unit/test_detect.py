@@ -48,7 +48,7 @@ def test_slow_run_reason_reads_like_the_issue():
     assert "% of its last 29 runs (about 1 in " in last["reason"]
     assert last["score"] > -np.log10(1e-4)  # a tail probability below the risk
     # 29 runs of history: about 1 in 50,000, within a factor of 10 of the risk: low
-    assert last["severity"] == "low" and last["detector"] == "robust/2.2"
+    assert last["severity"] == "low" and last["detector"] == "robust/2.3"
     assert last["expected_low"] < 600 < last["expected_high"] < 2460
     assert out.loc[~out["is_anomaly"], "reason"].eq("").all()
 
@@ -295,3 +295,45 @@ def test_a_failed_run_far_too_long_is_stuck_under_the_predictive_tail():
     out = detect(task_runs(durations, states=["success"] * 40 + ["failed"]))
     assert RobustDetector().tail_uncertainty
     assert flagged_kinds(out) == {40: "stuck"}
+
+
+# --- values in any unit -------------------------------------------------------------------
+
+def metric_points(values, every_s=300) -> pd.DataFrame:
+    """A metric series as one task's runs: the six contract columns, no schedule."""
+    n = len(values)
+    return pd.DataFrame({"dag_id": "m", "task_id": "m", "run_id": [f"p{i}" for i in range(n)],
+                         "start_date": START + pd.to_timedelta(np.arange(n) * every_s, unit="s"),
+                         "duration_s": np.asarray(values, float), "state": "success"})
+
+
+@pytest.mark.parametrize("unit", [1e-3, 1e-1, 1.0, 1e3])
+def test_a_series_is_judged_the_same_in_any_unit(unit):
+    # a share like 0.03 or a count in the tens of thousands: every value under 1 s used to be
+    # floored to 1 s, and slow needed 10 s more than expected, so small units were never flagged
+    values = 30 * np.random.default_rng(4).lognormal(0, 0.1, 400)
+    values[300] *= 8
+    values[350:] *= 3
+    flags = flagged_kinds(detect(metric_points(values * unit)))
+    assert flags == flagged_kinds(detect(metric_points(values)))
+    assert flags[300] == "slow" and any(i >= 350 for i in flags)
+
+
+def test_a_tiny_task_far_off_its_usual_is_flagged_but_never_paged():
+    # 0.2 s taking 2 s: rare for this task, so it is on the Anomalies page, but 1.8 s is not
+    # worth a page (min_excess_s); a 60 s task taking 10x is
+    tiny = list(steady(200, median=0.2)) + [2.0]
+    out = detect(task_runs(tiny)).iloc[-1]
+    assert out["kind"] == "slow" and out["severity"] == "low"
+    assert out["reason"].endswith("(only 1.8 s off: under the 10 s worth a page)")
+    big = detect(task_runs(list(steady(200, median=60)) + [600])).iloc[-1]
+    assert big["kind"] == "slow" and big["severity"] != "low" and "worth a page" not in big["reason"]
+
+
+def test_new_runs_of_a_small_unit_task_keep_its_floor():
+    history = metric_points(0.03 * np.random.default_rng(2).lognormal(0, 0.1, 60))
+    new = metric_points([0.3]).assign(run_id="p60", start_date=START + pd.Timedelta(seconds=60 * 300))
+    flagged = score_new(history, new)
+    full = detect(pd.concat([history, new], ignore_index=True)).iloc[-1]
+    assert flagged["kind"].iloc[0] == full["kind"] == "slow"
+    assert flagged["score"].iloc[0] == pytest.approx(full["score"])
