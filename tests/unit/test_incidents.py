@@ -300,3 +300,9 @@ def test_an_incident_of_slow_runs_only_pages_by_severity():
     slow = Symptom("d/r1/t/-1", "TaskRun", "slow", "d", T0, "d.t", severity="low")
     assert not pages_someone(Draft("task", "d.t", [slow]), "medium")
     assert pages_someone(Draft("task", "d.t", [slow]), "low")
+
+
+def test_a_slow_run_says_how_fast_the_others_really_went():
+    from orcai.incidents.symptoms import slow_runs
+    [s] = slow_runs([long_run(31)], {"d/r1/t/-1": {"pace": 0.8, "peers": 5}}, {}, set())
+    assert s.reason.endswith("while the other tasks ran at 0.8× theirs")
