@@ -6,7 +6,8 @@ stuck or queued too long. The grouping, in order:
 
 1. **Airflow itself.** When several DAGs are late or missing and no task has started
    anywhere for a while, the scheduler (or its executor) is the cause: one incident takes
-   every late, missing and queued symptom.
+   every late, missing and queued symptom. Once tasks start again, while it is still open,
+   the runs found missed join it, but not the DAGs whose tasks waited on their pool.
 2. **Pool starvation.** Tasks that waited long in the same pool (or while it was full) are
    one incident rooted at the pool.
 3. **Lineage.** Symptoms sit on nodes (a task, or a DAG's run as a whole). A node is
@@ -134,6 +135,9 @@ def _airflow_itself(symptoms, pulse, topo) -> tuple[list[Draft], list[Symptom]]:
     behind = [] if down else _missed_together(waiting, topo)
     if behind:
         return _scheduler_behind(behind, symptoms, topo)
+    if not down:  # an outage incident still open: a DAG whose task waited on its pool waits on the pool
+        pooled = {s.dag_id for s in waiting if s.waited_on_pool}
+        waiting = [s for s in waiting if s.dag_id not in pooled]
     if not waiting or not (down or (pulse is not None and pulse.outage_open)):
         return [], symptoms
     draft = Draft("airflow", "scheduler", waiting, candidates=[("airflow", "scheduler")])

@@ -17,8 +17,9 @@ OVERDUE_GRACE_MS = 2 * MINUTE_MS  # plus a quarter of the interval: a run this l
 SLOW_RATIO = 5.0  # at least this many times its usual run time, and this many times the others' pace
 SLOW_MIN_EXCESS_S = 10.0  # and this much longer than its usual (the detector's floor too)
 SLOW_PEERS = 3  # the others' pace counts from this many of their runs meanwhile
-SLOW_HISTORY = 30  # and slower than all but the slowest of its task's last this many runs (one
-# earlier fault in them must not hide a second; a task often this slow is not slow now)
+# and slower than all but the slowest of its task's last this many runs: one earlier fault
+# among them does not hide a second, a task often this slow is not slow now
+SLOW_HISTORY = 30
 
 DAG_LEVEL_LABELS = ("DagRun",)
 
@@ -72,10 +73,10 @@ def slow_runs(rows: list[dict], pace: dict[str, dict], recent: dict[str, list[fl
     out = []
     for row in rows:
         others = pace.get(row["key"]) or {}
-        load = max(1.0, float(others["pace"] or 1.0)) if int(others.get("peers") or 0) >= SLOW_PEERS else None
+        load = float(others["pace"] or 1.0) if int(others.get("peers") or 0) >= SLOW_PEERS else None
         ratio = float(row["ran_s"]) / float(row["usual_s"])
         before = sorted(recent.get(row["key"]) or [], reverse=True)
-        if ((row["task_key"], row.get("run_id")) in flagged or ratio < SLOW_RATIO * (load or 1.0)
+        if ((row["task_key"], row.get("run_id")) in flagged or ratio < SLOW_RATIO * max(1.0, load or 1.0)
                 or float(row["ran_s"]) <= (before[1] if len(before) > 1 else 0.0)):
             continue
         out.append(Symptom(key=row["key"], label="TaskRun", kind="slow", dag_id=row["dag_id"], at=int(row["at"]),
@@ -85,7 +86,7 @@ def slow_runs(rows: list[dict], pace: dict[str, dict], recent: dict[str, list[fl
 
 
 def _slow_reason(row: dict, ratio: float, load: float | None) -> str:
-    """"ran 31 s, 24× its usual 1 s, while the other tasks ran at 1.3× theirs"."""
+    """"ran 31 s, 21× its usual 1.5 s, while the other tasks ran at 1.3× theirs"."""
     ran = f"{'running for' if row.get('state') == 'running' else 'ran'} {_span(row['ran_s'])}"
     others = f", while the other tasks ran at {load:.1f}× theirs" if load is not None else ""
     return f"{ran}, {ratio:.0f}× its usual {_span(row['usual_s'])}{others}"

@@ -198,6 +198,16 @@ def test_runs_found_missed_after_an_outage_join_the_open_airflow_incident():
     assert "airflow" not in {d.root_kind for d in group_symptoms(symptoms, TOPO, quiet)}
 
 
+def test_a_pool_starved_while_an_outage_incident_is_still_open_is_the_pools():
+    from tests.incident_scenarios import pool_starvation
+    fault = pool_starvation(["ingest.load", "billing.post", "ml.train"], T0 + 20 * MIN, "x")
+    back = AirflowPulse(T0 + 40 * MIN, T0 + 39 * MIN, outage_open=True)  # tasks start again
+    drafts = group_symptoms(fault.symptoms, TOPO, back)
+    assert [(d.root_kind, d.root_key) for d in drafts] == [("pool", "db")]
+    down = AirflowPulse(T0 + 40 * MIN, T0 + 15 * MIN, outage_open=True)  # nothing started for 25 min
+    assert [d.root_kind for d in group_symptoms(fault.symptoms, TOPO, down)] == ["airflow"]
+
+
 def test_unrelated_dags_missing_runs_together_mean_the_scheduler_fell_behind():
     symptoms = [dag_symptom(d, "missing", T0 + i * MIN, "x") for i, d in enumerate(("ml", "billing", "audit"))]
     busy = AirflowPulse(T0 + 5 * MIN, T0 + 4 * MIN)  # tasks still start: not down, but behind
@@ -290,3 +300,9 @@ def test_an_incident_of_slow_runs_only_pages_by_severity():
     slow = Symptom("d/r1/t/-1", "TaskRun", "slow", "d", T0, "d.t", severity="low")
     assert not pages_someone(Draft("task", "d.t", [slow]), "medium")
     assert pages_someone(Draft("task", "d.t", [slow]), "low")
+
+
+def test_a_slow_run_says_how_fast_the_others_really_went():
+    from orcai.incidents.symptoms import slow_runs
+    [s] = slow_runs([long_run(31)], {"d/r1/t/-1": {"pace": 0.8, "peers": 5}}, {}, set())
+    assert s.reason.endswith("while the other tasks ran at 0.8× theirs")
