@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from orcai.incidents.breakdown import PARTS, RunTiming, breakdown
 from orcai.incidents.grouping import AirflowPulse, group_symptoms
 from orcai.incidents.lifecycle import reconcile
+from orcai.incidents.topology import Topology
 from tests.incident_scenarios import (
     MARTS, MIN, ORDERS, T0, cascade, concurrent_pairs, dag_symptom, estate, own_slowness, partner_api_down,
     pool_starvation, pulse_for, retry_storm, scheduler_stopped, single_faults, slow_upstream,
@@ -306,3 +308,39 @@ def test_a_slow_run_says_how_fast_the_others_really_went():
     from orcai.incidents.symptoms import slow_runs
     [s] = slow_runs([long_run(31)], {"d/r1/t/-1": {"pace": 0.8, "peers": 5}}, {}, set())
     assert s.reason.endswith("while the other tasks ran at 0.8× theirs")
+
+
+def _walked_blast(topo, nodes):
+    """The definition blast() keeps: everything `downstream_of` each node, walked node by node."""
+    reached = set(nodes).union(*(topo.downstream_of(n) for n in nodes))
+    dags = {topo.dag_of(n) for n in reached} - {None}
+    assets = {uri for n in reached if not n.startswith("dag:") for uri in topo.produces.get(n, ())}
+    for dag in {n[4:] for n in reached if n.startswith("dag:")}:
+        assets |= {uri for t in topo.tasks_of.get(dag, ()) for uri in topo.produces.get(t, ())}
+    return topo.rank_dags(dags), sorted(assets)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_blast_equals_walking_each_node_downstream(seed):
+    """blast() walks each DAG reached through an asset once per topology; on random
+    estates (branching tasks, assets produced mid-DAG, DAGs waiting on each other in
+    cycles, assets nobody consumes) it must reach exactly what the node-by-node walk does."""
+    rng = random.Random(seed)
+    topo = Topology()
+    n_dags = rng.randint(3, 25)
+    for d in range(n_dags):
+        keys = [f"d{d}.t{t}" for t in range(rng.randint(1, 6))]
+        for i, key in enumerate(keys):
+            topo.task_dag[key] = f"d{d}"
+            topo.criticality[f"d{d}"] = rng.randint(0, 4)
+            if i:
+                topo.upstream[key] = set(rng.sample(keys[:i], rng.randint(1, i)))
+            if rng.random() < 0.3:
+                topo.produces.setdefault(key, set()).add(f"asset://{rng.randrange(n_dags + 3)}")
+        for uri in {f"asset://{rng.randrange(n_dags + 3)}" for _ in range(rng.randint(0, 2))}:
+            topo.scheduled_on.setdefault(f"d{d}", set()).add(uri)
+    nodes = list(topo.task_dag) + [f"dag:d{d}" for d in range(n_dags)] + ["dag:unknown"]
+    for node in nodes:
+        assert topo.blast({node}) == _walked_blast(topo, {node}), node
+    several = set(rng.sample(nodes, min(4, len(nodes))))
+    assert topo.blast(several) == _walked_blast(topo, several)
