@@ -2,6 +2,8 @@
 whether it will make its deadline, and which task to watch.
 
     replay            the Monte Carlo replay of a run's remaining tasks over the DAG (pure)
+    load              how busy a pool is, now and when each past task became ready; the start
+                      lags a task had at a load like now's (pure)
     deadlines         a run's deadline from a page setting, tag, param or ORCAI_DEADLINES (pure)
     deadline_setting  an admin's deadline for a DAG, set on the Runs page (role-checked)
     stage             the worker stage: read active runs and their history, forecast, store
