@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 ETA_HISTORY = 120  # forecasts kept per run: two hours at one cycle a minute
 RUNNING_STATES = ("running", "deferred", "up_for_reschedule", "restarting")
 RISK_TO_REPORT = 0.5
+POOL_LOAD_DAYS = 2  # the past lags paired with their pool's load (see _history)
+POOL_SPAN_MARGIN_MS = 3_600_000  # task runs that began up to an hour before still count in the load
 
 
 @dataclass
@@ -143,8 +145,12 @@ class ForecastStage:
         since = now_ms - self.settings.detect_lookback_days * DAY_MS
         rows = forecast_store.success_durations(graph, dags, since)
         pools = sorted({row["pool"] for row in rows if row.get("pool")})
+        # a pool's load is counted over the last POOL_LOAD_DAYS only: default_pool holds most
+        # task runs of an estate, and reading all of them each cycle would grow with history;
+        # older lags keep an unknown load and are used unconditioned (load.lags_like_now)
+        load_since = max(since, now_ms - POOL_LOAD_DAYS * DAY_MS)
         spans: dict[str, list[tuple]] = defaultdict(list)
-        for span in forecast_store.pool_spans(graph, pools, since) if pools else ():
+        for span in forecast_store.pool_spans(graph, pools, load_since - POOL_SPAN_MARGIN_MS) if pools else ():
             if span["entered_ms"] is not None:
                 spans[span["pool"]].append((span["entered_ms"], span["left_ms"]))
         timelines = {pool: PoolTimeline(spans[pool]) for pool in pools}
@@ -158,7 +164,7 @@ class ForecastStage:
             if row.get("lag_s") is not None:  # clocks of Airflow's parts may disagree by a little
                 waits[dag][task].append(max(0.0, float(row["lag_s"])))
                 timeline, ready = timelines.get(row.get("pool")), row.get("ready_ms")
-                known = timeline is not None and ready is not None
+                known = timeline is not None and ready is not None and ready >= load_since
                 loads[dag][task].append(float(timeline.load_at([ready])[0]) if known else np.nan)
             if row.get("pool"):
                 pool_of[(dag, task)] = row["pool"]
