@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from orcai.errors import GraphUnavailable
+from orcai.errors import GraphQueryError, GraphUnavailable
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph import load
 from orcai.graph.load import (
@@ -153,6 +153,15 @@ def test_watermarks_round_trip(engine):
     assert read_watermarks(engine) == {"etl": NOW, "report": NOW - 5}
 
 
+def test_a_graph_never_written_reads_as_empty(falkordb_server):
+    """A first sync reads its state before writing anything: no rows, as Neo4j answers."""
+    fresh = FalkorGraph("127.0.0.1", FALKOR_PORT, f"never_written{next(_names)}")
+    assert read_state(fresh, "0/1") == SyncState()
+    fresh.write("CREATE (:Probe)")
+    with pytest.raises(GraphQueryError):  # any other rejection still says so
+        fresh.read("MATCH (n) RETURN n.x +")
+
+
 def test_sync_state_round_trip(engine):
     """A pass under way with its cursors, then complete: finished fields are gone, not stale."""
     load_all(engine, *small_deployment())
@@ -161,7 +170,7 @@ def test_sync_state_round_trip(engine):
         task_runs_read=200, task_runs_total=900, covered_until=NOW - 50))
     write_state(engine, "0/2", under_way)
     assert read_state(engine, "0/2") == under_way and read_state(engine, "1/2") == SyncState()
-    done = SyncState(watermark=NOW, version_id="01b", assets_at=NOW)
+    done = SyncState(watermark=NOW, version_id="01b", assets_at=NOW, dags_fp="5e1f")
     write_state(engine, "0/2", done)
     assert read_state(engine, "0/2") == done
     set_tasks_synced(engine, {"etl": NOW - 1})
