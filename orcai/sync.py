@@ -84,8 +84,10 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
         listed = _mapped(airflow.list_dags(), dag_record, report, lambda dag: dag.dag_id)
         dags = [dag for dag in listed if shard.owns(dag.dag_id)]  # other shards sync the rest
         report.dags = len(dags)
+        report.structure_written += load.load_dags(graph, dags)
+        report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in listed], report.started_at,
+                                                     owns=shard.owns)
         state = sync_store.read_state(graph, str(shard))
-        state = _sync_dag_list(graph, listed, dags, state, report, shard.owns)
         marks = sync_store.dag_sync_marks(graph)
         state = _sync_structure_and_new_dags(airflow, graph, settings, dags, state, marks, report, clock)
         state = _read_stream(airflow, graph, settings, {d.dag_id for d in dags}, state, report, clock)
@@ -99,24 +101,6 @@ def sync_once(airflow: AirflowClient, graph: Graph, settings: Settings, clock=ti
         report.requests = airflow.requests_made - requests_before
         report.duration_s = clock() - started
     return report
-
-
-def _sync_dag_list(graph, listed: list[DagRecord], dags: list[DagRecord], state: SyncState,
-                   report: SyncReport, owns) -> SyncState:
-    """Merge the shard's DAGs and mark those gone, unless Airflow listed exactly what was
-    merged last time: re-merging 1,000 unchanged DAGs was most of a quiet sync's own time."""
-    listing = dag_list_fingerprint(listed, dags)
-    if listing == state.dags_fp:
-        return state
-    report.structure_written += load.load_dags(graph, dags)
-    report.deleted_dags = load.mark_missing_dags(graph, [d.dag_id for d in listed], report.started_at, owns=owns)
-    return replace(state, dags_fp=listing)
-
-
-def dag_list_fingerprint(listed: list[DagRecord], dags: list[DagRecord]) -> str:
-    """Everything the DAG-list step writes from: every listed id (what is missing) and the
-    properties of the shard's DAGs."""
-    return load.fingerprint({"listed": sorted(d.dag_id for d in listed), "owned": [d.props() for d in dags]})
 
 
 def _mapped(items, to_record, report: SyncReport, name_of) -> list:

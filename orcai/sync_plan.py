@@ -51,7 +51,6 @@ class SyncState:
     version_id: str | None = None  # the newest DAG version seen (time-ordered UUID)
     assets_at: int | None = None  # when assets were last read
     current: StreamPass | None = None  # a pass under way
-    dags_fp: str | None = None  # fingerprint of the DAG list last merged into the graph
 
     @property
     def has_begun(self) -> bool:

@@ -27,13 +27,12 @@ def read_state(graph: Graph, shard: str) -> SyncState:
         fields = {name: props.get(_PASS_PREFIX + name) for name in StreamPass.__dataclass_fields__}
         current = StreamPass(**fields)
     return SyncState(watermark=props.get("watermark"), version_id=props.get("version_id"),
-                     assets_at=props.get("assets_at"), current=current, dags_fp=props.get("dags_fp"))
+                     assets_at=props.get("assets_at"), current=current)
 
 
 def write_state(graph: Graph, shard: str, state: SyncState) -> None:
     """Replace the shard's state (a property set to null is removed)."""
-    props = {"watermark": state.watermark, "version_id": state.version_id, "assets_at": state.assets_at,
-             "dags_fp": state.dags_fp}
+    props = {"watermark": state.watermark, "version_id": state.version_id, "assets_at": state.assets_at}
     stream = asdict(state.current) if state.current is not None else dict.fromkeys(StreamPass.__dataclass_fields__)
     props.update({_PASS_PREFIX + name: value for name, value in stream.items()})
     props = {"name": state_name(shard), **{k: v for k, v in props.items() if v is not None}}

@@ -43,7 +43,6 @@ import urllib3
 
 from orcai.airflow import AirflowClient
 from orcai.config import load_settings
-from orcai.graph import sync_store
 from orcai.graph.load import load_dags, load_tasks
 from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT
 from orcai.simulate import Options, structure_from_records, synthetic_deployment, synthetic_history, write_history
@@ -102,26 +101,18 @@ def sync_cost(settings, label: str = "") -> tuple[list[dict], list[Target]]:
     # The median of three quiet syncs: one answer of Airflow's can take twice the others.
     quiet_s = statistics.median([quiet.duration_s] + [sync_once(client, graph, settings).duration_s
                                                       for _ in range(2)])
-    # For comparison, in the same conditions: a quiet sync that merges the DAG list again
-    # (every sync did before the list's fingerprint was kept).
-    shard = str(settings.dag_shard)
-    sync_store.write_state(graph, shard, replace(sync_store.read_state(graph, shard), dags_fp=None))
-    remerged = sync_once(client, graph, settings)
     client.close()
     rows = [{"sync": f"full{label}", "DAGs": full.dags, "cycles": len(fulls), "requests": full_requests,
              "seconds": full_s, "written": sum(r.written.total for r in fulls)},
             {"sync": f"quiet{label} (median of 3)", "DAGs": quiet.dags, "cycles": 1, "requests": quiet.requests,
-             "seconds": quiet_s, "written": quiet.written.total},
-            {"sync": f"quiet, DAG list merged again{label}", "DAGs": remerged.dags, "cycles": 1,
-             "requests": remerged.requests, "seconds": remerged.duration_s, "written": remerged.written.total}]
+             "seconds": quiet_s, "written": quiet.written.total}]
     allowed = 3 + math.ceil(quiet.dags / 100)  # the DAG list's pages + versions + two streams
     return rows, [
         Target(f"quiet sync{label}: requests <= 3 + pages of the DAG list ({allowed})", quiet.requests <= allowed,
                f"{quiet.requests} requests for {quiet.dags} DAGs"),
         Target(f"quiet sync{label} writes nothing", quiet.written.total == 0, f"{quiet.written.total} writes"),
         Target(f"quiet sync{label} < {QUIET_SHARE:.0%} of a full sync", quiet_s < QUIET_SHARE * full_s,
-               f"{quiet_s:.2f} s vs {full_s:.2f} s ({quiet_s / full_s:.1%}; merging the DAG list again: "
-               f"{remerged.duration_s / full_s:.1%})"),
+               f"{quiet_s:.2f} s vs {full_s:.2f} s ({quiet_s / full_s:.1%})"),
     ]
 
 
