@@ -14,6 +14,9 @@ from functools import cached_property
 from orcai.lineage.algorithms import reachable
 
 
+_MEMO_DEPTH = 200  # DAGs chained through assets followed by recursion; past it, a plain walk
+
+
 @dataclass
 class Topology:
     task_dag: dict[str, str] = field(default_factory=dict)  # task key -> dag_id
@@ -91,6 +94,52 @@ class Topology:
         for dag in {n[4:] for n in reached if n.startswith("dag:")}:
             assets |= {uri for t in self.tasks_of.get(dag, ()) for uri in self.produces.get(t, ())}
         return self.rank_dags(dags), sorted(assets)
+
+    def blast_each(self, nodes) -> dict[str, tuple[list[str], list[str]]]:
+        """`blast({node})` for each node, walking each DAG's own downstream once: a walk stops
+        at the DAGs it reaches through assets and takes theirs from a memo (one full walk
+        per node over a 30,000-task estate took 14 ms each: 42 s for 3,000 anomaly rows)."""
+        memo: dict[str, tuple[frozenset, frozenset]] = {}
+        out = {}
+        for node in nodes:
+            dags, assets = self._reach_summary(node, memo, frozenset(), 0)
+            out[node] = self.rank_dags(dags), sorted(assets)
+        return out
+
+    def _reach_summary(self, node: str, memo: dict, active: frozenset, depth: int):
+        """(DAGs, assets) of `node` and all downstream of it; memoized for DAG nodes."""
+        if node in memo:
+            return memo[node]
+        if node in active or depth > _MEMO_DEPTH:  # a cycle through assets, or a long chain: walk it all
+            reached = {node} | self.downstream_of(node)
+            frontier = set()
+        else:
+            reached, frontier = self._within(node)
+        dags = {self.dag_of(n) for n in reached} - {None}
+        assets = {uri for n in reached for uri in self.produces.get(n, ())}
+        for dag_node in frontier:
+            more_dags, more_assets = self._reach_summary(dag_node, memo, active | {node}, depth + 1)
+            dags |= more_dags
+            assets |= more_assets
+        summary = frozenset(dags), frozenset(assets)
+        if node.startswith("dag:"):
+            memo[node] = summary
+        return summary
+
+    def _within(self, node: str) -> tuple[set[str], set[str]]:
+        """Nodes downstream of `node` (itself included) short of any other DAG node, and the
+        DAG nodes where the walk stopped."""
+        reached, frontier, stack = {node}, set(), [node]
+        while stack:
+            for nxt in self._down_graph.get(stack.pop(), ()):
+                if nxt in reached or nxt in frontier:
+                    continue
+                if nxt.startswith("dag:"):
+                    frontier.add(nxt)
+                else:
+                    reached.add(nxt)
+                    stack.append(nxt)
+        return reached, frontier
 
     def rank_dags(self, dags) -> list[str]:
         return sorted(dags, key=lambda d: (-self.criticality.get(d, 0), d))

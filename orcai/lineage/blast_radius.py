@@ -76,9 +76,8 @@ def reach_of(graph: Graph, nodes: list[str]) -> dict[str, Reach]:
     topo = topology_from_rows(incident_store.estate(graph))
     risky = forecast_store.riskiest_forecast_by_dag(graph)
     out = {}
-    for node in set(nodes):
+    for node, (dags, assets) in topo.blast_each(set(nodes)).items():
         own = topo.dag_of(node)
-        dags, assets = topo.blast({node})
         downstream = [d for d in dags if d != own]
         late = [f"{d} ({_deadline(risky[d])})" for d in downstream
                 if (risky.get(d) or {}).get("breach_risk") is not None and risky[d]["breach_risk"] >= AT_RISK]
