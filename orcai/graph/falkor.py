@@ -12,7 +12,6 @@ from orcai.graph.base import IndexSpec, Row, WriteCounts
 
 log = logging.getLogger(__name__)
 
-_NEVER_WRITTEN = "Invalid graph operation on empty key"  # FalkorDB's answer before the first write
 _UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, ConnectionError, OSError)
 
@@ -45,12 +44,7 @@ class FalkorGraph:
             raise GraphQueryError(f"FalkorDB rejected a query: {_first_line(exc)}") from None
 
     def read(self, cypher: str, params: dict | None = None) -> list[Row]:
-        try:
-            result = self._query(cypher, params, read_only=True)
-        except GraphQueryError as exc:
-            if _NEVER_WRITTEN in str(exc):  # a graph nothing was written to yet holds nothing, as in Neo4j
-                return []
-            raise
+        result = self._query(cypher, params, read_only=True)
         names = [column[1] for column in result.header]
         return [dict(zip(names, values)) for values in result.result_set]
 

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from orcai.errors import GraphQueryError, GraphUnavailable
+from orcai.errors import GraphUnavailable
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph import load
 from orcai.graph.load import (
@@ -151,15 +151,6 @@ def test_watermarks_round_trip(engine):
     load_all(engine, *small_deployment())
     set_watermarks(engine, {"etl": NOW, "report": NOW - 5})
     assert read_watermarks(engine) == {"etl": NOW, "report": NOW - 5}
-
-
-def test_a_graph_never_written_reads_as_empty(falkordb_server):
-    """A first sync reads its state before writing anything: no rows, as Neo4j answers."""
-    fresh = FalkorGraph("127.0.0.1", FALKOR_PORT, f"never_written{next(_names)}")
-    assert read_state(fresh, "0/1") == SyncState()
-    fresh.write("CREATE (:Probe)")
-    with pytest.raises(GraphQueryError):  # any other rejection still says so
-        fresh.read("MATCH (n) RETURN n.x +")
 
 
 def test_sync_state_round_trip(engine):
