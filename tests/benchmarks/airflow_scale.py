@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,18 +98,21 @@ def sync_cost(settings, label: str = "") -> tuple[list[dict], list[Target]]:
         quiet = sync_once(client, graph, settings)
         if quiet.written.total == 0:
             break
+    # The median of three quiet syncs: one answer of Airflow's can take twice the others.
+    quiet_s = statistics.median([quiet.duration_s] + [sync_once(client, graph, settings).duration_s
+                                                      for _ in range(2)])
     client.close()
     rows = [{"sync": f"full{label}", "DAGs": full.dags, "cycles": len(fulls), "requests": full_requests,
              "seconds": full_s, "written": sum(r.written.total for r in fulls)},
-            {"sync": f"quiet{label}", "DAGs": quiet.dags, "cycles": 1, "requests": quiet.requests,
-             "seconds": quiet.duration_s, "written": quiet.written.total}]
+            {"sync": f"quiet{label} (median of 3)", "DAGs": quiet.dags, "cycles": 1, "requests": quiet.requests,
+             "seconds": quiet_s, "written": quiet.written.total}]
     allowed = 3 + math.ceil(quiet.dags / 100)  # the DAG list's pages + versions + two streams
     return rows, [
         Target(f"quiet sync{label}: requests <= 3 + pages of the DAG list ({allowed})", quiet.requests <= allowed,
                f"{quiet.requests} requests for {quiet.dags} DAGs"),
         Target(f"quiet sync{label} writes nothing", quiet.written.total == 0, f"{quiet.written.total} writes"),
-        Target(f"quiet sync{label} < {QUIET_SHARE:.0%} of a full sync", quiet.duration_s < QUIET_SHARE * full_s,
-               f"{quiet.duration_s:.2f} s vs {full_s:.2f} s ({quiet.duration_s / full_s:.1%})"),
+        Target(f"quiet sync{label} < {QUIET_SHARE:.0%} of a full sync", quiet_s < QUIET_SHARE * full_s,
+               f"{quiet_s:.2f} s vs {full_s:.2f} s ({quiet_s / full_s:.1%})"),
     ]
 
 

@@ -31,6 +31,7 @@ class FakeAirflow:
 
     def __init__(self, runs_per_dag: int, page_size: int):
         self.page_size, self.requests_made = page_size, 0
+        self.listed, self.paused = list(DAGS), set()  # what the DAG list says
         self.runs, self.task_instances = [], []
         for day in range(runs_per_dag):
             for dag_id in DAGS:
@@ -56,10 +57,10 @@ class FakeAirflow:
 
     def list_dags(self):
         self.requests_made += 1
-        return [SimpleNamespace(dag_id=d, is_paused=False, timetable_summary="@daily", timetable_description=None,
-                                description=None, owners=["team"], tags=[], relative_fileloc=f"{d}.py",
-                                fileloc=f"{d}.py", max_active_runs=1, has_import_errors=False,
-                                next_dagrun_run_after=None) for d in DAGS]
+        return [SimpleNamespace(dag_id=d, is_paused=d in self.paused, timetable_summary="@daily",
+                                timetable_description=None, description=None, owners=["team"], tags=[],
+                                relative_fileloc=f"{d}.py", fileloc=f"{d}.py", max_active_runs=1,
+                                has_import_errors=False, next_dagrun_run_after=None) for d in self.listed]
 
     def dag_versions_after(self, version_id):
         self.requests_made += 1
@@ -74,6 +75,14 @@ class FakeAirflow:
     def list_assets(self):
         self.requests_made += 1
         return []
+
+    def list_dag_runs(self, dag_id, since):  # a DAG new to a running stream reads its own history
+        self.requests_made += 1
+        return [r for r in self.runs if r.dag_id == dag_id]
+
+    def list_task_instances(self, dag_id, since):
+        self.requests_made += 1
+        return [t for t in self.task_instances if t.dag_id == dag_id]
 
     def dag_runs_page(self, since, cursor=""):
         return self._page(self.runs, since, cursor)
@@ -135,3 +144,24 @@ def test_a_shard_keeps_only_its_own_dags_from_the_stream(graph):
     mine = {d for d in DAGS if Shard(0, 2).owns(d)}
     stored = {r["dag"] for r in graph.read("MATCH (r:DagRun) RETURN DISTINCT r.dag_id AS dag")}
     assert stored == mine and 0 < len(mine) < len(DAGS)
+
+
+def dag_fields(graph, field: str) -> dict:
+    return {r["dag"]: r["value"] for r in graph.read(f"MATCH (d:Dag) RETURN d.dag_id AS dag, d.{field} AS value")}
+
+
+def test_a_paused_gone_or_returning_dag_is_written_by_the_next_sync(graph):
+    airflow, config = FakeAirflow(runs_per_dag=2, page_size=100), settings(page_size=100)
+    clock = iter(range(NOW // 1000, NOW // 1000 + 10_000, 7)).__next__
+    sync_once(airflow, graph, config, clock)
+
+    airflow.paused.add("beta")
+    sync_once(airflow, graph, config, clock)
+    assert dag_fields(graph, "is_paused") == {"alpha": False, "beta": True, "gamma": False}
+
+    airflow.listed.remove("gamma")
+    report = sync_once(airflow, graph, config, clock)
+    assert report.deleted_dags == ["gamma"] and dag_fields(graph, "is_deleted")["gamma"] is True
+    airflow.listed.append("gamma")  # and back: it reads its own history again
+    sync_once(airflow, graph, config, clock)
+    assert dag_fields(graph, "is_deleted")["gamma"] is False
