@@ -12,7 +12,8 @@ from orcai.anomalies.review import anomalies_with_reach, review_anomaly, task_du
 from orcai.errors import GraphError
 from orcai.forecast.deadline_setting import set_dag_deadline
 from orcai.graph import anomaly_store, dag_store, forecast_store, run_store, worker_store
-from orcai.graph import lineage_store
+from orcai.graph import incident_store, lineage_store
+from orcai.incidents.estate import CycleEstate
 from orcai.incidents.review import recent_incidents, timeline
 from orcai.lineage.blast_radius import BlastRadius, blast_radius
 from orcai.lineage.view import LineageView, neighbourhood
@@ -22,6 +23,7 @@ from orcai.worker_health import WorkerHealth, worker_health
 from ui.connection import graph, graph_error_banner, now_ms, settings
 
 CACHE_TTL_S = 30
+ESTATE_TTL_S = 600
 
 
 def current_worker_health() -> WorkerHealth:
@@ -87,10 +89,20 @@ def cached_incident_timeline(last_sync_at: int | None, key: str):
 
 # Anomalies: a status change clears the cache so it shows at once.
 
+@st.cache_resource(ttl=ESTATE_TTL_S, max_entries=2, show_spinner=False)
+def cached_estate(fingerprint: tuple) -> CycleEstate:
+    """The lineage estate, kept while its fingerprint holds (at most ESTATE_TTL_S, for an
+    edit the counts cannot see): at 5,000 DAGs reading it takes seconds, and a sync a minute
+    would otherwise read it again for every page that says what an anomaly hits. Shared by
+    all sessions; the walks it memoizes are the same for all of them."""
+    return CycleEstate(graph())
+
+
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def cached_anomalies(last_sync_at: int | None, statuses: tuple[str, ...], since_ms: int, limit: int):
     """The `limit` most severe anomalies, and the count of all of them per severity."""
-    return (anomalies_with_reach(graph(), anomaly_store.anomalies(graph(), list(statuses), since_ms, limit)),
+    estate = cached_estate(incident_store.estate_fingerprint(graph()))
+    return (anomalies_with_reach(graph(), anomaly_store.anomalies(graph(), list(statuses), since_ms, limit), estate),
             anomaly_store.anomaly_counts(graph(), list(statuses), since_ms))
 
 

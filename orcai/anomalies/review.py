@@ -14,6 +14,7 @@ from orcai.anomalies.baselines import band_at_runs
 from orcai.anomalies.frames import runs_frame
 from orcai.graph import Graph
 from orcai.graph import anomaly_store, run_store
+from orcai.incidents.estate import CycleEstate
 from orcai.lineage.blast_radius import Reach, reach_of
 from orcai.model import DAY_MS
 from orcai.model import task_key as task_key_of
@@ -83,6 +84,7 @@ def anomaly_nodes(table: pd.DataFrame) -> list[str]:
     return [key if isinstance(key, str) and key else f"dag:{dag}" for key, dag in zip(table["task_key"], table["dag_id"])]
 
 
-def anomalies_with_reach(graph: Graph, rows: list[dict]) -> pd.DataFrame:
-    """The page's table with each anomaly's blast radius, read once for all rows."""
-    return anomaly_table(rows, reach_of(graph, anomaly_nodes(anomaly_table(rows))))
+def anomalies_with_reach(graph: Graph, rows: list[dict], estate: CycleEstate | None = None) -> pd.DataFrame:
+    """The page's table with each anomaly's blast radius, from one read of the estate (or
+    the `estate` given, which a page keeps while the estate does not change)."""
+    return anomaly_table(rows, reach_of(graph, anomaly_nodes(anomaly_table(rows)), estate))

@@ -170,6 +170,20 @@ def estate(graph: Graph) -> dict[str, list[Row]]:
     }
 
 
+def estate_fingerprint(graph: Graph) -> tuple:
+    """A few counts and the sync's structure marks that change when the estate does (DAGs
+    live, tasks, dependencies, assets, criticality, the newest DAG version each shard saw):
+    what a cached estate is keyed on. Cheap next to reading the estate itself."""
+    dags = graph.read(f"""MATCH (d:Dag) WHERE {live('d')}
+                          RETURN count(d) AS dags, sum(coalesce(d.criticality, 0)) AS criticality""")
+    counts = [graph.read(f"MATCH ()-[r:{rel}]->() RETURN count(r) AS n")[0]["n"]
+              for rel in ("HAS_TASK", "DEPENDS_ON", "PRODUCES", "SCHEDULED_ON", "USES")]
+    shards = graph.read("""MATCH (s:SyncState) RETURN s.name AS name, s.version_id AS version_id,
+                                  s.assets_at AS assets_at ORDER BY name""")
+    return (dags[0]["dags"], dags[0]["criticality"], *counts,
+            *((row["name"], row["version_id"], row["assets_at"]) for row in shards))
+
+
 def task_run_timings(graph: Graph, keys: list[str]) -> list[Row]:
     """What the time breakdown needs of each task run: its times, its DAG run's, its task's
     usual (run; start and end from when it could start, never from runs that waited in a full

@@ -9,6 +9,7 @@ import pytest
 
 from orcai.config import load_settings
 from orcai.graph import alert_store
+from orcai.graph.incident_store import estate_fingerprint
 from orcai.incidents.stage import IncidentStage
 from tests.integration.incident_graph import (
     MIN, NOW, ORDERS, fail_ingest, learn_bands, load_estate, miss, recover, slow_extract,
@@ -90,3 +91,18 @@ def test_a_run_many_times_its_usual_is_an_incident_unless_the_others_are_slow_to
         assert evidence.endswith("slow first, at 2027-01-15 08:00 UTC: ran 20 min, 10× its usual 2 min, "
                                  "while the other tasks ran at 1.0× theirs")
         assert alerts(graph) == []  # shown on the Incidents page; a low-severity symptom pages no one
+
+
+def test_the_estate_fingerprint_moves_with_the_estate_not_with_runs(graph):
+    """Pages keep the estate while its fingerprint holds: a failed run must not move it (or
+    the page would read the estate each sync), a new dependency or a deleted DAG must."""
+    load_estate(graph)
+    before = estate_fingerprint(graph)
+    fail_ingest(graph, NOW)
+    assert estate_fingerprint(graph) == before
+    first, second = [r["key"] for r in graph.read("MATCH (t:Task) RETURN t.key AS key ORDER BY key LIMIT 2")]
+    graph.write("MATCH (a:Task {key: $a}), (b:Task {key: $b}) CREATE (b)-[:DEPENDS_ON]->(a)", {"a": first, "b": second})
+    with_edge = estate_fingerprint(graph)
+    assert with_edge != before
+    graph.write("MATCH (d:Dag) WITH d LIMIT 1 SET d.is_deleted = true")
+    assert estate_fingerprint(graph) != with_edge
