@@ -5,9 +5,10 @@
 
 Generates a synthetic deployment with orcai.simulate (DAGs, tasks, cross-DAG assets for
 criticality, run history), runs detection once so there are anomalies, writes a worker
-heartbeat, then renders each page with Streamlit's AppTest: the first render with empty
-caches (modules already imported: that is a warm server, not a cold start) and a cached
-re-render. Targets (issue 7): first render under 1.5 s, cached re-render under 0.3 s.
+heartbeat, then renders each page with Streamlit's AppTest: cold (every cache empty), the
+first render after a new sync (the reads keyed on the sync empty; the lineage estate, kept
+while it does not change, still there) and a cached re-render; modules already imported:
+a warm server, not a cold start. Targets (issue 7): first render under 1.5 s, cached re-render under 0.3 s.
 Also prints the three slowest graph queries of each page's first render.
 The port is 6386 + TEST_PORT_OFFSET (or PORT_OFFSET), so parallel runs do not collide.
 """
@@ -120,6 +121,11 @@ def render(page: str, query: dict) -> tuple[AppTest, float]:
 
 
 def time_page(page: str, query: dict) -> dict:
+    """cold: nothing cached (a fresh app); first: after a new sync (the reads keyed on the
+    sync empty, what is kept while the estate holds still there); cached: a refresh."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    cold = render(page, query)[1]
     st.cache_data.clear()
     with QueryTimer() as timer:
         app, first = render(page, query)
@@ -127,7 +133,7 @@ def time_page(page: str, query: dict) -> dict:
     app.run()  # same session, caches warm: what a refresh or a widget change costs
     cached = time.perf_counter() - started
     (name, slowest), *others = timer.slowest(3)
-    return {"first": first, "cached": cached, "query": name, "query_s": slowest,
+    return {"cold": cold, "first": first, "cached": cached, "query": name, "query_s": slowest,
             "queries_s": sum(timer.times.values()), "next": others}
 
 
@@ -160,15 +166,15 @@ def main(argv=None) -> int:
           f"{size['task_runs']} task runs over {args.days:g} days, {size['anomalies']} anomalies "
           f"(built in {build_s:.0f} s); "
           f"Runs and Lineage on {size['dag']}. AppTest timings, shared 2-core machine.")
-    print(f"{'page':10} {'first s':>8} {'cached s':>9} {'queries s':>10}  {'slowest query':38} {'s':>6}  target")
+    print(f"{'page':10} {'cold s':>7} {'first s':>8} {'cached s':>9} {'queries s':>10}  {'slowest query':38} {'s':>6}  target")
     failed = False
     for page, r in results.items():
         ok = r["first"] < FIRST_TARGET_S and r["cached"] < CACHED_TARGET_S
         failed |= not ok
-        print(f"{page:10} {r['first']:8.2f} {r['cached']:9.3f} {r['queries_s']:10.2f}  {r['query']:38} "
+        print(f"{page:10} {r['cold']:7.2f} {r['first']:8.2f} {r['cached']:9.3f} {r['queries_s']:10.2f}  {r['query']:38} "
               f"{r['query_s']:6.2f}  {'met' if ok else 'MISSED'} (<{FIRST_TARGET_S} s / <{CACHED_TARGET_S} s)")
         for name, seconds in r["next"]:
-            print(f"{'':42}  {name:38} {seconds:6.2f}")
+            print(f"{'':50}  {name:38} {seconds:6.2f}")
     return 1 if failed else 0
 
 
