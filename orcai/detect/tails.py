@@ -24,7 +24,9 @@ judged on the point fit (see `durations`), so stuck recall stays. The shape, in 
 is kept within [0, XI_MAX]: 0 is already a Pareto tail in seconds, and a task's durations
 are not believed much heavier than that (at 0.7 a 40-run task's band reached ~6x its median).
 Whatever the fit says, a run no further out than the furthest of the window's runs is given
-at least 1 / (n + 1) (`empirical_floor`). The lower tail is the same on the negated
+at least 1 / (n + 1) (`empirical_floor`), and no threshold lies further than
+`band_max_ratio` (30x) from the expected duration unless the window's own record does
+(`reach`, since robust/2.3). The lower tail is the same on the negated
 residuals. Fits are vectorised: every fit's window is a row of a matrix, sorted once.
 """
 
