@@ -92,7 +92,7 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
     expected_log = (base["med"] + base["season"]).to_numpy()
     r = frame["x"].to_numpy() - expected_log
     z = r / sigma
-    tail = judge_tails(r, base, params.tail_uncertainty)
+    tail = judge_tails(r, base, params.tail_uncertainty, params.risk)
     expected_s = np.exp(expected_log)
     ratio = frame["duration"].to_numpy() / expected_s
     judged = (base["n"].to_numpy() >= params.min_history) & np.isfinite(tail["band_high"])
@@ -117,7 +117,7 @@ def judge_durations(frame: pd.DataFrame, base: pd.DataFrame, params) -> pd.DataF
     # failed and unfinished runs are judged on the point tail: they are a few in a hundred,
     # so a tail a few times too light adds a few hundredths of the risk in false alarms,
     # while the predictive tail's heaviest shapes would hide runs 20x their median
-    point_up = judge_tails(r, base)["p_up"] if params.tail_uncertainty else tail["p_up"]
+    point_up = judge_tails(r, base, risk=params.risk)["p_up"] if params.tail_uncertainty else tail["p_up"]
     with np.errstate(invalid="ignore"):
         long_run = judged & (point_up < params.risk) & (ratio >= params.stuck_ratio)
     stuck = long_run & ~success & (frame["failed"] | frame["unfinished"]).to_numpy()

@@ -18,7 +18,7 @@ NS_PER_S = 1_000_000_000
 # the task's typical duration when that is smaller: below it every run "did nothing" alike.
 # A fixed 1 s floor made every value under 1 the same number, so a task (or a metric in
 # another unit) whose values all sit below 1 could never be flagged.
-FLOOR_S, FLOOR_SHARE, FLOOR_RUNS = 1.0, 0.01, 30
+FLOOR_S, FLOOR_SHARE, FLOOR_RUNS, ZERO_MARGIN = 1.0, 0.01, 30, 0.25
 
 
 def validate_runs(runs: pd.DataFrame) -> None:
@@ -64,17 +64,34 @@ def prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def task_floors(frame: pd.DataFrame) -> np.ndarray:
     """Per row (frame sorted by task, then time): FLOOR_S, or FLOOR_SHARE of the median of
-    the task's first FLOOR_RUNS positive successful durations when that is smaller. The
-    first runs only: they are before any run is judged (min_history), so no verdict sees
-    the future through its floor."""
+    the task's first FLOOR_RUNS positive successful durations when that is smaller. Where
+    some of those first runs were 0 or less (a count that is often 0, a signed metric), 0 is
+    part of the task's normal and the log of small values means nothing: the floor rises to
+    the value that a further ZERO_MARGIN (a quarter) of its first runs stay below. The first runs only:
+    they are before any run is judged (min_history), so no verdict sees the future through
+    its floor."""
     duration = frame["duration"].to_numpy()
-    with np.errstate(invalid="ignore"):
-        usable = frame["success"].to_numpy() & (duration > 0) & np.isfinite(duration)
+    usable = frame["success"].to_numpy() & np.isfinite(duration)
     rows = frame[usable]
     early = rows[rows.groupby("task").cumcount().to_numpy() < FLOOR_RUNS]
-    typical = early.groupby("task")["duration"].median()
-    share = frame["task"].map(typical).to_numpy(dtype=float) * FLOOR_SHARE
-    return np.where(np.isfinite(share), np.fmin(FLOOR_S, share), FLOOR_S)
+    typical = early["duration"].where(early["duration"] > 0).groupby(early["task"]).median()
+    floor = (typical * FLOOR_SHARE).clip(upper=FLOOR_S)
+    above_zeros = _above_zeros(early["task"].to_numpy(), early["duration"].to_numpy())
+    floor = np.fmax(floor, above_zeros.reindex(floor.index))
+    floor = floor.where(floor > 0, FLOOR_S)  # nothing positive to measure by: the fixed floor
+    return frame["task"].map(floor).fillna(FLOOR_S).to_numpy(dtype=float)
+
+
+def _above_zeros(task: np.ndarray, values: np.ndarray) -> pd.Series:
+    """Per task with values <= 0: the quantile at (their share + ZERO_MARGIN) of its values."""
+    order = np.lexsort((values, task))
+    task, values = task[order], values[order]
+    first = np.r_[0, np.flatnonzero(np.diff(task)) + 1]
+    count = np.diff(np.r_[first, len(task)])
+    zeros = np.add.reduceat((values <= 0).astype(int), first) if len(task) else np.zeros(0, int)
+    share = np.minimum(1.0, zeros / np.maximum(count, 1) + ZERO_MARGIN)
+    picked = values[first + np.floor(share * (count - 1)).astype(int)] if len(task) else np.zeros(0)
+    return pd.Series(np.where(zeros > 0, picked, np.nan), index=task[first] if len(task) else [])
 
 
 def log_durations(frame: pd.DataFrame) -> None:

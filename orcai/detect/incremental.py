@@ -146,7 +146,7 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
         "season_n": np.sum(np.isfinite(seasonal), axis=1), "seasonal": bucket >= 0,
         "n": np.sum(np.isfinite(sample_x), axis=1)}, index=frame.index)
     fits = fit_sorted(np.sort(state.tail.at(names), axis=1), params.tail_share, params.sigma_floor, params.risk,
-                       params.tail_uncertainty)
+                      params.tail_uncertainty, params.band_max_ratio)
     base = pd.concat([base, pd.DataFrame(fits, index=frame.index)], axis=1)
     base["long_med"], base["long_high"] = row_quantiles(state.level.at(names), (0.5, 1 - params.tail_share))
     chain = state.chain.at(names)

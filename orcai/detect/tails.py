@@ -24,7 +24,9 @@ judged on the point fit (see `durations`), so stuck recall stays. The shape, in 
 is kept within [0, XI_MAX]: 0 is already a Pareto tail in seconds, and a task's durations
 are not believed much heavier than that (at 0.7 a 40-run task's band reached ~6x its median).
 Whatever the fit says, a run no further out than the furthest of the window's runs is given
-at least 1 / (n + 1) (`empirical_floor`). The lower tail is the same on the negated
+at least 1 / (n + 1) (`empirical_floor`), and no threshold lies further than
+`band_max_ratio` (30x) from the expected duration unless the window's own record does
+(`reach`, since robust/2.3). The lower tail is the same on the negated
 residuals. Fits are vectorised: every fit's window is a row of a matrix, sorted once.
 """
 
@@ -44,11 +46,12 @@ CHUNK_ELEMENTS = 4_000_000
 
 
 def fit_sorted(matrix: np.ndarray, tail_share: float, sigma_floor: float, risk: float,
-               predictive: bool = False) -> dict[str, np.ndarray]:
+               predictive: bool = False, band_max_ratio: float = np.inf) -> dict[str, np.ndarray]:
     """GPD fits of the upper and lower tail of every row (NaN-padded windows, sorted
     ascending with NaN last), and each tail's threshold at `risk` (solved once per fit;
-    under the predictive tail with `predictive`). The peaks' mean and variance come from running sums along
-    each sorted row, so no masked reduction over the whole matrix is needed."""
+    under the predictive tail with `predictive`; at most `band_max_ratio` away, see `reach`).
+    The peaks' mean and variance come from running sums along each sorted row, so no
+    masked reduction over the whole matrix is needed."""
     n = np.isfinite(matrix).sum(axis=1)
     k = np.maximum(MIN_PEAKS, np.ceil(tail_share * n)).astype(int)
     ok = n >= k + 2
@@ -73,9 +76,22 @@ def fit_sorted(matrix: np.ndarray, tail_share: float, sigma_floor: float, risk: 
     for side in ("up", "lo"):
         band = quantile(risk, *(fits[f"{side}_{name}"] for name in ("zeta", "u", "xi", "sigma")),
                         n if predictive else None)
+        band = np.fmin(band, reach(fits[f"{side}_max"], band_max_ratio))
         # never closer than the window's own extreme while 1 / (n + 1) is above the risk
         fits[f"{side}_band"] = np.where(1 / (n + 1) > risk, np.fmax(band, fits[f"{side}_max"]), band)
     return fits
+
+
+def reach(window_max, band_max_ratio: float) -> np.ndarray:
+    """How far a threshold may go: `band_max_ratio` times the expected duration (or that
+    much faster), or the furthest run of the task's window when that is further. A tail
+    fitted on few peaks, or on a window that holds an incident's runs (a collapse and its
+    recovery, a level shift the median lagged behind), has a large scale, and the predictive
+    tail's heaviest shapes multiply it: bands 10^7 to 10^16 x the median were stored, and
+    drawn on the Runs page. A run 30 x its expected duration and beyond anything its task
+    did in its last 500 runs is rare by any measure."""
+    with np.errstate(divide="ignore"):
+        return np.fmax(window_max, np.log(band_max_ratio))
 
 
 def _gpd(side: str, excess_sum, square_sum, value_sum, u, k, n, floor: float) -> dict:
@@ -192,20 +208,43 @@ def rolling_fits(frame_task: np.ndarray, sample: np.ndarray, residual: np.ndarra
     for lo in range(0, len(unique_keys), step):
         matrix = np.sort(window_matrix(sample_values, fit_start[lo:lo + step], fit_end[lo:lo + step], width), axis=1)
         for name, values in fit_sorted(matrix, params.tail_share, params.sigma_floor, params.risk,
-                                                   params.tail_uncertainty).items():
+                                       params.tail_uncertainty, params.band_max_ratio).items():
             columns[name][lo:lo + step] = values
     return pd.DataFrame({name: values[inverse] for name, values in columns.items()})
 
 
-def judge_tails(r: np.ndarray, fits: pd.DataFrame, predictive: bool = False) -> dict[str, np.ndarray]:
+def judge_tails(r: np.ndarray, fits: pd.DataFrame, predictive: bool = False,
+                risk: float | None = None) -> dict[str, np.ndarray]:
     """Upper and lower tail probabilities of residuals `r` (predictive ones with
-    `predictive`), and the band at the fits' risk."""
+    `predictive`), and the band at the fits' risk (`risk`: beyond a band `reach` capped,
+    see `_within_reach`)."""
     n = fits["tail_n"].to_numpy()
     up = [fits[f"up_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")] + [n if predictive else None]
     lo = [fits[f"lo_{name}"].to_numpy() for name in ("zeta", "u", "xi", "sigma")] + [n if predictive else None]
-    return {"p_up": empirical_floor(exceedance(r, *up), r, fits["up_max"].to_numpy(), n),
-            "p_low": empirical_floor(exceedance(-r, *lo), -r, fits["lo_max"].to_numpy(), n),
+    return {"p_up": _within_reach(empirical_floor(exceedance(r, *up), r, fits["up_max"].to_numpy(), n), r, up,
+                                  fits["up_band"].to_numpy(), fits["up_max"].to_numpy(), risk),
+            "p_low": _within_reach(empirical_floor(exceedance(-r, *lo), -r, fits["lo_max"].to_numpy(), n), -r, lo,
+                                   fits["lo_band"].to_numpy(), fits["lo_max"].to_numpy(), risk),
             "band_high": fits["up_band"].to_numpy(), "band_low": -fits["lo_band"].to_numpy()}
+
+
+def _within_reach(p: np.ndarray, r: np.ndarray, model: list, band: np.ndarray, window_max: np.ndarray,
+                  risk: float) -> np.ndarray:
+    """Beyond a threshold that `reach` capped, the tail keeps its shape but is scaled down so
+    that the threshold sits at the risk: the band stays the line between flagged and not,
+    and the score still ranks runs beyond it."""
+    if risk is None:
+        return p
+    zeta, u, xi, sigma, n = model
+    with np.errstate(invalid="ignore"):
+        capped = np.flatnonzero((r > band) & (p >= risk) & (band >= window_max))
+    if not len(capped):
+        return p
+    at_band = exceedance(band[capped], *(None if v is None else np.broadcast_to(v, np.shape(r))[capped]
+                                         for v in (zeta, u, xi, sigma, n)))
+    out = p.copy()
+    out[capped] = np.clip(p[capped] * risk / np.maximum(at_band, risk), 1e-300, 1.0)
+    return out
 
 
 def empirical_floor(p: np.ndarray, r: np.ndarray, window_max: np.ndarray, n: np.ndarray) -> np.ndarray:

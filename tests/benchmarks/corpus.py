@@ -132,7 +132,7 @@ def _dag_frame(index: int, days: float, rng, kinds, per_week: float) -> tuple[pd
         task_start = clock + np.where(retried, 300 + seconds * rng.uniform(0.1, 1, n), 0) + rng.uniform(0.5, 5, n)
         state = np.where(failed_upstream, "upstream_failed", state)
         seconds = np.where(failed_upstream, 0.0, seconds)
-        label = np.where(failed_upstream & (label != ""), "", label)
+        label = _labels_that_ran(label, failed_upstream)
         frames.append(pd.DataFrame({
             "dag_id": f"bench_dag_{index:03d}", "task_id": f"task_{task}", "start_s": task_start,
             "duration_s": np.round(seconds, 3), "state": state, "try_number": np.where(retried, 2, 1),
@@ -144,6 +144,48 @@ def _dag_frame(index: int, days: float, rng, kinds, per_week: float) -> tuple[pd
     return frame[~frame.pop("skipped")], int(every[0])
 
 
+def _labels_that_ran(label: np.ndarray, upstream_failed: np.ndarray) -> np.ndarray:
+    """A run that never ran (upstream failed) cannot show an anomaly: its label goes, unless
+    it sits inside an episode other runs of which ran (clearing it there split one injected
+    level shift, drift or failure-rate jump into several episodes: a bug until 2026-11-29)."""
+    out = label.copy()
+    start = 0
+    for end in range(1, len(label) + 1):
+        if end == len(label) or label[end] != label[start]:
+            if label[start] != "" and upstream_failed[start:end].all():
+                out[start:end] = ""
+            elif label[start] != "":
+                ran = np.flatnonzero(~upstream_failed[start:end])
+                out[start:start + ran[0]] = ""  # no episode starts before its first run that ran
+                out[start + ran[-1] + 1:end] = ""
+            start = end
+    return out
+
+
+SINGLE_RUN_KINDS = ("slow", "fast", "stuck")
+
+
+def _manual_labels(scheduled: pd.DataFrame, manual: pd.DataFrame) -> np.ndarray:
+    """A manual run copies a scheduled run's durations and states, injected ones included.
+    A copy of a slow, fast or stuck run is as anomalous as the original; a manual run that
+    lands inside a longer episode (a level shift, a drift, a failure-rate jump) belongs to
+    it; a manual run is neither late nor a missing run. Until 2026-11-29 every manual run was
+    labeled normal: its copy of an injected run counted as a false alarm when flagged, and
+    one landing inside an episode split it in two."""
+    out = np.where(manual["injected_anomaly"].isin(SINGLE_RUN_KINDS), manual["injected_anomaly"], "").astype(object)
+    for task, rows in manual.groupby("task_id"):
+        own = scheduled[scheduled["task_id"] == task].sort_values("start_s")
+        labels = own["injected_anomaly"].to_numpy()
+        after = np.searchsorted(own["start_s"].to_numpy(), rows["start_s"].to_numpy())
+        before_label = labels[np.clip(after - 1, 0, len(labels) - 1)]
+        after_label = labels[np.clip(after, 0, len(labels) - 1)]
+        inside = (after > 0) & (after < len(labels)) & (before_label == after_label) & (before_label != "") \
+            & ~np.isin(before_label, DAG_RUN_KINDS)
+        position = manual.index.get_indexer(rows.index)
+        out[position] = np.where(inside, before_label, out[position])
+    return out
+
+
 def _manual_runs(frame: pd.DataFrame, rng) -> pd.DataFrame:
     """About 1% of DAG runs get an extra manual run at a random moment, off the grid."""
     runs = frame["run_no"].unique()
@@ -152,7 +194,8 @@ def _manual_runs(frame: pd.DataFrame, rng) -> pd.DataFrame:
     shift = pd.Series(rng.uniform(600, 20_000, len(chosen)), index=chosen)
     extra["start_s"] += extra["run_no"].map(shift).to_numpy()
     extra["logical_s"] = extra["start_s"] - 1
-    extra["run_type"], extra["injected_anomaly"] = "manual", ""
+    extra["run_type"] = "manual"
+    extra["injected_anomaly"] = _manual_labels(frame, extra)
     extra["run_no"] = extra["run_no"] + 10_000_000
     return extra
 

@@ -337,3 +337,36 @@ def test_new_runs_of_a_small_unit_task_keep_its_floor():
     full = detect(pd.concat([history, new], ignore_index=True)).iloc[-1]
     assert flagged["kind"].iloc[0] == full["kind"] == "slow"
     assert flagged["score"].iloc[0] == pytest.approx(full["score"])
+
+
+# --- the stored band ----------------------------------------------------------------------
+
+def test_the_band_stays_within_reach_through_a_level_shift():
+    # the lagging median leaves the shift's first runs far above it in the tail's window,
+    # and the predictive tail turned them into a band 1,365x the median (the Runs page drew it)
+    durations = list(steady(200)) + list(steady(200, median=1800, seed=5))
+    out = detect(task_runs(durations))
+    ratio = out["expected_high"] / out["expected_s"]
+    assert ratio.max() <= 30 * (1 + 1e-9)
+    beyond = out["duration_s"] > out["expected_high"]
+    assert (out.loc[beyond, "score"] >= -np.log10(1e-4) - 1e-9).all()  # the band is the line
+
+
+def test_after_a_collapse_the_band_reaches_no_further_than_the_tasks_record():
+    # a feed stopped for 30 runs: its recovery sits 100x above the median that followed it
+    # down, and the band had grown to 10^14 x the median
+    durations = steady(300)
+    durations[200:230] *= 0.01
+    out = detect(task_runs(durations))
+    assert (out["expected_high"] / out["expected_s"]).max() <= 120
+
+
+@pytest.mark.parametrize("values", [np.random.default_rng(0).poisson(2, 2000).astype(float),
+                                    np.random.default_rng(0).normal(0, 1, 2000)], ids=["count", "signed"])
+def test_a_metric_that_is_often_zero_or_below_is_not_a_stream_of_did_nothing_runs(values):
+    # with the floor at 1 % of the positive values' median, a count's zeros and a signed
+    # metric's negatives were 100x "faster" than usual (22 flags per 1,000 on pure noise)
+    assert not detect(metric_points(values))["is_anomaly"].any()
+    shifted = values.copy()
+    shifted[1500:1520] += 10 * values.std()
+    assert detect(metric_points(shifted))["is_anomaly"].iloc[1500:1505].any()
