@@ -7,7 +7,7 @@ Generates a synthetic deployment with orcai.simulate (DAGs, tasks, cross-DAG ass
 criticality, run history), runs detection once so there are anomalies, writes a worker
 heartbeat, then renders each page with Streamlit's AppTest: cold (every cache empty), the
 first render after a new sync (the reads keyed on the sync empty; the lineage estate, kept
-while it does not change, still there) and a cached re-render; modules already imported:
+while it does not change, still there) and a cached re-render (the median of five); modules already imported:
 a warm server, not a cold start. Targets (issue 7): first render under 1.5 s, cached re-render under 0.3 s.
 Also prints the three slowest graph queries of each page's first render.
 The port is 6386 + TEST_PORT_OFFSET (or PORT_OFFSET), so parallel runs do not collide.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -41,6 +42,7 @@ from tests.benchmarks.lineage_queries import cross_dag_assets
 OFFSET = int(os.environ.get("TEST_PORT_OFFSET") or os.environ.get("PORT_OFFSET") or 0)
 PORT = 6386 + OFFSET
 FIRST_TARGET_S, CACHED_TARGET_S = 1.5, 0.3
+CACHED_SAMPLES = 5
 TASKS_PER_DAG = 6
 
 
@@ -129,9 +131,12 @@ def time_page(page: str, query: dict) -> dict:
     st.cache_data.clear()
     with QueryTimer() as timer:
         app, first = render(page, query)
-    started = time.perf_counter()
-    app.run()  # same session, caches warm: what a refresh or a widget change costs
-    cached = time.perf_counter() - started
+    cached = []
+    for _ in range(CACHED_SAMPLES):  # same session, caches warm: what a refresh or a widget change costs
+        started = time.perf_counter()
+        app.run()
+        cached.append(time.perf_counter() - started)
+    cached = statistics.median(cached)  # one sample on a shared 2-core machine ranged 0.14-0.42 s
     (name, slowest), *others = timer.slowest(3)
     return {"cold": cold, "first": first, "cached": cached, "query": name, "query_s": slowest,
             "queries_s": sum(timer.times.values()), "next": others}
