@@ -11,11 +11,13 @@ def task_run_history(graph: Graph, started_since_ms: int, ended_after_ms: int | 
     """Task runs started since `started_since_ms` (and before `started_before_ms`;
     optionally only those that ended after `ended_after_ms`, or are still running;
     optionally of one task, or of `dag_ids`), for detection."""
-    return graph.read("""
-        MATCH (tr:TaskRun)
+    # one task's runs are found from its node: scanning every task run since `since` for
+    # them took 0.44 s at 1M task runs, most of the Anomalies page's reads
+    runs = "(:Task {key: $task})<-[:INSTANCE_OF]-(tr:TaskRun)" if task_key else "(tr:TaskRun)"
+    return graph.read(f"""
+        MATCH {runs}
         WHERE tr.start_date >= $since AND ($before IS NULL OR tr.start_date < $before)
           AND ($ended_after IS NULL OR tr.end_date IS NULL OR tr.end_date > $ended_after)
-          AND ($task IS NULL OR (tr.dag_id + '.' + tr.task_id) = $task)
           AND ($dags IS NULL OR tr.dag_id IN $dags)
         OPTIONAL MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr)
         RETURN tr.key AS key, tr.dag_id AS dag_id, tr.task_id AS task_id, tr.run_id AS run_id,
