@@ -11,9 +11,10 @@ def task_run_history(graph: Graph, started_since_ms: int, ended_after_ms: int | 
     """Task runs started since `started_since_ms` (and before `started_before_ms`;
     optionally only those that ended after `ended_after_ms`, or are still running;
     optionally of one task, or of `dag_ids`), for detection."""
-    # one task's runs are found from its node: scanning every task run since `since` for
-    # them took 0.44 s at 1M task runs, most of the Anomalies page's reads
-    runs = "(:Task {key: $task})<-[:INSTANCE_OF]-(tr:TaskRun)" if task_key else "(tr:TaskRun)"
+    # one task's runs are found from its node (the WITH makes FalkorDB start there: in one
+    # pattern it scans the start_date index and checks each run's task): 274 ms -> 0.3 ms
+    # at 300,000 task runs, most of the Anomalies page's reads
+    runs = "(t:Task {key: $task}) WITH t MATCH (t)<-[:INSTANCE_OF]-(tr:TaskRun)" if task_key else "(tr:TaskRun)"
     return graph.read(f"""
         MATCH {runs}
         WHERE tr.start_date >= $since AND ($before IS NULL OR tr.start_date < $before)
