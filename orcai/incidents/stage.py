@@ -112,7 +112,7 @@ class IncidentStage:
         if self.settings.dag_shard.index != 0:
             return IncidentReport()
         open_now = store.open_incidents(graph)
-        pulse = AirflowPulse(now_ms, store.last_task_start(graph),
+        pulse = AirflowPulse(now_ms, store.last_task_start(graph, now_ms),
                              outage_open=any(i["root_kind"] == "airflow" for i in open_now))
         symptoms = self.gather(graph, now_ms)
         if pulse.idle_ms >= AIRFLOW_IDLE_MS:  # nothing runs: scheduled DAGs miss runs no detector can flag yet

@@ -9,7 +9,8 @@ import pytest
 
 from orcai.config import load_settings
 from orcai.graph import alert_store
-from orcai.graph.incident_store import estate_fingerprint
+from orcai.graph.incident_store import estate_fingerprint, last_task_start
+from orcai.model import DAY_MS
 from orcai.incidents.stage import IncidentStage
 from tests.integration.incident_graph import (
     MIN, NOW, ORDERS, fail_ingest, learn_bands, load_estate, miss, recover, slow_extract,
@@ -106,3 +107,13 @@ def test_the_estate_fingerprint_moves_with_the_estate_not_with_runs(graph):
     assert with_edge != before
     graph.write("MATCH (d:Dag) WITH d LIMIT 1 SET d.is_deleted = true")
     assert estate_fingerprint(graph) != with_edge
+
+
+def test_the_last_task_start_is_found_in_the_last_day_or_before_it(graph):
+    """The pulse reads the last day first; a quiet day must still give the true last start
+    (an outage's evidence says how long nothing started), and none at all gives None."""
+    assert last_task_start(graph, NOW) is None
+    graph.write("CREATE (:TaskRun {key: 'old', start_date: $at})", {"at": NOW - 3 * DAY_MS})
+    assert last_task_start(graph, NOW) == NOW - 3 * DAY_MS
+    graph.write("CREATE (:TaskRun {key: 'new', start_date: $at})", {"at": NOW - 5 * MIN})
+    assert last_task_start(graph, NOW) == NOW - 5 * MIN
