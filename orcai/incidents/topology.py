@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from orcai.lineage.algorithms import reachable
+from orcai.lineage.algorithms import inverted, reachable
 
 
 @dataclass
@@ -34,20 +34,12 @@ class Topology:
     @cached_property
     def producers(self) -> dict[str, set[str]]:
         """asset uri -> tasks producing it"""
-        out: dict[str, set[str]] = defaultdict(set)
-        for task, uris in self.produces.items():
-            for uri in uris:
-                out[uri].add(task)
-        return out
+        return inverted(self.produces)
 
     @cached_property
     def consumers(self) -> dict[str, set[str]]:
         """asset uri -> DAGs scheduled on it"""
-        out: dict[str, set[str]] = defaultdict(set)
-        for dag, uris in self.scheduled_on.items():
-            for uri in uris:
-                out[uri].add(dag)
-        return out
+        return inverted(self.scheduled_on)
 
     @cached_property
     def _up_graph(self) -> dict[str, set[str]]:
@@ -66,11 +58,7 @@ class Topology:
 
     @cached_property
     def _down_graph(self) -> dict[str, set[str]]:
-        graph: dict[str, set[str]] = defaultdict(set)
-        for node, ups in self._up_graph.items():
-            for up in ups:
-                graph[up].add(node)
-        return graph
+        return inverted(self._up_graph)
 
     def upstream_of(self, node: str) -> set[str]:
         """Every node (task key or `dag:<id>`) upstream of `node`, across DAGs."""
@@ -121,11 +109,7 @@ class Topology:
     @cached_property
     def _task_down(self) -> dict[str, set[str]]:
         """task key -> the tasks directly after it"""
-        graph: dict[str, set[str]] = defaultdict(set)
-        for task, ups in self.upstream.items():
-            for up in ups:
-                graph[up].add(task)
-        return graph
+        return inverted(self.upstream)
 
     @cached_property
     def _dag_down(self) -> dict[str, set[str]]:

@@ -13,6 +13,11 @@ def adjacency(edges: Iterable[tuple[Hashable, Hashable]]) -> dict[Hashable, set]
     return graph
 
 
+def inverted(mapping: Mapping[Hashable, Iterable]) -> dict[Hashable, set]:
+    """{a: {b, c}} -> {b: {a}, c: {a}}: the same edges, pointing the other way."""
+    return adjacency((target, source) for source, targets in mapping.items() for target in targets)
+
+
 def reachable(graph: Mapping[Hashable, set], start: Hashable) -> set:
     """Every node reachable from `start` (excluding it), cycles tolerated."""
     seen, queue = set(), deque([start])
