@@ -47,6 +47,9 @@ def test_running_now_panel_during_a_slowed_run(graph, graph_uri, page, tmp_path)
         panel.scroll_into_view_if_needed()
         path = screenshot(page, "running-now")
         assert path.exists() and page.locator('[data-testid="stException"]').count() == 0
-        assert "transform" in page.locator('[data-testid="stMain"]').inner_text() or page.get_by_text("transform").count()
+        # the grid's cells reach the DOM a moment after it is drawn: on a loaded machine (CI,
+        # 2026-11-29) the text was read before they did; a timeout here is the same failure
+        page.get_by_text("transform").first.wait_for(state="attached", timeout=30_000)
+        assert page.get_by_text("transform").count()
     finally:
         app.stop()
