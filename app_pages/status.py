@@ -102,6 +102,7 @@ table = table.assign(
     runs=[page_url("runs", dag=dag) for dag in table["dag_id"]],
     lineage=[page_url("lineage", dag=dag) for dag in table["dag_id"]],
     star=table["critical"].map({True: "★", False: ""}),
+    success_rate=table["success_rate"] * 100,  # whole percents: "67 %", not "66.67%"
 )
 st.dataframe(
     table,
@@ -120,8 +121,8 @@ st.dataframe(
         "last_run_at": st.column_config.DatetimeColumn("Last run at", format="distance"),
         "last_duration_s": st.column_config.NumberColumn("Duration", format="%.1f s"),
         "success_rate": st.column_config.ProgressColumn(
-            "Success rate", help="Finished runs among the last 20.", min_value=0, max_value=1,
-            format="percent", color="auto"),  # green above half, red below (the default is the red primary)
+            "Success rate", help="Finished runs among the last 20.", min_value=0, max_value=100,
+            format="%.0f %%", color="auto"),  # green above half, red below (the default is the red primary)
         "consecutive_failures": st.column_config.NumberColumn("Failures in a row"),
         "owners": "Owners",
         "tags": "Tags",
