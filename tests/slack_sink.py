@@ -6,7 +6,8 @@ It answers the two ways anything posts to Slack:
 - the Web API (`/api/chat.postMessage` and friends): JSON `{"ok": true, ...}`, with the
   bot token checked like Slack does (`invalid_auth` otherwise).
 
-Every request is recorded with its parsed body, so tests assert on what was really sent.
+Every request is recorded with its parsed body, so tests assert on what was really sent;
+`GET /` draws what was received as a channel page (tests/slack_render.py) for a browser.
 Faults are scripted: `fail_next(2, status=429, retry_after=1)`, `delay_s = 5`.
 """
 
@@ -19,12 +20,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
+from tests.slack_render import channel_html
+
 
 @dataclass
 class Received:
     path: str
     headers: dict[str, str]
     body: dict
+    ts: str | None = None  # the id a Web API post was answered with (what chat.update and threads name)
 
     @property
     def text(self) -> str:
@@ -70,6 +74,14 @@ class SlackSink:
                     sink._handle(self)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up first (a timeout test): nothing left to answer
+
+            def do_GET(self):  # noqa: N802
+                page = channel_html(sink.received).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
 
             def log_message(self, *args):  # keep test output quiet
                 return
@@ -122,10 +134,11 @@ class SlackSink:
                 and body.get("token") != self.token:
             return self._reply(request, 200, json.dumps({"ok": False, "error": "invalid_auth"}),
                                content_type="application/json")
+        ts = (body.get("ts") if request.path.endswith("chat.update") else None) or f"{time.time():.6f}"
         with self._lock:
-            self.received.append(Received(request.path, dict(request.headers), body))
+            self.received.append(Received(request.path, dict(request.headers), body, ts if is_api else None))
         if is_api:
-            answer = {"ok": True, "channel": body.get("channel", "C000"), "ts": f"{time.time():.6f}",
+            answer = {"ok": True, "channel": body.get("channel", "C000"), "ts": ts,
                       "message": {"text": body.get("text", "")}}
             return self._reply(request, 200, json.dumps(answer), content_type="application/json")
         return self._reply(request, 200, "ok")

@@ -11,8 +11,8 @@ queued) to when it ended (or now, if it has not):
   queued), then for the executor (`queued_s` when Airflow did not say when it was scheduled);
 - **running**: its usual run time (the baseline median), and **drift** above it.
 
-The parts are clamped at zero and the last one absorbs rounding, so they always add up to the
-measured span. Lateness is the span minus what the run usually takes: the median span of the
+The parts are clamped at zero and the largest one absorbs rounding, so they always add up to
+the measured span. Lateness is the span minus what the run usually takes: the median span of the
 task's earlier clean runs (could start -> end), when known. The median of a sum is not the
 sum of the medians: adding the usual start to the usual run time instead (the fallback, when
 no clean run ended yet) is off by the spread of both, seconds on a loaded scheduler.
@@ -72,7 +72,8 @@ def breakdown(t: RunTiming) -> Breakdown:
              "retries": gap if t.try_number > 1 else 0.0, "queued": queued,
              "running": running, "drift": running_total - running}
     parts = {k: round(v, 1) for k, v in parts.items()}
-    parts["drift"] = round(total - sum(v for k, v in parts.items() if k != "drift"), 1)  # adds up exactly
+    largest = max(parts, key=parts.get)  # takes the rounding: the parts add up exactly, none below zero
+    parts[largest] = round(round(total, 1) - sum(v for k, v in parts.items() if k != largest), 1)
     expected = t.usual_end_s if t.usual_end_s is not None else (
         (t.usual_start_s or 0.0) + (t.usual_run_s if t.usual_run_s is not None else running_total))
     late = max(0.0, total - expected)
@@ -82,7 +83,8 @@ def breakdown(t: RunTiming) -> Breakdown:
 def sentence(parts: dict[str, float], late_s: float, t: RunTiming) -> str:
     """"late 38 min: 31 min waiting for `warehouse.load_orders`, 7 min queued in pool `db` (8/8 slots used)"."""
     usual, beyond = t.usual_start_s or 0.0, dict(parts)
-    for part in ("scheduling", "queued", "upstream"):  # what it usually waits is not news
+    # What it usually waits to start is not news; a retried run's earlier tries include it.
+    for part in ("scheduling", "retries", "queued", "upstream"):
         taken = min(beyond[part], usual)
         beyond[part], usual = beyond[part] - taken, usual - taken
     notable = []

@@ -16,20 +16,24 @@ from tests.integration.incident_graph import MIN, NOW, fail_ingest, load_estate,
 pytestmark = pytest.mark.integration
 
 
-def play(graph, settings, with_incidents: bool) -> list:
-    """The fault's cycles; returns each cycle's dispatch report."""
+def cycles(graph, settings, with_incidents: bool):
+    """The fault's cycles, one at a time (fault, grew, grew, recovered): yields each cycle's
+    dispatch report once its messages were sent."""
     stage, dispatcher = IncidentStage(settings), AlertDispatcher(settings, graph, SlackSender(settings))
     steps = [lambda: fail_ingest(graph, NOW), lambda: miss(graph, "transform", NOW + 20 * MIN),
              lambda: miss(graph, "report", NOW + 40 * MIN), lambda: recover(graph, NOW + 60 * MIN)]
-    reports = []
     for i, step in enumerate(steps):
         step()
         now = NOW + (i + 1) * 25 * MIN
         estate = CycleEstate(graph)  # as the worker: one read of the lineage per cycle
         if with_incidents:
             stage.run(graph, now, estate)
-        reports.append(dispatcher.run(now, estate))
-    return reports
+        yield dispatcher.run(now, estate)
+
+
+def play(graph, settings, with_incidents: bool) -> list:
+    """The fault's cycles; returns each cycle's dispatch report."""
+    return list(cycles(graph, settings, with_incidents))
 
 
 def settings_for(graph_uri, slack_sink, bot: bool):

@@ -145,6 +145,27 @@ def test_own_drift_and_retries_are_named():
     assert result.sentence.startswith("late 25 min: 15 min running past its usual, 10 min in earlier tries")
 
 
+def test_a_retried_run_late_through_several_causes_names_only_what_is_beyond_its_usual():
+    # it usually starts 30 s after it could and runs 100 s; here it waited 2 min for its
+    # upstream, 60 s in earlier tries and retry delays, 45 s for a full pool slot, ran 5 min
+    t = RunTiming(could_start_ms=T0, start_ms=T0 + 225_000, end_ms=T0 + 525_000, now_ms=T0 + 600_000,
+                  try_number=3, upstream_end_ms=T0 + 120_000, upstream_task="up.t", scheduled_ms=T0 + 180_000,
+                  usual_run_s=100, usual_start_s=30, usual_end_s=130, pool="db", pool_slots="1/1 slots used")
+    result = breakdown(t)
+    assert result.parts == {"upstream": 120, "scheduling": 0, "retries": 60, "queued": 45, "running": 100, "drift": 200}
+    assert result.late_s == 525 - 130 == 200 + 30 + 45 + 120  # its usual 30 s to start came out of the retries
+    assert result.sentence == ("late 7 min: 3 min running past its usual, 2 min waiting for up.t, "
+                               "45 s queued in pool db (1/1 slots used), 30 s in earlier tries and retry delays")
+
+
+def test_rounding_never_leaves_a_part_below_zero():
+    # 50 ms of running rounds up to 0.1 s: the drift, had it taken the rounding, would be -0.1 s
+    t = RunTiming(could_start_ms=T0, start_ms=T0 + 2_150, end_ms=T0 + 2_200, now_ms=T0 + 9_000, try_number=2,
+                  upstream_end_ms=T0 + 1_000, scheduled_ms=T0 + 1_400, usual_run_s=0.05)
+    result = breakdown(t)
+    assert all(v >= 0 for v in result.parts.values()) and sum(result.parts.values()) == pytest.approx(2.2, abs=1e-9)
+
+
 def test_a_run_still_running_is_measured_to_now_and_parts_never_go_negative():
     t = RunTiming(could_start_ms=T0, start_ms=T0 + MIN, end_ms=None, now_ms=T0 + 10 * MIN,
                   queued_s=900, upstream_end_ms=T0 + 20 * MIN)  # inconsistent inputs
