@@ -1,6 +1,6 @@
 """Benchmark: the Lineage page draws a 300-node neighbourhood in a real browser.
 
-    python -m tests.benchmarks.lineage_page_browser [--dags 2000] [--samples 5] [--profile]
+    python -m tests.benchmarks.lineage_page_browser [--dags 2000] [--samples 5] [--profile] [--baseline REV]
 
 Loads the 2,000-DAG / 40,000-task deployment of `lineage_queries` into a real FalkorDB,
 starts the Streamlit app on it, picks DAGs whose 2-hop neighbourhood fills the page's
@@ -13,8 +13,11 @@ which is Streamlit's own floor on this machine.
 
 Each visit's timeline (ms after navigation: the app's HTML and JavaScript, the first and
 last websocket message of the script run, the title drawn, the component's iframe and its
-JavaScript, the canvas) is printed as medians; `--profile` adds where the renderer's main
-thread spent one visit of each kind (a CDP CPU profile, self time by script).
+JavaScript, the canvas) is printed as medians, with the CPU seconds the app server and the
+browser's renderer used per visit (what a loaded machine inflates least); `--profile` adds
+where the renderer's main thread spent one visit of each kind (a CDP CPU profile, self time
+by script); `--baseline REV` also serves and times the Lineage page of a git revision in the
+same run, against the same caches (the way to compare a change on a shared machine).
 Ports shift by TEST_PORT_OFFSET, so runs beside other sessions do not collide.
 """
 
