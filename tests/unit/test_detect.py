@@ -123,6 +123,27 @@ def test_a_young_task_sees_a_level_shift_as_a_lasting_drift():
     assert flagged_kinds(detect(task_runs(durations), tail_uncertainty=False))[40] == "slow"
 
 
+def noisy_shift(seed=11):
+    durations = 60 * np.random.default_rng(seed).lognormal(0, 0.25, 450)
+    durations[300:] *= 3
+    return durations
+
+
+def test_a_lasting_shift_is_announced_once():
+    # a noisy task 3x slower for good: the long view takes ~250 runs to take the new level in,
+    # and until then a later streak of its runs trips the drift rule again (run 337 here)
+    assert flagged_kinds(detect(task_runs(noisy_shift()), drift_once_runs=0)) == {305: "drift", 337: "drift"}
+    assert flagged_kinds(detect(task_runs(noisy_shift()))) == {305: "drift"}
+
+
+def test_new_runs_remember_the_shift_already_announced():
+    runs = task_runs(noisy_shift())
+    detector = RobustDetector().fit(runs.iloc[:337])
+    assert detector.score_new(runs.iloc[337:338])["kind"].iloc[0] == ""
+    unaware = RobustDetector(drift_once_runs=0).fit(runs.iloc[:337])
+    assert unaware.score_new(runs.iloc[337:338])["kind"].iloc[0] == "drift"
+
+
 def test_nightly_batch_window_is_learned_as_seasonality():
     hours = (START + pd.to_timedelta(np.arange(24 * 15), unit="h")).hour
     durations = np.where(hours < 4, 2.5, 1.0) * steady(24 * 15)
