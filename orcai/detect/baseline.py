@@ -32,7 +32,7 @@ class RobustDetector:
     tiny task with a tail of its own) but at low severity only: the Anomalies page shows it,
     Slack is not paged for it."""
 
-    name, version = "robust", "2.3"
+    name, version = "robust", "2.4"
 
     def __init__(self, risk: float = 1e-4, kinds: tuple[str, ...] = DEFAULT_KINDS, window: int = 30,
                  min_history: int = 30, tail_window: int = 500, tail_share: float = 0.1,
@@ -45,7 +45,7 @@ class RobustDetector:
                  failure_history: int = 500, failure_rate_floor: float = 0.005, rate_window: int = 20,
                  rate_min_failures: int = 3, late_min_s: float = 600.0, late_share: float = 0.25,
                  missing_max_runs: int = 24, tail_uncertainty: bool = True,
-                 band_max_ratio: float = 30.0):
+                 band_max_ratio: float = 30.0, drift_once_runs: int = 100):
         self.risk, self.kinds, self.window, self.min_history = risk, tuple(kinds), window, min_history
         self.tail_window, self.tail_share, self.tail_budget = tail_window, tail_share, tail_budget
         self.threshold, self.min_ratio, self.min_excess_s, self.fast_ratio = threshold, min_ratio, min_excess_s, fast_ratio
@@ -58,6 +58,7 @@ class RobustDetector:
         self.late_min_s, self.late_share, self.missing_max_runs = late_min_s, late_share, missing_max_runs
         self.tail_uncertainty = tail_uncertainty  # predictive tails over the GPD shape's error (see tails)
         self.band_max_ratio = band_max_ratio  # no threshold further out than this x expected (see tails.reach)
+        self.drift_once_runs = drift_once_runs  # one drift alert per shift (see durations.finish)
 
     @property
     def surprise_threshold(self) -> float:

@@ -221,11 +221,24 @@ def duration_verdicts(frame: pd.DataFrame, params) -> pd.DataFrame:
         base, verdict = _again(frame, sample & ~anomalous, np.isin(frame["task"], frame["task"][missed]),
                                base, verdict, params)
     accepted, slow_streak, confirmed = new_normal(frame, verdict, params)
+    drift_before = drifts_before(frame, verdict["drift"].to_numpy() & ~accepted, params)
     verdict["in_sample"] = sample & ~anomalous
     verdict["confirmed"], verdict["accepted"] = confirmed, accepted
     verdict["residual"], verdict["spread"] = base["residual"].to_numpy(), base["spread"].to_numpy()
     verdict["tail_spread"], verdict["level"] = base["tail_spread"].to_numpy(), base["level"].to_numpy()
-    return finish(verdict, accepted, slow_streak)
+    return finish(verdict, accepted, slow_streak, drift_before)
+
+
+def drifts_before(frame: pd.DataFrame, drift: np.ndarray, params) -> np.ndarray:
+    """Per successful run, the drift alerts among the `drift_once_runs` successful runs of
+    its task before it (see `finish`)."""
+    success = frame["success"].to_numpy()
+    rows = frame[success]
+    raised = pd.Series(drift[success].astype(float), index=rows.index)
+    before_run = _rolling(raised, [rows["task"]], params.drift_once_runs).sum().groupby(rows["task"]).shift(1)
+    out = np.zeros(len(frame))
+    out[success] = before_run.fillna(0).to_numpy()
+    return out
 
 
 def _again(frame: pd.DataFrame, sample: np.ndarray, tasks: np.ndarray, base: pd.DataFrame,
@@ -247,9 +260,15 @@ def _splice(whole: pd.DataFrame, part: pd.DataFrame, rows: np.ndarray) -> pd.Dat
     return pd.DataFrame(out, index=whole.index)
 
 
-def finish(verdict: pd.DataFrame, accepted: np.ndarray, slow_streak: np.ndarray) -> pd.DataFrame:
-    """Final slow / drift flags once the new-normal rule has spoken."""
+def finish(verdict: pd.DataFrame, accepted: np.ndarray, slow_streak: np.ndarray,
+           drift_before: np.ndarray) -> pd.DataFrame:
+    """Final slow / drift flags once the new-normal rule has spoken. A shift is announced
+    once: a drift alert within `drift_once_runs` runs of the task's previous one is the same
+    shift still standing above the long view (which takes half its `tail_window` runs to take
+    in a new level), not news. `drift_alert` keeps every alert the rule raised, announced or
+    not, so a shift that keeps re-tripping it stays quiet, whatever the order of scoring."""
     verdict["slow"] = verdict["slow_raw"].to_numpy() & ~accepted & ~verdict["drift"].to_numpy()
-    verdict["drift"] = verdict["drift"].to_numpy() & ~accepted
+    verdict["drift_alert"] = verdict["drift"].to_numpy() & ~accepted
+    verdict["drift"] = verdict["drift_alert"].to_numpy() & ~(drift_before > 0)
     verdict["slow_streak"] = slow_streak
     return verdict

@@ -50,6 +50,7 @@ class FittedState:
     chain: Tails             # successful runs: streak length, and the exceedance chain it continues
     level: Tails             # baseline sample: deseasonalised log durations (the long view)
     slow: Tails              # successful runs: raw slow verdicts
+    drift: Tails             # successful runs: drift alerts, announced or not (durations.finish)
     success_x: Tails
     confirmed: Tails
     outcome: Tails           # finished runs: 1 failed, 0 success
@@ -81,7 +82,8 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
         tail=on(sample & np.isfinite(timing["tail_spread"].to_numpy()), timing["tail_spread"], params.tail_window),
         chain=Tails(*_chain_end(names[success], timing[success])),
         level=on(sample, timing["level"], params.tail_window),
-        slow=on(success, timing["slow_raw"], k), success_x=on(success, frame["x"], k),
+        slow=on(success, timing["slow_raw"], k), drift=on(success, timing["drift_alert"], params.drift_once_runs),
+        success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),
         outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
         dag_times=times, floors=pd.Series(frame["floor"].to_numpy(), index=names.to_numpy()).groupby(level=0).last(),
@@ -158,7 +160,7 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
     recent_x = np.where(np.isfinite(recent_x).all(axis=1), _nan(np.nanmedian, recent_x), np.nan)
     shifted = (np.nansum(state.confirmed.at(names), axis=1) > 0) | (slow_before >= params.confirm_runs)
     accepted = durations.accept_rule(shifted, x, recent_x, verdict, params) & frame["success"].to_numpy()
-    return durations.finish(verdict, accepted, slow_before)
+    return durations.finish(verdict, accepted, slow_before, np.nansum(state.drift.at(names), axis=1))
 
 
 def _new_failures(params, state: FittedState, frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:

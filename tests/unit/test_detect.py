@@ -48,7 +48,7 @@ def test_slow_run_reason_reads_like_the_issue():
     assert "% of its last 29 runs (about 1 in " in last["reason"]
     assert last["score"] > -np.log10(1e-4)  # a tail probability below the risk
     # 29 runs of history: about 1 in 50,000, within a factor of 10 of the risk: low
-    assert last["severity"] == "low" and last["detector"] == "robust/2.3"
+    assert last["severity"] == "low" and last["detector"] == "robust/2.4"
     assert last["expected_low"] < 600 < last["expected_high"] < 2460
     assert out.loc[~out["is_anomaly"], "reason"].eq("").all()
 
@@ -121,6 +121,27 @@ def test_a_young_task_sees_a_level_shift_as_a_lasting_drift():
     durations = list(steady(40)) + list(steady(60, median=1800, seed=5))
     assert flagged_kinds(detect(task_runs(durations))) == {45: "drift"}
     assert flagged_kinds(detect(task_runs(durations), tail_uncertainty=False))[40] == "slow"
+
+
+def noisy_shift(seed=11):
+    durations = 60 * np.random.default_rng(seed).lognormal(0, 0.25, 450)
+    durations[300:] *= 3
+    return durations
+
+
+def test_a_lasting_shift_is_announced_once():
+    # a noisy task 3x slower for good: the long view takes ~250 runs to take the new level in,
+    # and until then a later streak of its runs trips the drift rule again (run 337 here)
+    assert flagged_kinds(detect(task_runs(noisy_shift()), drift_once_runs=0)) == {305: "drift", 337: "drift"}
+    assert flagged_kinds(detect(task_runs(noisy_shift()))) == {305: "drift"}
+
+
+def test_new_runs_remember_the_shift_already_announced():
+    runs = task_runs(noisy_shift())
+    detector = RobustDetector().fit(runs.iloc[:337])
+    assert detector.score_new(runs.iloc[337:338])["kind"].iloc[0] == ""
+    unaware = RobustDetector(drift_once_runs=0).fit(runs.iloc[:337])
+    assert unaware.score_new(runs.iloc[337:338])["kind"].iloc[0] == "drift"
 
 
 def test_nightly_batch_window_is_learned_as_seasonality():

@@ -6,8 +6,8 @@ import pytest
 
 from tests.benchmarks.detection_quality import benchmark_data, evaluate
 
-# The floor sits under today's figure on this small realistic corpus (robust/2.3: F1 0.724,
-# 0.40 false alarms per 1,000 runs: heavy tails, bursts, level shifts); the benchmark tracks
+# The floor sits under today's figure on this small realistic corpus (robust/2.4: F1 0.780,
+# 0.26 false alarms per 1,000 runs: heavy tails, bursts, level shifts); the benchmark tracks
 # the target.
 FLOOR_F1, FLOOR_MARGIN, FLOOR_FA_PER_1000 = 0.5, 0.15, 1.0
 
