@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from orcai.dag_health import SUMMARY_RUNS, newest_runs, summarize
 from orcai.graph import dag_store
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
-from orcai.graph.properties import remove_stale, split_nulls
+from orcai.graph.properties import STALE, remove_properties, remove_stale, split_nulls
 from orcai.graph.cypher import live
 from orcai.lineage.systems import system_for_operator, system_for_uri
 from orcai.model import (
@@ -80,11 +80,22 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     IndexSpec("Pool", "name"),
 ]
 
+# A node that still holds a property its row has as null keeps its old fingerprint until
+# `upsert` has removed that property (in queries of its own: properties.py) and then sets
+# it: an unchanged fingerprint always means nothing stale is left, so a sync interrupted
+# in between rewrites the row next time rather than leaving the property behind.
 _UPSERT = """
 UNWIND $rows AS row
 MERGE (n:{label} {{{key}: row.props.{key}}})
 WITH n, row WHERE n.fp IS NULL OR n.fp <> row.fp
-SET n += row.props, n.fp = row.fp{extra_set}
+SET n += row.props, n.fp = CASE WHEN size(%s) > 0 THEN n.fp ELSE row.fp END{extra_set}
+""" % STALE.format(node="n", names="row.unset").replace("{", "{{").replace("}", "}}")
+
+# Appended to every upsert: the written nodes that still hold a property their row has as
+# null, found by the write itself rather than by a read of every row after it.
+_RETURN_STALE = """
+WITH n, row, {stale} AS stale WHERE size(stale) > 0
+RETURN row.props.{key} AS key, stale
 """
 
 # Stub parents are MERGEd (not MATCHed) so a child never loses its edge when it
@@ -144,11 +155,18 @@ def ensure_schema(graph: Graph) -> None:
 
 def upsert(graph: Graph, kind: NodeKind, cypher: str, rows: Sequence[dict]) -> WriteCounts:
     """Write `_rows` with an `_UPSERT` query, then remove what their nulls removed (on its
-    own: orcai/graph/properties.py)."""
-    counts = write_batched(graph, cypher, rows)
-    stale = [(row["props"][kind.key], row["unset"]) for row in rows]
-    for chunk in batches(stale):
-        counts += remove_stale(graph, kind.label, kind.key, list(chunk))
+    own: orcai/graph/properties.py) and set the fingerprints the write held back."""
+    cypher += _RETURN_STALE.format(stale=STALE.format(node="n", names="row.unset"), key=kind.key)
+    counts, stale = WriteCounts(), []
+    for chunk in batches(rows):
+        written, found = graph.write_returning(cypher, {"rows": list(chunk)})
+        counts, stale = counts + written, stale + found
+    if stale:
+        counts += remove_properties(graph, kind.label, kind.key, stale)
+        fingerprints = {row["props"][kind.key]: row["fp"] for row in rows}
+        counts += write_batched(graph, f"UNWIND $rows AS row MATCH (n:{kind.label} {{{kind.key}: row.key}}) "
+                                       "SET n.fp = row.fp",
+                                [{"key": row["key"], "fp": fingerprints[row["key"]]} for row in stale])
     return counts
 
 
