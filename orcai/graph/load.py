@@ -84,10 +84,13 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
 # `upsert` has removed that property (in queries of its own: properties.py) and then sets
 # it: an unchanged fingerprint always means nothing stale is left, so a sync interrupted
 # in between rewrites the row next time rather than leaving the property behind.
+# `new`: the node has no fingerprint yet, so no upsert has written it (it is created now, or
+# was a stub a child MERGEd, or a deletion mark cleared it): only such a node needs its
+# parent and the edge to it, which an upsert writes in the same query as the fingerprint.
 _UPSERT = """
 UNWIND $rows AS row
 MERGE (n:{label} {{{key}: row.props.{key}}})
-WITH n, row WHERE n.fp IS NULL OR n.fp <> row.fp
+WITH n, row, n.fp IS NULL AS new WHERE new OR n.fp <> row.fp
 SET n += row.props, n.fp = CASE WHEN size(%s) > 0 THEN n.fp ELSE row.fp END{extra_set}
 """ % STALE.format(node="n", names="row.unset").replace("{", "{{").replace("}", "}}")
 
@@ -99,22 +102,23 @@ RETURN row.props.{key} AS key, stale
 """
 
 # Stub parents are MERGEd (not MATCHed) so a child never loses its edge when it
-# arrives before its parent; the parent's properties fill in when it is synced.
+# arrives before its parent; the parent's properties fill in when it is synced. Only for
+# a `new` node (see _UPSERT): a changed one has them already. The FOREACH is also faster
+# than the same MERGEs chained with WITH (catch_up_replay: docs/performance.md).
 _ATTACH_TO_DAG = """
-WITH n, row
-MERGE (d:Dag {{dag_id: row.props.dag_id}})
-MERGE (d)-[:{rel}]->(n)
+FOREACH (_ IN CASE WHEN new THEN [1] ELSE [] END |
+  MERGE (d:Dag {{dag_id: row.props.dag_id}})
+  MERGE (d)-[:{rel}]->(n))
 """
 
 _UPSERT_TASK_RUNS = _UPSERT.format(label="TaskRun", key="key", extra_set="") + """
-WITH n, row
-MERGE (r:DagRun {key: row.dag_run_key})
-ON CREATE SET r.dag_id = row.props.dag_id, r.run_id = row.props.run_id
-MERGE (r)-[:HAS_TASK_RUN]->(n)
-WITH n, row
-MERGE (t:Task {key: row.task_key})
-ON CREATE SET t.dag_id = row.props.dag_id, t.task_id = row.props.task_id
-MERGE (n)-[:INSTANCE_OF]->(t)
+FOREACH (_ IN CASE WHEN new THEN [1] ELSE [] END |
+  MERGE (r:DagRun {key: row.dag_run_key})
+  ON CREATE SET r.dag_id = row.props.dag_id, r.run_id = row.props.run_id
+  MERGE (r)-[:HAS_TASK_RUN]->(n)
+  MERGE (t:Task {key: row.task_key})
+  ON CREATE SET t.dag_id = row.props.dag_id, t.task_id = row.props.task_id
+  MERGE (n)-[:INSTANCE_OF]->(t))
 """
 
 _MARK_REMOVED_TASKS = f"""
@@ -132,9 +136,12 @@ SET d.is_deleted = true, d.deleted_at = $now
 # comes back reads its own lookback window again (orcai.sync).
 
 
+# json.dumps with these options builds a new encoder on every call; the loader calls it once a row.
+_ENCODE = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False).encode
+
+
 def fingerprint(props: dict) -> str:
-    encoded = json.dumps(props, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.blake2b(encoded.encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(_ENCODE(props).encode(), digest_size=8).hexdigest()
 
 
 def batches(rows: Sequence, size: int = BATCH_SIZE) -> Iterator[Sequence]:

@@ -21,8 +21,14 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def split_nulls(props: dict) -> tuple[dict, list[str]]:
     """The properties to set and the names of those a null should remove."""
-    return ({k: v for k, v in props.items() if v is not None},
-            sorted(k for k, v in props.items() if v is None))
+    present, unset = {}, []
+    for name, value in props.items():  # one pass: the loader calls this once a row
+        if value is None:
+            unset.append(name)
+        else:
+            present[name] = value
+    unset.sort()
+    return present, unset
 
 
 def remove_stale(graph: Graph, label: str, key: str, nodes: list[tuple[object, list[str]]]) -> WriteCounts:
