@@ -49,13 +49,18 @@ class FalkorGraph:
         return [dict(zip(names, values)) for values in result.result_set]
 
     def write(self, cypher: str, params: dict | None = None) -> WriteCounts:
+        return self.write_returning(cypher, params)[0]
+
+    def write_returning(self, cypher: str, params: dict | None = None) -> tuple[WriteCounts, list[Row]]:
         result = self._query(cypher, params, read_only=False)
-        return WriteCounts(
+        counts = WriteCounts(
             nodes_created=int(result.nodes_created),
             relationships_created=int(result.relationships_created),
             relationships_deleted=int(result.relationships_deleted),
             properties_set=int(result.properties_set),
         )
+        names = [column[1] for column in result.header]
+        return counts, [dict(zip(names, values)) for values in result.result_set]
 
     def ensure_indexes(self, specs: list[IndexSpec]) -> None:
         for spec in specs:

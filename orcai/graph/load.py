@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from orcai.dag_health import SUMMARY_RUNS, newest_runs, summarize
 from orcai.graph import dag_store
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
-from orcai.graph.properties import remove_stale, split_nulls
+from orcai.graph.properties import STALE, remove_properties, remove_stale, split_nulls
 from orcai.graph.cypher import live
 from orcai.lineage.systems import system_for_operator, system_for_uri
 from orcai.model import (
@@ -80,30 +80,45 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     IndexSpec("Pool", "name"),
 ]
 
+# A node that still holds a property its row has as null keeps its old fingerprint until
+# `upsert` has removed that property (in queries of its own: properties.py) and then sets
+# it: an unchanged fingerprint always means nothing stale is left, so a sync interrupted
+# in between rewrites the row next time rather than leaving the property behind.
+# `new`: the node has no fingerprint yet, so no upsert has written it (it is created now, or
+# was a stub a child MERGEd, or a deletion mark cleared it): only such a node needs its
+# parent and the edge to it, which an upsert writes in the same query as the fingerprint.
 _UPSERT = """
 UNWIND $rows AS row
 MERGE (n:{label} {{{key}: row.props.{key}}})
-WITH n, row WHERE n.fp IS NULL OR n.fp <> row.fp
-SET n += row.props, n.fp = row.fp{extra_set}
+WITH n, row, n.fp IS NULL AS new WHERE new OR n.fp <> row.fp
+SET n += row.props, n.fp = CASE WHEN size(%s) > 0 THEN n.fp ELSE row.fp END{extra_set}
+""" % STALE.format(node="n", names="row.unset").replace("{", "{{").replace("}", "}}")
+
+# Appended to every upsert: the written nodes that still hold a property their row has as
+# null, found by the write itself rather than by a read of every row after it.
+_RETURN_STALE = """
+WITH n, row, {stale} AS stale WHERE size(stale) > 0
+RETURN row.props.{key} AS key, stale
 """
 
 # Stub parents are MERGEd (not MATCHed) so a child never loses its edge when it
-# arrives before its parent; the parent's properties fill in when it is synced.
+# arrives before its parent; the parent's properties fill in when it is synced. Only for
+# a `new` node (see _UPSERT): a changed one has them already. The FOREACH is also faster
+# than the same MERGEs chained with WITH (catch_up_replay: docs/performance.md).
 _ATTACH_TO_DAG = """
-WITH n, row
-MERGE (d:Dag {{dag_id: row.props.dag_id}})
-MERGE (d)-[:{rel}]->(n)
+FOREACH (_ IN CASE WHEN new THEN [1] ELSE [] END |
+  MERGE (d:Dag {{dag_id: row.props.dag_id}})
+  MERGE (d)-[:{rel}]->(n))
 """
 
 _UPSERT_TASK_RUNS = _UPSERT.format(label="TaskRun", key="key", extra_set="") + """
-WITH n, row
-MERGE (r:DagRun {key: row.dag_run_key})
-ON CREATE SET r.dag_id = row.props.dag_id, r.run_id = row.props.run_id
-MERGE (r)-[:HAS_TASK_RUN]->(n)
-WITH n, row
-MERGE (t:Task {key: row.task_key})
-ON CREATE SET t.dag_id = row.props.dag_id, t.task_id = row.props.task_id
-MERGE (n)-[:INSTANCE_OF]->(t)
+FOREACH (_ IN CASE WHEN new THEN [1] ELSE [] END |
+  MERGE (r:DagRun {key: row.dag_run_key})
+  ON CREATE SET r.dag_id = row.props.dag_id, r.run_id = row.props.run_id
+  MERGE (r)-[:HAS_TASK_RUN]->(n)
+  MERGE (t:Task {key: row.task_key})
+  ON CREATE SET t.dag_id = row.props.dag_id, t.task_id = row.props.task_id
+  MERGE (n)-[:INSTANCE_OF]->(t))
 """
 
 _MARK_REMOVED_TASKS = f"""
@@ -121,9 +136,12 @@ SET d.is_deleted = true, d.deleted_at = $now
 # comes back reads its own lookback window again (orcai.sync).
 
 
+# json.dumps with these options builds a new encoder on every call; the loader calls it once a row.
+_ENCODE = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False).encode
+
+
 def fingerprint(props: dict) -> str:
-    encoded = json.dumps(props, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.blake2b(encoded.encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(_ENCODE(props).encode(), digest_size=8).hexdigest()
 
 
 def batches(rows: Sequence, size: int = BATCH_SIZE) -> Iterator[Sequence]:
@@ -144,11 +162,18 @@ def ensure_schema(graph: Graph) -> None:
 
 def upsert(graph: Graph, kind: NodeKind, cypher: str, rows: Sequence[dict]) -> WriteCounts:
     """Write `_rows` with an `_UPSERT` query, then remove what their nulls removed (on its
-    own: orcai/graph/properties.py)."""
-    counts = write_batched(graph, cypher, rows)
-    stale = [(row["props"][kind.key], row["unset"]) for row in rows]
-    for chunk in batches(stale):
-        counts += remove_stale(graph, kind.label, kind.key, list(chunk))
+    own: orcai/graph/properties.py) and set the fingerprints the write held back."""
+    cypher += _RETURN_STALE.format(stale=STALE.format(node="n", names="row.unset"), key=kind.key)
+    counts, stale = WriteCounts(), []
+    for chunk in batches(rows):
+        written, found = graph.write_returning(cypher, {"rows": list(chunk)})
+        counts, stale = counts + written, stale + found
+    if stale:
+        counts += remove_properties(graph, kind.label, kind.key, stale)
+        fingerprints = {row["props"][kind.key]: row["fp"] for row in rows}
+        counts += write_batched(graph, f"UNWIND $rows AS row MATCH (n:{kind.label} {{{kind.key}: row.key}}) "
+                                       "SET n.fp = row.fp",
+                                [{"key": row["key"], "fp": fingerprints[row["key"]]} for row in stale])
     return counts
 
 

@@ -54,14 +54,17 @@ class Neo4jGraph:
         return [record.data() for record in records]
 
     def write(self, cypher: str, params: dict | None = None) -> WriteCounts:
-        _, summary, _ = self._run(cypher, params, neo4j.RoutingControl.WRITE)
+        return self.write_returning(cypher, params)[0]
+
+    def write_returning(self, cypher: str, params: dict | None = None) -> tuple[WriteCounts, list[Row]]:
+        records, summary, _ = self._run(cypher, params, neo4j.RoutingControl.WRITE)
         counters = summary.counters
         return WriteCounts(
             nodes_created=counters.nodes_created,
             relationships_created=counters.relationships_created,
             relationships_deleted=counters.relationships_deleted,
             properties_set=counters.properties_set,
-        )
+        ), [record.data() for record in records]
 
     def ensure_indexes(self, specs: list[IndexSpec]) -> None:
         for spec in specs:

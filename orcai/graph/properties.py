@@ -21,8 +21,14 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def split_nulls(props: dict) -> tuple[dict, list[str]]:
     """The properties to set and the names of those a null should remove."""
-    return ({k: v for k, v in props.items() if v is not None},
-            sorted(k for k, v in props.items() if v is None))
+    present, unset = {}, []
+    for name, value in props.items():  # one pass: the loader calls this once a row
+        if value is None:
+            unset.append(name)
+        else:
+            present[name] = value
+    unset.sort()
+    return present, unset
 
 
 def remove_stale(graph: Graph, label: str, key: str, nodes: list[tuple[object, list[str]]]) -> WriteCounts:
@@ -32,8 +38,18 @@ def remove_stale(graph: Graph, label: str, key: str, nodes: list[tuple[object, l
     if not rows:
         return WriteCounts()
     stale = graph.read(f"UNWIND $rows AS row MATCH (n:{label} {{{key}: row.key}}) "
-                       "WITH row, [f IN row.unset WHERE n[f] IS NOT NULL] AS stale WHERE size(stale) > 0 "
+                       f"WITH row, {STALE.format(node='n', names='row.unset')} AS stale WHERE size(stale) > 0 "
                        "RETURN row.key AS key, stale", {"rows": rows})
+    return remove_properties(graph, label, key, stale)
+
+
+# The names (a list expression) that `node` still holds: what remove_stale removes.
+STALE = "[f IN {names} WHERE {node}[f] IS NOT NULL]"
+
+
+def remove_properties(graph: Graph, label: str, key: str, stale: list[dict]) -> WriteCounts:
+    """Remove the properties `stale` names: rows {"key": key value, "stale": [names]}, as
+    remove_stale's read (or a write that asked the same) returns them."""
     by_name: dict[str, list] = defaultdict(list)
     for row in stale:
         for name in row["stale"]:

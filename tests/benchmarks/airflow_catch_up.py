@@ -4,6 +4,7 @@ after it.
     python -m tests.benchmarks.airflow_catch_up [--dags 1000] [--days 30] [--every-h 24] [--page-limit 1000]
     python -m tests.benchmarks.airflow_catch_up --every-h 4   # 1.07M task instances: hours on SQLite, see below
     python -m tests.benchmarks.airflow_catch_up --no-history  # only 1.: the quiet and full sync of the DAGs
+    python -m tests.benchmarks.airflow_catch_up --postgres --every-h 4  # 1.07M on a local PostgreSQL
 
 Starts FalkorDB and `airflow standalone` with `--dags` generated DAGs of 6 tasks (paused,
 ten files), then:
@@ -16,8 +17,9 @@ ten files), then:
    default); the scheduler could not produce it in the time a benchmark has. At
    `--every-h 4` (1.07M task instances, written in ~3 min) this SQLite-backed Airflow
    serves a page of 1,000 task instances in 11-23 s (it counts the matching rows on every
-   page), so reading them all takes hours: Airflow's side, measured and extrapolated in
-   docs/performance.md.
+   page), so reading them all takes hours: with `--postgres`, Airflow's metadata DB is a
+   throwaway local PostgreSQL 15 instead (Debian's server binaries; its drivers,
+   pinned below, installed beside the shared Airflow venv on first use).
 3. The catch-up: a fresh worker process (spawned, so its memory is its own) runs the
    worker's sync until its stream pass is complete, unthrottled, at pages of
    `--page-limit` (Airflow's `[api] maximum_page_limit` is raised to it). Reports time,
@@ -43,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from orcai.airflow import AirflowClient
@@ -53,12 +56,19 @@ from orcai.simulate import synthetic_deployment
 from orcai.sync import sync_once
 from tests.benchmarks.airflow_scale import settings_for, sync_cost
 from tests.benchmarks.graph_load import deployment_runs, raw_limit
-from tests.benchmarks.harness import Stopwatch, Target, airflow, empty_graph, falkordb, print_table, report_targets
+from tests.benchmarks.harness import (
+    Stopwatch, Target, airflow, empty_graph, falkordb, postgres, print_table, report_targets,
+)
 
-FALKOR_PORT, AIRFLOW_PORT = 6388, 8288
+FALKOR_PORT, AIRFLOW_PORT, POSTGRES_PORT = 6388, 8288, 5488
 RAW_SHARE = 0.5
 DAG_FILES = 10
 AIRFLOW_VENV = REPO_ROOT / ".orcai" / "airflow-venv"
+# `--postgres` only: Airflow's PostgreSQL drivers (its sync engine's and its API's async one), a
+# dependency of this benchmark's Airflow side. Installed into a folder of its own on Airflow's
+# PYTHONPATH, not into the Airflow venv, which the app's stack and every other test share.
+POSTGRES_DRIVERS = ["psycopg2-binary==2.9.13", "asyncpg==0.32.0"]
+POSTGRES_DRIVER_DIR = REPO_ROOT / ".orcai" / "airflow-postgres-driver"
 DAG_FILE = '''"""{count} generated DAGs of 6 tasks for the catch-up benchmark (tests/benchmarks/airflow_catch_up.py)."""
 from datetime import datetime
 
@@ -93,8 +103,18 @@ def wait_for_dag_count(client: AirflowClient, count: int, timeout_s: float = 900
         time.sleep(10)
 
 
-def write_history(home: Path, dags_folder: Path, days: float, every_h: float) -> dict:
-    env = airflow_env(home, AIRFLOW_VENV / "bin", 0, dags_folder)
+def postgres_driver() -> Path:
+    """The folder holding POSTGRES_DRIVERS, installed by the Airflow venv's pip on first use."""
+    stamp, wanted = POSTGRES_DRIVER_DIR / ".orcai-installed", "\n".join(POSTGRES_DRIVERS)
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        subprocess.run([str(AIRFLOW_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+                        "--upgrade", "--target", str(POSTGRES_DRIVER_DIR), *POSTGRES_DRIVERS], check=True)
+        stamp.write_text(wanted)
+    return POSTGRES_DRIVER_DIR
+
+
+def write_history(home: Path, dags_folder: Path, days: float, every_h: float, extra_env: dict[str, str]) -> dict:
+    env = airflow_env(home, AIRFLOW_VENV / "bin", 0, dags_folder, extra_env)
     out = subprocess.run([str(AIRFLOW_VENV / "bin" / "python"), str(Path(__file__).with_name("airflow_history.py")),
                           "--days", str(days), "--every-h", str(every_h)],
                          env=env, capture_output=True, text=True, timeout=3600)
@@ -177,14 +197,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-limit", type=int, default=1000, help="Airflow's maximum_page_limit and ORCAI_PAGE_SIZE")
     parser.add_argument("--raw-rows", type=int, default=100_000)
     parser.add_argument("--no-history", action="store_true", help="stop after the syncs without history")
+    parser.add_argument("--postgres", action="store_true",
+                        help="Airflow's metadata DB on a throwaway local PostgreSQL instead of SQLite")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder, falkordb(FALKOR_PORT) as falkor_port:
+    with ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        falkor_port = stack.enter_context(falkordb(FALKOR_PORT))
         dags_folder = Path(folder)
         write_dag_files(dags_folder, args.dags)
         env = {"AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder), "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(args.page_limit),
                "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
                "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "900", "ORCAI_CYCLE_SCHEDULE": ""}
+        database = "SQLite"
+        if args.postgres:
+            env.update({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": stack.enter_context(postgres(POSTGRES_PORT)),
+                        "PYTHONPATH": str(postgres_driver())})
+            database = "PostgreSQL 15"
         with airflow(AIRFLOW_PORT, env) as (url, home):
             settings = settings_for(url, home, f"falkor://127.0.0.1:{falkor_port}/no_history",
                                     page_size=args.page_limit, airflow_max_rps=1000.0)
@@ -198,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_history:
                 return report_targets(targets)
             progress("writing history into Airflow's metadata DB")
-            written = write_history(home, dags_folder, args.days, args.every_h)
+            written = write_history(home, dags_folder, args.days, args.every_h, env)
             progress(f"written: {written}; the raw UNWIND rate before the catch-up")
             raw_rows, raw_before = raw_rate(falkor_port, args.raw_rows, "raw_before")
             progress("catching up")
@@ -216,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     task_rate = caught["task runs"] / caught["load task runs s"]
     load_rate = caught["task runs"] / (caught["load task runs s"] + caught["load runs s"])
-    print(f"Catch-up from Airflow 3.3 (SQLite, standalone): {written['dags']:,} DAGs, {written['runs']:,} runs, "
+    print(f"Catch-up from Airflow 3.3 ({database}, standalone): {written['dags']:,} DAGs, {written['runs']:,} runs, "
           f"{written['task_instances']:,} task instances over {args.days:g} days, written into Airflow in "
           f"{written['seconds']:.0f} s; pages of {args.page_limit} (maximum_page_limit raised), unthrottled")
     loading_s = caught["load task runs s"] + caught["load runs s"]

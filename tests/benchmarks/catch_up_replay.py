@@ -9,6 +9,9 @@ DAG in each day), handed to `load.load_task_runs` in batches of `--batch` as the
 stream reader does (`orcai.sync.LOAD_BATCH`). Prints the loader's rate, the time of each
 graph query by its first words, the rest (building rows in Python), and the raw `UNWIND`
 of `graph_load` on the same rows. No target: it says where the catch-up's time goes.
+
+Wall time on the shared 2-core machine moves 2x between runs; the CPU seconds spent (this
+process's, and FalkorDB's from its `INFO cpu`) move far less, so they are printed too.
 """
 
 from __future__ import annotations
@@ -60,6 +63,13 @@ def timed_queries(seconds: dict, calls: Counter):
     return original
 
 
+def cpu_seconds(graph: FalkorGraph) -> tuple[float, float]:
+    """(this process's CPU seconds, the FalkorDB server's): what a write costs, whatever
+    else the machine is doing."""
+    info = graph._select().execute_command("INFO", "cpu")  # the redis-py connection under FalkorDB
+    return time.process_time(), float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.catch_up_replay")
     parser.add_argument("--dags", type=int, default=1000)
@@ -75,17 +85,23 @@ def main(argv: list[str] | None = None) -> int:
         load.load_tasks(graph, [d.dag_id for d in dags], tasks)
         original = timed_queries(seconds, calls)
         try:
+            before = cpu_seconds(graph)
             with Stopwatch() as watch:
                 for start in range(0, len(task_runs), args.batch):
                     load.load_task_runs(graph, task_runs[start:start + args.batch])
+            loader_cpu = [after - first for after, first in zip(cpu_seconds(graph), before)]
         finally:
             FalkorGraph._query = original
         raw_graph = empty_graph(port, "raw")
         load.load_tasks(raw_graph, [d.dag_id for d in dags], tasks)
-        raw_s = raw_limit(raw_graph, task_runs)
+        before = cpu_seconds(raw_graph)
+        raw_s = raw_limit(raw_graph, task_runs)  # builds its rows before its clock starts: not its CPU
+        raw_server_cpu = cpu_seconds(raw_graph)[1] - before[1]
     rate, raw = len(task_runs) / watch.seconds, len(task_runs) / raw_s
     print(f"Catch-up replay: {len(task_runs):,} task runs of {args.dags:,} DAGs x {args.days} days, "
           f"batches of {args.batch:,}: {rate:,.0f} task runs/s, raw UNWIND {raw:,.0f}/s ({rate / raw:.0%})")
+    print(f"CPU seconds in FalkorDB: loader {loader_cpu[1]:.1f}, raw UNWIND {raw_server_cpu:.1f} "
+          f"({loader_cpu[1] / raw_server_cpu:.2f}x); the loader's own Python {loader_cpu[0]:.1f}")
     rows = [{"part": name, "queries": calls[name], "seconds": s, "share": f"{s / watch.seconds:.0%}"}
             for name, s in sorted(seconds.items(), key=lambda item: -item[1])]
     rest = watch.seconds - sum(seconds.values())

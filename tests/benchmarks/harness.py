@@ -7,6 +7,8 @@ Ports are fixed per benchmark and shifted by TEST_PORT_OFFSET, like the tests' p
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from typing import Iterator
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph.load import ensure_schema
 from orcai.localstack.falkordb import start_falkordb
+from orcai.localstack.process import start_service, wait_until
 
 PORT_OFFSET = int(os.environ.get("TEST_PORT_OFFSET", "0"))
 
@@ -101,3 +104,33 @@ def airflow(base_port: int, extra_env: dict[str, str] | None = None) -> Iterator
             yield f"http://localhost:{port(base_port)}", Path(home)
         finally:
             service.stop()
+
+
+@contextmanager
+def postgres(base_port: int) -> Iterator[str]:
+    """A throwaway PostgreSQL server (Debian's binaries, `initdb` on PATH) with an empty
+    database `airflow`; yields its SQLAlchemy URL (psycopg2). Benchmarks only: no test
+    depends on it. Run as root, the server runs as the `postgres` user, as it must."""
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        raise RuntimeError("PostgreSQL's server binaries are missing: apt-get install -y postgresql")
+    bin_dir = Path(initdb).resolve().parent
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "data"
+        if as_owner:
+            shutil.chown(folder, "postgres")
+        subprocess.run([*as_owner, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "airflow"],
+                       check=True, capture_output=True)
+        server = start_service("postgres", [*as_owner, str(bin_dir / "postgres"), "-D", str(data),
+                                            "-p", str(port(base_port)), "-k", folder,
+                                            "-c", "listen_addresses=127.0.0.1", "-c", "synchronous_commit=off"],
+                               Path(folder) / "postgres.log")
+        psql = ["psql", "-h", "127.0.0.1", "-p", str(port(base_port)), "-U", "airflow", "-d", "postgres"]
+        try:
+            wait_until(lambda: subprocess.run([*psql, "-c", "SELECT 1"], capture_output=True).returncode == 0,
+                       server, 60)
+            subprocess.run([*psql, "-c", "CREATE DATABASE airflow"], check=True, capture_output=True)
+            yield f"postgresql+psycopg2://airflow@127.0.0.1:{port(base_port)}/airflow"
+        finally:
+            server.stop()

@@ -187,11 +187,18 @@ class KillsTheServerMidWrite:
         self.engine = graph.engine
 
     def write(self, cypher, params=None):
+        self._count_and_kill()
+        return self.graph.write(cypher, params)
+
+    def write_returning(self, cypher, params=None):
+        self._count_and_kill()
+        return self.graph.write_returning(cypher, params)
+
+    def _count_and_kill(self):
         self.writes += 1
         if self.writes == self.at_write:
             os.killpg(self.server.process.pid, signal.SIGKILL)
             self.server.process.wait()
-        return self.graph.write(cypher, params)
 
     def __getattr__(self, name):
         return getattr(self.graph, name)
