@@ -32,7 +32,8 @@ INCIDENT = {
     "blast_dags": ["warehouse", "orders_mart", "finance_report", "exec_dashboard"],
     "blast_assets": ["postgres://wh/orders", "s3://lake/orders_mart"],
     "evidence": ["warehouse.load_orders failed first, at 2025-11-25 19:30 UTC: failed on try 3",
-                 "2 downstream nodes went wrong after it: warehouse (run), orders_mart (run)",
+                 "its own DAG run went wrong with it: warehouse (run)",
+                 "1 downstream node went wrong after it: orders_mart (run)",
                  "nothing upstream of it shows a symptom"],
     "first_run_id": "scheduled__2025-11-25T19:00:00+00:00", "first_dag_id": "warehouse"}
 

@@ -280,9 +280,14 @@ def _lineage_draft(root: str, group: list[str], nodes: dict[str, list[Symptom]],
         if topo.pools.get(root):
             draft.candidates.append(("pool", topo.pools[root]))
     draft.evidence = [f"{_describe(first)}" + (f": {first.reason}" if first.reason else "")]
-    if others:
-        draft.evidence.append(f"{len(others)} downstream node{'s' * (len(others) != 1)} went wrong after it: "
-                              + ", ".join(_short(n) for n in others[:5]) + (" …" if len(others) > 5 else ""))
+    # a task's own DAG run failing with it is a consequence, but not downstream of it
+    own_run = None if root.startswith("dag:") else f"dag:{topo.dag_of(root)}"
+    if own_run in others:
+        draft.evidence.append(f"its own DAG run went wrong with it: {_short(own_run)}")
+    downstream = [n for n in others if n != own_run]
+    if downstream:
+        draft.evidence.append(f"{len(downstream)} downstream node{'s' * (len(downstream) != 1)} went wrong after it: "
+                              + ", ".join(_short(n) for n in downstream[:5]) + (" …" if len(downstream) > 5 else ""))
     draft.evidence.append("nothing upstream of it shows a symptom")
     start = {root} if kind != "asset" else {f"dag:{d}" for d in topo.consumers.get(key, ())}
     draft.blast_dags, draft.blast_assets = topo.blast(start)

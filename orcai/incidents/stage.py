@@ -63,7 +63,7 @@ def incident_payload(key: str, draft: Draft, opened_at: int, status: str = "open
     return {"incident_key": key, "status": status, "summary": draft.summary, "root_kind": draft.root_kind,
             "root_key": draft.root_key, "root_dag": draft.root_dag, "opened_at": opened_at,
             "size": len(draft.symptoms), "dags_hit": draft.dags_hit, "blast_dags": draft.blast_dags[:10],
-            "blast_assets": draft.blast_assets[:10], "evidence": draft.evidence[:3],
+            "blast_assets": draft.blast_assets[:10], "evidence": draft.evidence[:4],
             "first_run_id": root.run_id, "first_dag_id": root.dag_id}
 
 

@@ -30,7 +30,9 @@ def test_an_upstream_failure_cascading_through_assets_across_three_levels_is_one
     assert incident.blast_dags[:2] == ["ingest", "transform"]  # critical first
     assert set(incident.blast_assets) == {ORDERS, MARTS}
     assert "ingest.load failed first" in incident.evidence[0]
-    assert "4 downstream nodes went wrong after it" in incident.evidence[1]
+    assert incident.evidence[1] == "its own DAG run went wrong with it: ingest (run)"
+    assert incident.evidence[2].startswith("3 downstream nodes went wrong after it: ")
+    assert "ingest (run)" not in incident.evidence[2]
 
 
 def test_a_slow_upstream_is_the_root_of_the_late_runs_downstream():
