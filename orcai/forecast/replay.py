@@ -195,6 +195,13 @@ def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay
     return begin, begin + 1000 * _draw(history, r.fallback_s, r.rng, r.n)
 
 
+def held_risk(previous: float | None, now: float | None) -> float | None:
+    """The breach risk that has held over the run's last two forecasts: the lower of the
+    two (0.0 on a first forecast). What an alert reads, so that a single replay's spike, as
+    a task ends a moment late or a lag is drawn long, does not page anyone on its own."""
+    return None if now is None else min(now, previous or 0.0)
+
+
 def critical_path(finish: dict[str, np.ndarray], upstream: dict[str, set[str]]) -> list[str]:
     """The chain of tasks that decides the run's end in the median replay, last task first:
     from the task ending last, step to the upstream task that released it."""
