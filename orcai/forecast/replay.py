@@ -28,6 +28,7 @@ SAMPLES = 400
 DONE_STATES = ("success", "skipped", "upstream_failed", "removed")
 FAILED_STATES = ("failed",)
 MIN_HISTORY = 3  # a task with fewer finished runs borrows its DAG's typical task duration
+SHRINK = 10  # a running task's own longer runs count fully once there are many more than this (_draw_longer)
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,16 @@ def _draw(history: np.ndarray | None, fallback_s: float, rng: np.random.Generato
 def _draw_beyond(history: np.ndarray, elapsed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Per replay, a value of `history` larger than that replay's `elapsed`; NaN where
     fewer than MIN_HISTORY values are larger (too little evidence to draw from)."""
+    return _beyond(history, elapsed, rng)[0]
+
+
+def _beyond(history: np.ndarray, elapsed: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`_draw_beyond`, and how many values of `history` are larger than each `elapsed`."""
     ordered = np.sort(history)
     first = np.searchsorted(ordered, elapsed, side="right")
     larger = len(ordered) - first
     pick = np.minimum(first + (rng.random(len(elapsed)) * np.maximum(larger, 1)).astype(int), len(ordered) - 1)
-    return np.where(larger >= MIN_HISTORY, ordered[pick], np.nan)
+    return np.where(larger >= MIN_HISTORY, ordered[pick], np.nan), larger
 
 
 def _stretch(elapsed: np.ndarray, history: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
@@ -84,18 +90,22 @@ def _stretch(elapsed: np.ndarray, history: np.ndarray | None, rng: np.random.Gen
 
 def _draw_longer(history: np.ndarray | None, elapsed_s: float, ratios: np.ndarray,
                  rng: np.random.Generator, n: int) -> np.ndarray:
-    """Durations of a task that has already run `elapsed_s`: drawn from its history longer
-    than that. Past its own history, a run that long is a slowed run, and how much slower
-    slowed runs get is read from the DAG's tasks together (`ratios`: each run's duration
-    over its task's median), as a multiple of this task's median; past that too, the
-    elapsed time stretched by its usual spread."""
+    """Durations of a task that has already run `elapsed_s`: P(D | D > elapsed). Its own
+    runs longer than that say it best when there are many; a task past most of its history
+    has only a handful left (the few slow runs it had), too few to tell how much longer a
+    run this slow goes. The DAG's tasks together (`ratios`: each run's duration over its
+    task's median, as a multiple of this task's median) have seen several times as many:
+    each replay draws from its own longer runs with weight n / (n + SHRINK), n the number
+    of them, else from the DAG's; past both, the elapsed time stretched by its usual spread."""
     elapsed = np.full(n, elapsed_s)
     if history is None or len(history) < MIN_HISTORY:
         return _stretch(elapsed, history, rng)
-    drawn = _draw_beyond(history, elapsed, rng)
+    drawn, larger = _beyond(history, elapsed, rng)
     median = max(float(np.median(history)), 1e-9)
     if len(ratios) >= MIN_HISTORY:
-        drawn = np.where(np.isnan(drawn), median * _draw_beyond(ratios, elapsed / median, rng), drawn)
+        shared = median * _draw_beyond(ratios, elapsed / median, rng)
+        own = ~np.isnan(drawn) & (rng.random(n) < larger / (larger + SHRINK))
+        drawn = np.where(own | np.isnan(shared), drawn, shared)
     return np.where(np.isnan(drawn), _stretch(elapsed, history, rng), drawn)
 
 
@@ -193,6 +203,13 @@ def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay
     waited = np.maximum(0.0, (r.now_ms - ready) / 1000)
     begin = np.maximum(ready + 1000 * _draw_lag(r.waits.get(task), waited, r.rng), r.now_ms)
     return begin, begin + 1000 * _draw(history, r.fallback_s, r.rng, r.n)
+
+
+def held_risk(previous: float | None, now: float | None) -> float | None:
+    """The breach risk that has held over the run's last two forecasts: the lower of the
+    two (0.0 on a first forecast). What an alert reads, so that a single replay's spike, as
+    a task ends a moment late or a lag is drawn long, does not page anyone on its own."""
+    return None if now is None else min(now, previous or 0.0)
 
 
 def critical_path(finish: dict[str, np.ndarray], upstream: dict[str, set[str]]) -> list[str]:

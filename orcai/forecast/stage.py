@@ -14,7 +14,7 @@ import numpy as np
 from orcai.config import Settings
 from orcai.forecast.deadlines import deadline_at, deadline_spec
 from orcai.forecast.load import PoolTimeline, lags_like_now
-from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run
+from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run, held_risk
 from orcai.graph import Graph
 from orcai.graph import dag_store, forecast_store, lineage_store, run_store
 from orcai.model import DAY_MS
@@ -120,7 +120,10 @@ class ForecastStage:
                                     seed=zlib.crc32(run["key"].encode()), run_start_ms=run.get("start_date"),
                                     close_s=closes.get(dag), waits_now=waits_now)
             rows.append({"key": run["key"], "at": now_ms, "p50": forecast.eta_p50, "p80": forecast.eta_p80,
-                         "deadline": deadline, "risk": forecast.breach_risk, "progress": round(forecast.progress, 3),
+                         "deadline": deadline, "risk": forecast.breach_risk,
+                         "risk_held": held_risk(run.get("breach_risk") if run.get("deadline") == deadline else None,
+                                                forecast.breach_risk),
+                         "progress": round(forecast.progress, 3),
                          "watch_task": forecast.watch_task, "watch_reason": forecast.watch_reason,
                          "windows": json.dumps({t: list(w) for t, w in sorted(forecast.windows.items())})})
             report.at_risk += int((forecast.breach_risk or 0) >= RISK_TO_REPORT)

@@ -13,7 +13,8 @@ LOAD_STATES = ("scheduled", "queued", "running")  # a task instance waiting for 
 
 def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
     """Queued and running runs of live DAGs, with where deadlines live: an admin's setting
-    on the DAG, its tags and its `deadline` param (every task carries its DAG's params)."""
+    on the DAG, its tags and its `deadline` param (every task carries its DAG's params);
+    and the breach risk and deadline of the run's last forecast."""
     return graph.read(f"""
         MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
         WHERE r.state IN $states AND {live('d')} AND ($dags IS NULL OR d.dag_id IN $dags)
@@ -22,7 +23,8 @@ def active_runs(graph: Graph, dag_ids: list[str] | None = None) -> list[Row]:
         RETURN r.key AS key, r.dag_id AS dag_id, r.run_id AS run_id, r.state AS state,
                r.start_date AS start_date, r.queued_at AS queued_at,
                coalesce(r.logical_date, r.run_after) AS logical_date, d.tags AS tags,
-               params[0] AS deadline_param, d.deadline_setting AS deadline_setting
+               params[0] AS deadline_param, d.deadline_setting AS deadline_setting,
+               r.breach_risk AS breach_risk, r.deadline AS deadline
         ORDER BY key""", {"states": ACTIVE_STATES, "dags": dag_ids})
 
 
@@ -75,8 +77,8 @@ def close_lags(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
 
 # Forecast row field -> DagRun property.
 _FORECAST_PROPS = {"p50": "eta_p50", "p80": "eta_p80", "at": "forecast_at", "deadline": "deadline",
-                   "risk": "breach_risk", "progress": "progress", "watch_task": "watch_task",
-                   "watch_reason": "watch_reason", "windows": "forecast_tasks"}
+                   "risk": "breach_risk", "risk_held": "breach_risk_held", "progress": "progress",
+                   "watch_task": "watch_task", "watch_reason": "watch_reason", "windows": "forecast_tasks"}
 
 
 def write_forecasts(graph: Graph, forecasts: list[dict], keep: int) -> WriteCounts:
@@ -108,21 +110,24 @@ def running_now(graph: Graph) -> list[Row]:
         WHERE r.state IN $states AND {live('d')}
         RETURN r.dag_id AS dag_id, r.run_id AS run_id, r.state AS state, r.start_date AS start_date,
                r.progress AS progress, r.eta_p50 AS eta_p50, r.eta_p80 AS eta_p80, r.deadline AS deadline,
-               r.breach_risk AS breach_risk, r.watch_task AS watch_task, r.watch_reason AS watch_reason,
-               r.forecast_at AS forecast_at
+               r.breach_risk AS breach_risk, r.breach_risk_held AS breach_risk_held, r.watch_task AS watch_task,
+               r.watch_reason AS watch_reason, r.forecast_at AS forecast_at
         ORDER BY coalesce(r.breach_risk, 0) DESC, r.start_date""", {"states": ACTIVE_STATES})
 
 
 def riskiest_forecast_by_dag(graph: Graph) -> dict[str, Row]:
     """Per live DAG, the forecast of its queued or running run most at risk of missing its
-    deadline (then the latest ETA): what the policy facts `run.eta_p80`, `run.deadline`,
-    `run.breach_risk` and `run.watch` read."""
+    deadline (the risk held over two forecasts, then the latest, then the latest ETA): what
+    the policy facts `run.eta_p80`, `run.deadline`, `run.breach_risk`, `run.breach_risk_held`
+    and `run.watch` read."""
     rows = graph.read(f"""
         MATCH (d:Dag)-[:HAS_RUN]->(r:DagRun)
         WHERE r.state IN $states AND {live('d')} AND r.forecast_at IS NOT NULL
         RETURN d.dag_id AS dag_id, r.run_id AS run_id, r.eta_p80 AS eta_p80, r.deadline AS deadline,
-               r.breach_risk AS breach_risk, r.watch_task AS watch_task, r.watch_reason AS watch_reason
-        ORDER BY dag_id, coalesce(r.breach_risk, -1.0) DESC, coalesce(r.eta_p80, 0) DESC""",
+               r.breach_risk AS breach_risk, r.breach_risk_held AS breach_risk_held, r.watch_task AS watch_task,
+               r.watch_reason AS watch_reason
+        ORDER BY dag_id, coalesce(r.breach_risk_held, -1.0) DESC, coalesce(r.breach_risk, -1.0) DESC,
+                 coalesce(r.eta_p80, 0) DESC""",
         {"states": ACTIVE_STATES})
     riskiest: dict[str, Row] = {}
     for row in rows:

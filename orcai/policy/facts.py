@@ -55,12 +55,15 @@ FACTS: dict[str, dict[str, Fact]] = {
         "duration_ratio": Fact("double", "duration / median of the previous 20 successful runs (0.0 without 3 of them)", 1.1),
         "run_type": Fact("string", "scheduled, manual, backfill or asset_triggered", "scheduled"),
         "active_id": Fact("string", "run id of the queued or running run most at risk of missing its deadline "
-                                    "(\"\" without an active run with a forecast); the five facts below are its", ""),
+                                    "(\"\" without an active run with a forecast); the six facts below are its", ""),
         "eta_p80": Fact("int", "minutes from now to its p80 ETA (-1 without an active run with an ETA)", 25),
         "deadline": Fact("int", "minutes from now to its deadline (0 once past; -1 without an active run "
                                 "or without a `deadline:` tag)", 10),
         "breach_risk": Fact("double", "share of its forecast's replays ending after the deadline, 0.0-1.0 "
                                       "(0.0 without a deadline)", 0.9),
+        "breach_risk_held": Fact("double", "the lower of its last two forecasts' breach risks: the risk that has "
+                                           "held over two forecasts in a row (0.0 on a first forecast or without a "
+                                           "deadline)", 0.9),
         "late_min": Fact("int", "minutes its p80 ETA is past the deadline (0 if not, or without a deadline)", 15),
         "watch": Fact("string", "the task on its critical path to watch and why (\"\" without)",
                       "transform: running for 30 min, 30× its usual 1 min"),
@@ -139,10 +142,11 @@ def run_facts(runs_newest_first: list[dict]) -> dict:
 
 def forecast_facts(forecast: dict | None, now_ms: int) -> dict:
     """The forecast `run` facts from an active run's stored forecast (orcai.graph.forecast_store
-    .riskiest_forecast_by_dag rows: run_id, eta_p80, deadline, breach_risk, watch_task,
+    .riskiest_forecast_by_dag rows: run_id, eta_p80, deadline, breach_risk, breach_risk_held, watch_task,
     watch_reason; times in epoch ms), or their "no active run" values."""
     if not forecast:
-        return {"active_id": "", "eta_p80": -1, "deadline": -1, "breach_risk": 0.0, "late_min": 0, "watch": ""}
+        return {"active_id": "", "eta_p80": -1, "deadline": -1, "breach_risk": 0.0, "breach_risk_held": 0.0,
+                "late_min": 0, "watch": ""}
     eta, deadline = forecast.get("eta_p80"), forecast.get("deadline")
     watch = forecast.get("watch_task") or ""
     if watch and forecast.get("watch_reason"):
@@ -151,6 +155,8 @@ def forecast_facts(forecast: dict | None, now_ms: int) -> dict:
             "eta_p80": -1 if eta is None else _minutes_until(eta, now_ms),
             "deadline": -1 if deadline is None else _minutes_until(deadline, now_ms),
             "breach_risk": round(float(forecast.get("breach_risk") or 0.0), 2) if deadline is not None else 0.0,
+            "breach_risk_held": (round(float(forecast.get("breach_risk_held") or 0.0), 2)
+                                 if deadline is not None else 0.0),
             "late_min": max(0, math.ceil((eta - deadline) / MINUTE_MS)) if eta is not None and deadline is not None else 0,
             "watch": watch}
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph.load import ensure_schema
 from orcai.localstack.falkordb import start_falkordb
@@ -54,6 +56,15 @@ class Stopwatch:
 
     def __exit__(self, *_exc) -> None:
         self.seconds = time.perf_counter() - self.started
+
+
+def brier_skill(risks: list[float], outcomes: list[bool]) -> float:
+    """How much better the forecast probabilities `risks` score than always saying the base
+    rate (1 − Brier / Brier of the base rate): a proper score of a breach risk, rewarding
+    both calibration and sharpness, over every forecast rather than the alerts alone."""
+    p, y = np.asarray(risks, dtype=float), np.asarray(outcomes, dtype=float)
+    reference = np.mean((y.mean() - y) ** 2)
+    return float(1 - np.mean((p - y) ** 2) / reference) if reference > 0 else 0.0
 
 
 def print_table(rows: list[dict]) -> None:

@@ -125,13 +125,17 @@ def test_policy_facts_read_the_forecast_of_the_run_at_risk(graph, graph_uri):
     now = int(time.time() * 1000)
     load_report_dag(graph, now)
     load_dags(graph, [DagRecord("report", is_paused=False, tags=("deadline:+32m",))])  # due in a minute
-    ForecastStage(load_settings(graph_uri=graph_uri)).run(graph, now)
+    stage = ForecastStage(load_settings(graph_uri=graph_uri))
+    stage.run(graph, now)
 
     run = current_facts(graph, now)["report"]["run"]
 
     assert run["id"] == "r0" and run["active_id"] == "now"  # the newest finished run; the active one
     assert run["breach_risk"] >= 0.7 and run["deadline"] == 1 and run["eta_p80"] > 1 and run["late_min"] >= 1
     assert run["watch"].startswith("transform: running for 30 min")
+    assert run["breach_risk_held"] == 0.0  # one forecast: the risk has not held yet
+    stage.run(graph, now + 3_000)
+    assert current_facts(graph, now + 3_000)["report"]["run"]["breach_risk_held"] >= 0.7
 
 
 def test_a_task_about_to_start_waits_as_long_as_it_did_when_its_pool_was_as_busy(graph, graph_uri):

@@ -130,21 +130,21 @@ def test_a_cleared_deadline_keeps_the_dags_other_fields(graph):
 def test_a_forecast_whose_deadline_and_watch_go_keeps_the_runs_fields(graph):
     load_dag_runs(graph, [DagRunRecord("etl", "r1", "running", run_type="scheduled", logical_date=1, run_after=2,
                                        queued_at=3, start_date=4, triggered_by="timetable")])
-    full = {"key": "etl/r1", "p50": 10, "p80": 12, "at": 5, "deadline": 11, "risk": 0.8, "progress": 0.5,
+    full = {"key": "etl/r1", "p50": 10, "p80": 12, "at": 5, "deadline": 11, "risk": 0.8, "risk_held": 0.7, "progress": 0.5,
             "watch_task": "load", "watch_reason": "slow", "windows": "{}"}
     write_forecasts(graph, [full], keep=5)
     before = props(graph, "DagRun", "key", "etl/r1")
-    write_forecasts(graph, [{**full, "deadline": None, "risk": None, "watch_task": None, "watch_reason": None,
-                             "at": 6}], keep=5)
+    write_forecasts(graph, [{**full, "deadline": None, "risk": None, "risk_held": None, "watch_task": None,
+                             "watch_reason": None, "at": 6}], keep=5)
     after = props(graph, "DagRun", "key", "etl/r1")
-    gone = ("deadline", "breach_risk", "watch_task", "watch_reason", "forecast_at", "eta_history")
+    gone = ("deadline", "breach_risk", "breach_risk_held", "watch_task", "watch_reason", "forecast_at", "eta_history")
     assert {k: v for k, v in after.items() if k not in gone} == {k: v for k, v in before.items() if k not in gone}
-    assert not set(gone[:4]) & set(after) and after["forecast_at"] == 6
+    assert not set(gone[:5]) & set(after) and after["forecast_at"] == 6
 
 
 def test_a_run_without_an_eta_does_not_stop_the_others_forecasts(graph):
     load_dag_runs(graph, [DagRunRecord("etl", r, "running", run_after=1) for r in ("r1", "r2")])
-    blank = {"at": 5, "deadline": None, "risk": None, "progress": 0.0, "watch_task": None, "watch_reason": None,
+    blank = {"at": 5, "deadline": None, "risk": None, "risk_held": None, "progress": 0.0, "watch_task": None, "watch_reason": None,
              "windows": "{}"}
     write_forecasts(graph, [{**blank, "key": "etl/r1", "p50": None, "p80": None},
                             {**blank, "key": "etl/r2", "p50": 10, "p80": 12}], keep=5)

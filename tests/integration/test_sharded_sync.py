@@ -20,7 +20,7 @@ VOLATILE = {"synced_until", "tasks_synced_at", "deleted_at", "detected_at", "tou
             # what the worker judged at its own moment: the bands it judged with, forecasts of
             # running runs (relative to now), when a symptom began
             "band_at", "band_history", "forecast_at", "eta_p50", "eta_p80", "eta_history", "forecast_tasks",
-            "breach_risk", "progress", "watch_task", "watch_reason", "incident_at", "breakdown",
+            "breach_risk", "breach_risk_held", "progress", "watch_task", "watch_reason", "incident_at", "breakdown",
             # an action's reason and facts, and its alert's payload, quote forecasts made at that moment
             "reason", "facts", "payload"}
 # Each worker's heartbeat, cycle lock and sync state (watermark, cursors); the default policies, installed once per graph and

@@ -9,7 +9,7 @@ from orcai.config import load_settings
 from orcai.errors import ConfigError
 from orcai.forecast.deadlines import deadline_at, deadline_spec
 from orcai.forecast.deadlines import parse_deadline, spec_of
-from orcai.forecast.replay import TaskState, forecast_run
+from orcai.forecast.replay import TaskState, forecast_run, held_risk
 from orcai.model import DAY_MS, HOUR_MS, MINUTE_MS
 
 NOW = 1_790_000_000_000
@@ -60,6 +60,28 @@ def test_a_task_waiting_past_all_its_start_lags_starts_about_one_usual_lag_later
     forecast = forecast_run(NOW, tasks, CHAIN, durations, waits, run_start_ms=NOW - int(1000 * waited_s))
     # a: one more usual lag (median ~1.4 s) then 60 s; b and c: a lag and 60 s each
     assert NOW + 180_000 <= forecast.eta_p50 <= NOW + 195_000
+
+
+def test_a_task_past_most_of_its_runs_learns_how_slow_runs_go_from_the_dags_other_tasks():
+    """a has run 3 min, 3× its usual minute. Three of its own 63 runs went longer, just (3.05×,
+    3.1×, 4×): too few to tell how much longer a run this slow goes. Its DAG's other tasks
+    had 12 runs slowed 3-6×; with them, a is forecast to run on for about another minute
+    and a half (ending near 4.5× its usual), not to end within seconds."""
+    rng = np.random.default_rng(4)
+    usual = lambda: rng.lognormal(np.log(60), 0.2, 60)
+    durations = {"a": np.append(usual(), [60 * 4.0, 60 * 3.05, 60 * 3.1]), "b": usual(), "c": usual()}
+    for task in ("b", "c"):
+        durations[task][:6] *= rng.uniform(3, 6, 6)
+    tasks = {"a": TaskState("running", NOW - 180_000), "b": TaskState(None), "c": TaskState(None)}
+    forecast = forecast_run(NOW, tasks, CHAIN, durations)
+    assert 45_000 <= forecast.windows["a"][1] - NOW <= 150_000
+    assert forecast.watch_task == "a"
+
+
+def test_the_risk_that_has_held_is_the_lower_of_the_last_two():
+    assert held_risk(None, 0.9) == 0.0  # a first forecast has held nothing yet
+    assert held_risk(0.95, 0.8) == 0.8 and held_risk(0.6, 0.9) == 0.6
+    assert held_risk(0.9, None) is None  # no deadline now
 
 
 def test_a_failed_task_means_no_eta():

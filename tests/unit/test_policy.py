@@ -186,27 +186,36 @@ def test_backtest_on_a_known_history():
 
 def test_forecast_facts_of_the_active_run_most_at_risk():
     forecast = {"run_id": "manual__1", "eta_p80": NOW + 25 * MIN + 1, "deadline": NOW + 10 * MIN,
-                "breach_risk": 0.9425, "watch_task": "transform", "watch_reason": "running for 30 min, 30× its usual 1 min"}
+                "breach_risk": 0.9425, "breach_risk_held": 0.8125, "watch_task": "transform",
+                "watch_reason": "running for 30 min, 30× its usual 1 min"}
     facts = facts_for(dag(), [run("success", 60)], {}, NOW, forecast=forecast)
-    assert {k: facts["run"][k] for k in ("id", "active_id", "eta_p80", "deadline", "breach_risk", "late_min", "watch")} == {
-        "id": "r-60", "active_id": "manual__1", "eta_p80": 26, "deadline": 10, "breach_risk": 0.94, "late_min": 16,
-        "watch": "transform: running for 30 min, 30× its usual 1 min"}
+    assert {k: facts["run"][k] for k in ("id", "active_id", "eta_p80", "deadline", "breach_risk", "breach_risk_held",
+                                         "late_min", "watch")} == {
+        "id": "r-60", "active_id": "manual__1", "eta_p80": 26, "deadline": 10, "breach_risk": 0.94,
+        "breach_risk_held": 0.81, "late_min": 16, "watch": "transform: running for 30 min, 30× its usual 1 min"}
     past_deadline = facts_for(dag(), [], {}, NOW, forecast={**forecast, "deadline": NOW - 5 * MIN})["run"]
     assert (past_deadline["deadline"], past_deadline["late_min"]) == (0, 31)
-    no_deadline = facts_for(dag(), [], {}, NOW, forecast={**forecast, "deadline": None, "breach_risk": None})["run"]
-    assert (no_deadline["deadline"], no_deadline["breach_risk"], no_deadline["late_min"]) == (-1, 0.0, 0)
-    assert {k: facts_for(dag(), [], {}, NOW)["run"][k] for k in ("active_id", "eta_p80", "deadline", "breach_risk")} == {
-        "active_id": "", "eta_p80": -1, "deadline": -1, "breach_risk": 0.0}
+    no_deadline = facts_for(dag(), [], {}, NOW, forecast={**forecast, "deadline": None, "breach_risk": None,
+                                                          "breach_risk_held": None})["run"]
+    assert (no_deadline["deadline"], no_deadline["breach_risk"], no_deadline["breach_risk_held"],
+            no_deadline["late_min"]) == (-1, 0.0, 0.0, 0)
+    assert {k: facts_for(dag(), [], {}, NOW)["run"][k]
+            for k in ("active_id", "eta_p80", "deadline", "breach_risk", "breach_risk_held")} == {
+        "active_id": "", "eta_p80": -1, "deadline": -1, "breach_risk": 0.0, "breach_risk_held": 0.0}
 
 
 def test_shipped_deadline_policy_says_by_how_much_and_which_task_to_watch():
     [shipped] = load_policies_yaml((REPO / "stack/policies/deadline-breach-risk.yaml").read_text())
     forecast = {"run_id": "manual__1", "eta_p80": NOW + 25 * MIN, "deadline": NOW + 10 * MIN, "breach_risk": 0.9,
-                "watch_task": "transform", "watch_reason": "running for 30 min, 30× its usual 1 min"}
+                "breach_risk_held": 0.85, "watch_task": "transform",
+                "watch_reason": "running for 30 min, 30× its usual 1 min"}
     at_risk = facts_for(dag(), [run("success", 60)], {}, NOW, forecast=forecast)
-    calm = facts_for(dag("calm"), [run("success", 60)], {}, NOW, forecast={**forecast, "breach_risk": 0.2})
-    [decision] = decide([parse_policy({**shipped.to_dict(), "version": 1})], {"etl": at_risk, "calm": calm},
-                        [], Guardrails(), NOW).decisions
+    calm = facts_for(dag("calm"), [run("success", 60)], {}, NOW,
+                     forecast={**forecast, "breach_risk": 0.2, "breach_risk_held": 0.2})
+    # at risk on this forecast only: the last one said 0.3, so it has not held yet
+    spike = facts_for(dag("spike"), [run("success", 60)], {}, NOW, forecast={**forecast, "breach_risk_held": 0.3})
+    [decision] = decide([parse_policy({**shipped.to_dict(), "version": 1})],
+                        {"etl": at_risk, "calm": calm, "spike": spike}, [], Guardrails(), NOW).decisions
     assert (decision.dag_id, decision.status) == ("etl", "would_do")
     assert "90% risk of missing its deadline" in decision.reason and "watch transform: running for 30 min" in decision.reason
     assert render_message(shipped.actions[0].message, decision.facts) == (
