@@ -21,6 +21,7 @@ from orcai.graph.worker_store import worker_heartbeats
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import start_falkordb
 from orcai.localstack.process import start_service
+from orcai.logs import quiet_libraries
 from tests.airflow_truth import airflow_truth, duplicate_keys, graph_view, rounded
 from tests.conftest import PORT_OFFSET, wait_for_quiet_airflow
 from workers.worker import Worker
@@ -44,6 +45,10 @@ def assert_recovers_to_truth(worker: Worker, graph, airflow) -> None:
 
 @pytest.fixture
 def worker_via_proxy(airflow_with_runs, proxy, graph_uri, graph):
+    # The worker program's logging (workers/worker.py sets it up): without it, these rows
+    # passed or failed on whether an earlier test in the session happened to set it.
+    urllib3_level = logging.getLogger("urllib3.connectionpool").level
+    quiet_libraries()
     # Small pages, so one sync is many requests and a fault can land in the middle of it; the
     # session's patient timeout, so a recovery cycle holds on a busy machine (the slow
     # responses row shortens it for its faulty cycle only).
@@ -51,6 +56,7 @@ def worker_via_proxy(airflow_with_runs, proxy, graph_uri, graph):
     worker = Worker(settings)
     yield worker
     worker.close()
+    logging.getLogger("urllib3.connectionpool").setLevel(urllib3_level)
 
 
 class SteppedClock:
