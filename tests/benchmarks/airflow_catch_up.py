@@ -51,24 +51,18 @@ from pathlib import Path
 from orcai.airflow import AirflowClient
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph.load import load_tasks
-from orcai.localstack.airflow import REPO_ROOT, airflow_env
+from orcai.localstack.airflow import airflow_env
 from orcai.simulate import synthetic_deployment
 from orcai.sync import sync_once
 from tests.benchmarks.airflow_scale import settings_for, sync_cost
 from tests.benchmarks.graph_load import deployment_runs, raw_limit
 from tests.benchmarks.harness import (
-    Stopwatch, Target, airflow, empty_graph, falkordb, postgres, print_table, report_targets,
+    AIRFLOW_VENV, Stopwatch, Target, airflow, empty_graph, falkordb, postgres, postgres_driver, print_table, report_targets,
 )
 
 FALKOR_PORT, AIRFLOW_PORT, POSTGRES_PORT = 6388, 8288, 5488
 RAW_SHARE = 0.5
 DAG_FILES = 10
-AIRFLOW_VENV = REPO_ROOT / ".orcai" / "airflow-venv"
-# `--postgres` only: Airflow's PostgreSQL drivers (its sync engine's and its API's async one), a
-# dependency of this benchmark's Airflow side. Installed into a folder of its own on Airflow's
-# PYTHONPATH, not into the Airflow venv, which the app's stack and every other test share.
-POSTGRES_DRIVERS = ["psycopg2-binary==2.9.13", "asyncpg==0.32.0"]
-POSTGRES_DRIVER_DIR = REPO_ROOT / ".orcai" / "airflow-postgres-driver"
 DAG_FILE = '''"""{count} generated DAGs of 6 tasks for the catch-up benchmark (tests/benchmarks/airflow_catch_up.py)."""
 from datetime import datetime
 
@@ -101,16 +95,6 @@ def wait_for_dag_count(client: AirflowClient, count: int, timeout_s: float = 900
         if time.monotonic() > deadline:
             raise TimeoutError(f"Airflow did not list {count} DAGs in time")
         time.sleep(10)
-
-
-def postgres_driver() -> Path:
-    """The folder holding POSTGRES_DRIVERS, installed by the Airflow venv's pip on first use."""
-    stamp, wanted = POSTGRES_DRIVER_DIR / ".orcai-installed", "\n".join(POSTGRES_DRIVERS)
-    if not (stamp.exists() and stamp.read_text() == wanted):
-        subprocess.run([str(AIRFLOW_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-                        "--upgrade", "--target", str(POSTGRES_DRIVER_DIR), *POSTGRES_DRIVERS], check=True)
-        stamp.write_text(wanted)
-    return POSTGRES_DRIVER_DIR
 
 
 def write_history(home: Path, dags_folder: Path, days: float, every_h: float, extra_env: dict[str, str]) -> dict:

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,12 +51,14 @@ from orcai.graph import connect, incident_store
 from orcai.incidents.breakdown import breakdown
 from orcai.incidents.stage import timing
 from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, airflow_env, start_airflow
-from tests.benchmarks.harness import Target, falkordb, port, print_table, report_targets
+from tests.benchmarks.harness import (
+    AIRFLOW_VENV, Target, falkordb, port, postgres, postgres_driver, print_table, report_targets,
+)
 from tests.slack_sink import SlackSink
 from workers.worker import Worker
 
 DAGS = Path(__file__).parent / "fault_dags"
-AIRFLOW_PORT, FALKOR_PORT = 8390, 7390
+AIRFLOW_PORT, FALKOR_PORT, POSTGRES_PORT = 8390, 7390, 5490
 CHAINS = ("a", "b", "c")
 LEVELS = ("extract", "transform", "report")
 TICKS = [f"fault_tick_{n}" for n in (1, 2, 3)]
@@ -512,17 +515,26 @@ def main() -> int:
     parser.add_argument("--pool-faults", type=int, help=f"pool starvations to inject (default {POOL_FAULTS}, "
                         "1 with --quick): with --quick, the pool lane's later faults, where the product's usual "
                         "span has learnt from the recovery runs, in minutes instead of the whole suite's half hour")
+    parser.add_argument("--postgres", action="store_true",
+                        help="Airflow's metadata DB on a throwaway local PostgreSQL instead of SQLite (on a "
+                        "loaded machine SQLite's lock can outlast its wait and the scheduler exits)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop Airflow and FalkorDB on the way out
     started = time.monotonic()
     sink = SlackSink().start()
-    with falkordb(FALKOR_PORT) as falkor_port, tempfile.TemporaryDirectory() as home:
-        home, fault_dir = Path(home), Path(home) / "faults"
+    with ExitStack() as stack:
+        falkor_port = stack.enter_context(falkordb(FALKOR_PORT))
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        fault_dir = home / "faults"
         fault_dir.mkdir()
         extra = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False", "FAULT_DIR": str(fault_dir),
                  "PYTHONPATH": str(Path(__file__).parent / "fault_airflow"),
                  "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "sqlite_wait.CONNECT_ARGS"}
-        venv = REPO_ROOT / ".orcai" / "airflow-venv"
+        if args.postgres:
+            extra.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS")
+            extra["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = stack.enter_context(postgres(POSTGRES_PORT))
+            extra["PYTHONPATH"] += os.pathsep + str(postgres_driver())
+        venv = AIRFLOW_VENV
         service = start_airflow(home / "airflow", venv, port(AIRFLOW_PORT), dags_folder=DAGS, extra_env=extra,
                                 timeout_s=400, echo=log)
         cyclers: dict[str, Cycler] = {}

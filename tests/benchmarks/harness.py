@@ -20,6 +20,7 @@ import numpy as np
 
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph.load import ensure_schema
+from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.falkordb import start_falkordb
 from orcai.localstack.process import start_service, wait_until
 
@@ -107,14 +108,32 @@ def airflow(base_port: int, extra_env: dict[str, str] | None = None) -> Iterator
     """A real `airflow standalone` (demo DAGs) in a temporary home; yields its URL and home.
 
     Uses the project's cached Airflow virtualenv (.orcai/airflow-venv)."""
-    from orcai.localstack.airflow import REPO_ROOT, start_airflow
+    from orcai.localstack.airflow import start_airflow
     with tempfile.TemporaryDirectory() as home:
-        service = start_airflow(Path(home), REPO_ROOT / ".orcai" / "airflow-venv", port(base_port),
+        service = start_airflow(Path(home), AIRFLOW_VENV, port(base_port),
                                 extra_env=extra_env, timeout_s=420, echo=lambda msg: print(msg, flush=True))
         try:
             yield f"http://localhost:{port(base_port)}", Path(home)
         finally:
             service.stop()
+
+
+# `--postgres` only: Airflow's PostgreSQL drivers (its sync engine's and its API's async one), a
+# dependency of the benchmarks' Airflow side. Installed into a folder of its own on Airflow's
+# PYTHONPATH, not into the Airflow venv, which the app's stack and every other test share.
+POSTGRES_DRIVERS = ["psycopg2-binary==2.9.13", "asyncpg==0.32.0"]
+POSTGRES_DRIVER_DIR = REPO_ROOT / ".orcai" / "airflow-postgres-driver"
+AIRFLOW_VENV = REPO_ROOT / ".orcai" / "airflow-venv"
+
+
+def postgres_driver() -> Path:
+    """The folder holding POSTGRES_DRIVERS, installed by the Airflow venv's pip on first use."""
+    stamp, wanted = POSTGRES_DRIVER_DIR / ".orcai-installed", "\n".join(POSTGRES_DRIVERS)
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        subprocess.run([str(AIRFLOW_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+                        "--upgrade", "--target", str(POSTGRES_DRIVER_DIR), *POSTGRES_DRIVERS], check=True)
+        stamp.write_text(wanted)
+    return POSTGRES_DRIVER_DIR
 
 
 @contextmanager
