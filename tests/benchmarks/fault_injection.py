@@ -137,7 +137,8 @@ class Cycler(threading.Thread):
 class Bench:
     def __init__(self, client: AirflowClient, fault_dir: Path, read_graph, cyclers: dict[str, Cycler]):
         self.client, self.fault_dir, self.graph, self.cyclers = client, fault_dir, read_graph, cyclers
-        self.usual_span: dict[str, float] = {}  # task key -> median seconds from its DAG run queued to its end
+        self.warm_since = 0  # epoch ms: runs from then on are the history "usual" is measured on
+        self.fault_windows: list[tuple[set[str], int, int]] = []  # (DAGs, from, to) epoch ms: not clean
 
     # --- Airflow ---------------------------------------------------------------------------
     def set_fault(self, dag_id: str, fault: str | None) -> None:
@@ -206,7 +207,7 @@ class Bench:
                 if run is None or ti.end_date is None or run.queued_at is None:
                     continue
                 span = (ms(ti.end_date) - ms(run.queued_at)) / 1000
-                usual = self.usual_span.get(f"{dag_id}.{ti.task_id}")
+                usual = self.usual_span(dag_id, ti.task_id, before_ms=ms(run.queued_at))
                 if usual is None or span - usual < LATE_S:
                     continue
                 key = f"{dag_id}/{ti.dag_run_id}/{ti.task_id}/{ti.map_index if ti.map_index is not None else -1}"
@@ -221,7 +222,26 @@ class Bench:
                                         "split_late_s": split.late_s, "ok": adds_up and late_ok,
                                         "sentence": split.sentence})
 
+    def usual_span(self, dag_id: str, task_id: str, before_ms: int) -> float | None:
+        """The task's usual span (its DAG run queued -> its end), on Airflow's own times: the
+        median over its clean runs (warm-up and recovery runs, outside every fault's window)
+        that ended before `before_ms`. What was usual when the run was judged, as the product
+        learns it, not a snapshot of the warm-up alone (its runs came under a busier scheduler
+        than the lone recovery runs, and the usual moves seconds between them)."""
+        runs = {r.dag_run_id: r for r in self.runs_since(dag_id, self.warm_since)}
+        spans = []
+        for ti in self.client.list_task_instances(dag_id, datetime.fromtimestamp(self.warm_since / 1000, tz=timezone.utc)):
+            run = runs.get(ti.dag_run_id)
+            if not (run and run.queued_at and ti.end_date and ti.task_id == task_id and state(ti) == "success"):
+                continue
+            queued, end = ms(run.queued_at), ms(ti.end_date)
+            if end < before_ms and not any(dag_id in dags and start <= queued <= stop
+                                           for dags, start, stop in self.fault_windows):
+                spans.append((end - queued) / 1000)
+        return statistics.median(spans) if spans else None
+
     def record(self, fault: Fault) -> None:
+        self.fault_windows.append((fault.dags, fault.injected_at, now_ms()))
         self.wait_cycles(2)
         fault.incidents = self.incidents_touching(fault.dags, fault.injected_at)
         if fault.lane != "airflow":
@@ -399,20 +419,7 @@ def warm_up(bench: Bench, runs: int) -> None:
         bench.wait(lambda: bench.finished(dag_id, since, count=n), timeout_s=1200, every_s=10)
     for chain in CHAINS:  # asset-triggered runs may still trail the direct ones
         bench.wait(lambda: all(bench.finished(d, since) for d in chain_dags(chain)), timeout_s=300)
-    learn_usual(bench, since)
-
-
-def learn_usual(bench: Bench, since: int) -> None:
-    """Each task's usual span (its DAG run queued -> its end), measured on Airflow's own times."""
-    spans: dict[str, list[float]] = {}
-    dags = [d for c in CHAINS for d in chain_dags(c)] + ["fault_pool_load", "fault_pool_hog"]
-    for dag_id in dags:
-        runs = {r.dag_run_id: r for r in bench.runs_since(dag_id, since)}
-        for ti in bench.client.list_task_instances(dag_id, None):
-            run = runs.get(ti.dag_run_id)
-            if run and run.queued_at and ti.end_date and state(ti) == "success":
-                spans.setdefault(f"{dag_id}.{ti.task_id}", []).append((ms(ti.end_date) - ms(run.queued_at)) / 1000)
-    bench.usual_span = {k: statistics.median(v) for k, v in spans.items()}
+    bench.warm_since = since
 
 
 # --- report ------------------------------------------------------------------------------
