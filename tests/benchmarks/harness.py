@@ -6,6 +6,7 @@ Ports are fixed per benchmark and shifted by TEST_PORT_OFFSET, like the tests' p
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -138,10 +139,11 @@ def postgres_driver() -> Path:
 
 @contextmanager
 def postgres(base_port: int) -> Iterator[str]:
-    """A throwaway PostgreSQL server (Debian's binaries, `initdb` on PATH) with an empty
-    database `airflow`; yields its SQLAlchemy URL (psycopg2). Benchmarks only: no test
-    depends on it. Run as root, the server runs as the `postgres` user, as it must."""
-    initdb = shutil.which("initdb")
+    """A throwaway PostgreSQL server (Debian's binaries) with an empty database `airflow`;
+    yields its SQLAlchemy URL (psycopg2). Benchmarks only: no test depends on it. Run as
+    root, the server runs as the `postgres` user, as it must."""
+    # Debian keeps the server's programs out of PATH, under its major version
+    initdb = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1:]), None)
     if initdb is None:
         raise RuntimeError("PostgreSQL's server binaries are missing: apt-get install -y postgresql")
     bin_dir = Path(initdb).resolve().parent
