@@ -28,6 +28,7 @@ FOCUS_OUTLINE = "#1a73e8"
 BOX_W, BOX_H = 170, 28  # a task's or DAG's box in layout px: the layout's columns are 220 apart
 MARK = 18  # an asset's diamond or a system's hexagon, layout px; its label sits below it
 FONT_PX = 13
+BOX_CHARS = 24  # about what a box holds at FONT_PX: longer labels lose their middle, not their end
 MARGIN_X, MARGIN_Y = BOX_W / 2 + 10, BOX_H / 2 + 24  # half a box around, room for a label under a mark
 HEXAGON = "polygon(25% 0,75% 0,100% 50%,75% 100%,25% 100%,0 50%)"
 CSS = """
@@ -52,6 +53,15 @@ def node_label(node: dict, dag_id: str | None) -> str:
         return node["label"]
     label = node["label"] if node["dag_id"] == dag_id else f"{node['dag_id']}.{node['label']}"
     return label + (f" ⚠ {node['anomalies']}" if node["anomalies"] else "")
+
+
+def fitted(label: str, room: int = BOX_CHARS) -> str:
+    """`label` shortened in the middle to `room` characters: another DAG's task keeps the
+    start of its DAG id and its own task id (the hover text has the whole key)."""
+    if len(label) <= room:
+        return label
+    tail = room - room // 2
+    return label[:room - tail - 1] + "…" + label[-tail:]
 
 
 def node_hover(node: dict) -> str:
@@ -144,7 +154,7 @@ def node_html(node: dict, dag_id: str | None, frame: Frame, page_params: dict[st
         style += f"background:{KIND_STYLE[node['kind']][0]};border-color:{KIND_STYLE[node['kind']][0]};border-width:1px"
     classes = f"n {shape(node)}" + ("" if shape(node) == "box" else " mark") + (
         " focus" if focus and node.get("key") == focus and node["kind"] == "task" else "")
-    label = html.escape(node_label(node, dag_id))
+    label = html.escape(fitted(node_label(node, dag_id)))
     if shape(node) != "box":
         label = f"<i style=\"background:{KIND_STYLE[node['kind']][0]}\"></i>{label}"
     link = node_link(node, page_params)

@@ -11,7 +11,7 @@ import pytest
 
 from orcai.lineage.view import place
 from tests.hostile import HOSTILE_STRINGS
-from ui.lineage_drawing import BOX_W, Frame, lineage_html
+from ui.lineage_drawing import BOX_CHARS, BOX_W, Frame, fitted, lineage_html
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -141,6 +141,15 @@ def test_another_dags_task_is_named_with_its_dag_and_anomalies_are_counted():
     assert "#b00020" in parsed.nodes[nodes[1]["id"]]["style"]
 
 
+def test_a_long_label_loses_its_middle_and_keeps_the_task_id():
+    nodes, edges = neighbourhood()
+    nodes[1].update(dag_id="synthetic_dag_with_a_long_name_0151", label="transform_03")
+    text = Parsed(lineage_html(nodes, edges, "A", {})).nodes[nodes[1]["id"]]["text"]
+    assert len(text) == BOX_CHARS and text.startswith("synthetic_") and text.endswith("transform_03")
+    assert "…" in text
+    assert fitted("short") == "short"
+
+
 @pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
 def test_ids_from_airflow_are_shown_as_text_never_as_markup(hostile):
     nodes, edges = neighbourhood(dag=hostile, task_ids=(hostile, "a2"))
@@ -150,10 +159,10 @@ def test_ids_from_airflow_are_shown_as_text_never_as_markup(hostile):
     assert parsed.tags <= {"style", "div", "img", "a", "i"}
     assert set(parsed.nodes) == {n["id"] for n in nodes}
     first = parsed.nodes[nodes[0]["id"]]
-    assert first["text"] == f"{hostile}.{hostile}"
+    assert first["text"] == fitted(f"{hostile}.{hostile}")
     assert parse_qs(first["href"].lstrip("?"))["focus"] == [f"{hostile}.{hostile}"]
     assert first["title"].startswith(f"{hostile}.{hostile}\n")
-    assert parsed.nodes[nodes[3]["id"]]["text"] == hostile
+    assert parsed.nodes[nodes[3]["id"]]["text"] == fitted(hostile)
     svg_of(parsed)  # the edges image stays well-formed
 
 
