@@ -52,6 +52,14 @@ def test_a_task_clicked_in_the_drawing_shows_its_details(monkeypatch, graph, gra
     assert 'class="n box focus"' in app.html[0].proto.body
 
 
+def test_picking_another_dag_forgets_the_clicked_task(monkeypatch, graph, graph_uri):
+    load_known_lineage(graph)
+    app = run_page(monkeypatch, "lineage", graph_uri, dag="B", focus="A.a3")
+    app = app.selectbox[0].select("A").run()
+    assert not app.exception
+    assert "focus" not in app.query_params and not app.subheader  # A.a3 is in A's view too
+
+
 def test_a_focus_outside_the_view_is_ignored(monkeypatch, graph, graph_uri):
     load_known_lineage(graph)
     app = run_page(monkeypatch, "lineage", graph_uri, dag="D", focus="A.a3")
