@@ -11,12 +11,10 @@ from ui.cache import (
     cached_blast_radius, cached_dag_tasks, cached_neighbourhood, cached_recent_task_runs, dag_ids_or_stop,
 )
 from ui.connection import settings_or_stop
-from ui.format import STATE_COLOURS, md_text
+from ui.format import md_text
+from ui.lineage_drawing import KIND_STYLE, lineage_html, node_hover, node_label, task_colours
 from ui.navigation import open_dag_buttons
 
-NO_RUNS_COLOUR = "#c7c7c7"
-KIND_STYLE = {"asset": ("#7e57c2", "diamond"), "system": ("#455a64", "hexagon"),
-              "dag": ("#00838f", "box")}
 MAX_NODES = 300
 # streamlit-agraph turns each node's hover text into a DOM element, so its re-renders (Streamlit
 # sends several per visit) find every node changed and diff all nodes against all: ~1 s of the
@@ -32,18 +30,27 @@ st.caption("Pick a DAG, or one of its tasks, to see what it depends on and what 
 sync_key, dags = dag_ids_or_stop()
 
 params = st.query_params
+
+
+def forget_focus() -> None:
+    """Another DAG, task or depth: the task clicked in the drawing (`focus`) no longer applies."""
+    st.query_params.pop("focus", None)
+
+
 wanted = params.get("dag")
 left, middle, right = st.columns([3, 3, 2])
-dag_id = left.selectbox("DAG", dags, index=dags.index(wanted) if wanted in dags else 0)
+dag_id = left.selectbox("DAG", dags, index=dags.index(wanted) if wanted in dags else 0, on_change=forget_focus)
 tasks = cached_dag_tasks(sync_key, dag_id)
 task_key = middle.selectbox("Task (optional)", [None] + sorted(tasks),
                             format_func=lambda k: "whole DAG" if k is None else k.split(".", 1)[1],
-                            index=(sorted(tasks).index(params["task"]) + 1) if params.get("task") in tasks else 0)
+                            index=(sorted(tasks).index(params["task"]) + 1) if params.get("task") in tasks else 0,
+                            on_change=forget_focus)
 wanted_hops = params.get("hops", "1")
 depth = right.slider("DAG hops", 0, 5, min(int(wanted_hops), 5) if wanted_hops.isdigit() else 1,
-                     help="How many DAGs away to follow assets, up and down.")
+                     help="How many DAGs away to follow assets, up and down.", on_change=forget_focus)
 open_dag_buttons(dag_id, ("runs",), st.columns([1, 7]))
-st.query_params.update({"dag": dag_id, "hops": str(depth), **({"task": task_key} if task_key else {})})
+page_params = {"dag": dag_id, "hops": str(depth), **({"task": task_key} if task_key else {})}
+st.query_params.update(page_params)
 if not task_key and "task" in st.query_params:
     del st.query_params["task"]
 
@@ -63,27 +70,33 @@ def draw_node(node: dict, hover: bool) -> Node:
 
 def styled_node(node: dict) -> Node:
     if node["kind"] == "task":
-        colour = STATE_COLOURS.get(node["state"], NO_RUNS_COLOUR)
-        label = node["label"] if node["dag_id"] == dag_id else f"{node['dag_id']}.{node['label']}"
-        flag = f" ⚠ {node['anomalies']}" if node["anomalies"] else ""
-        border = "#b00020" if node["anomalies"] else ("#000000" if node["direction"] == "start" else colour)
-        return Node(id=node["id"], label=label + flag, shape="box", size=18, x=node["x"], y=node["y"],
-                    color={"background": colour, "border": border},
-                    borderWidth=3 if node["direction"] == "start" or node["anomalies"] else 1,
-                    font={"color": "#ffffff"},
-                    title=f"{node['key']}\nlast state: {node['state'] or 'no runs'}\n"
-                          f"downstream tasks: {node['criticality']}")
+        colour, border, width = task_colours(node)
+        return Node(id=node["id"], label=node_label(node, dag_id), shape="box", size=18, x=node["x"], y=node["y"],
+                    color={"background": colour, "border": border}, borderWidth=width,
+                    font={"color": "#ffffff"}, title=node_hover(node))
     colour, shape = KIND_STYLE[node["kind"]]
     return Node(id=node["id"], label=node["label"], shape=shape, size=16, color=colour,
-                title=node["key"], x=node["x"], y=node["y"])
+                title=node_hover(node), x=node["x"], y=node["y"])
 
 
-graph_tab, table_tab = st.tabs(["Graph", "Table"])
-with graph_tab:
-    if not view.nodes:
-        st.info("This DAG has no tasks in the graph yet.")
-        selected = None
-    else:
+LEGEND = ("Colour = last run state · thick black border = your selection · ⚠ = open anomalies · "
+          "purple diamonds = assets · grey hexagons = external systems. ")
+# The first view is plain HTML drawn by Streamlit's own bundle (ui.lineage_drawing): no
+# component iframe to fetch and compile on every visit. The interactive graph (zoom, pan) is
+# a tab away, and runs only when that tab is open.
+graph_tab, interactive_tab, table_tab = st.tabs(["Graph", "Interactive", "Table"], key="view",
+                                                bind="query-params")
+selected = None
+if not view.nodes:
+    graph_tab.info("This DAG has no tasks in the graph yet.")
+    interactive_tab.info("This DAG has no tasks in the graph yet.")
+elif graph_tab.open is not False:
+    with graph_tab:
+        st.html(lineage_html(view.nodes, view.edges, dag_id, page_params, params.get("focus"), CANVAS_WIDTH_PX))
+        st.caption(LEGEND + "Hover for a task's key and downstream count; click a task for details, "
+                   "a DAG for its lineage. Zoom and pan: the Interactive tab.")
+if view.nodes and interactive_tab.open:
+    with interactive_tab:
         # Positions come from orcai.lineage.view (layers left to right): the browser only draws,
         # and the canvas is as tall as the drawing once fitted to the page's width.
         width, tall = view.size
@@ -106,10 +119,8 @@ with graph_tab:
                    for e in view.edges],
             config=layout,
         )
-        st.caption("Colour = last run state · thick black border = your selection · "
-                   "⚠ = open anomalies · purple diamonds = assets · grey hexagons = external systems. "
-                   + ("Hover for a task's key and downstream count; click" if hover else
-                      "Click") + " a task for details.")
+        st.caption(LEGEND + ("Hover for a task's key and downstream count; click" if hover else "Click")
+                   + " a task for details.")
 
 with table_tab:
     rows = [{"kind": n["kind"], "name": n.get("key") or n["label"], "dag": n.get("dag_id"),
@@ -118,7 +129,10 @@ with table_tab:
             for n in view.nodes]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
-focus = selected[len("task:"):] if isinstance(selected, str) and selected.startswith("task:") else task_key
+clicked = params.get("focus")  # a task's link in the drawing
+if isinstance(selected, str) and selected.startswith("task:"):  # a click in the interactive graph
+    clicked = selected[len("task:"):]
+focus = clicked if any(n.get("key") == clicked and n["kind"] == "task" for n in view.nodes) else task_key
 if focus:
     st.subheader(f"Task {md_text(focus)}")
     radius = cached_blast_radius(sync_key, focus)

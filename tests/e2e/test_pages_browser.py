@@ -79,6 +79,17 @@ def test_click_through_a_dag_from_status_to_runs_to_lineage(running_product, pag
     assert page.get_by_role("heading", name="Lineage").first.is_visible()
     assert_healthy(page)
     screenshot(page, "lineage-etl_orders")
+    # The first view is HTML with no iframe; a task's box is a link that keeps the view and
+    # shows the task's details.
+    task = page.locator('.orcai-lineage a[data-node="task:etl_orders.transform"]')
+    assert task.is_visible() and page.locator("iframe").count() == 0
+    task.click()
+    page.wait_for_url(re.compile(r"focus=etl_orders\.transform"), timeout=30_000)
+    wait_until_drawn(page)
+    page.get_by_role("heading", name="Task etl_orders.transform").first.wait_for(timeout=20_000)
+    assert "dag=etl_orders" in page.url  # still the DAG's view, with the task's details below
+    assert_healthy(page)
+    screenshot(page, "lineage-etl_orders-task")
 
 
 def test_runs_page_follows_a_dark_system_theme(running_product, browser):
