@@ -138,7 +138,7 @@ if focus:
     radius = cached_blast_radius(sync_key, focus)
     node = next((n for n in view.nodes if n.get("key") == focus), {})
     cols = st.columns(4)
-    cols[0].metric("Upstream (here)", sum(1 for n in view.nodes if n.get("direction") == "up"))
+    cols[0].metric("Upstream tasks", view.upstream_task_count(focus), help="Drawn above: within the DAG hops shown.")
     cols[1].metric("Downstream tasks", len(radius.tasks), help="Across DAGs, through assets.")
     cols[2].metric("DAGs hit", len(radius.dags))
     cols[3].metric("Assets / systems", f"{len(radius.assets)} / {len(radius.systems)}")

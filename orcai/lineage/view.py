@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from orcai.graph import Graph, Row
 from orcai.graph import anomaly_store
 from orcai.graph import lineage_store as store
+from orcai.lineage.algorithms import adjacency, reachable
 from orcai.lineage.walks import downstream_tasks, upstream_tasks
 
 
@@ -33,6 +34,14 @@ class LineageView:
             return 0.0, 0.0
         xs, ys = [n["x"] for n in self.nodes], [n["y"] for n in self.nodes]
         return max(xs) - min(xs), max(ys) - min(ys)
+
+    def upstream_task_count(self, task_key: str) -> int:
+        """Tasks drawn upstream of `task_key` in this view, through dependencies and assets.
+        Not the nodes marked "up": those are upstream of where the view started, which is
+        the whole DAG when a task was clicked in a DAG's view."""
+        backwards = adjacency((e["target"], e["source"]) for e in self.edges)
+        tasks = {n["id"] for n in self.nodes if n["kind"] == "task"}
+        return len(reachable(backwards, f"task:{task_key}") & tasks)
 
 
 def neighbourhood(graph: Graph, dag_id: str | None = None, task_key: str | None = None,

@@ -54,3 +54,20 @@ def test_lineage_layout_puts_upstream_left_and_wraps_long_pipelines():
     assert at[wrapped][0] == 0 and at[wrapped][1] >= max(at[n][1] for n in chain[:LAYERS_PER_BAND]) + BAND_GAP
     width, height = LineageView(nodes, edges).size
     assert width == (LAYERS_PER_BAND - 1) * COLUMN_GAP and height > BAND_GAP
+
+
+def test_upstream_tasks_of_a_clicked_task_are_counted_from_it_not_from_the_view_start():
+    from orcai.lineage.view import LineageView
+    task = lambda key: {"id": f"task:{key}", "kind": "task", "key": key, "direction": "start"}  # noqa: E731
+    nodes = [task("etl.extract"), task("etl.transform"), task("etl.load"), task("other.side"),
+             {"id": "asset:orders", "kind": "asset", "key": "orders"}, task("report.build")]
+    edges = [{"source": "task:etl.extract", "target": "task:etl.transform"},
+             {"source": "task:etl.transform", "target": "task:etl.load"},
+             {"source": "task:etl.load", "target": "asset:orders"},
+             {"source": "asset:orders", "target": "task:report.build"}]
+    view = LineageView(nodes, edges)
+    assert view.upstream_task_count("etl.extract") == 0
+    assert view.upstream_task_count("etl.transform") == 1
+    assert view.upstream_task_count("etl.load") == 2
+    assert view.upstream_task_count("report.build") == 3  # through the asset; the asset is not a task
+    assert view.upstream_task_count("other.side") == 0
