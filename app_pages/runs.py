@@ -177,11 +177,13 @@ with gantt_tab:
             st.plotly_chart(breakdown_figure(split), width="stretch", key="breakdown")
             for task, sentence in split.drop_duplicates("task")[["task", "sentence"]].itertuples(index=False):
                 st.caption(f"{md_text(task)}: {md_text(sentence)}")
-        tasks = tasks.assign(airflow=[airflow_task_url(config.airflow_links_url, dag_id, run_id, t)
-                                      for t in tasks["task_id"]])
+        tasks = tasks.assign(airflow=[airflow_task_url(config.airflow_links_url, dag_id, run_id, t, m)
+                                      for t, m in zip(tasks["task_id"], tasks["map_index"].fillna(-1))],
+                             map_index=tasks["map_index"].where(tasks["map_index"] >= 0))  # blank unless mapped
         st.dataframe(tasks.style.map(state_style, subset=["state"]), hide_index=True, width="stretch",
-                     column_order=["task_id", "state", "try_number", "start_date", "duration_s", "queued_s", "airflow"],
-                     column_config={"task_id": "Task", "state": "State", "try_number": "Try",
+                     column_order=["task_id", "map_index", "state", "try_number", "start_date", "duration_s", "queued_s", "airflow"],
+                     column_config={"task_id": "Task", "map_index": st.column_config.NumberColumn("Map index", format="%d"),
+                                    "state": "State", "try_number": "Try",
                                     "start_date": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                                     "duration_s": st.column_config.NumberColumn("Ran", format="%.1f s"),
                                     "queued_s": st.column_config.NumberColumn("Queued", format="%.1f s"),

@@ -78,6 +78,9 @@ def test_airflow_links_encode_ids():
     assert airflow_run_url("http://af", "my dag", run) == \
         "http://af/dags/my%20dag/runs/manual__2026-11-25T10%3A00%3A00%2B00%3A00"
     assert airflow_task_url("http://af", "d", "r", "group.task").endswith("/dags/d/runs/r/tasks/group.task")
+    # a mapped instance's own page, as Airflow 3's UI routes it (tasks/:taskId/mapped/:mapIndex)
+    assert airflow_task_url("http://af", "d", "r", "add_one", 2).endswith("/dags/d/runs/r/tasks/add_one/mapped/2")
+    assert airflow_task_url("http://af", "d", "r", "add_one", -1).endswith("/dags/d/runs/r/tasks/add_one")
     assert airflow_task_page_url("http://af", "team.etl", "load#1") == "http://af/dags/team.etl/tasks/load%231"
 
 
