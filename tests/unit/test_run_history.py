@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from orcai.airflow.links import airflow_run_url, airflow_task_page_url, airflow_task_url
 from orcai.run_history import (
@@ -35,6 +36,14 @@ def test_runs_table_counts_queue_time_and_anomalies():
     assert runs["queued_s"].tolist() == [4.0, 4.0, 4.0]
     assert runs.set_index("run_id")["anomalies"].to_dict() == {"r2": 0, "r1": 1, "r0": 0}
     assert run_summary(runs) == {"runs": 3, "success_rate": 1.0, "median_s": 60.0, "p95_s": 60.0, "with_anomalies": 1}
+
+
+@pytest.mark.filterwarnings("error")
+def test_runs_table_without_anomalies_has_empty_reasons_and_no_pandas_warning():
+    """A DAG without anomalies (most of them): pandas warned it will refuse "" in the float column."""
+    rows = [{"key": "d/r0", "run_id": "r0", "state": "success", "at": T0, "start_date": T0, "end_date": T0 + MIN}]
+    runs = runs_table(rows, pd.DataFrame(columns=["run_id", "reason"]))
+    assert runs["anomaly_reasons"].tolist() == [""] and runs["anomalies"].tolist() == [0]
 
 
 def test_grid_is_tasks_by_runs_oldest_left_with_the_worst_mapped_state():
