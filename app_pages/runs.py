@@ -168,8 +168,12 @@ with gantt_tab:
         st.plotly_chart(gantt_figure(bars), width="stretch")
         st.caption("Light grey: time queued before the task started; coloured: time running, in its final state; "
                    "pale blue: the worker's forecast for the tasks not finished yet (median replay).")
-        if pd.notna(chosen["eta_p50"]):
+        # A finished run keeps its last forecast (for accuracy): say so, not "forecast end".
+        if pd.notna(chosen["eta_p50"]) and chosen["state"] in ("queued", "running"):
             st.caption(f"Forecast end: {chosen['eta_p50']:%H:%M} (p50) – {chosen['eta_p80']:%H:%M} (p80) UTC.")
+        elif pd.notna(chosen["eta_p50"]) and pd.notna(chosen["end_date"]):
+            st.caption(f"Ended {chosen['end_date']:%H:%M} UTC; its last forecast was {chosen['eta_p50']:%H:%M} (p50) – "
+                       f"{chosen['eta_p80']:%H:%M} (p80).")
         tasks = history.task_runs[history.task_runs["run_id"] == run_id].sort_values("start_date")
         split = cached_run_breakdowns(sync_key, dag_id, tasks)
         if not split.empty:
