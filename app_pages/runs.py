@@ -168,8 +168,12 @@ with gantt_tab:
         st.plotly_chart(gantt_figure(bars), width="stretch")
         st.caption("Light grey: time queued before the task started; coloured: time running, in its final state; "
                    "pale blue: the worker's forecast for the tasks not finished yet (median replay).")
-        if pd.notna(chosen["eta_p50"]):
+        # A finished run keeps its last forecast (for accuracy): say so, not "forecast end".
+        if pd.notna(chosen["eta_p50"]) and chosen["state"] in ("queued", "running"):
             st.caption(f"Forecast end: {chosen['eta_p50']:%H:%M} (p50) – {chosen['eta_p80']:%H:%M} (p80) UTC.")
+        elif pd.notna(chosen["eta_p50"]) and pd.notna(chosen["end_date"]):
+            st.caption(f"Ended {chosen['end_date']:%H:%M} UTC; its last forecast was {chosen['eta_p50']:%H:%M} (p50) – "
+                       f"{chosen['eta_p80']:%H:%M} (p80).")
         tasks = history.task_runs[history.task_runs["run_id"] == run_id].sort_values("start_date")
         split = cached_run_breakdowns(sync_key, dag_id, tasks)
         if not split.empty:
@@ -177,11 +181,13 @@ with gantt_tab:
             st.plotly_chart(breakdown_figure(split), width="stretch", key="breakdown")
             for task, sentence in split.drop_duplicates("task")[["task", "sentence"]].itertuples(index=False):
                 st.caption(f"{md_text(task)}: {md_text(sentence)}")
-        tasks = tasks.assign(airflow=[airflow_task_url(config.airflow_links_url, dag_id, run_id, t)
-                                      for t in tasks["task_id"]])
+        tasks = tasks.assign(airflow=[airflow_task_url(config.airflow_links_url, dag_id, run_id, t, m)
+                                      for t, m in zip(tasks["task_id"], tasks["map_index"].fillna(-1))],
+                             map_index=tasks["map_index"].where(tasks["map_index"] >= 0))  # blank unless mapped
         st.dataframe(tasks.style.map(state_style, subset=["state"]), hide_index=True, width="stretch",
-                     column_order=["task_id", "state", "try_number", "start_date", "duration_s", "queued_s", "airflow"],
-                     column_config={"task_id": "Task", "state": "State", "try_number": "Try",
+                     column_order=["task_id", "map_index", "state", "try_number", "start_date", "duration_s", "queued_s", "airflow"],
+                     column_config={"task_id": "Task", "map_index": st.column_config.NumberColumn("Map index", format="%d"),
+                                    "state": "State", "try_number": "Try",
                                     "start_date": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                                     "duration_s": st.column_config.NumberColumn("Ran", format="%.1f s"),
                                     "queued_s": st.column_config.NumberColumn("Queued", format="%.1f s"),

@@ -63,8 +63,9 @@ def runs_table(rows: list[dict], anomalies: pd.DataFrame) -> pd.DataFrame:
     table["queued_s"] = (table["start_date"] - table["queued_at"]).dt.total_seconds().clip(lower=0)
     by_run = anomalies.groupby("run_id")["reason"] if len(anomalies) else None
     table["anomalies"] = table["run_id"].map(by_run.size() if by_run is not None else {}).fillna(0).astype(int)
+    # object first: with no anomaly the mapped column is float NaN, and pandas 4 refuses "" in it
     table["anomaly_reasons"] = table["run_id"].map(
-        by_run.agg(" · ".join) if by_run is not None else {}).fillna("")
+        by_run.agg(" · ".join) if by_run is not None else {}).astype(object).fillna("")
     return table
 
 

@@ -173,15 +173,15 @@ def airflow(tmp_path_factory, slack_sink_server) -> LocalAirflow:
     local.stop()
 
 
-def wait_for_quiet_airflow(client, timeout_s: float = 240) -> None:
-    """Wait until every DAG run of the demo DAGs has finished. A slow answer from an
-    overloaded Airflow (SQLite on a busy machine) is asked again until the deadline."""
+def wait_for_quiet_airflow(client, timeout_s: float = 240, dag_ids: tuple[str, ...] = DEMO_DAGS) -> None:
+    """Wait until every DAG run of the demo DAGs (or of `dag_ids`) has finished. A slow answer
+    from an overloaded Airflow (SQLite on a busy machine) is asked again until the deadline."""
     from orcai.errors import AirflowUnreachable
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             busy = [
-                run for dag_id in DEMO_DAGS for run in client.list_dag_runs(dag_id, None)
+                run for dag_id in dag_ids for run in client.list_dag_runs(dag_id, None)
                 if str(getattr(run.state, "value", run.state)) not in ("success", "failed")
             ]
         except AirflowUnreachable:

@@ -1,7 +1,8 @@
 """Failure streaks and failure-rate jumps per task, each judged against the task's own past.
 
 Only finished outcomes count: success or failed. `upstream_failed`, `skipped` and
-unfinished runs are neither (the task did not get to run, or has not finished).
+unfinished runs are neither (the task did not get to run, or has not finished). A mapped
+task's instances in one DAG run count once (frame.run_outcomes).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _windowed_sum(values: pd.Series, keys: pd.Series, window: int) -> pd.Series:
 
 def failure_verdicts(frame: pd.DataFrame, params) -> pd.DataFrame:
     """Per row: failure streak length, recent and earlier failure counts, and the verdicts."""
-    rows = frame[(frame["success"] | frame["failed"]).to_numpy()]
+    rows = frame[frame["outcome"].to_numpy()]
     task, failed = rows["task"], rows["failed"].astype(float)
     ones = pd.Series(1.0, index=rows.index)
     run_of_successes = (~rows["failed"]).groupby(task).cumsum()

@@ -57,9 +57,21 @@ def prepare_runs(runs: pd.DataFrame) -> pd.DataFrame:
         "unfinished": np.isin(state, UNFINISHED_STATES),
     })
     frame = frame.sort_values(["task", "start_ns", "row"], kind="stable", ignore_index=True)
+    frame["outcome"] = run_outcomes(frame)
     frame["floor"] = task_floors(frame)
     log_durations(frame)
     return frame
+
+
+def run_outcomes(frame: pd.DataFrame) -> np.ndarray:
+    """Per row (frame sorted by task, then time): whether it is its task's outcome in its DAG
+    run, the one row failure streaks and rates count. A mapped task's instances (one row
+    each, same run) are one run of the task, failed when any instance failed, as Airflow
+    judges the mapped task: its first failed instance, else its first finished one. Counted
+    per instance, one run with three failed instances was "failed 3 times in a row"."""
+    finished = frame[(frame["success"] | frame["failed"]).to_numpy()]
+    first = finished.sort_values("failed", ascending=False, kind="stable").drop_duplicates(["task", "run"]).index
+    return frame.index.isin(first)
 
 
 def task_floors(frame: pd.DataFrame) -> np.ndarray:

@@ -70,7 +70,7 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
     names = _task_names(runs, frame)
     sample = timing["in_sample"].to_numpy()
     success = frame["success"].to_numpy() & np.isfinite(frame["x"].to_numpy())
-    outcome = (frame["success"] | frame["failed"]).to_numpy()
+    outcome = frame["outcome"].to_numpy()  # one per task and DAG run (frame.run_outcomes)
     w, k = params.window, params.confirm_runs
     season_keys = names + "\x1f" + frame["bucket"].astype(str)
     on = lambda mask, column, width, keys=names: tails(keys[mask], np.asarray(column)[mask], width)  # noqa: E731
@@ -164,7 +164,7 @@ def _new_durations(params, state: FittedState, frame: pd.DataFrame, names: pd.Se
 
 
 def _new_failures(params, state: FittedState, frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
-    outcome = (frame["success"] | frame["failed"]).to_numpy()
+    outcome = frame["outcome"].to_numpy()  # one per task and DAG run (frame.run_outcomes)
     rows, past = frame[outcome], state.outcome.at(names[outcome])
     failed = rows["failed"].to_numpy().astype(float)
     task = rows["task"].to_numpy()

@@ -213,12 +213,16 @@ def _explainers(node: str, nodes: dict[str, list[Symptom]], topo: Topology) -> s
     node also its own tasks; never its own DAG node."""
     dag = topo.dag_of(node)
     ups = topo.upstream_of(node) - {f"dag:{dag}"} if dag else set()
-    if node.startswith("dag:"):
-        ups |= topo.tasks_of.get(node[4:], set())
+    own = topo.tasks_of.get(node[4:], set()) if node.startswith("dag:") else set()
     first = min(s.at for s in nodes[node])
-    return {u for u in ups if u in nodes and u != node
-            and min(s.at for s in nodes[u]) <= first + SLACK_MS
-            and first - min(s.at for s in nodes[u]) <= WINDOW_MS}
+    runs = {s.run_id for s in nodes[node] if s.run_id}
+    # A task of the DAG with a symptom in the same DAG run explains it whenever that began: a
+    # failed task's symptom starts with its last try, often minutes after its DAG run began
+    # (Airflow's default retry_delay is 5 min), which made one failure two incidents.
+    same_run = {u for u in own if u in nodes and any(s.run_id in runs for s in nodes[u])}
+    return same_run | {u for u in ups | own if u in nodes and u != node
+                       and min(s.at for s in nodes[u]) <= first + SLACK_MS
+                       and first - min(s.at for s in nodes[u]) <= WINDOW_MS}
 
 
 def _by_lineage(symptoms: list[Symptom], topo: Topology, taken: dict[str, Draft]) -> list[Draft]:

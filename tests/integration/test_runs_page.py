@@ -88,6 +88,22 @@ def test_runs_page_shows_grid_trend_gantt_and_links(monkeypatch, graph_uri, etl_
     assert tasks["airflow"].str.endswith("/dags/etl/runs/scheduled__11/tasks/load").any()
 
 
+def test_a_finished_run_shows_its_last_forecast_as_such_not_as_its_forecast_end(monkeypatch, graph, graph_uri,
+                                                                                 etl_history):
+    """The worker keeps a run's last forecast once it finished (for accuracy); the page said
+    "Forecast end: …" under the Gantt of a run that had ended."""
+    from orcai.graph.forecast_store import write_forecasts
+    due = etl_history - 60 * MIN_MS  # scheduled__11: ended at due + 65 s
+    write_forecasts(graph, [{"key": "etl/scheduled__11", "at": due + 30_000, "p50": due + 70_000, "p80": due + 90_000,
+                             "deadline": None, "risk": None, "risk_held": None, "progress": 0.5,
+                             "watch_task": "load", "watch_reason": "", "windows": "{}"}], keep=5)
+    app = run_page(monkeypatch, "runs", graph_uri, dag="etl")
+    app.selectbox[1].set_value("scheduled__11").run()
+    captions = text_of(app.caption)
+    assert "Forecast end:" not in captions
+    assert "its last forecast was" in captions and "Ended" in captions
+
+
 def test_runs_page_filters_by_state_and_run_type(monkeypatch, graph_uri, etl_history):
     app = run_page(monkeypatch, "runs", graph_uri, dag="etl")
     app.multiselect[0].set_value(["failed"]).run()

@@ -167,6 +167,34 @@ def test_a_failure_streak_is_flagged_once_it_is_unlikely():
     assert not detect(task_runs(steady(len(flaky)), flaky))["is_anomaly"].any()
 
 
+def mapped(runs: pd.DataFrame, instances: int, failed_at: dict[int, int] | None = None) -> pd.DataFrame:
+    """Each run of `runs` as `instances` mapped instances a second apart (same run id);
+    `failed_at`: run position -> how many of its instances failed."""
+    rows = []
+    for i, run in runs.reset_index(drop=True).iterrows():
+        for m in range(instances):
+            failed = m < (failed_at or {}).get(i, 0)
+            rows.append({**run, "start_date": run["start_date"] + pd.Timedelta(seconds=m),
+                         "state": "failed" if failed else run["state"]})
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def test_a_mapped_task_run_with_failed_instances_is_one_failure_not_a_streak():
+    """Airflow's mapped task (expand) gives one task instance per item in the same DAG run:
+    three instances failing together are one failed run of the task, not 3 in a row."""
+    runs = mapped(task_runs(steady(41)), 3, failed_at={40: 3})
+    assert not detect(runs)["is_anomaly"].any()
+    history, new = runs.iloc[:120], runs.iloc[120:]
+    assert not score_new(history, new)["is_anomaly"].any()
+    # three DAG runs in a row with a failed instance are a streak of 3, flagged as before
+    thrice = mapped(task_runs(steady(43)), 3, failed_at={40: 1, 41: 3, 42: 2})
+    out = detect(thrice)
+    assert set(flagged_kinds(out).values()) == {"failure_streak"}
+    assert out.loc[out["is_anomaly"], "run_id"].tolist() == ["scheduled__42"]
+    assert out.loc[out["is_anomaly"], "reason"].iloc[0].startswith("failed 3 times in a row; before that it failed 0 "
+                                                                   "of its previous 40 runs")
+
+
 def test_a_jump_in_the_failure_rate_is_flagged():
     rng = np.random.default_rng(4)
     states = ["success"] * 120 + ["failed" if f else "success" for f in rng.random(30) < 0.4]

@@ -13,7 +13,7 @@ from orcai.incidents.lifecycle import reconcile
 from orcai.incidents.topology import Topology
 from tests.incident_scenarios import (
     MARTS, MIN, ORDERS, T0, cascade, concurrent_pairs, dag_symptom, estate, own_slowness, partner_api_down,
-    pool_starvation, pulse_for, retry_storm, scheduler_stopped, single_faults, slow_upstream,
+    pool_starvation, pulse_for, retry_storm, scheduler_stopped, single_faults, slow_upstream, task_symptom,
 )
 
 TOPO = estate()
@@ -33,6 +33,19 @@ def test_an_upstream_failure_cascading_through_assets_across_three_levels_is_one
     assert incident.evidence[1] == "its own DAG run went wrong with it: ingest (run)"
     assert incident.evidence[2].startswith("3 downstream nodes went wrong after it: ")
     assert "ingest (run)" not in incident.evidence[2]
+
+
+def test_a_task_failing_after_retries_and_its_failed_dag_run_are_one_incident():
+    """Airflow's example_retry_policy: the DAG run began at T0, its task failed for good on its
+    last try 11 min later (retry_delay 1 min, 5 retries): one failure, one incident."""
+    task = replace(task_symptom("billing.pull", "failed", T0 + 11 * MIN, "x"), run_id="run_a")
+    run = replace(dag_symptom("billing", "failed", T0, "x"), run_id="run_a")
+    [incident] = group_symptoms([task, run], TOPO, pulse_for([task, run], 0))
+    assert (incident.root_kind, incident.root_key) == ("task", "billing.pull")
+    assert {s.key for s in incident.symptoms} == {task.key, run.key}
+    # a failure of the task in another run of the DAG does not explain this run
+    other = replace(task, key="x:other", run_id="run_b")
+    assert len(group_symptoms([other, run], TOPO, pulse_for([other, run], 0))) == 2
 
 
 def test_a_slow_upstream_is_the_root_of_the_late_runs_downstream():

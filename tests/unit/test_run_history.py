@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from orcai.airflow.links import airflow_run_url, airflow_task_page_url, airflow_task_url
 from orcai.run_history import (
@@ -35,6 +36,14 @@ def test_runs_table_counts_queue_time_and_anomalies():
     assert runs["queued_s"].tolist() == [4.0, 4.0, 4.0]
     assert runs.set_index("run_id")["anomalies"].to_dict() == {"r2": 0, "r1": 1, "r0": 0}
     assert run_summary(runs) == {"runs": 3, "success_rate": 1.0, "median_s": 60.0, "p95_s": 60.0, "with_anomalies": 1}
+
+
+@pytest.mark.filterwarnings("error")
+def test_runs_table_without_anomalies_has_empty_reasons_and_no_pandas_warning():
+    """A DAG without anomalies (most of them): pandas warned it will refuse "" in the float column."""
+    rows = [{"key": "d/r0", "run_id": "r0", "state": "success", "at": T0, "start_date": T0, "end_date": T0 + MIN}]
+    runs = runs_table(rows, pd.DataFrame(columns=["run_id", "reason"]))
+    assert runs["anomaly_reasons"].tolist() == [""] and runs["anomalies"].tolist() == [0]
 
 
 def test_grid_is_tasks_by_runs_oldest_left_with_the_worst_mapped_state():
@@ -78,6 +87,9 @@ def test_airflow_links_encode_ids():
     assert airflow_run_url("http://af", "my dag", run) == \
         "http://af/dags/my%20dag/runs/manual__2026-11-25T10%3A00%3A00%2B00%3A00"
     assert airflow_task_url("http://af", "d", "r", "group.task").endswith("/dags/d/runs/r/tasks/group.task")
+    # a mapped instance's own page, as Airflow 3's UI routes it (tasks/:taskId/mapped/:mapIndex)
+    assert airflow_task_url("http://af", "d", "r", "add_one", 2).endswith("/dags/d/runs/r/tasks/add_one/mapped/2")
+    assert airflow_task_url("http://af", "d", "r", "add_one", -1).endswith("/dags/d/runs/r/tasks/add_one")
     assert airflow_task_page_url("http://af", "team.etl", "load#1") == "http://af/dags/team.etl/tasks/load%231"
 
 
