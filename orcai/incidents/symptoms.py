@@ -47,12 +47,15 @@ def from_failed_dag_run(row: dict) -> Symptom:
 
 
 def from_queued_task_run(row: dict) -> Symptom:
-    full = f" ({row['pool_full']})" if row.get("pool_full") else ""
+    # The sync samples pools once a cycle: a pool never seen full while the task waited
+    # points at the scheduler or the executor (its parallelism), not at the pool's slots.
+    where = (f"for a slot in pool {row.get('pool')} ({row['pool_full']})" if row.get("pool_full")
+             else f"to start; pool {row.get('pool')} was not seen full (the scheduler or the executor)")
     return Symptom(key=row["key"], label="TaskRun", kind="queued", dag_id=row["dag_id"], at=int(row["at"]),
                    task_key=row["task_key"], run_id=row.get("run_id"), pool=row.get("pool"),
                    queued_s=row.get("queued_s"), usual_queued_s=row.get("usual_queued_s"),
                    pool_full=bool(row.get("pool_full")),
-                   reason=f"waited {_span(row.get('queued_s'))} for a slot in pool {row.get('pool')}{full}")
+                   reason=f"waited {_span(row.get('queued_s'))} {where}")
 
 
 def from_retrying_task_run(row: dict) -> Symptom:

@@ -380,3 +380,14 @@ def test_blast_equals_walking_each_node_downstream(seed):
         assert topo.blast({node}) == _walked_blast(topo, {node}), node
     several = set(rng.sample(nodes, min(4, len(nodes))))
     assert topo.blast(several) == _walked_blast(topo, several)
+
+
+def test_a_wait_names_the_pool_only_when_the_pool_was_seen_full():
+    from orcai.incidents.symptoms import from_queued_task_run
+    row = {"key": "k", "dag_id": "d", "at": T0, "task_key": "d.t", "run_id": "r", "pool": "default_pool",
+           "queued_s": 95.0, "usual_queued_s": 2.0}
+    full = from_queued_task_run({**row, "pool": "db", "pool_full": "1/1 slots used"})
+    assert full.pool_full and full.reason == "waited 2 min for a slot in pool db (1/1 slots used)"
+    free = from_queued_task_run(row)
+    assert not free.pool_full
+    assert "for a slot" not in free.reason and "default_pool was not seen full" in free.reason
