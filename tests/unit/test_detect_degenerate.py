@@ -105,7 +105,7 @@ def test_a_constant_series_is_never_flagged():
 
 def test_one_spike_on_a_constant_series_is_the_only_flag():
     assert flags(judge(with_spike(np.full(400, 7.0), 300, 10))) == {300: "slow"}
-    assert flags(judge(with_spike(np.full(400, 7.0), 300, 0))) == {300: "fast"}
+    assert flags(judge(with_spike(np.full(400, 70.0), 300, 0))) == {300: "fast"}
 
 
 def test_all_zeros_are_never_flagged():
@@ -200,3 +200,14 @@ def test_a_lasting_step_halfway_is_caught_at_once(factor):
 def test_a_slow_ramp_is_not_a_stream_of_alarms():
     values = np.linspace(100, 300, 2000) * np.random.default_rng(10).lognormal(0, 0.05, 2000)
     assert len(flags(judge(values))) <= 2
+
+
+def test_a_zero_in_a_small_count_is_no_collapse_until_zeros_are_rare_for_it():
+    # Poisson(4) is 0 two times in a hundred; this draw has no 0 in its first 30 points, so
+    # the floor came from its median alone and every later 0 was "100x faster than usual"
+    small = np.random.default_rng(101).poisson(4, 2000).astype(float)
+    assert (small[:30] > 0).all() and (small == 0).sum() > 20
+    assert not flags(judge(small))
+    # from a median of 10 up a 0 is one tenth of it and rare for a count: did nothing
+    large = with_spike(np.random.default_rng(11).poisson(20, 400).astype(float), 300, 0)
+    assert flags(judge(large)) == {300: "fast"}
