@@ -48,7 +48,7 @@ def test_slow_run_reason_reads_like_the_issue():
     assert "% of its last 29 runs (about 1 in " in last["reason"]
     assert last["score"] > -np.log10(1e-4)  # a tail probability below the risk
     # 29 runs of history: about 1 in 50,000, within a factor of 10 of the risk: low
-    assert last["severity"] == "low" and last["detector"] == "robust/2.4"
+    assert last["severity"] == "low" and last["detector"] == "robust/2.5"
     assert last["expected_low"] < 600 < last["expected_high"] < 2460
     assert out.loc[~out["is_anomaly"], "reason"].eq("").all()
 
