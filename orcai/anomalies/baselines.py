@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from orcai.anomalies.frames import stored_number
+
 BAND_HISTORY = 200  # bands kept per task: at one refit every 15 min, two days of them
 WHOLE_RUN = "(whole run)"  # the task id whole DAG-run durations are judged under
 
@@ -27,9 +29,9 @@ def latest_bands(scored: pd.DataFrame, keys: pd.Series, fitted_at_ms: int, detec
     frame = frame[np.isfinite(frame["low"].astype(float)) & np.isfinite(frame["high"].astype(float))]
     newest = frame.sort_values("start", kind="stable").groupby("key", sort=False).tail(1)
     tolerances = tolerances or {}
-    return [{"key": row.key, "at": fitted_at_ms, "median": round(float(row.median), 3),
-             "low": round(float(row.low), 3),
-             "high": round(float(row.high) * max(1.0, tolerances.get(row.key, 1.0)), 3),
+    return [{"key": row.key, "at": fitted_at_ms, "median": stored_number(row.median),
+             "low": stored_number(row.low),
+             "high": stored_number(float(row.high) * max(1.0, tolerances.get(row.key, 1.0))),
              "detector": detector} for row in newest.itertuples(index=False)]
 
 

@@ -61,13 +61,18 @@ def anomaly_records(flagged: pd.DataFrame, detected_at: int) -> list[dict]:
             "reason": row.reason, "detector": row.detector, "detected_at": detected_at,
             "dag_id": row.dag_id, "task_id": row.task_id, "task_key": task_key(row.dag_id, row.task_id),
             "run_id": row.run_id, "run_start": int(row.start_date.timestamp() * 1000),
-            "value_s": _number(row.duration_s), "expected_s": _number(row.expected_s),
-            "expected_low": _number(row.expected_low), "expected_high": _number(row.expected_high),
+            "value_s": stored_number(row.duration_s), "expected_s": stored_number(row.expected_s),
+            "expected_low": stored_number(row.expected_low), "expected_high": stored_number(row.expected_high),
             "target_label": "DagRun" if on_dag_run else "TaskRun",
             "target_key": dag_run if on_dag_run else task_run,
         })
     return records
 
 
-def _number(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else round(float(value), 3)
+def stored_number(value) -> float | None:
+    """A value as the graph keeps it: 6 significant digits, None when missing or infinite.
+    Values come in any unit (a share of 1e-6, a count of 1e9): at 3 decimals the band and
+    the value of a series at the 1e-6 scale were stored as 0."""
+    if value is None or not np.isfinite(float(value)):
+        return None
+    return float(f"{float(value):.6g}")

@@ -32,7 +32,7 @@ class RobustDetector:
     tiny task with a tail of its own) but at low severity only: the Anomalies page shows it,
     Slack is not paged for it."""
 
-    name, version = "robust", "2.4"
+    name, version = "robust", "2.5"
 
     def __init__(self, risk: float = 1e-4, kinds: tuple[str, ...] = DEFAULT_KINDS, window: int = 30,
                  min_history: int = 30, tail_window: int = 500, tail_share: float = 0.1,

@@ -159,12 +159,15 @@ def shift_streaks(frame: pd.DataFrame, base: pd.DataFrame, exceeds: np.ndarray, 
         return {"streak": length, "p_streak": p, "next_start": base["next_start"].to_numpy(),
                 "next_stay": base["next_stay"].to_numpy(), "alerted_prev": base["alerted_prev"].to_numpy()}
     success = frame["success"].to_numpy()
-    if not exceeds.any():  # the first pass, or nothing above its long view
-        return {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)), "group": np.zeros(len(frame)),
-                "next_start": np.full(len(frame), np.nan), "next_stay": np.full(len(frame), np.nan)}
-    chain = persistence.streaks(frame["task"].to_numpy()[success], exceeds[success], params.tail_window)
     out = {"streak": np.zeros(len(frame)), "p_streak": np.ones(len(frame)), "group": np.zeros(len(frame)),
            "next_start": np.full(len(frame), np.nan), "next_stay": np.full(len(frame), np.nan)}
+    # Only the first pass (no long view) skips the chain. A history with no exceedance at all
+    # (a constant series, a count whose upper decile is its maximum) still has a chain: its
+    # prior, which says a streak is rare. Skipping it left that task's fitted chain NaN, and
+    # `score_new` then treated every streak as certain (never a drift) where `score` flagged one.
+    if not np.isfinite(base["long_high"].to_numpy()).any():
+        return out
+    chain = persistence.streaks(frame["task"].to_numpy()[success], exceeds[success], params.tail_window)
     for name in out:
         out[name][success] = chain[name].to_numpy()
     return out

@@ -48,7 +48,7 @@ def test_slow_run_reason_reads_like_the_issue():
     assert "% of its last 29 runs (about 1 in " in last["reason"]
     assert last["score"] > -np.log10(1e-4)  # a tail probability below the risk
     # 29 runs of history: about 1 in 50,000, within a factor of 10 of the risk: low
-    assert last["severity"] == "low" and last["detector"] == "robust/2.4"
+    assert last["severity"] == "low" and last["detector"] == "robust/2.5"
     assert last["expected_low"] < 600 < last["expected_high"] < 2460
     assert out.loc[~out["is_anomaly"], "reason"].eq("").all()
 
@@ -419,3 +419,21 @@ def test_a_metric_that_is_often_zero_or_below_is_not_a_stream_of_did_nothing_run
     shifted = values.copy()
     shifted[1500:1520] += 10 * values.std()
     assert detect(metric_points(shifted))["is_anomaly"].iloc[1500:1505].any()
+
+
+# a count (Poisson(3), 56 points) whose upper decile is never exceeded: ties at the top
+QUIET_COUNT = [5, 6, 4, 2, 4, 2, 4, 2, 2, 4, 1, 5, 2, 3, 0, 3, 1, 7, 2, 3, 6, 3, 4, 0, 1, 4, 8, 3, 1, 1, 2,
+               5, 4, 0, 3, 2, 7, 2, 5, 3, 3, 2, 2, 2, 3, 4, 3, 2, 4, 4, 5, 2, 2, 4, 0, 0]
+
+
+def test_a_history_without_exceedances_still_fits_a_chain_for_new_runs():
+    # with no exceedance anywhere in the fitted history the chain was skipped, left NaN in
+    # the fitted state, and score_new read a NaN streak probability as "certain": the same
+    # run was a drift for `detect` and nothing for `score_new`
+    runs = metric_points(QUIET_COUNT + [9])
+    detector = RobustDetector(risk=1e-2).fit(runs.iloc[:-1])
+    assert np.isfinite(detector.state_.chain.values).all()
+    full = detect(runs, risk=1e-2).iloc[-1]
+    new = detector.score_new(runs.iloc[-1:]).iloc[0]
+    assert full["kind"] == new["kind"] == "drift"
+    assert new["score"] == pytest.approx(full["score"])
