@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [{"part": part, "queries": run["calls"][part], "seconds": s, "share": f"{s / run['seconds']:.0%}"}
                 for part, s in sorted(run["queries"].items(), key=lambda item: -item[1])]
         rest = run["seconds"] - sum(run["queries"].values())
-        rows.append({"part": "wall time outside the queries (overlapped with the writer thread)", "queries": "",
+        rows.append({"part": "wall time outside the queries (rows built; hidden by the writer thread)", "queries": "",
                      "seconds": rest, "share": f"{rest / run['seconds']:.0%}"})
         print_table(rows)
     return 0
