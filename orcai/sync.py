@@ -27,6 +27,7 @@ from orcai.config import Settings
 from orcai.errors import AirflowAuthError, AirflowError, AirflowResponseError, AirflowUnreachable
 from orcai.graph import Graph, WriteCounts
 from orcai.graph import dag_store, load, pool_store, sync_store
+from orcai.graph.writer import BackgroundWriter
 from orcai.lineage.criticality import refresh_criticality
 from orcai.model import DAY_MS, MINUTE_MS, DagRecord, epoch_ms
 from orcai.sync_plan import (
@@ -205,40 +206,50 @@ def _load_per_dag(graph, fetched: dict, report: SyncReport) -> None:
 
 def _read_stream(airflow, graph, settings, wanted: set[str], state: SyncState, report: SyncReport, clock) -> SyncState:
     """Continue (or begin) a pass within this cycle's page budget; load as pages arrive and
-    save the cursors after each load, so an interrupted pass resumes where it stopped."""
+    save the cursors after each load, so an interrupted pass resumes where it stopped. The
+    loads run in a writer thread while the next pages are read (orcai/graph/writer.py); a
+    cursor is saved by the same job, after its batch is written. The tasks' last runs are
+    written once, at the end (a saved cursor says from when they are owed till then)."""
     now_ms = int(clock() * 1000)
     stream = next_pass(state, now_ms, settings.sync_lookback_days)
     budget = stream_budget(settings.airflow_max_rps, settings.sync_interval_s)
     shard = str(settings.dag_shard)
-    reader = _StreamReader(graph, wanted, report)
+    if stream.last_runs_from is not None:  # the cycle before stopped before writing them
+        report.written += load.restore_last_runs(graph, stream.last_runs_from)
+        stream = replace(stream, last_runs_from=None)
+    reader = StreamReader(graph, wanted, report)
     last_log = clock()
-    try:
-        while not stream.done and budget > 0:
-            stream = reader.read_page(airflow, stream)
-            budget -= 1
-            if not stream.done and (reader.pending >= LOAD_BATCH or budget == 0):
-                reader.load()  # then the checkpoint: a cursor saved is a page loaded
-                sync_store.write_state(graph, shard, replace(state, current=stream))
-            if clock() - last_log >= PROGRESS_LOG_S:
-                log.info(progress(stream, int(clock() * 1000)).summary())
-                last_log = clock()
-    except AirflowResponseError as exc:  # a bad page: keep what arrived, retry it next cycle
-        report.dag_errors["run stream"] = str(exc)
-    finally:
-        reader.load()
+    with BackgroundWriter() as writer:
+        try:
+            while not stream.done and budget > 0:
+                stream = reader.read_page(airflow, stream)
+                budget -= 1
+                if not stream.done and (reader.pending >= LOAD_BATCH or budget == 0):
+                    # A cursor saved is a page loaded: saved by the writer once the batch is written.
+                    reader.load(writer, checkpoint=(shard, replace(state, current=stream)))
+                if clock() - last_log >= PROGRESS_LOG_S:
+                    log.info(progress(stream, int(clock() * 1000)).summary())
+                    last_log = clock()
+        except AirflowResponseError as exc:  # a bad page: keep what arrived, retry it next cycle
+            report.dag_errors["run stream"] = str(exc)
+        finally:
+            reader.load(writer)
+    reader.write_last_runs()  # every batch is written: the cursor saved last owes nothing more
     state = finish(state, stream)  # the caller saves it, with the watermark when the pass is done
     if not stream.done:
         report.catch_up = progress(stream, int(clock() * 1000))
     return state
 
 
-class _StreamReader:
+class StreamReader:
     """Reads stream pages (runs first, then task instances), keeps the wanted DAGs' records
-    and loads them in batches."""
+    and hands them, as prepared rows, to the writer in batches (also driven by
+    tests/benchmarks/catch_up_replay.py, without Airflow)."""
 
     def __init__(self, graph, wanted: set[str], report: SyncReport):
         self.graph, self.wanted, self.report = graph, wanted, report
         self.runs, self.task_runs = [], []
+        self.latest: dict[str, tuple[int, str | None]] = {}  # per task, its newest run loaded: owed
 
     @property
     def pending(self) -> int:
@@ -263,14 +274,38 @@ class _StreamReader:
                        task_runs_total=stream.task_runs_total if stream.task_runs_cursor else exact,
                        covered_until=max(stream.covered_until or 0, newest) or None)
 
-    def load(self) -> None:
-        if self.runs:
-            self.report.dag_runs_seen += len(self.runs)
-            self.report.written += load.load_dag_runs(self.graph, self.runs)
-        if self.task_runs:
-            self.report.task_runs_seen += len(self.task_runs)
-            self.report.written += load.load_task_runs(self.graph, self.task_runs)
+    def load(self, writer: BackgroundWriter, checkpoint: tuple[str, SyncState] | None = None) -> None:
+        """Prepare the pending records here and write them in the writer, then save
+        `checkpoint` (shard, state) there: carrying the last runs this cycle still owes."""
+        runs = load.prepare_dag_runs(self.runs) if self.runs else None
+        task_runs = load.prepare_task_runs(self.task_runs) if self.task_runs else None
+        self.report.dag_runs_seen += len(self.runs)
+        self.report.task_runs_seen += len(self.task_runs)
         self.runs, self.task_runs = [], []
+        if task_runs is not None:
+            self.latest = load.newest_of(self.latest, task_runs.latest)
+        if checkpoint is not None:
+            shard, state = checkpoint
+            owed = min((at for at, _ in self.latest.values()), default=None)
+            checkpoint = (shard, replace(state, current=replace(state.current, last_runs_from=owed)))
+        if runs is None and task_runs is None and checkpoint is None:
+            return
+        graph, report = self.graph, self.report
+
+        def write() -> None:  # in the writer thread: only it touches `report.written` meanwhile
+            if runs is not None:
+                report.written += load.write_dag_runs(graph, runs)
+            if task_runs is not None:
+                report.written += load.write_task_runs(graph, task_runs)
+            if checkpoint is not None:
+                sync_store.write_state(graph, *checkpoint)
+        writer.submit(write)
+
+    def write_last_runs(self) -> None:
+        """The tasks' last runs, once for all the batches written (after the writer closed)."""
+        if self.latest:
+            self.report.written += load.write_last_runs(self.graph, self.latest)
+        self.latest = {}
 
 
 def _next(page) -> str | None:

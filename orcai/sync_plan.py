@@ -38,6 +38,10 @@ class StreamPass:
     task_runs_read: int = 0
     task_runs_total: int | None = None  # Airflow's count, when exact
     covered_until: int | None = None  # newest run time among the task runs read
+    # Tasks' last runs are written once a cycle, not after every batch: a cursor saved
+    # before that carries the oldest of the newest task runs it loaded, from which the
+    # next cycle re-derives them (orcai.sync, load.restore_last_runs); None: nothing owed.
+    last_runs_from: int | None = None
 
     @property
     def done(self) -> bool:

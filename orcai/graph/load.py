@@ -267,15 +267,30 @@ def load_tasks(graph: Graph, dag_ids: list[str], tasks: list[TaskRecord]) -> Wri
     return counts
 
 
-def load_dag_runs(graph: Graph, runs: Iterable[DagRunRecord]) -> WriteCounts:
-    """DAG runs, and the summary of each DAG they belong to kept current."""
+@dataclass(frozen=True)
+class PreparedRuns:
+    """DAG runs as their writes need them, built without the graph (`prepare_dag_runs`)."""
+    rows: list[dict]
+    arrived: dict[str, list[dict]]  # per DAG, its runs as its summary keeps them
+
+
+def prepare_dag_runs(runs: Iterable[DagRunRecord]) -> PreparedRuns:
     runs = list(runs)
-    cypher = _UPSERT.format(label="DagRun", key="key", extra_set="") + _ATTACH_TO_DAG.format(rel="HAS_RUN")
-    counts = upsert(graph, DAG_RUN, cypher, _rows(runs))
     arrived: dict[str, list[dict]] = {}
     for run in runs:
         arrived.setdefault(run.dag_id, []).append(_summary_run(run))
-    return counts + _refresh_summaries(graph, arrived)
+    return PreparedRuns(_rows(runs), arrived)
+
+
+def write_dag_runs(graph: Graph, prepared: PreparedRuns) -> WriteCounts:
+    """DAG runs, and the summary of each DAG they belong to kept current."""
+    cypher = _UPSERT.format(label="DagRun", key="key", extra_set="") + _ATTACH_TO_DAG.format(rel="HAS_RUN")
+    return upsert(graph, DAG_RUN, cypher, prepared.rows) + _refresh_summaries(graph, prepared.arrived)
+
+
+def load_dag_runs(graph: Graph, runs: Iterable[DagRunRecord]) -> WriteCounts:
+    """DAG runs, and the summary of each DAG they belong to kept current."""
+    return write_dag_runs(graph, prepare_dag_runs(runs))
 
 
 def summarize_unsummarized_dags(graph: Graph) -> WriteCounts:
@@ -323,13 +338,61 @@ def _refresh_summaries(graph: Graph, arrived: dict[str, list[dict]]) -> WriteCou
     return counts
 
 
-def load_task_runs(graph: Graph, task_runs: Iterable[TaskRunRecord]) -> WriteCounts:
-    """Task runs, and each task's `last_state` / `last_run_at` kept current."""
+@dataclass(frozen=True)
+class PreparedTaskRuns:
+    """Task runs as their writes need them, built without the graph (`prepare_task_runs`)."""
+    rows: list[dict]
+    latest: dict[str, tuple[int, str | None]]  # per task, its newest run: `last_runs`
+
+
+def prepare_task_runs(task_runs: Iterable[TaskRunRecord]) -> PreparedTaskRuns:
     task_runs = list(task_runs)
     rows = _rows(task_runs, dag_run_key=lambda tr: tr.dag_run_key, task_key=lambda tr: tr.task_key)
-    counts = upsert(graph, TASK_RUN, _UPSERT_TASK_RUNS, rows)
-    latest = latest_by(task_runs, lambda tr: tr.task_key, lambda tr: tr.start_date)
-    return counts + _set_last_run(graph, TASK, "last_state", latest)
+    return PreparedTaskRuns(rows, latest_by(task_runs, lambda tr: tr.task_key, lambda tr: tr.start_date))
+
+
+def write_task_runs(graph: Graph, prepared: PreparedTaskRuns) -> WriteCounts:
+    """Task runs only: each task's last run is `write_last_runs`'s, with `prepared.latest`."""
+    return upsert(graph, TASK_RUN, _UPSERT_TASK_RUNS, prepared.rows)
+
+
+def write_last_runs(graph: Graph, latest: dict[str, tuple[int, str | None]]) -> WriteCounts:
+    """Each task's `last_state` / `last_run_at` from the newest of its runs in `latest`."""
+    return _set_last_run(graph, TASK, "last_state", latest)
+
+
+def load_task_runs(graph: Graph, task_runs: Iterable[TaskRunRecord]) -> WriteCounts:
+    """Task runs, and each task's `last_state` / `last_run_at` kept current."""
+    prepared = prepare_task_runs(task_runs)
+    return write_task_runs(graph, prepared) + write_last_runs(graph, prepared.latest)
+
+
+_TASK_RUNS_SINCE = """
+MATCH (tr:TaskRun) WHERE tr.start_date >= $since
+MATCH (tr)-[:INSTANCE_OF]->(t:Task)
+RETURN t.key AS key, tr.start_date AS at, tr.state AS state
+"""
+
+
+def restore_last_runs(graph: Graph, since_ms: int) -> WriteCounts:
+    """Each task's last run from the graph's task runs that started at `since_ms` or later:
+    what a cycle that stopped before writing them owed (`StreamPass.last_runs_from`)."""
+    latest: dict[str, tuple[int, str | None]] = {}
+    for row in graph.read(_TASK_RUNS_SINCE, {"since": since_ms}):
+        if row["key"] not in latest or row["at"] >= latest[row["key"]][0]:
+            latest[row["key"]] = (row["at"], row["state"])
+    return write_last_runs(graph, latest)
+
+
+def newest_of(*latest: dict[str, tuple[int, str | None]]) -> dict[str, tuple[int, str | None]]:
+    """`latest_by` maps merged: per key the newest, the later map winning a tie (as a later
+    record does in `latest_by`)."""
+    merged: dict[str, tuple[int, str | None]] = {}
+    for one in latest:
+        for key, value in one.items():
+            if key not in merged or value[0] >= merged[key][0]:
+                merged[key] = value
+    return merged
 
 
 def latest_by(records: Iterable, key_of, time_of) -> dict[str, tuple[int, str | None]]:

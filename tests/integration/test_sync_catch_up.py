@@ -165,3 +165,81 @@ def test_a_paused_gone_or_returning_dag_is_written_by_the_next_sync(graph):
     airflow.listed.append("gamma")  # and back: it reads its own history again
     sync_once(airflow, graph, config, clock)
     assert dag_fields(graph, "is_deleted")["gamma"] is False
+
+
+def newest_runs(airflow) -> dict:
+    newest = {}
+    for ti in airflow.task_instances:
+        key, at_ms = f"{ti.dag_id}.{ti.task_id}", int(ti.start_date.timestamp() * 1000)
+        if key not in newest or at_ms >= newest[key][0]:
+            newest[key] = (at_ms, ti.state)
+    return newest
+
+
+def last_runs(graph) -> dict:
+    rows = graph.read("MATCH (t:Task) RETURN t.key AS key, t.last_run_at AS at, t.last_state AS state")
+    return {row["key"]: (row["at"], row["state"]) for row in rows}
+
+
+def test_a_cursor_saved_before_the_last_runs_were_written_has_them_written_by_the_next_cycle(graph, monkeypatch):
+    """The tasks' last runs are written once a cycle: a cycle that stops after saving a
+    cursor leaves them owed, and the next cycle, reading only what is past the cursor,
+    derives them from the graph (alpha.extract's newest run is on the page before it)."""
+    import orcai.sync
+    from orcai.errors import AirflowUnreachable
+    monkeypatch.setattr(orcai.sync, "LOAD_BATCH", 5)  # a load and a checkpoint after every page
+    airflow, config = FakeAirflow(runs_per_dag=40, page_size=5), settings(airflow_max_rps=10)
+    serve_page = airflow.task_instances_page
+
+    def down_at_the_last_page(since, cursor=""):
+        if cursor == "235":
+            raise AirflowUnreachable("Airflow went away")
+        return serve_page(since, cursor)
+    airflow.task_instances_page = down_at_the_last_page
+    clock = iter(range(NOW // 1000, NOW // 1000 + 10_000, 7)).__next__
+    with pytest.raises(AirflowUnreachable):
+        sync_once(airflow, graph, config, clock)
+    stream = read_state(graph, "0/1").current
+    assert stream.task_runs_cursor == "235" and stream.last_runs_from is not None
+    assert last_runs(graph)["alpha.extract"] == (None, None)  # owed: not written by the cycle that stopped
+
+    airflow.task_instances_page = serve_page
+    report = sync_once(airflow, graph, config, clock)
+    assert report.catch_up is None and report.task_runs_seen == 5  # only the page past the cursor
+    assert last_runs(graph) == newest_runs(airflow)
+    assert read_state(graph, "0/1").current is None
+
+
+class GraphFailingAt:
+    """The real graph, except that its `n`-th task-run upsert fails as if FalkorDB went away."""
+
+    def __init__(self, graph, n: int):
+        self.graph, self.n = graph, n
+
+    def __getattr__(self, name):
+        return getattr(self.graph, name)
+
+    def write_returning(self, cypher, params=None):
+        from orcai.errors import GraphUnavailable
+        if "MERGE (n:TaskRun" in cypher:
+            self.n -= 1
+            if self.n == 0:
+                raise GraphUnavailable("FalkorDB went away")
+        return self.graph.write_returning(cypher, params)
+
+
+def test_a_batch_the_graph_failed_to_write_is_never_promised_by_a_saved_cursor(graph, monkeypatch):
+    """Batches are written in a thread of their own while the next pages are read: a failed
+    write is raised by the sync, and no cursor past the failed batch is saved."""
+    import orcai.sync
+    from orcai.errors import GraphUnavailable
+    monkeypatch.setattr(orcai.sync, "LOAD_BATCH", 5)  # a load and a checkpoint after every page
+    airflow, config = FakeAirflow(runs_per_dag=40, page_size=5), settings(airflow_max_rps=10)
+    clock = iter(range(NOW // 1000, NOW // 1000 + 10_000, 7)).__next__
+    with pytest.raises(GraphUnavailable, match="went away"):
+        sync_once(airflow, GraphFailingAt(graph, 10), config, clock)  # the page of task instances 45-49
+    assert read_state(graph, "0/1").current.task_runs_cursor == "45"  # saved after the 9th, not later
+
+    report = sync_once(airflow, graph, config, clock)
+    assert report.catch_up is None and report.task_runs_seen == 240 - 45
+    assert counts(graph) == (120, 240) and last_runs(graph) == newest_runs(airflow)
