@@ -55,7 +55,7 @@ def retry_delay_s(consecutive_failures: int, retry_after_s: float | None) -> flo
 
 
 def anomaly_alert(row: dict, now_ms: int, hits: str | None = None) -> AlertRequest:
-    payload = {k: row.get(k) for k in ("dag_id", "task_id", "kind", "severity", "score", "reason", "run_id")}
+    payload = {k: row.get(k) for k in ("dag_id", "task_id", "kind", "severity", "score", "reason", "run_id", "map_index")}
     payload["anomaly_key"] = row["key"]
     if hits:
         payload["hits"] = hits

@@ -47,15 +47,16 @@ class Links:
         query = urlencode({k: v for k, v in params.items() if v})
         return f"{self.app_url}/{page}" + (f"?{query}" if query else "")
 
-    def airflow(self, dag_id: str | None, run_id: str | None = None, task_id: str | None = None) -> str | None:
-        """Airflow 3's UI paths: /dags/{dag}/runs/{run}/tasks/{task} (orcai.airflow.links builds them)."""
+    def airflow(self, dag_id: str | None, run_id: str | None = None, task_id: str | None = None,
+                map_index: int | None = None) -> str | None:
+        """Airflow 3's UI paths: /dags/{dag}/runs/{run}/tasks/{task}[/mapped/{i}] (orcai.airflow.links builds them)."""
         if not dag_id:
             return None
         if not run_id:
             return airflow_dag_url(self.airflow_url, dag_id)
         if not task_id:
             return airflow_run_url(self.airflow_url, dag_id, run_id)
-        return airflow_task_url(self.airflow_url, dag_id, run_id, task_id)
+        return airflow_task_url(self.airflow_url, dag_id, run_id, task_id, map_index)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def anomaly_message(alerts: Sequence[AlertRequest], links: Links) -> Message:
             facts=(f"severity {severity}" + (f" · run {run}" if run else ""),)
             + ((f"What it hits: {p['hits']}",) if p.get("hits") else ()),
             links=_present(Link("Open in ORC AI", links.orcai_page("anomalies", dag_id=p.get("dag_id"))),
-                           _link("Open in Airflow", links.airflow(p.get("dag_id"), run, p.get("task_id")))),
+                           _link("Open in Airflow", links.airflow(p.get("dag_id"), run, p.get("task_id"), p.get("map_index")))),
             emoji=SEVERITY_EMOJI.get(severity, ":grey_question:"))
 
     count = "1 new anomaly" if len(alerts) == 1 else f"{len(alerts)} new anomalies"

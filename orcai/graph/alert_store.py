@@ -74,8 +74,9 @@ OPTIONAL MATCH (sent:Alert {key: 'anomaly:' + a.key})
 WITH a, sent WHERE sent IS NULL
 OPTIONAL MATCH (incident:Incident)-[:INCLUDES]->(a)
 WITH a, incident WHERE incident IS NULL
+OPTIONAL MATCH (a)-[:FLAGS]->(tr:TaskRun)
 RETURN a.key AS key, a.dag_id AS dag_id, a.task_id AS task_id, a.kind AS kind, a.severity AS severity,
-       a.score AS score, a.reason AS reason, a.run_id AS run_id
+       a.score AS score, a.reason AS reason, a.run_id AS run_id, tr.map_index AS map_index
 ORDER BY a.detected_at, a.key
 """
 

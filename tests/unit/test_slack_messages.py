@@ -133,3 +133,15 @@ def test_a_sender_exists_only_when_slack_is_fully_configured():
     assert SlackSender.from_settings(load_settings(slack_bot_token="xoxb-1", slack_channel="#ops")).channel == "#ops"
     webhook = SlackSender.from_settings(load_settings(slack_webhook_url="https://hooks.slack.com/services/T/B/x"))
     assert webhook.channel == "webhook" and "hooks.slack.com" not in repr(vars(webhook))
+
+
+def test_an_anomaly_on_a_mapped_instance_links_to_that_instance_in_airflow():
+    from orcai.alerts.dispatch import anomaly_alert
+    from orcai.alerts.messages import anomaly_message
+    row = {"key": "slow:x", "dag_id": "example_dynamic_task_mapping", "task_id": "add_one", "kind": "slow",
+           "severity": "high", "score": 6.0, "reason": "4× its usual", "run_id": "manual__1"}
+    task_page = "https://airflow.example.com/dags/example_dynamic_task_mapping/runs/manual__1/tasks/add_one"
+    for map_index, expected in ((2, task_page + "/mapped/2"), (-1, task_page), (None, task_page)):
+        message = anomaly_message([anomaly_alert({**row, "map_index": map_index}, 0)],
+                                  Links(app_url="https://orcai.example.com", airflow_url="https://airflow.example.com"))
+        assert f"<{expected}|Open in Airflow>" in str(to_block_kit(message)), map_index
