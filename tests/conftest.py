@@ -256,11 +256,10 @@ class LocalPrometheus:
 def node_prometheus(tmp_path_factory) -> LocalPrometheus:
     """Debian's node exporter (CPU and /proc/stat collectors) scraped every second by Debian's
     Prometheus, both on loopback ports from TEST_PORT_OFFSET."""
-    import urllib.request
-
     import yaml
 
     from orcai.localstack.process import start_service, wait_until
+    from tests.net import answers
     from tests.stack.tools import debian_tool
 
     home = tmp_path_factory.mktemp("prometheus")
@@ -275,13 +274,6 @@ def node_prometheus(tmp_path_factory) -> LocalPrometheus:
         debian_tool("prometheus"), f"--config.file={home / 'prometheus.yml'}",
         f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"],
         home / "prometheus.log")
-
-    def answers(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
 
     try:
         wait_until(lambda: answers(f"http://127.0.0.1:{NODE_EXPORTER_PORT}/metrics"), node_exporter, 30)

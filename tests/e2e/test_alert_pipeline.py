@@ -10,7 +10,6 @@ group_wait) and addresses pointed at this machine; the rules and thresholds are 
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -20,23 +19,10 @@ import yaml
 
 from orcai.localstack.process import start_service, wait_until
 from orcai.metrics import serve
+from tests.net import answers, free_port
 from tests.integration.monitoring_graph import FAILING_DAG, load_monitoring_graph
 from tests.stack.tools import STACK, debian_tool
 from workers.worker import Worker
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def prometheus_config(metrics_port: int, alertmanager_port: int) -> dict:

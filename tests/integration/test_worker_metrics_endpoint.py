@@ -13,14 +13,9 @@ import pytest
 
 from orcai.localstack.airflow import REPO_ROOT
 from orcai.localstack.process import start_service, wait_until
+from tests.net import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def metrics_text(port: int) -> str | None:

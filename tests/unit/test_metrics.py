@@ -16,6 +16,7 @@ from orcai.policy.runner import PolicyReport
 from orcai.metrics import (
     DAG_RUN_STATES, GraphSnapshot, WorkerMetrics, dag_health, policy_action_labels, serve, sync_error_reason,
 )
+from tests.net import free_port
 
 
 def scrape(metrics: WorkerMetrics) -> dict[tuple[str, tuple], float]:
@@ -140,7 +141,7 @@ def test_policy_action_labels_read_objects_and_enums():
 
 def test_serve_exposes_the_registry_over_http():
     metrics = WorkerMetrics("served", 60)
-    server = serve(metrics.registry, "127.0.0.1", _free_port())
+    server = serve(metrics.registry, "127.0.0.1", free_port())
     try:
         host, port = server.server_address[:2]
         body = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
@@ -164,12 +165,6 @@ def test_a_taken_port_is_one_clear_line_and_no_endpoint(caplog):
 
 def test_port_zero_turns_the_endpoint_off():
     assert serve(WorkerMetrics("w", 60).registry, "127.0.0.1", 0) is None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_two_registries_do_not_collide():
