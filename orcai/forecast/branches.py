@@ -14,6 +14,8 @@ task runs, as it did before branches were forecast.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 MIN_PATTERNS = 3  # past runs needed before their patterns are drawn from
@@ -53,6 +55,13 @@ def agreeing(matrix: np.ndarray, order: list[str], shown: dict[str, bool]) -> np
     return np.flatnonzero(ok)
 
 
+def _distinct(patterns: list[dict[str, bool]]) -> tuple[list[dict[str, bool]], np.ndarray]:
+    """The distinct patterns (in the order first seen) and how many past runs had each: a
+    DAG has a few (one per branch taken), however many runs the lookback holds."""
+    counts = Counter(frozenset(pattern.items()) for pattern in patterns)
+    return [dict(pattern) for pattern in counts], np.asarray(list(counts.values()), dtype=float)
+
+
 def skipped_by_rule(rule: str | None, upstream_count: int, skipped_count: np.ndarray) -> np.ndarray:
     """Per replay, whether a task whose `skipped_count` of `upstream_count` direct upstream
     tasks are skipped is skipped too, by its trigger rule (Airflow's default: all_success)."""
@@ -74,9 +83,13 @@ def skip_masks(order: list[str], states: dict[str, object], upstream: dict[str, 
     """Per task (in topological `order`), which of the `n` replays skip it. `patterns`: the
     DAG's past runs, each task -> ran (False: skipped)."""
     shown = shown_by_run(states)
-    matrix = pattern_matrix(patterns, order)
+    distinct, counts = _distinct(patterns)
+    matrix = pattern_matrix(distinct, order)
     pool = agreeing(matrix, order, shown) if len(patterns) >= MIN_PATTERNS else np.empty(0, dtype=int)
-    drawn = matrix[rng.choice(pool, size=n)] if len(pool) else np.full((n, len(order)), UNKNOWN, dtype=np.int8)
+    if len(pool):
+        drawn = matrix[rng.choice(pool, size=n, p=counts[pool] / counts[pool].sum())]
+    else:
+        drawn = np.full((n, len(order)), UNKNOWN, dtype=np.int8)
     masks: dict[str, np.ndarray] = {}
     for col, task in enumerate(order):
         if task in shown:
