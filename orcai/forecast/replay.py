@@ -46,7 +46,7 @@ class TaskState:
 class RunForecast:
     eta_p50: int | None  # epoch ms; None when the run cannot finish well (a task failed)
     eta_p80: int | None
-    progress: float  # share of the run's tasks that are done
+    progress: float  # share of the run's tasks that are done (of those it will not skip)
     deadline: int | None = None
     breach_risk: float | None = None  # share of replays ending after the deadline
     watch_task: str | None = None  # the task whose end most often decides the run's end
@@ -178,6 +178,10 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
         end = end + 1000 * rng.choice(close_s, size=samples)
     end = np.maximum(end, now_ms)  # a run still going ends no earlier than now
     alike, skipped = _median_branch(end, skips, order)
+    # the tasks the median replay will skip are not work left: a run down its short branch
+    # with only its join to go is nearly done, not halfway
+    to_skip = sum(1 for t in skipped if tasks[t].state not in DONE_STATES)
+    progress = done / (len(tasks) - to_skip)
     windows = {t: (int(np.median(begins[t][alike])), int(np.median(finish[t][alike]))) for t in order
                if tasks[t].state not in DONE_STATES and t not in skipped}
     watch = watch_task(critical_path({t: f[alike] for t, f in finish.items()}, upstream, skipped),

@@ -40,6 +40,7 @@ def test_a_run_that_took_the_short_branch_is_not_forecast_to_run_the_long_one():
     assert NOW + 110_000 <= forecast.eta_p50 <= forecast.eta_p80 <= NOW + 120_000
     assert "b2" not in forecast.windows and set(forecast.windows) == {"a", "a2", "join"}
     assert forecast.watch_task in {"a", "a2", "join"}
+    assert forecast.progress == 2 / 5  # branch and b done; b2 will be skipped, so a, a2 and join are left
 
 
 def test_before_the_branch_decides_each_replay_takes_one_branch_as_often_as_past_runs_did():
