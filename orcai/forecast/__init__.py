@@ -2,6 +2,8 @@
 whether it will make its deadline, and which task to watch.
 
     replay            the Monte Carlo replay of a run's remaining tasks over the DAG (pure)
+    branches          which tasks each replay skips, drawn from the DAG's past runs that agree
+                      with the run so far, trigger rules for the rest (pure)
     load              how busy a pool is, now and when each past task became ready; the start
                       lags a task had at a load like now's (pure)
     deadlines         a run's deadline from a page setting, tag, param or ORCAI_DEADLINES (pure)

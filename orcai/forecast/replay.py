@@ -5,11 +5,14 @@ that has not finished waits for its upstream tasks (a first task: for the run to
 then for one of its usual start lags (the scheduler's latency, the executor's queue and
 its pool: the time from ready to running in its earlier runs), then draws a duration from
 its own history; a task running, or ready and waiting, draws only from the times longer
-than it has already spent. The run ends when its last task does, plus one of the DAG's
+than it has already spent. A branching DAG's replay first draws which tasks it skips, from
+the DAG's past runs that agree with this one (branches.py): a skipped task takes no time.
+The run ends when its last task does, plus one of the DAG's
 usual close lags (Airflow marks a run done a moment after its last task), and not before
 now. The p50 and p80 of those endings are the ETA band; the share of endings after the
 deadline is the breach risk; on the chain of tasks that decides the end, the one running
-furthest past its usual time is the one to watch.
+furthest past its usual time is the one to watch (read from the replays that take the
+median replay's branch, so never a task it skips).
 
 Deadlines (a `deadline:` tag or param, or the `ORCAI_DEADLINES` setting) are read in
 deadlines.py.
@@ -23,6 +26,7 @@ from graphlib import CycleError, TopologicalSorter
 import numpy as np
 
 from orcai.detect.reasons import format_duration, format_ratio
+from orcai.forecast.branches import skip_masks
 
 SAMPLES = 400
 DONE_STATES = ("success", "skipped", "upstream_failed", "removed")
@@ -42,7 +46,7 @@ class TaskState:
 class RunForecast:
     eta_p50: int | None  # epoch ms; None when the run cannot finish well (a task failed)
     eta_p80: int | None
-    progress: float  # share of the run's tasks that are done
+    progress: float  # share of the run's tasks that are done (of those it will not skip)
     deadline: int | None = None
     breach_risk: float | None = None  # share of replays ending after the deadline
     watch_task: str | None = None  # the task whose end most often decides the run's end
@@ -132,7 +136,8 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
                  durations: dict[str, np.ndarray], waits: dict[str, np.ndarray] | None = None,
                  deadline_ms: int | None = None, samples: int = SAMPLES, seed: int = 0,
                  run_start_ms: int | None = None, close_s: np.ndarray | None = None,
-                 waits_now: dict[str, np.ndarray] | None = None) -> RunForecast:
+                 waits_now: dict[str, np.ndarray] | None = None, patterns: list[dict[str, bool]] | None = None,
+                 trigger_rules: dict[str, str | None] | None = None) -> RunForecast:
     """Forecast one run. `tasks`: every task id of the DAG with its state in this run (no
     state: not started); `upstream`: task id -> direct upstream task ids; `durations` /
     `waits`: task id -> seconds of its earlier successful runs (run time / start lag: from
@@ -140,7 +145,10 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     `close_s`: seconds from the last task's end to the run's end in the DAG's earlier runs;
     `waits_now`: task id -> its past start lags when its pool was about as busy as now
     (load.lags_like_now), used for the tasks to start next: those whose upstream tasks are
-    all done or running (the load now says little about a task due hours from now)."""
+    all done or running (the load now says little about a task due hours from now);
+    `patterns`: the DAG's earlier runs, each task id -> whether it ran (False: skipped), and
+    `trigger_rules`: task id -> its trigger rule, which decide the tasks each replay skips
+    (branches.py): a skipped task takes no time."""
     rng = np.random.default_rng(seed)
     next_up = {t for t, state in tasks.items() if state.start_ms is None and state.state not in DONE_STATES
                and all(tasks[u].state in DONE_STATES or tasks[u].start_ms is not None
@@ -156,19 +164,28 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
         order = list(TopologicalSorter({t: upstream.get(t, set()) & tasks.keys() for t in tasks}).static_order())
     except CycleError:
         order = sorted(tasks)
+    # its own generator: a DAG that never skips draws its durations exactly as before
+    skips = skip_masks(order, tasks, upstream, patterns or [], trigger_rules or {},
+                       np.random.default_rng((seed, 1)), samples)
+    begins: dict[str, np.ndarray] = {}
     finish: dict[str, np.ndarray] = {}
-    windows: dict[str, tuple[int, int]] = {}
     for task in order:
-        begin, finish[task] = _span(task, tasks[task], finish, context)
-        if tasks[task].state not in DONE_STATES:
-            windows[task] = (int(np.median(begin)), int(np.median(finish[task])))
+        begins[task], finish[task] = _span(task, tasks[task], finish, context, skips[task])
     if not finish:
         return RunForecast(now_ms, now_ms, progress, deadline_ms)
     end = np.column_stack([finish[t] for t in order]).max(axis=1)
     if close_s is not None and len(close_s) >= MIN_HISTORY:
         end = end + 1000 * rng.choice(close_s, size=samples)
     end = np.maximum(end, now_ms)  # a run still going ends no earlier than now
-    watch = watch_task(critical_path(finish, upstream), tasks, now_ms, durations)
+    alike, skipped = _median_branch(end, skips, order)
+    # the tasks the median replay will skip are not work left: a run down its short branch
+    # with only its join to go is nearly done, not halfway
+    to_skip = sum(1 for t in skipped if tasks[t].state not in DONE_STATES)
+    progress = done / (len(tasks) - to_skip)
+    windows = {t: (int(np.median(begins[t][alike])), int(np.median(finish[t][alike]))) for t in order
+               if tasks[t].state not in DONE_STATES and t not in skipped}
+    watch = watch_task(critical_path({t: f[alike] for t, f in finish.items()}, upstream, skipped),
+                       tasks, now_ms, durations)
     p50, p80 = (int(v) for v in np.quantile(end, [0.5, 0.8]))
     risk = None if deadline_ms is None else float((end > deadline_ms).mean())
     reason = _watch_reason(watch, tasks[watch], now_ms, durations.get(watch)) if watch else ""
@@ -189,8 +206,19 @@ class _Replay:
     n: int
 
 
-def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay) -> tuple[np.ndarray, np.ndarray]:
-    """When `task` starts running and when it ends in each replay (epoch ms)."""
+def _median_branch(end: np.ndarray, skips: dict[str, np.ndarray], order: list[str]) -> tuple[np.ndarray, set[str]]:
+    """The replays that skip the same tasks as the median replay (by end), and those tasks:
+    the branch the Gantt and the task to watch are read from, so neither is ever a task
+    that replay skips."""
+    matrix = np.column_stack([skips[t] for t in order])
+    median = matrix[int(np.argsort(end, kind="stable")[len(end) // 2])]
+    return (matrix == median).all(axis=1), {t for t, skip in zip(order, median) if skip}
+
+
+def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay,
+          skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """When `task` starts running and when it ends in each replay (epoch ms); in the replays
+    that `skip` it, it takes no time: it ends as it becomes ready (not before now)."""
     if state.state in DONE_STATES:
         return np.full(r.n, float(state.start_ms or r.now_ms)), np.full(r.n, float(state.end_ms or r.now_ms))
     history = r.durations.get(task)
@@ -202,7 +230,9 @@ def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay
     ready = np.max(parents, axis=0) if parents else np.full(r.n, float(r.run_start_ms))
     waited = np.maximum(0.0, (r.now_ms - ready) / 1000)
     begin = np.maximum(ready + 1000 * _draw_lag(r.waits.get(task), waited, r.rng), r.now_ms)
-    return begin, begin + 1000 * _draw(history, r.fallback_s, r.rng, r.n)
+    end = begin + 1000 * _draw(history, r.fallback_s, r.rng, r.n)  # drawn for every replay: the same draws as without skips
+    skipped_at = np.maximum(ready, r.now_ms)  # not decided yet: Airflow skips it from now on
+    return np.where(skip, skipped_at, begin), np.where(skip, skipped_at, end)
 
 
 def held_risk(previous: float | None, now: float | None) -> float | None:
@@ -212,16 +242,35 @@ def held_risk(previous: float | None, now: float | None) -> float | None:
     return None if now is None else min(now, previous or 0.0)
 
 
-def critical_path(finish: dict[str, np.ndarray], upstream: dict[str, set[str]]) -> list[str]:
+def critical_path(finish: dict[str, np.ndarray], upstream: dict[str, set[str]],
+                  skipped: set[str] = frozenset()) -> list[str]:
     """The chain of tasks that decides the run's end in the median replay, last task first:
-    from the task ending last, step to the upstream task that released it."""
-    median = {task: float(np.median(ends)) for task, ends in finish.items()}
+    from the task ending last, step to the upstream task that released it. `skipped` tasks
+    are never on it: a step looks through them to their own upstream tasks."""
+    median = {task: float(np.median(ends)) for task, ends in finish.items() if task not in skipped}
+    if not median:
+        return []
     current, path = max(median, key=median.get), []
     while current is not None and current not in path:
         path.append(current)
-        parents = [u for u in upstream.get(current, ()) if u in median]
+        parents = [u for u in _upstream_through(current, upstream, skipped) if u in median]
         current = max(parents, key=median.get) if parents else None
     return path
+
+
+def _upstream_through(task: str, upstream: dict[str, set[str]], skipped: set[str]) -> set[str]:
+    """The direct upstream tasks of `task`, a skipped one replaced by its own, recursively."""
+    found, todo, seen = set(), list(upstream.get(task, ())), set()
+    while todo:
+        parent = todo.pop()
+        if parent in seen:
+            continue
+        seen.add(parent)
+        if parent in skipped:
+            todo.extend(upstream.get(parent, ()))
+        else:
+            found.add(parent)
+    return found
 
 
 def watch_task(path: list[str], tasks: dict[str, TaskState], now_ms: int,

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 ETA_HISTORY = 120  # forecasts kept per run: two hours at one cycle a minute
 RUNNING_STATES = ("running", "deferred", "up_for_reschedule", "restarting")
+PENDING_STATES = ("scheduled", "queued", "up_for_retry")  # not started, but bound to run: not a skip
 RISK_TO_REPORT = 0.5
 POOL_LOAD_DAYS = 2  # the past lags paired with their pool's load (see _history)
 POOL_SPAN_MARGIN_MS = 3_600_000  # task runs that began up to an hour before still count in the load
@@ -36,7 +37,8 @@ class ForecastReport:
 
 def task_states(rows: list[dict]) -> dict[str, TaskState]:
     """Task instances of one run -> one state per task (a mapped task: all its instances):
-    failed if any failed, done when all are done, running from its first start."""
+    failed if any failed, done when all are done (skipped when all were skipped), running
+    from its first start; scheduled or queued (bound to run) before it starts."""
     grouped: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         grouped[row["task_id"]].append(row)
@@ -48,11 +50,13 @@ def task_states(rows: list[dict]) -> dict[str, TaskState]:
             states[task_id] = TaskState("failed", min(starts, default=None), None)
         elif all(k in DONE_STATES for k in kinds):
             ends = [i["end_date"] for i in instances if i.get("end_date") is not None]
-            states[task_id] = TaskState("success", min(starts, default=None), max(ends, default=None))
+            done = "skipped" if all(k == "skipped" for k in kinds) else "success"
+            states[task_id] = TaskState(done, min(starts, default=None), max(ends, default=None))
         elif any(k in RUNNING_STATES for k in kinds) and starts:
             states[task_id] = TaskState("running", min(starts), None)
         else:
-            states[task_id] = TaskState(None)
+            bound = [k for k in kinds if k in PENDING_STATES + RUNNING_STATES]
+            states[task_id] = TaskState(bound[0] if bound else None)
     return states
 
 
@@ -99,8 +103,9 @@ class ForecastStage:
         if not runs:
             return report
         dags = sorted({run["dag_id"] for run in runs})
-        tasks, upstream = self._structure(graph, dags)
+        tasks, upstream, rules = self._structure(graph, dags)
         history = self._history(graph, dags, now_ms)
+        patterns = self._patterns(graph, dags, now_ms)
         durations, waits = history.durations, history.waits
         closes = self._close_lags(graph, dags, now_ms)
         load_now = forecast_store.pool_load_now(graph)
@@ -118,7 +123,8 @@ class ForecastStage:
             waits_now = history.waits_now(dag, instances[run["run_id"]], load_now)
             forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], waits[dag], deadline,
                                     seed=zlib.crc32(run["key"].encode()), run_start_ms=run.get("start_date"),
-                                    close_s=closes.get(dag), waits_now=waits_now)
+                                    close_s=closes.get(dag), waits_now=waits_now, patterns=patterns.get(dag),
+                                    trigger_rules=rules[dag])
             rows.append({"key": run["key"], "at": now_ms, "p50": forecast.eta_p50, "p80": forecast.eta_p80,
                          "deadline": deadline, "risk": forecast.breach_risk,
                          "risk_held": held_risk(run.get("breach_risk") if run.get("deadline") == deadline else None,
@@ -132,17 +138,34 @@ class ForecastStage:
         return report
 
     @staticmethod
-    def _structure(graph: Graph, dags: list[str]) -> tuple[dict[str, list[str]], dict[str, dict[str, set[str]]]]:
+    def _structure(graph: Graph, dags: list[str]) -> tuple[dict[str, list[str]], dict[str, dict[str, set[str]]],
+                                                            dict[str, dict[str, str | None]]]:
+        """Per DAG: its task ids, each task's direct upstream tasks, each task's trigger rule."""
         tasks: dict[str, list[str]] = defaultdict(list)
+        rules: dict[str, dict[str, str | None]] = defaultdict(dict)
         for row in lineage_store.tasks_of_dags(graph, dags):
-            tasks[row["dag_id"]].append(_task_id(row["dag_id"], row["key"]))
+            task = _task_id(row["dag_id"], row["key"])
+            tasks[row["dag_id"]].append(task)
+            rules[row["dag_id"]][task] = row.get("trigger_rule")
         dag_of = {f"{dag}.{task}": dag for dag, ids in tasks.items() for task in ids}
         upstream: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for edge in lineage_store.dependency_edges_of_dags(graph, dags):
             dag = dag_of.get(edge["task"])
             if dag is not None:
                 upstream[dag][_task_id(dag, edge["task"])].add(_task_id(dag, edge["upstream"]))
-        return tasks, upstream
+        return tasks, upstream, rules
+
+    def _patterns(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, list[dict[str, bool]]]:
+        """Per DAG, its successful runs of the lookback (as for durations, so the read does not
+        grow with history), each task id -> whether it ran (False: it was skipped)."""
+        since = now_ms - self.settings.detect_lookback_days * DAY_MS
+        patterns: dict[str, list[dict[str, bool]]] = defaultdict(list)
+        # in run order, so that a run's replays draw the same patterns cycle after cycle
+        for row in sorted(forecast_store.run_patterns(graph, dags, since), key=lambda r: r["run_id"]):
+            # a mapped task with instances of both kinds ran
+            patterns[row["dag_id"]].append({**{t: False for t in row.get("skipped") or ()},
+                                            **{t: True for t in row.get("ran") or ()}})
+        return patterns
 
     def _history(self, graph: Graph, dags: list[str], now_ms: int) -> "History":
         since = now_ms - self.settings.detect_lookback_days * DAY_MS

@@ -42,6 +42,20 @@ def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[R
         {"dags": dag_ids, "since": since_ms})
 
 
+def run_patterns(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
+    """The DAGs' successful runs started since `since_ms`, each with the tasks that ran and
+    those that were skipped (a branch not taken, a short-circuit): what a forecast draws
+    the tasks a branching run will skip from. A run only, not its task runs, per row."""
+    return graph.read("""
+        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
+        WHERE r.dag_id IN $dags AND r.state = 'success' AND r.start_date >= $since
+              AND tr.state IN ['success', 'skipped']
+        WITH r, collect(DISTINCT CASE WHEN tr.state = 'success' THEN tr.task_id END) AS ran,
+             collect(DISTINCT CASE WHEN tr.state = 'skipped' THEN tr.task_id END) AS skipped
+        RETURN r.dag_id AS dag_id, r.run_id AS run_id, ran, skipped""",
+        {"dags": dag_ids, "since": since_ms})
+
+
 def pool_spans(graph: Graph, pools: list[str], since_ms: int) -> list[Row]:
     """Every task run in these pools started since `since_ms` (any DAG, any state): when it
     entered the pool (scheduled, else queued, else started) and when it left (its end; null

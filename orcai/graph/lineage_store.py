@@ -68,7 +68,7 @@ def tasks_of_dags(graph: Graph, dag_ids: list[str]) -> list[Row]:
         UNWIND $dags AS id
         MATCH (d:Dag {{dag_id: id}})
         WITH d MATCH (d)-[:HAS_TASK]->(t:Task) WHERE {live('t')}
-        RETURN d.dag_id AS dag_id, t.key AS key""", {"dags": dag_ids})
+        RETURN d.dag_id AS dag_id, t.key AS key, t.trigger_rule AS trigger_rule""", {"dags": dag_ids})
 
 
 def dag_task_keys(graph: Graph, dag_id: str) -> list[str]:

@@ -16,7 +16,7 @@ from orcai.forecast.stage import ForecastStage
 from orcai.graph import forecast_store
 from orcai.graph.load import load_dag_runs, load_dags, load_task_runs, load_tasks
 from orcai.graph.worker_store import write_heartbeat
-from orcai.model import DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
+from orcai.model import DAY_MS, DagRecord, DagRunRecord, TaskRecord, TaskRunRecord
 from orcai.policy.runner import current_facts
 from tests.integration.pages_harness import fresh_streamlit_caches, run_page  # noqa: F401 (fixture)
 
@@ -175,3 +175,50 @@ def test_a_task_about_to_start_waits_as_long_as_it_did_when_its_pool_was_as_busy
                                          end_date=now, duration_s=5.0, pool="db") for j in range(3)])
     stage.run(graph, now)
     assert now + 10_000 <= eta() <= now + 15_000  # the pool is free: a second's lag
+
+
+def test_a_branching_run_is_forecast_from_the_branches_its_past_runs_took(graph, graph_uri):
+    """pick -> fast | slow -> done (none_failed_min_one_success). Past runs took fast 7 times
+    in 10 (slow: 20 min). A run now before `pick` decides: its p50 is a fast run's, its p80
+    a slow one's; once `pick` has skipped slow, the slow branch counts nothing."""
+    now = int(time.time() * 1000)
+    load_dags(graph, [DagRecord("branchy", is_paused=False)])
+    load_tasks(graph, ["branchy"], [TaskRecord("branchy", "pick", downstream_task_ids=("fast", "slow")),
+                                    TaskRecord("branchy", "fast", downstream_task_ids=("done",)),
+                                    TaskRecord("branchy", "slow", downstream_task_ids=("done",)),
+                                    TaskRecord("branchy", "done", trigger_rule="none_failed_min_one_success")])
+    runs, task_runs = [], []
+    for i in range(10):
+        start, took = now - (i + 2) * 60 * MIN, "slow" if i < 3 else "fast"
+        length = 20 * MIN if took == "slow" else MIN
+        runs.append(DagRunRecord("branchy", f"r{i}", "success", start_date=start, end_date=start + length + 2 * MIN))
+        task_runs += [TaskRunRecord("branchy", f"r{i}", "pick", -1, "success", start_date=start,
+                                    end_date=start + MIN, duration_s=60.0),
+                      TaskRunRecord("branchy", f"r{i}", took, -1, "success", start_date=start + MIN,
+                                    end_date=start + MIN + length, duration_s=length / 1000),
+                      TaskRunRecord("branchy", f"r{i}", "fast" if took == "slow" else "slow", -1, "skipped",
+                                    start_date=start + MIN, end_date=start + MIN),
+                      TaskRunRecord("branchy", f"r{i}", "done", -1, "success", start_date=start + MIN + length,
+                                    end_date=start + 2 * MIN + length, duration_s=60.0)]
+    runs.append(DagRunRecord("branchy", "now", "running", start_date=now - 30_000))
+    task_runs.append(TaskRunRecord("branchy", "now", "pick", -1, "running", start_date=now - 30_000))
+    load_dag_runs(graph, runs)
+    load_task_runs(graph, task_runs)
+    patterns = {row["run_id"]: (sorted(row["ran"]), sorted(row["skipped"]))
+                for row in forecast_store.run_patterns(graph, ["branchy"], now - DAY_MS)}
+    assert patterns["r0"] == (["done", "pick", "slow"], ["fast"]) and patterns["r5"] == (["done", "fast", "pick"], ["slow"])
+    assert "now" not in patterns  # a run still going shows no finished pattern
+    stage = ForecastStage(load_settings(graph_uri=graph_uri))
+    forecast = lambda: graph.read("MATCH (r:DagRun {key: 'branchy/now'}) RETURN r.eta_p50 AS p50, r.eta_p80 AS p80, "
+                                  "r.forecast_tasks AS windows")[0]
+
+    stage.run(graph, now)
+    before = forecast()
+    assert before["p50"] < now + 5 * MIN and before["p80"] > now + 15 * MIN
+
+    load_task_runs(graph, [TaskRunRecord("branchy", "now", "pick", -1, "success", start_date=now - 30_000,
+                                         end_date=now, duration_s=30.0),
+                           TaskRunRecord("branchy", "now", "slow", -1, "skipped", start_date=now, end_date=now)])
+    stage.run(graph, now + 1_000)
+    decided = forecast()
+    assert decided["p80"] < now + 5 * MIN and set(json.loads(decided["windows"])) == {"fast", "done"}

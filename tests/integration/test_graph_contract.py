@@ -31,7 +31,7 @@ import pytest
 
 from orcai.errors import GraphUnavailable
 from orcai.graph.falkor import FalkorGraph
-from orcai.graph import load
+from orcai.graph import forecast_store, load
 from orcai.graph.load import (
     ensure_schema, load_dag_runs, load_dags, load_task_runs, load_tasks, mark_missing_dags,
     read_watermarks, set_watermarks,
@@ -177,10 +177,16 @@ def test_both_adapters_read_the_same_answers(falkordb_bolt_server):
     native.write("MATCH (n) DETACH DELETE n")
     ensure_schema(native)
     load_all(native, *small_deployment())
+    load_dag_runs(native, [DagRunRecord("etl", "branched", "success", start_date=NOW)])
+    load_task_runs(native, [TaskRunRecord("etl", "branched", "extract", -1, "success", start_date=NOW),
+                            TaskRunRecord("etl", "branched", "load", -1, "skipped", start_date=NOW)])
     write_heartbeat(native, "w", {"last_sync_at": NOW, "last_error": None})
     bolt = Neo4jGraph(f"bolt://127.0.0.1:{BOLT_PORT}", None, "falkordb", "")
     try:
         assert len(dag_overview(bolt, 3)) == 2
+        patterns = lambda g: forecast_store.run_patterns(g, ["etl"], NOW)
+        assert patterns(bolt) == patterns(native) == [{"dag_id": "etl", "run_id": "branched", "ran": ["extract"],
+                                                       "skipped": ["load"]}]
         for ask in (lambda g: dag_overview(g, 3), lambda g: run_states_since(g, NOW - 86_400_000),
                     lambda g: failed_dags_since(g, 0), worker_heartbeats, live_dag_ids,
                     read_watermarks):

@@ -1,0 +1,102 @@
+"""Which of a run's tasks will run and which will be skipped, drawn from the DAG's past runs. Pure.
+
+Branching DAGs (a branch operator, a short-circuit, a task that skips itself, trigger rules)
+skip part of their tasks in every run, and a skipped task takes no time. Each replay of a
+forecast draws one of the DAG's past runs and follows its pattern of which tasks ran and
+which were skipped: a whole pattern, so that the alternatives of a branch stay exclusive
+(the run takes branch a or branch b, not both or neither). Only the past runs that agree
+with what this run already shows are drawn from (a task it already skipped was skipped
+in them, a task it already ran ran in them). When none agree, or there are too few past
+runs to say, or a task is missing from the pattern drawn (a new task), the skips this run
+shows spread downstream by the tasks' trigger rules, and a task with no skipped upstream
+task runs, as it did before branches were forecast.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+MIN_PATTERNS = 3  # past runs needed before their patterns are drawn from
+UNKNOWN, SKIPPED, RAN = -1, 0, 1
+
+# Airflow's trigger rules, in a run without failures, when some direct upstream tasks are
+# skipped: skipped as soon as one is, or only when all are. The other rules (all_done,
+# none_failed, always, …) run whatever their upstream did.
+SKIPPED_IF_ANY = ("all_success", "none_skipped", "all_failed", "one_failed")
+SKIPPED_IF_ALL = ("one_success", "none_failed_min_one_success", "all_done_min_one_success")
+
+
+def shown_by_run(states: dict[str, object]) -> dict[str, bool]:
+    """What the run already shows, task -> ran (False: skipped); tasks not decided yet (no
+    state, not started) are left out. `states`: task -> TaskState."""
+    return {task: state.state != "skipped" for task, state in states.items()
+            if state.state is not None or state.start_ms is not None}
+
+
+def pattern_matrix(patterns: list[dict[str, bool]], order: list[str]) -> np.ndarray:
+    """Past runs' patterns (task -> ran) as rows of RAN / SKIPPED / UNKNOWN over `order`."""
+    matrix = np.full((len(patterns), len(order)), UNKNOWN, dtype=np.int8)
+    for row, pattern in enumerate(patterns):
+        for col, task in enumerate(order):
+            if task in pattern:
+                matrix[row, col] = RAN if pattern[task] else SKIPPED
+    return matrix
+
+
+def agreeing(matrix: np.ndarray, order: list[str], shown: dict[str, bool]) -> np.ndarray:
+    """Indexes of the past runs whose pattern agrees with every task this run has decided
+    (a task the past run did not have agrees with anything)."""
+    ok = np.ones(len(matrix), dtype=bool)
+    for col, task in enumerate(order):
+        if task in shown:
+            ok &= (matrix[:, col] == UNKNOWN) | (matrix[:, col] == (RAN if shown[task] else SKIPPED))
+    return np.flatnonzero(ok)
+
+
+def _distinct(patterns: list[dict[str, bool]]) -> tuple[list[dict[str, bool]], np.ndarray]:
+    """The distinct patterns (in the order first seen) and how many past runs had each: a
+    DAG has a few (one per branch taken), however many runs the lookback holds."""
+    counts = Counter(frozenset(pattern.items()) for pattern in patterns)
+    return [dict(pattern) for pattern in counts], np.asarray(list(counts.values()), dtype=float)
+
+
+def skipped_by_rule(rule: str | None, upstream_count: int, skipped_count: np.ndarray) -> np.ndarray:
+    """Per replay, whether a task whose `skipped_count` of `upstream_count` direct upstream
+    tasks are skipped is skipped too, by its trigger rule (Airflow's default: all_success)."""
+    if upstream_count == 0:
+        return np.zeros(len(skipped_count), dtype=bool)
+    rule = rule or "all_success"
+    if rule in SKIPPED_IF_ANY:
+        return skipped_count > 0
+    if rule in SKIPPED_IF_ALL:
+        return skipped_count == upstream_count
+    if rule == "all_skipped":  # runs only when all are skipped: with none skipped, as before, it runs
+        return (skipped_count > 0) & (skipped_count < upstream_count)
+    return np.zeros(len(skipped_count), dtype=bool)
+
+
+def skip_masks(order: list[str], states: dict[str, object], upstream: dict[str, set[str]],
+               patterns: list[dict[str, bool]], trigger_rules: dict[str, str | None],
+               rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per task (in topological `order`), which of the `n` replays skip it. `patterns`: the
+    DAG's past runs, each task -> ran (False: skipped)."""
+    shown = shown_by_run(states)
+    distinct, counts = _distinct(patterns)
+    matrix = pattern_matrix(distinct, order)
+    pool = agreeing(matrix, order, shown) if len(patterns) >= MIN_PATTERNS else np.empty(0, dtype=int)
+    if len(pool):
+        drawn = matrix[rng.choice(pool, size=n, p=counts[pool] / counts[pool].sum())]
+    else:
+        drawn = np.full((n, len(order)), UNKNOWN, dtype=np.int8)
+    masks: dict[str, np.ndarray] = {}
+    for col, task in enumerate(order):
+        if task in shown:
+            masks[task] = np.full(n, not shown[task])
+            continue
+        parents = [p for p in upstream.get(task, ()) if p in masks]
+        skipped_count = np.sum([masks[p] for p in parents], axis=0) if parents else np.zeros(n, dtype=int)
+        by_rule = skipped_by_rule(trigger_rules.get(task), len(parents), skipped_count)
+        masks[task] = np.where(drawn[:, col] == UNKNOWN, by_rule, drawn[:, col] == SKIPPED)
+    return masks

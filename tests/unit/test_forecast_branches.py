@@ -1,0 +1,121 @@
+"""Forecasts of branching runs: each replay skips the tasks a past run like this one skipped."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orcai.forecast.branches import shown_by_run, skip_masks, skipped_by_rule
+from orcai.forecast.replay import TaskState, critical_path, forecast_run
+from orcai.forecast.stage import task_states
+
+NOW = 1_790_000_000_000
+# branch -> (a -> a2 | b -> b2) -> join, as Airflow's example_branch_operator: the branch
+# picks a or b, the other is skipped with its follower; join runs after either.
+BRANCHED = {"branch": set(), "a": {"branch"}, "a2": {"a"}, "b": {"branch"}, "b2": {"b"}, "join": {"a2", "b2"}}
+RULES = {"join": "none_failed_min_one_success"}
+ORDER = ["branch", "a", "a2", "b", "b2", "join"]
+
+
+def took(branch: str) -> dict[str, bool]:
+    other = "b" if branch == "a" else "a"
+    return {"branch": True, branch: True, f"{branch}2": True, other: False, f"{other}2": False, "join": True}
+
+
+def durations(short_s: float = 60.0, long_s: float = 600.0) -> dict[str, np.ndarray]:
+    """a's side takes a minute a task, b's side ten (b's runs from the past runs that took b)."""
+    return {"branch": np.full(30, 5.0), "a": np.full(30, short_s), "a2": np.full(30, short_s),
+            "b": np.full(30, long_s), "b2": np.full(30, long_s), "join": np.full(30, 5.0)}
+
+
+def state(**given: TaskState) -> dict[str, TaskState]:
+    return {task: given.get(task, TaskState(None)) for task in ORDER}
+
+
+def test_a_run_that_took_the_short_branch_is_not_forecast_to_run_the_long_one():
+    tasks = state(branch=TaskState("success", NOW - 20_000, NOW - 15_000), a=TaskState("running", NOW - 10_000),
+                  b=TaskState("skipped", NOW - 15_000, NOW - 15_000))
+    patterns = [took("a"), took("b")] * 10
+    forecast = forecast_run(NOW, tasks, BRANCHED, durations(), patterns=patterns, trigger_rules=RULES)
+    # a ends in 50 s, a2 runs 60 s, join 5 s; b2, skipped with b, takes no time
+    assert NOW + 110_000 <= forecast.eta_p50 <= forecast.eta_p80 <= NOW + 120_000
+    assert "b2" not in forecast.windows and set(forecast.windows) == {"a", "a2", "join"}
+    assert forecast.watch_task in {"a", "a2", "join"}
+    assert forecast.progress == 2 / 5  # branch and b done; b2 will be skipped, so a, a2 and join are left
+
+
+def test_before_the_branch_decides_each_replay_takes_one_branch_as_often_as_past_runs_did():
+    tasks = state(branch=TaskState("running", NOW - 1_000))
+    patterns = [took("a")] * 15 + [took("b")] * 5  # a in three runs of four
+    masks = skip_masks(ORDER, tasks, BRANCHED, patterns, RULES, np.random.default_rng(0), 2000)
+    assert (masks["a"] != masks["b"]).all() and (masks["a"] == masks["a2"]).all()  # one branch, never both
+    assert 0.70 <= masks["b"].mean() <= 0.80 and not masks["join"].any()
+    forecast = forecast_run(NOW, tasks, BRANCHED, durations(), patterns=patterns, trigger_rules=RULES)
+    # p50 on the short branch, p80 on the long one (a quarter of the replays take it)
+    assert forecast.eta_p50 <= NOW + 140_000 and forecast.eta_p80 >= NOW + 1_200_000
+
+
+def test_only_past_runs_that_agree_with_the_run_so_far_are_drawn():
+    """Three branches; x's pick comes with y or z in equal shares, and this run has skipped y."""
+    upstream = {"pick": set(), "x": {"pick"}, "y": {"pick"}, "z": {"pick"}}
+    order = ["pick", "x", "y", "z"]
+    patterns = [{"pick": True, "x": True, "y": True, "z": False}, {"pick": True, "x": False, "y": True, "z": True},
+                {"pick": True, "x": False, "y": False, "z": True}] * 4
+    tasks = {"pick": TaskState("success", NOW - 5_000, NOW - 4_000), "x": TaskState(None),
+             "y": TaskState("skipped", NOW - 4_000, NOW - 4_000), "z": TaskState(None)}
+    masks = skip_masks(order, tasks, upstream, patterns, {}, np.random.default_rng(1), 500)
+    assert masks["x"].all() and not masks["z"].any()  # the only past runs that skipped y
+
+
+def test_with_no_past_run_like_this_one_skips_spread_by_trigger_rule():
+    """Only the a branch was ever taken; this run took b. No past run agrees: a2 (all_success)
+    is skipped with a, join (none_failed_min_one_success) runs after b2."""
+    tasks = state(branch=TaskState("success", NOW - 20_000, NOW - 15_000), b=TaskState("running", NOW - 10_000),
+                  a=TaskState("skipped", NOW - 15_000, NOW - 15_000))
+    for patterns in ([took("a")] * 10, [took("b")] * 2):  # none agree; too few to draw from
+        masks = skip_masks(ORDER, tasks, BRANCHED, patterns, RULES, np.random.default_rng(2), 100)
+        assert masks["a2"].all() and not masks["b2"].any() and not masks["join"].any()
+    forecast = forecast_run(NOW, tasks, BRANCHED, durations(long_s=60.0), patterns=[took("a")] * 10,
+                            trigger_rules=RULES)
+    assert NOW + 110_000 <= forecast.eta_p50 <= NOW + 120_000  # b 50 s more, b2 60 s, join 5 s; a2 nothing
+
+
+def test_trigger_rules_of_a_run_without_failures():
+    two_of_three, none, every = np.array([2]), np.array([0]), np.array([3])
+    assert skipped_by_rule(None, 3, two_of_three)[0] and not skipped_by_rule(None, 3, none)[0]  # all_success
+    assert not skipped_by_rule("none_failed_min_one_success", 3, two_of_three)[0]
+    assert skipped_by_rule("none_failed_min_one_success", 3, every)[0]
+    assert not skipped_by_rule("all_done", 3, every)[0] and not skipped_by_rule("none_failed", 3, every)[0]
+    assert not skipped_by_rule("all_skipped", 3, every)[0] and skipped_by_rule("all_skipped", 3, two_of_three)[0]
+    assert not skipped_by_rule(None, 0, none)[0]  # a first task is never skipped by a rule
+
+
+def test_a_dag_that_never_skips_is_forecast_exactly_as_without_patterns():
+    rng = np.random.default_rng(5)
+    history = {t: rng.lognormal(np.log(60), 0.3, 40) for t in ORDER}
+    tasks = state(branch=TaskState("success", NOW - 20_000, NOW - 15_000), a=TaskState("running", NOW - 10_000))
+    plain = forecast_run(NOW, tasks, BRANCHED, history, deadline_ms=NOW + 200_000)
+    every_task_ran = [{t: True for t in ORDER}] * 20
+    patterned = forecast_run(NOW, tasks, BRANCHED, history, deadline_ms=NOW + 200_000, patterns=every_task_ran,
+                             trigger_rules=RULES)
+    assert np.array_equal(plain.samples, patterned.samples) and plain.windows == patterned.windows
+    assert (plain.watch_task, plain.breach_risk) == (patterned.watch_task, patterned.breach_risk)
+
+
+def test_the_critical_path_looks_through_skipped_tasks():
+    finish = {"branch": np.array([5.0]), "a": np.array([8.0]), "a2": np.array([10.0]),
+              "b": np.array([20.0]), "b2": np.array([80.0]), "join": np.array([90.0])}
+    assert critical_path(finish, BRANCHED) == ["join", "b2", "b", "branch"]
+    assert critical_path(finish, BRANCHED, skipped={"b", "b2"}) == ["join", "a2", "a", "branch"]
+    skip_all_but_join = {"a", "a2", "b", "b2"}
+    assert critical_path(finish, BRANCHED, skipped=skip_all_but_join) == ["join", "branch"]
+
+
+def test_a_runs_task_states_keep_what_it_skipped_and_what_is_bound_to_run():
+    rows = [{"task_id": "b", "state": "skipped", "start_date": NOW, "end_date": NOW},
+            {"task_id": "m", "state": "skipped", "start_date": NOW, "end_date": NOW},
+            {"task_id": "m", "state": "success", "start_date": NOW, "end_date": NOW + 1},  # a mapped task: ran
+            {"task_id": "q", "state": "queued"}, {"task_id": "n", "state": None}]
+    states = task_states(rows)
+    assert (states["b"].state, states["m"].state, states["q"].state, states["n"].state) == (
+        "skipped", "success", "queued", None)
+    assert shown_by_run(states) == {"b": False, "m": True, "q": True}
