@@ -7,17 +7,20 @@ log-mean of its task at that moment (base, time of day, weekday, trend, deploy s
 clusters) and the random parts (lognormal spread, cache misses, Pareto bursts). Under that
 law a run's log duration is a four-part mixture (miss or not, burst or not) of a normal and
 a normal plus an exponential (log(1 + Pareto(a)) is exponential with rate a), whose tails
-have a closed form: each run's exact tail probability, upper and lower, in milliseconds.
-No detector knows more about a single run than this law, so:
+have a closed form: each run's exact tail probability, upper and lower (under a second for
+the whole corpus). No detector knows more about a single run than this law (it even knows
+when a busy cluster is on, which one run cannot tell), so:
 
 - a labeled slow / fast / stuck run whose tail probability is not below the risk is, at that
   risk, indistinguishable from a normal run: missed by construction;
 - a `slow` / `fast` false alarm of the robust detector whose true tail probability is below
   the risk is a genuine rare normal run that the risk allows; one far above it (> 1e-2) is the
   detector misjudging the task's tail, and the task's character says which kind of task;
-- the oracle (flags exactly the runs whose true tail probability is below the risk, every
-  other kind as the robust detector flags it) gives the F1 any single-run rule at that risk
-  could reach. Ranking runs by tail probability is not quite the Neyman-Pearson test (that
+- the oracle (flags exactly the runs whose true tail probability is below the risk, fast ones
+  only 10x below their law's median as the product's rule asks, every other kind as the
+  robust detector flags it) gives the F1 any single-run rule at that risk could reach, and
+  `gap_summary` splits the gap to the target F1 between the detector's error, what no
+  single-run rule at the risk can do, and the other kinds. Ranking runs by tail probability is not quite the Neyman-Pearson test (that
   would weigh each run by the likelihood of the injected 4-10x), so the sweep over the
   oracle's threshold is printed too.
 """
