@@ -69,7 +69,7 @@ clean-data:
 	rm -rf .orcai/falkordb .orcai/airflow .orcai/logs
 
 # Benchmarks print their numbers; each exits non-zero when it misses its target.
-BENCHMARKS := lineage_queries detection_quality detection_degenerate detection_speed page_speed lineage_page_browser graph_load airflow_scale airflow_catch_up forecast_quality forecast_branches forecast_airflow incident_quality fault_injection
+BENCHMARKS := lineage_queries detection_quality detection_bound detection_degenerate detection_speed page_speed lineage_page_browser graph_load airflow_scale airflow_catch_up forecast_quality forecast_branches forecast_airflow incident_quality fault_injection
 bench: $(TEST_STAMP) debian-test-packages
 	@status=0; for b in $(BENCHMARKS); do \
 	  echo "== $$b"; $(PY) -m tests.benchmarks.$$b || status=1; done; exit $$status

@@ -20,6 +20,16 @@ import pandas as pd
 LABELED_KINDS = ("slow", "fast", "failure_streak", "stuck", "level_shift", "drift", "failure_rate",
                  "missing", "late")
 DAG_RUN_KINDS = ("missing", "late")
+LASTING_KINDS = ("level_shift", "drift")
+# Each run's normal law (what its duration would be drawn from were nothing injected):
+# log seconds = law_mu + N(0, law_sigma²) + log(law_miss_x) with probability law_miss_p
+# (a cache miss) + log(1 + Pareto(law_burst_alpha)) with probability law_burst_p (a burst;
+# that term is exponential with rate law_burst_alpha). law_mu holds the task's base, time
+# of day, weekday, trend, deploy steps (law_deploy), busy clusters (law_cluster) and, past
+# the labeled runs of an injected level shift or drift, its lasting level (law_shifted);
+# law_day_load and law_trend are the task's character, for reading which tasks mislead.
+LAW_COLUMNS = ("law_mu", "law_sigma", "law_miss_p", "law_miss_x", "law_burst_p", "law_burst_alpha",
+               "law_day_load", "law_trend", "law_deploy", "law_cluster", "law_shifted")
 SCHEDULES_S = (3600, 1800, 600, 3600, 1800, 86_400)
 START = pd.Timestamp("2025-12-01", tz="UTC")
 TASKS_PER_DAG = 5
@@ -37,22 +47,38 @@ def _task_character(rng: np.random.Generator) -> dict:
             "deploys": rng.integers(0, 3), "clusters": rng.integers(0, 4)}
 
 
-def _normal_durations(c: dict, t_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Seconds for runs at epoch seconds `t_s`: everything an ordinary week holds."""
+def _normal_durations(c: dict, t_s: np.ndarray, rng: np.random.Generator, law: dict | None = None) -> np.ndarray:
+    """Seconds for runs at epoch seconds `t_s`: everything an ordinary week holds. With `law`,
+    also fills it with each run's normal law (see `LAW_COLUMNS`): the same draws, in the same
+    order and summed in the same order, so the durations do not change."""
     n = len(t_s)
     hour = (t_s % 86_400) / 3600
     weekday = ((t_s // 86_400) + 3) % 7  # 1970-01-01 was a Thursday
     log = np.log(c["base"]) + rng.normal(0, c["sigma"], n)
-    log += np.log1p(c["day_load"] * np.exp(-((hour - 14) ** 2) / 18))
-    log += np.where(weekday >= 5, np.log(c["weekend"]), 0.0)
-    log += c["trend"] * (t_s - t_s[0]) / max(1.0, t_s[-1] - t_s[0])
+    day = np.log1p(c["day_load"] * np.exp(-((hour - 14) ** 2) / 18))
+    log += day
+    weekend = np.where(weekday >= 5, np.log(c["weekend"]), 0.0)
+    log += weekend
+    trend = c["trend"] * (t_s - t_s[0]) / max(1.0, t_s[-1] - t_s[0])
+    log += trend
     log += np.where(rng.random(n) < c["miss_p"], np.log(c["miss_x"]), 0.0)
     bursts = rng.random(n) < c["burst_p"]
     log += np.where(bursts, np.log1p(rng.pareto(c["burst_alpha"], n)), 0.0)
+    deploy, cluster = np.zeros(n), np.zeros(n)
     for at in rng.integers(0, n, c["deploys"]):
-        log[at:] += np.log(rng.uniform(0.7, 1.6))
+        step = np.log(rng.uniform(0.7, 1.6))
+        log[at:] += step
+        deploy[at:] += step
     for at in rng.integers(0, n, c["clusters"]):  # a busy warehouse for a few runs
-        log[at:at + rng.integers(3, 10)] += np.log(rng.uniform(1.3, 2.2))
+        end = at + rng.integers(3, 10)
+        bump = np.log(rng.uniform(1.3, 2.2))
+        log[at:end] += bump
+        cluster[at:end] += bump
+    if law is not None:
+        law.update(law_mu=np.log(c["base"]) + day + weekend + trend + deploy + cluster, law_sigma=c["sigma"],
+                   law_miss_p=c["miss_p"], law_miss_x=c["miss_x"], law_burst_p=c["burst_p"],
+                   law_burst_alpha=c["burst_alpha"], law_day_load=c["day_load"], law_trend=c["trend"],
+                   law_deploy=deploy, law_cluster=cluster, law_shifted=np.zeros(n))
     return np.exp(log)
 
 
@@ -121,13 +147,17 @@ def _dag_frame(index: int, days: float, rng, kinds, per_week: float) -> tuple[pd
     frames, clock = [], start.copy()
     failed_upstream = np.zeros(n, dtype=bool)
     for task in range(TASKS_PER_DAG):
-        character = _task_character(rng)
-        seconds = _normal_durations(character, clock, rng)
+        character, law = _task_character(rng), {}
+        seconds = _normal_durations(character, clock, rng, law)
         state = np.where(rng.random(n) < character["fail_p"], "failed", "success").astype(object)
         label = np.full(n, "", dtype=object)
         for kind, at, which in plan:
             if which == task and kind not in DAG_RUN_KINDS:
+                before = seconds.copy()
                 _inject(kind, at, seconds, state, label, rng)
+                if kind in LASTING_KINDS:  # past its labeled runs, the shifted level is the task's normal
+                    law["law_shifted"] += np.where(label == kind, 0.0, np.log(seconds / before))
+        law["law_mu"] = law["law_mu"] + law["law_shifted"]
         retried = (rng.random(n) < 0.03) & (state == "success")
         task_start = clock + np.where(retried, 300 + seconds * rng.uniform(0.1, 1, n), 0) + rng.uniform(0.5, 5, n)
         state = np.where(failed_upstream, "upstream_failed", state)
@@ -137,7 +167,7 @@ def _dag_frame(index: int, days: float, rng, kinds, per_week: float) -> tuple[pd
             "dag_id": f"bench_dag_{index:03d}", "task_id": f"task_{task}", "start_s": task_start,
             "duration_s": np.round(seconds, 3), "state": state, "try_number": np.where(retried, 2, 1),
             "logical_s": logical, "run_no": np.arange(n), "injected_anomaly": np.where(dag_label != "", dag_label, label),
-            "skipped": skipped}))
+            "skipped": skipped, **law}))
         failed_upstream |= state == "failed"
         clock = task_start + seconds
     frame = pd.concat(frames, ignore_index=True)
@@ -200,7 +230,8 @@ def _manual_runs(frame: pd.DataFrame, rng) -> pd.DataFrame:
     return extra
 
 
-def _runs_corpus(n_dags: int, days: float, seed: int, kinds: tuple[str, ...], per_week: float):
+def _runs_corpus(n_dags: int, days: float, seed: int, kinds: tuple[str, ...], per_week: float,
+                 with_law: bool = False):
     rng = np.random.default_rng(seed)
     frames, schedules = [], {}
     for index in range(n_dags):
@@ -217,17 +248,19 @@ def _runs_corpus(n_dags: int, days: float, seed: int, kinds: tuple[str, ...], pe
     runs = runs.drop(columns=["run_no"]).sort_values(["start_date", "dag_id", "task_id"], ignore_index=True)
     columns = ["dag_id", "task_id", "run_id", "start_date", "duration_s", "state", "queued_s", "try_number",
                "run_type", "logical_date", "injected_anomaly"]
-    return runs[columns], schedules
+    return runs[columns + (list(LAW_COLUMNS) if with_law else [])], schedules
 
 
-def labeled_corpus(n_dags: int = 40, days: float = 40, seed: int = 7, per_week: float = 2.0):
-    """Realistic history with every kind in LABELED_KINDS injected; and DAG intervals (s)."""
-    return _runs_corpus(n_dags, days, seed, LABELED_KINDS, per_week)
+def labeled_corpus(n_dags: int = 40, days: float = 40, seed: int = 7, per_week: float = 2.0,
+                   with_law: bool = False):
+    """Realistic history with every kind in LABELED_KINDS injected; and DAG intervals (s).
+    `with_law` adds each run's normal law (`LAW_COLUMNS`); the runs are the same either way."""
+    return _runs_corpus(n_dags, days, seed, LABELED_KINDS, per_week, with_law)
 
 
-def noise_corpus(n_dags: int = 40, days: float = 40, seed: int = 8):
+def noise_corpus(n_dags: int = 40, days: float = 40, seed: int = 8, with_law: bool = False):
     """The same realism with no anomaly injected: every flag is a false alarm."""
-    return _runs_corpus(n_dags, days, seed, (), 0.0)
+    return _runs_corpus(n_dags, days, seed, (), 0.0, with_law)
 
 
 # --- operational metric series ---------------------------------------------------------
