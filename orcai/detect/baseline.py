@@ -32,13 +32,13 @@ class RobustDetector:
     tiny task with a tail of its own) but at low severity only: the Anomalies page shows it,
     Slack is not paged for it."""
 
-    name, version = "robust", "2.5"
+    name, version = "robust", "2.6"
 
     def __init__(self, risk: float = 1e-4, kinds: tuple[str, ...] = DEFAULT_KINDS, window: int = 30,
                  min_history: int = 30, tail_window: int = 500, tail_share: float = 0.1,
                  tail_budget: int = 40_000_000, threshold: float = 4.5, min_ratio: float = 2.0,
                  min_excess_s: float = 10.0, fast_ratio: float = 10.0, stuck_ratio: float = 3.0,
-                 sigma_floor: float = 0.05, confirm_runs: int = 3,
+                 sigma_floor: float = 0.05, confirm_runs: int = 2,
                  drift_min_ratio: float = 2.5, season_window: int = 7, season_min_runs: int = 2,
                  unseen_season_ratio: float = 3.0, season_min_effect: float = 0.15,
                  season_tail_runs: int = 4, streak_min: int = 2,
