@@ -149,6 +149,8 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     `patterns`: the DAG's earlier runs, each task id -> whether it ran (False: skipped), and
     `trigger_rules`: task id -> its trigger rule, which decide the tasks each replay skips
     (branches.py): a skipped task takes no time."""
+    if samples < 1:
+        raise ValueError(f"a forecast needs at least one replay, not {samples}")
     rng = np.random.default_rng(seed)
     next_up = {t for t, state in tasks.items() if state.start_ms is None and state.state not in DONE_STATES
                and all(tasks[u].state in DONE_STATES or tasks[u].start_ms is not None
@@ -181,7 +183,8 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     # the tasks the median replay will skip are not work left: a run down its short branch
     # with only its join to go is nearly done, not halfway
     to_skip = sum(1 for t in skipped if tasks[t].state not in DONE_STATES)
-    progress = done / (len(tasks) - to_skip)
+    # a run whose every task left is skipped has nothing left to do
+    progress = done / (len(tasks) - to_skip) if len(tasks) > to_skip else 1.0
     windows = {t: (int(np.median(begins[t][alike])), int(np.median(finish[t][alike]))) for t in order
                if tasks[t].state not in DONE_STATES and t not in skipped}
     watch = watch_task(critical_path({t: f[alike] for t, f in finish.items()}, upstream, skipped),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from orcai.forecast.branches import shown_by_run, skip_masks, skipped_by_rule
 from orcai.forecast.replay import TaskState, critical_path, forecast_run
@@ -119,3 +120,14 @@ def test_a_runs_task_states_keep_what_it_skipped_and_what_is_bound_to_run():
     assert (states["b"].state, states["m"].state, states["q"].state, states["n"].state) == (
         "skipped", "success", "queued", None)
     assert shown_by_run(states) == {"b": False, "m": True, "q": True}
+
+
+def test_a_run_whose_median_replay_skips_every_task_left_is_forecast():
+    """Nothing done yet and every past run skipped the DAG's only task: no task is work left."""
+    forecast = forecast_run(NOW, {"t": TaskState(None)}, {}, {"t": np.full(5, 60.0)}, patterns=[{"t": False}] * 5)
+    assert forecast.progress == 1.0 and forecast.eta_p50 == NOW and forecast.windows == {}
+
+
+def test_a_forecast_needs_one_replay_at_least():
+    with pytest.raises(ValueError):
+        forecast_run(NOW, {"t": TaskState(None)}, {}, {"t": np.full(5, 60.0)}, samples=0)
