@@ -111,16 +111,16 @@ class ForecastStage:
         load_now = forecast_store.pool_load_now(graph)
         instances: dict[str, list[dict]] = defaultdict(list)
         for row in run_store.task_runs_of(graph, [run["key"] for run in runs]):
-            instances[row["run_id"]].append(row)
+            instances[row["run_key"]].append(row)
         rows = []
         for run in runs:
             dag = run["dag_id"]
             states = {task: TaskState(None) for task in tasks[dag]}
-            states.update(task_states([i for i in instances[run["run_id"]]]))
+            states.update(task_states(instances[run["key"]]))
             spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules, run.get("deadline_param"),
                                  run.get("deadline_setting"))
             deadline = deadline_at(spec, run.get("logical_date"))
-            waits_now = history.waits_now(dag, instances[run["run_id"]], load_now)
+            waits_now = history.waits_now(dag, instances[run["key"]], load_now)
             forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], waits[dag], deadline,
                                     seed=zlib.crc32(run["key"].encode()), run_start_ms=run.get("start_date"),
                                     close_s=closes.get(dag), waits_now=waits_now, patterns=patterns.get(dag),
