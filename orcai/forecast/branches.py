@@ -21,11 +21,16 @@ import numpy as np
 MIN_PATTERNS = 3  # past runs needed before their patterns are drawn from
 UNKNOWN, SKIPPED, RAN = -1, 0, 1
 
-# Airflow's trigger rules, in a run without failures, when some direct upstream tasks are
-# skipped: skipped as soon as one is, or only when all are. The other rules (all_done,
-# none_failed, always, …) run whatever their upstream did.
-SKIPPED_IF_ANY = ("all_success", "none_skipped", "all_failed", "one_failed")
-SKIPPED_IF_ALL = ("one_success", "none_failed_min_one_success", "all_done_min_one_success")
+# Airflow 3's trigger rules (airflow/ti_deps/deps/trigger_rule_dep.py) in a run without
+# failures, by which of a task's direct upstream tasks are skipped. The others (all_done,
+# none_failed, always) run whatever their upstream tasks did.
+SKIPPED_IF_ANY = ("all_success", "none_skipped", "all_done_min_one_success")  # skipped as soon as one is
+# skipped only when all are; all_done_setup_success is skipped when all its upstream setup
+# tasks are, and the graph does not say which are setups: the rule is a teardown's, and
+# when every upstream task is skipped so are its setups
+SKIPPED_IF_ALL = ("one_success", "none_failed_min_one_success", "one_done", "all_done_setup_success")
+SKIPPED_ALWAYS = ("all_failed", "one_failed")  # they wait for a failure: skipped once upstream is done without one
+SKIPPED_IF_ANY_RAN = ("all_skipped",)  # skipped as soon as one upstream task ran
 
 
 def shown_by_run(states: dict[str, object]) -> dict[str, bool]:
@@ -72,8 +77,10 @@ def skipped_by_rule(rule: str | None, upstream_count: int, skipped_count: np.nda
         return skipped_count > 0
     if rule in SKIPPED_IF_ALL:
         return skipped_count == upstream_count
-    if rule == "all_skipped":  # runs only when all are skipped: with none skipped, as before, it runs
-        return (skipped_count > 0) & (skipped_count < upstream_count)
+    if rule in SKIPPED_ALWAYS:
+        return np.ones(len(skipped_count), dtype=bool)
+    if rule in SKIPPED_IF_ANY_RAN:
+        return skipped_count < upstream_count
     return np.zeros(len(skipped_count), dtype=bool)
 
 

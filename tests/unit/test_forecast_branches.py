@@ -80,14 +80,27 @@ def test_with_no_past_run_like_this_one_skips_spread_by_trigger_rule():
     assert NOW + 110_000 <= forecast.eta_p50 <= NOW + 120_000  # b 50 s more, b2 60 s, join 5 s; a2 nothing
 
 
-def test_trigger_rules_of_a_run_without_failures():
-    two_of_three, none, every = np.array([2]), np.array([0]), np.array([3])
-    assert skipped_by_rule(None, 3, two_of_three)[0] and not skipped_by_rule(None, 3, none)[0]  # all_success
-    assert not skipped_by_rule("none_failed_min_one_success", 3, two_of_three)[0]
-    assert skipped_by_rule("none_failed_min_one_success", 3, every)[0]
-    assert not skipped_by_rule("all_done", 3, every)[0] and not skipped_by_rule("none_failed", 3, every)[0]
-    assert not skipped_by_rule("all_skipped", 3, every)[0] and skipped_by_rule("all_skipped", 3, two_of_three)[0]
-    assert not skipped_by_rule(None, 0, none)[0]  # a first task is never skipped by a rule
+@pytest.mark.parametrize(("rule", "skipped_when"), [
+    # whether the task is skipped with 0, 1 and 3 of its 3 upstream tasks skipped, as Airflow 3's
+    # trigger_rule_dep.py decides in a run without failures
+    (None, (False, True, True)),  # all_success, Airflow's default
+    ("all_success", (False, True, True)),
+    ("none_skipped", (False, True, True)),
+    ("all_done_min_one_success", (False, True, True)),  # a skipped upstream task is not "done" for it
+    ("one_success", (False, False, True)),
+    ("none_failed_min_one_success", (False, False, True)),
+    ("one_done", (False, False, True)),  # done and neither failed nor succeeded: all skipped
+    ("all_done_setup_success", (False, False, True)),  # its upstream setups all skipped
+    ("all_failed", (True, True, True)),  # no failure to wait for
+    ("one_failed", (True, True, True)),
+    ("all_skipped", (True, True, False)),  # skipped as soon as one upstream task ran
+    ("all_done", (False, False, False)),
+    ("none_failed", (False, False, False)),
+    ("always", (False, False, False)),
+])
+def test_trigger_rules_of_a_run_without_failures(rule, skipped_when):
+    assert tuple(bool(v) for v in skipped_by_rule(rule, 3, np.array([0, 1, 3]))) == skipped_when
+    assert not skipped_by_rule(rule, 0, np.array([0]))[0]  # a first task is never skipped by a rule
 
 
 def test_a_dag_that_never_skips_is_forecast_exactly_as_without_patterns():
