@@ -26,7 +26,7 @@ from graphlib import CycleError, TopologicalSorter
 import numpy as np
 
 from orcai.detect.reasons import format_duration, format_ratio
-from orcai.forecast.branches import skip_masks
+from orcai.forecast.branches import SKIPPED_IF_ANY, skip_masks
 
 SAMPLES = 400
 DONE_STATES = ("success", "skipped", "upstream_failed", "removed")
@@ -157,7 +157,7 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
                        for u in upstream.get(t, ()) if u in tasks)}
     near = {t: w for t, w in (waits_now or {}).items() if t in next_up and w is not None and len(w) >= MIN_HISTORY}
     context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, {**(waits or {}), **near},
-                      slow_ratios(durations), typical_duration_s(durations), rng, samples)
+                      slow_ratios(durations), typical_duration_s(durations), rng, samples, trigger_rules or {})
     done = sum(1 for t in tasks.values() if t.state in DONE_STATES)
     progress = done / len(tasks) if tasks else 1.0
     if any(t.state in FAILED_STATES for t in tasks.values()):
@@ -172,7 +172,7 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     begins: dict[str, np.ndarray] = {}
     finish: dict[str, np.ndarray] = {}
     for task in order:
-        begins[task], finish[task] = _span(task, tasks[task], finish, context, skips[task])
+        begins[task], finish[task] = _span(task, tasks[task], finish, context, skips)
     if not finish:
         return RunForecast(now_ms, now_ms, progress, deadline_ms)
     end = np.column_stack([finish[t] for t in order]).max(axis=1)
@@ -207,6 +207,7 @@ class _Replay:
     fallback_s: float
     rng: np.random.Generator
     n: int
+    trigger_rules: dict[str, str | None]
 
 
 def _median_branch(end: np.ndarray, skips: dict[str, np.ndarray], order: list[str]) -> tuple[np.ndarray, set[str]]:
@@ -219,9 +220,9 @@ def _median_branch(end: np.ndarray, skips: dict[str, np.ndarray], order: list[st
 
 
 def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay,
-          skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+          skips: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """When `task` starts running and when it ends in each replay (epoch ms); in the replays
-    that `skip` it, it takes no time: it ends as it becomes ready (not before now)."""
+    that skip it (`skips`: task -> per replay), it takes no time (_skipped_at)."""
     if state.state in DONE_STATES:
         return np.full(r.n, float(state.start_ms or r.now_ms)), np.full(r.n, float(state.end_ms or r.now_ms))
     history = r.durations.get(task)
@@ -234,8 +235,23 @@ def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay
     waited = np.maximum(0.0, (r.now_ms - ready) / 1000)
     begin = np.maximum(ready + 1000 * _draw_lag(r.waits.get(task), waited, r.rng), r.now_ms)
     end = begin + 1000 * _draw(history, r.fallback_s, r.rng, r.n)  # drawn for every replay: the same draws as without skips
-    skipped_at = np.maximum(ready, r.now_ms)  # not decided yet: Airflow skips it from now on
-    return np.where(skip, skipped_at, begin), np.where(skip, skipped_at, end)
+    skipped_at = _skipped_at(task, ready, finish, r, skips)
+    return np.where(skips[task], skipped_at, begin), np.where(skips[task], skipped_at, end)
+
+
+def _skipped_at(task: str, ready: np.ndarray, finish: dict[str, np.ndarray], r: _Replay,
+                skips: dict[str, np.ndarray]) -> np.ndarray:
+    """When a task a replay skips is skipped: as it becomes ready (a branch not taken, as
+    its branch operator ends), but a task skipped as soon as one upstream task is (all_success,
+    none_skipped, all_done_min_one_success) when the first of its skipped upstream tasks
+    ends, without waiting for the others; not before now (not decided yet: Airflow skips it
+    from now on)."""
+    at = ready
+    if (r.trigger_rules.get(task) or "all_success") in SKIPPED_IF_ANY:
+        ends = [np.where(skips[p], finish[p], np.inf) for p in r.upstream.get(task, ()) if p in finish]
+        first = np.min(ends, axis=0) if ends else np.full(r.n, np.inf)
+        at = np.where(np.isfinite(first), first, ready)
+    return np.maximum(at, r.now_ms)
 
 
 def held_risk(previous: float | None, now: float | None) -> float | None:

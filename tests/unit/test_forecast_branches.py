@@ -144,3 +144,15 @@ def test_a_run_whose_median_replay_skips_every_task_left_is_forecast():
 def test_a_forecast_needs_one_replay_at_least():
     with pytest.raises(ValueError):
         forecast_run(NOW, {"t": TaskState(None)}, {}, {"t": np.full(5, 60.0)}, samples=0)
+
+
+def test_a_task_skipped_with_one_upstream_task_is_skipped_without_waiting_for_the_others():
+    """j (all_success) after x (a minute to go) and y (skipped now): Airflow skips j as y is
+    skipped, so z (none_failed), after j, starts now rather than when x ends."""
+    upstream = {"x": set(), "y": set(), "j": {"x", "y"}, "z": {"j"}}
+    tasks = {"x": TaskState("running", NOW - 10_000), "y": TaskState(None), "j": TaskState(None),
+             "z": TaskState(None)}
+    history = {"x": np.full(30, 70.0), "y": np.full(30, 5.0), "j": np.full(30, 5.0), "z": np.full(30, 300.0)}
+    patterns = [{"x": True, "y": False, "j": False, "z": True}] * 5
+    forecast = forecast_run(NOW, tasks, upstream, history, patterns=patterns, trigger_rules={"z": "none_failed"})
+    assert forecast.windows["z"] == (NOW, NOW + 300_000) and forecast.eta_p50 == NOW + 300_000
