@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orcai.config import Settings
+from orcai.forecast.branches import RAN_IF_SKIPPED_AFTER_MS
 from orcai.forecast.deadlines import deadline_at, deadline_spec
 from orcai.forecast.load import PoolTimeline, lags_like_now
 from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run, held_risk
@@ -161,7 +162,8 @@ class ForecastStage:
         since = now_ms - self.settings.detect_lookback_days * DAY_MS
         patterns: dict[str, list[dict[str, bool]]] = defaultdict(list)
         # in run order, so that a run's replays draw the same patterns cycle after cycle
-        for row in sorted(forecast_store.run_patterns(graph, dags, since), key=lambda r: r["run_id"]):
+        rows = forecast_store.run_patterns(graph, dags, since, RAN_IF_SKIPPED_AFTER_MS)
+        for row in sorted(rows, key=lambda r: r["run_id"]):
             # a mapped task with instances of both kinds ran
             patterns[row["dag_id"]].append({**{t: False for t in row.get("skipped") or ()},
                                             **{t: True for t in row.get("ran") or ()}})

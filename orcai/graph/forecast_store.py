@@ -42,18 +42,21 @@ def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[R
         {"dags": dag_ids, "since": since_ms})
 
 
-def run_patterns(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
+def run_patterns(graph: Graph, dag_ids: list[str], since_ms: int, ran_if_skipped_after_ms: int) -> list[Row]:
     """The DAGs' successful runs started since `since_ms`, each with the tasks that ran and
     those that were skipped (a branch not taken, a short-circuit): what a forecast draws
-    the tasks a branching run will skip from. A run only, not its task runs, per row."""
+    the tasks a branching run will skip from. A task skipped after running at least
+    `ran_if_skipped_after_ms` (a soft_fail sensor timing out) counts as ran: what a
+    forecast reads is whether it took time. A run only, not its task runs, per row."""
     return graph.read("""
         MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
         WHERE r.dag_id IN $dags AND r.state = 'success' AND r.start_date >= $since
               AND tr.state IN ['success', 'skipped']
-        WITH r, collect(DISTINCT CASE WHEN tr.state = 'success' THEN tr.task_id END) AS ran,
-             collect(DISTINCT CASE WHEN tr.state = 'skipped' THEN tr.task_id END) AS skipped
+        WITH r, tr, tr.state = 'success' OR coalesce(tr.end_date - tr.start_date >= $late, false) AS took_time
+        WITH r, collect(DISTINCT CASE WHEN took_time THEN tr.task_id END) AS ran,
+             collect(DISTINCT CASE WHEN NOT took_time THEN tr.task_id END) AS skipped
         RETURN r.dag_id AS dag_id, r.run_id AS run_id, ran, skipped""",
-        {"dags": dag_ids, "since": since_ms})
+        {"dags": dag_ids, "since": since_ms, "late": ran_if_skipped_after_ms})
 
 
 def pool_spans(graph: Graph, pools: list[str], since_ms: int) -> list[Row]:

@@ -222,7 +222,7 @@ def test_a_branching_run_is_forecast_from_the_branches_its_past_runs_took(graph,
     load_dag_runs(graph, runs)
     load_task_runs(graph, task_runs)
     patterns = {row["run_id"]: (sorted(row["ran"]), sorted(row["skipped"]))
-                for row in forecast_store.run_patterns(graph, ["branchy"], now - DAY_MS)}
+                for row in forecast_store.run_patterns(graph, ["branchy"], now - DAY_MS, 1000)}
     assert patterns["r0"] == (["done", "pick", "slow"], ["fast"]) and patterns["r5"] == (["done", "fast", "pick"], ["slow"])
     assert "now" not in patterns  # a run still going shows no finished pattern
     stage = ForecastStage(load_settings(graph_uri=graph_uri))
@@ -239,3 +239,24 @@ def test_a_branching_run_is_forecast_from_the_branches_its_past_runs_took(graph,
     stage.run(graph, now + 1_000)
     decided = forecast()
     assert decided["p80"] < now + 5 * MIN and set(json.loads(decided["windows"])) == {"fast", "done"}
+
+
+def test_a_task_that_skipped_itself_after_running_a_while_counts_as_ran(graph):
+    """A soft_fail sensor timing out after 10 min is skipped, but the run waited for it:
+    the pattern a forecast draws says it ran; skipped at once, it was skipped."""
+    now = int(time.time() * 1000)
+    load_dags(graph, [DagRecord("sensing", is_paused=False)])
+    load_tasks(graph, ["sensing"], [TaskRecord("sensing", "wait", downstream_task_ids=("load",)),
+                                    TaskRecord("sensing", "load")])
+    runs, task_runs = [], []
+    for run_id, waited in (("late", 10 * MIN), ("at_once", 0)):
+        start = now - 60 * MIN
+        runs.append(DagRunRecord("sensing", run_id, "success", start_date=start, end_date=start + waited + 1_000))
+        task_runs += [TaskRunRecord("sensing", run_id, "wait", -1, "skipped", start_date=start, end_date=start + waited),
+                      TaskRunRecord("sensing", run_id, "load", -1, "skipped", start_date=start + waited,
+                                    end_date=start + waited)]
+    load_dag_runs(graph, runs)
+    load_task_runs(graph, task_runs)
+    patterns = {row["run_id"]: (sorted(row["ran"]), sorted(row["skipped"]))
+                for row in forecast_store.run_patterns(graph, ["sensing"], now - DAY_MS, 1000)}
+    assert patterns == {"late": (["wait"], ["load"]), "at_once": ([], ["load", "wait"])}

@@ -156,3 +156,8 @@ def test_a_task_skipped_with_one_upstream_task_is_skipped_without_waiting_for_th
     patterns = [{"x": True, "y": False, "j": False, "z": True}] * 5
     forecast = forecast_run(NOW, tasks, upstream, history, patterns=patterns, trigger_rules={"z": "none_failed"})
     assert forecast.windows["z"] == (NOW, NOW + 300_000) and forecast.eta_p50 == NOW + 300_000
+
+
+def test_a_task_of_this_run_that_skipped_itself_after_a_while_shows_as_ran():
+    states = {"sensor": TaskState("skipped", NOW - 600_000, NOW), "branch_not_taken": TaskState("skipped", NOW, NOW)}
+    assert shown_by_run(states) == {"sensor": True, "branch_not_taken": False}
