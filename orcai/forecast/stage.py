@@ -38,8 +38,9 @@ class ForecastReport:
 
 def task_states(rows: list[dict]) -> dict[str, TaskState]:
     """Task instances of one run -> one state per task (a mapped task: all its instances):
-    failed if any failed, done when all are done (skipped when all were skipped), running
-    from its first start; scheduled or queued (bound to run) before it starts."""
+    failed if any failed, done when all are done (skipped when all were skipped or removed,
+    one at least skipped), running from its first start; scheduled or queued (bound to run)
+    before it starts."""
     grouped: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         grouped[row["task_id"]].append(row)
@@ -51,7 +52,9 @@ def task_states(rows: list[dict]) -> dict[str, TaskState]:
             states[task_id] = TaskState("failed", min(starts, default=None), None)
         elif all(k in DONE_STATES for k in kinds):
             ends = [i["end_date"] for i in instances if i.get("end_date") is not None]
-            done = "skipped" if all(k == "skipped" for k in kinds) else "success"
+            # a mapped task's removed instances (its input shrank) neither ran nor skipped
+            skipped = "skipped" in kinds and all(k in ("skipped", "removed") for k in kinds)
+            done = "skipped" if skipped else "success"
             states[task_id] = TaskState(done, min(starts, default=None), max(ends, default=None))
         elif any(k in RUNNING_STATES for k in kinds) and starts:
             states[task_id] = TaskState("running", min(starts), None)

@@ -161,3 +161,11 @@ def test_a_task_skipped_with_one_upstream_task_is_skipped_without_waiting_for_th
 def test_a_task_of_this_run_that_skipped_itself_after_a_while_shows_as_ran():
     states = {"sensor": TaskState("skipped", NOW - 600_000, NOW), "branch_not_taken": TaskState("skipped", NOW, NOW)}
     assert shown_by_run(states) == {"sensor": True, "branch_not_taken": False}
+
+
+def test_a_mapped_task_whose_instances_were_all_skipped_or_removed_was_skipped():
+    rows = [{"task_id": "m", "map_index": 0, "state": "skipped", "start_date": NOW, "end_date": NOW},
+            {"task_id": "m", "map_index": 1, "state": "removed"},
+            {"task_id": "gone", "map_index": 0, "state": "removed"}]
+    states = task_states(rows)
+    assert states["m"].state == "skipped" and states["gone"].state == "success"
