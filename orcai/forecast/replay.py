@@ -26,7 +26,7 @@ from graphlib import CycleError, TopologicalSorter
 import numpy as np
 
 from orcai.detect.reasons import format_duration, format_ratio
-from orcai.forecast.branches import SKIPPED_IF_ANY, skip_masks
+from orcai.forecast.branches import SKIPPED_IF_ANY, shown_by_run, skip_masks
 
 SAMPLES = 400
 DONE_STATES = ("success", "skipped", "upstream_failed", "removed")
@@ -46,7 +46,7 @@ class TaskState:
 class RunForecast:
     eta_p50: int | None  # epoch ms; None when the run cannot finish well (a task failed)
     eta_p80: int | None
-    progress: float  # share of the run's tasks that are done (of those it will not skip)
+    progress: float  # share of the run's tasks that are done, of those it has not skipped and will not skip
     deadline: int | None = None
     breach_risk: float | None = None  # share of replays ending after the deadline
     watch_task: str | None = None  # the task whose end most often decides the run's end
@@ -158,10 +158,9 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     near = {t: w for t, w in (waits_now or {}).items() if t in next_up and w is not None and len(w) >= MIN_HISTORY}
     context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, {**(waits or {}), **near},
                       slow_ratios(durations), typical_duration_s(durations), rng, samples, trigger_rules or {})
-    done = sum(1 for t in tasks.values() if t.state in DONE_STATES)
-    progress = done / len(tasks) if tasks else 1.0
+    skipped_already = {t for t, ran in shown_by_run(tasks).items() if not ran}
     if any(t.state in FAILED_STATES for t in tasks.values()):
-        return RunForecast(None, None, progress, deadline_ms, watch_reason="a task failed")
+        return RunForecast(None, None, _progress(tasks, skipped_already), deadline_ms, watch_reason="a task failed")
     try:
         order = list(TopologicalSorter({t: upstream.get(t, set()) & tasks.keys() for t in tasks}).static_order())
     except CycleError:
@@ -174,17 +173,13 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     for task in order:
         begins[task], finish[task] = _span(task, tasks[task], finish, context, skips)
     if not finish:
-        return RunForecast(now_ms, now_ms, progress, deadline_ms)
+        return RunForecast(now_ms, now_ms, 1.0, deadline_ms)
     end = np.column_stack([finish[t] for t in order]).max(axis=1)
     if close_s is not None and len(close_s) >= MIN_HISTORY:
         end = end + 1000 * rng.choice(close_s, size=samples)
     end = np.maximum(end, now_ms)  # a run still going ends no earlier than now
     alike, skipped = _median_branch(end, skips, order)
-    # the tasks the median replay will skip are not work left: a run down its short branch
-    # with only its join to go is nearly done, not halfway
-    to_skip = sum(1 for t in skipped if tasks[t].state not in DONE_STATES)
-    # a run whose every task left is skipped has nothing left to do
-    progress = done / (len(tasks) - to_skip) if len(tasks) > to_skip else 1.0
+    progress = _progress(tasks, skipped | skipped_already)
     windows = {t: (int(np.median(begins[t][alike])), int(np.median(finish[t][alike]))) for t in order
                if tasks[t].state not in DONE_STATES and t not in skipped}
     watch = watch_task(critical_path({t: f[alike] for t, f in finish.items()}, upstream, skipped),
@@ -193,6 +188,14 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     risk = None if deadline_ms is None else float((end > deadline_ms).mean())
     reason = _watch_reason(watch, tasks[watch], now_ms, durations.get(watch)) if watch else ""
     return RunForecast(p50, p80, progress, deadline_ms, risk, watch, reason, end, windows)
+
+
+def _progress(tasks: dict[str, TaskState], skipped: set[str]) -> float:
+    """The share of the run's tasks that are done, of those it does not skip: a skipped
+    task is no work, done or to do (a run down its short branch with only its join to go is
+    nearly done, not halfway); a run with no work left is done."""
+    counted = [state for task, state in tasks.items() if task not in skipped]
+    return sum(state.state in DONE_STATES for state in counted) / len(counted) if counted else 1.0
 
 
 @dataclass(frozen=True)

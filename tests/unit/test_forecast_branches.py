@@ -41,7 +41,7 @@ def test_a_run_that_took_the_short_branch_is_not_forecast_to_run_the_long_one():
     assert NOW + 110_000 <= forecast.eta_p50 <= forecast.eta_p80 <= NOW + 120_000
     assert "b2" not in forecast.windows and set(forecast.windows) == {"a", "a2", "join"}
     assert forecast.watch_task in {"a", "a2", "join"}
-    assert forecast.progress == 2 / 5  # branch and b done; b2 will be skipped, so a, a2 and join are left
+    assert forecast.progress == 1 / 4  # branch done; a, a2 and join left; b skipped and b2 will be: no work
 
 
 def test_before_the_branch_decides_each_replay_takes_one_branch_as_often_as_past_runs_did():
@@ -169,3 +169,10 @@ def test_a_mapped_task_whose_instances_were_all_skipped_or_removed_was_skipped()
             {"task_id": "gone", "map_index": 0, "state": "removed"}]
     states = task_states(rows)
     assert states["m"].state == "skipped" and states["gone"].state == "success"
+
+
+def test_progress_leaves_skipped_tasks_out_when_a_task_failed_too():
+    tasks = {"a": TaskState("success", NOW - 2_000, NOW - 1_000), "b": TaskState("skipped", NOW - 1_000, NOW - 1_000),
+             "c": TaskState("failed", NOW - 1_000, NOW)}
+    forecast = forecast_run(NOW, tasks, {"b": {"a"}, "c": {"a"}}, {})
+    assert forecast.eta_p50 is None and forecast.progress == 1 / 2  # a of a and c; b is no work
