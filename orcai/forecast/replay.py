@@ -11,8 +11,9 @@ The run ends when its last task does, plus one of the DAG's
 usual close lags (Airflow marks a run done a moment after its last task), and not before
 now. The p50 and p80 of those endings are the ETA band; the share of endings after the
 deadline is the breach risk; on the chain of tasks that decides the end, the one running
-furthest past its usual time is the one to watch (read from the replays that take the
-median replay's branch, so never a task it skips).
+furthest past its usual time is the one to watch (along the median replay's branch, so
+never a task it skips; each task's times, as its Gantt window, read from the replays that
+run it).
 
 Deadlines (a `deadline:` tag or param, or the `ORCAI_DEADLINES` setting) are read in
 deadlines.py.
@@ -178,11 +179,14 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     if close_s is not None and len(close_s) >= MIN_HISTORY:
         end = end + 1000 * rng.choice(close_s, size=samples)
     end = np.maximum(end, now_ms)  # a run still going ends no earlier than now
-    alike, skipped = _median_branch(end, skips, order)
+    skipped = _median_skips(end, skips, order)
     progress = _progress(tasks, skipped | skipped_already)
-    windows = {t: (int(np.median(begins[t][alike])), int(np.median(finish[t][alike]))) for t in order
-               if tasks[t].state not in DONE_STATES and t not in skipped}
-    watch = watch_task(critical_path({t: f[alike] for t, f in finish.items()}, upstream, skipped),
+    # each task's times over the replays that run it: with several independent skips
+    # (short-circuits) few replays skip exactly what the median replay skips
+    ran = {t: ~skips[t] for t in order if t not in skipped}
+    windows = {t: (int(np.median(begins[t][ran[t]])), int(np.median(finish[t][ran[t]]))) for t in ran
+               if tasks[t].state not in DONE_STATES}
+    watch = watch_task(critical_path({t: finish[t][ran[t]] for t in ran}, upstream, skipped),
                        tasks, now_ms, durations)
     p50, p80 = (int(v) for v in np.quantile(end, [0.5, 0.8]))
     risk = None if deadline_ms is None else float((end > deadline_ms).mean())
@@ -213,13 +217,11 @@ class _Replay:
     trigger_rules: dict[str, str | None]
 
 
-def _median_branch(end: np.ndarray, skips: dict[str, np.ndarray], order: list[str]) -> tuple[np.ndarray, set[str]]:
-    """The replays that skip the same tasks as the median replay (by end), and those tasks:
-    the branch the Gantt and the task to watch are read from, so neither is ever a task
-    that replay skips."""
-    matrix = np.column_stack([skips[t] for t in order])
-    median = matrix[int(np.argsort(end, kind="stable")[len(end) // 2])]
-    return (matrix == median).all(axis=1), {t for t, skip in zip(order, median) if skip}
+def _median_skips(end: np.ndarray, skips: dict[str, np.ndarray], order: list[str]) -> set[str]:
+    """The tasks the median replay (by end) skips: its branch, which the Gantt and the task
+    to watch are read from, so neither is ever a task it skips."""
+    median = int(np.argsort(end, kind="stable")[len(end) // 2])
+    return {t for t in order if skips[t][median]}
 
 
 def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay,

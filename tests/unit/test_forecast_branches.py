@@ -176,3 +176,17 @@ def test_progress_leaves_skipped_tasks_out_when_a_task_failed_too():
              "c": TaskState("failed", NOW - 1_000, NOW)}
     forecast = forecast_run(NOW, tasks, {"b": {"a"}, "c": {"a"}}, {})
     assert forecast.eta_p50 is None and forecast.progress == 1 / 2  # a of a and c; b is no work
+
+
+def test_a_tasks_window_is_read_from_every_replay_that_runs_it():
+    """Six independent short-circuits, each skipping its task in half the past runs: few
+    replays skip exactly what the median replay skips; w's window is read from all of them,
+    as in a forecast of a DAG that never skips."""
+    gates = [f"d{i}" for i in range(6)]
+    upstream = {t: set() for t in ["w", *gates]}
+    tasks = {t: TaskState(None) for t in upstream}
+    history = {"w": np.random.default_rng(3).lognormal(np.log(300), 0.5, 200), **{g: np.full(30, 5.0) for g in gates}}
+    patterns = [{"w": True, **{g: bool(bits >> i & 1) for i, g in enumerate(gates)}} for bits in range(64)]
+    plain = forecast_run(NOW, tasks, upstream, history)
+    patterned = forecast_run(NOW, tasks, upstream, history, patterns=patterns)
+    assert patterned.windows["w"] == plain.windows["w"]
