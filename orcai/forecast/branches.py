@@ -15,8 +15,13 @@ task runs, as it did before branches were forecast.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # replay.py imports this module
+    from orcai.forecast.replay import TaskState
 
 MIN_PATTERNS = 3  # past runs needed before their patterns are drawn from
 UNKNOWN, SKIPPED, RAN = -1, 0, 1
@@ -37,9 +42,9 @@ SKIPPED_ALWAYS = ("all_failed", "one_failed")  # they wait for a failure: skippe
 SKIPPED_IF_ANY_RAN = ("all_skipped",)  # skipped as soon as one upstream task ran
 
 
-def shown_by_run(states: dict[str, object]) -> dict[str, bool]:
+def shown_by_run(states: dict[str, TaskState]) -> dict[str, bool]:
     """What the run already shows, task -> ran (False: skipped, at once); tasks not decided
-    yet (no state, not started) are left out. `states`: task -> TaskState."""
+    yet (no state, not started) are left out."""
     return {task: state.state != "skipped" or _skipped_late(state.start_ms, state.end_ms)
             for task, state in states.items() if state.state is not None or state.start_ms is not None}
 
@@ -48,31 +53,41 @@ def _skipped_late(start_ms: int | None, end_ms: int | None) -> bool:
     return start_ms is not None and end_ms is not None and end_ms - start_ms >= RAN_IF_SKIPPED_AFTER_MS
 
 
-def pattern_matrix(patterns: list[dict[str, bool]], order: list[str]) -> np.ndarray:
-    """Past runs' patterns (task -> ran) as rows of RAN / SKIPPED / UNKNOWN over `order`."""
-    matrix = np.full((len(patterns), len(order)), UNKNOWN, dtype=np.int8)
-    for row, pattern in enumerate(patterns):
-        for col, task in enumerate(order):
-            if task in pattern:
-                matrix[row, col] = RAN if pattern[task] else SKIPPED
-    return matrix
+@dataclass(frozen=True)
+class PastPatterns:
+    """A DAG's past runs' patterns, read once per DAG per cycle and shared by its runs'
+    forecasts: the distinct patterns (a DAG has a few, one per branch taken, however many
+    runs the lookback holds) as rows of RAN / SKIPPED / UNKNOWN, one column per task, and
+    how many past runs had each."""
+    columns: dict[str, int]
+    matrix: np.ndarray
+    counts: np.ndarray
+    runs: int
+
+    @classmethod
+    def of(cls, patterns: list[dict[str, bool]]) -> "PastPatterns":
+        """`patterns`: past runs, each task -> ran (False: skipped); distinct ones in the
+        order first seen, so that a run's replays draw the same ones cycle after cycle."""
+        counts = Counter(frozenset(pattern.items()) for pattern in patterns)
+        columns = {task: col for col, task in enumerate(sorted({task for pattern in patterns for task in pattern}))}
+        matrix = np.full((len(counts), len(columns)), UNKNOWN, dtype=np.int8)
+        for row, pattern in enumerate(counts):
+            for task, ran in pattern:
+                matrix[row, columns[task]] = RAN if ran else SKIPPED
+        return cls(columns, matrix, np.asarray(list(counts.values()), dtype=float), len(patterns))
+
+    def agreeing(self, shown: dict[str, bool]) -> np.ndarray:
+        """Indexes of the distinct patterns that agree with every task this run has decided
+        (a task the past run did not have agrees with anything)."""
+        ok = np.ones(len(self.matrix), dtype=bool)
+        for task, ran in shown.items():
+            if task in self.columns:
+                column = self.matrix[:, self.columns[task]]
+                ok &= (column == UNKNOWN) | (column == (RAN if ran else SKIPPED))
+        return np.flatnonzero(ok)
 
 
-def agreeing(matrix: np.ndarray, order: list[str], shown: dict[str, bool]) -> np.ndarray:
-    """Indexes of the past runs whose pattern agrees with every task this run has decided
-    (a task the past run did not have agrees with anything)."""
-    ok = np.ones(len(matrix), dtype=bool)
-    for col, task in enumerate(order):
-        if task in shown:
-            ok &= (matrix[:, col] == UNKNOWN) | (matrix[:, col] == (RAN if shown[task] else SKIPPED))
-    return np.flatnonzero(ok)
-
-
-def _distinct(patterns: list[dict[str, bool]]) -> tuple[list[dict[str, bool]], np.ndarray]:
-    """The distinct patterns (in the order first seen) and how many past runs had each: a
-    DAG has a few (one per branch taken), however many runs the lookback holds."""
-    counts = Counter(frozenset(pattern.items()) for pattern in patterns)
-    return [dict(pattern) for pattern in counts], np.asarray(list(counts.values()), dtype=float)
+NO_PATTERNS = PastPatterns({}, np.empty((0, 0), dtype=np.int8), np.empty(0), 0)
 
 
 def skipped_by_rule(rule: str | None, upstream_count: int, skipped_count: np.ndarray) -> np.ndarray:
@@ -92,26 +107,26 @@ def skipped_by_rule(rule: str | None, upstream_count: int, skipped_count: np.nda
     return np.zeros(len(skipped_count), dtype=bool)
 
 
-def skip_masks(order: list[str], states: dict[str, object], upstream: dict[str, set[str]],
-               patterns: list[dict[str, bool]], trigger_rules: dict[str, str | None],
+def skip_masks(order: list[str], states: dict[str, TaskState], upstream: dict[str, set[str]],
+               patterns: PastPatterns, trigger_rules: dict[str, str | None],
                rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """Per task (in topological `order`), which of the `n` replays skip it. `patterns`: the
-    DAG's past runs, each task -> ran (False: skipped)."""
+    """Per task (in topological `order`), which of the `n` replays skip it."""
     shown = shown_by_run(states)
-    distinct, counts = _distinct(patterns)
-    matrix = pattern_matrix(distinct, order)
-    pool = agreeing(matrix, order, shown) if len(patterns) >= MIN_PATTERNS else np.empty(0, dtype=int)
+    pool = patterns.agreeing(shown) if patterns.runs >= MIN_PATTERNS else np.empty(0, dtype=int)
+    drawn = None
     if len(pool):
-        drawn = matrix[rng.choice(pool, size=n, p=counts[pool] / counts[pool].sum())]
-    else:
-        drawn = np.full((n, len(order)), UNKNOWN, dtype=np.int8)
+        drawn = patterns.matrix[rng.choice(pool, size=n, p=patterns.counts[pool] / patterns.counts[pool].sum())]
     masks: dict[str, np.ndarray] = {}
-    for col, task in enumerate(order):
+    for task in order:
         if task in shown:
             masks[task] = np.full(n, not shown[task])
             continue
         parents = [p for p in upstream.get(task, ()) if p in masks]
         skipped_count = np.sum([masks[p] for p in parents], axis=0) if parents else np.zeros(n, dtype=int)
         by_rule = skipped_by_rule(trigger_rules.get(task), len(parents), skipped_count)
-        masks[task] = np.where(drawn[:, col] == UNKNOWN, by_rule, drawn[:, col] == SKIPPED)
+        column = patterns.columns.get(task)
+        if drawn is None or column is None:
+            masks[task] = by_rule
+        else:
+            masks[task] = np.where(drawn[:, column] == UNKNOWN, by_rule, drawn[:, column] == SKIPPED)
     return masks

@@ -27,7 +27,7 @@ from graphlib import CycleError, TopologicalSorter
 import numpy as np
 
 from orcai.detect.reasons import format_duration, format_ratio
-from orcai.forecast.branches import SKIPPED_IF_ANY, shown_by_run, skip_masks
+from orcai.forecast.branches import NO_PATTERNS, SKIPPED_IF_ANY, PastPatterns, shown_by_run, skip_masks
 
 SAMPLES = 400
 DONE_STATES = ("success", "skipped", "upstream_failed", "removed")
@@ -137,7 +137,7 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
                  durations: dict[str, np.ndarray], waits: dict[str, np.ndarray] | None = None,
                  deadline_ms: int | None = None, samples: int = SAMPLES, seed: int = 0,
                  run_start_ms: int | None = None, close_s: np.ndarray | None = None,
-                 waits_now: dict[str, np.ndarray] | None = None, patterns: list[dict[str, bool]] | None = None,
+                 waits_now: dict[str, np.ndarray] | None = None, patterns: PastPatterns | list[dict[str, bool]] | None = None,
                  trigger_rules: dict[str, str | None] | None = None) -> RunForecast:
     """Forecast one run. `tasks`: every task id of the DAG with its state in this run (no
     state: not started); `upstream`: task id -> direct upstream task ids; `durations` /
@@ -147,7 +147,8 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     `waits_now`: task id -> its past start lags when its pool was about as busy as now
     (load.lags_like_now), used for the tasks to start next: those whose upstream tasks are
     all done or running (the load now says little about a task due hours from now);
-    `patterns`: the DAG's earlier runs, each task id -> whether it ran (False: skipped), and
+    `patterns`: the DAG's earlier runs, each task id -> whether it ran (False: skipped), or
+    those built once for all the DAG's runs (branches.PastPatterns), and
     `trigger_rules`: task id -> its trigger rule, which decide the tasks each replay skips
     (branches.py): a skipped task takes no time."""
     if samples < 1:
@@ -167,7 +168,9 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     except CycleError:
         order = sorted(tasks)
     # its own generator: a DAG that never skips draws its durations exactly as before
-    skips = skip_masks(order, tasks, upstream, patterns or [], trigger_rules or {},
+    if isinstance(patterns, list):
+        patterns = PastPatterns.of(patterns)
+    skips = skip_masks(order, tasks, upstream, patterns or NO_PATTERNS, trigger_rules or {},
                        np.random.default_rng((seed, 1)), samples)
     begins: dict[str, np.ndarray] = {}
     finish: dict[str, np.ndarray] = {}

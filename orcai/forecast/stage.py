@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orcai.config import Settings
-from orcai.forecast.branches import RAN_IF_SKIPPED_AFTER_MS
+from orcai.forecast.branches import RAN_IF_SKIPPED_AFTER_MS, PastPatterns
 from orcai.forecast.deadlines import deadline_at, deadline_spec
 from orcai.forecast.load import PoolTimeline, lags_like_now
 from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run, held_risk
@@ -159,18 +159,19 @@ class ForecastStage:
                 upstream[dag][_task_id(dag, edge["task"])].add(_task_id(dag, edge["upstream"]))
         return tasks, upstream, rules
 
-    def _patterns(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, list[dict[str, bool]]]:
-        """Per DAG, its successful runs of the lookback (as for durations, so the read does not
-        grow with history), each task id -> whether it ran (False: it was skipped)."""
+    def _patterns(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, PastPatterns]:
+        """Per DAG, its successful runs of the lookback (as for durations), each task id ->
+        whether it ran (False: it was skipped), built once for all its runs' forecasts."""
         since = now_ms - self.settings.detect_lookback_days * DAY_MS
         patterns: dict[str, list[dict[str, bool]]] = defaultdict(list)
-        # in run order, so that a run's replays draw the same patterns cycle after cycle
         rows = forecast_store.run_patterns(graph, dags, since, RAN_IF_SKIPPED_AFTER_MS)
+        # sorted, as the graph returns them in no set order, so that a run's replays draw
+        # the same patterns cycle after cycle
         for row in sorted(rows, key=lambda r: r["run_id"]):
             # a mapped task with instances of both kinds ran
             patterns[row["dag_id"]].append({**{t: False for t in row.get("skipped") or ()},
                                             **{t: True for t in row.get("ran") or ()}})
-        return patterns
+        return {dag: PastPatterns.of(runs) for dag, runs in patterns.items()}
 
     def _history(self, graph: Graph, dags: list[str], now_ms: int) -> "History":
         since = now_ms - self.settings.detect_lookback_days * DAY_MS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orcai.forecast.branches import shown_by_run, skip_masks, skipped_by_rule
+from orcai.forecast.branches import PastPatterns, shown_by_run, skip_masks, skipped_by_rule
 from orcai.forecast.replay import TaskState, critical_path, forecast_run
 from orcai.forecast.stage import task_states
 
@@ -47,7 +47,7 @@ def test_a_run_that_took_the_short_branch_is_not_forecast_to_run_the_long_one():
 def test_before_the_branch_decides_each_replay_takes_one_branch_as_often_as_past_runs_did():
     tasks = state(branch=TaskState("running", NOW - 1_000))
     patterns = [took("a")] * 15 + [took("b")] * 5  # a in three runs of four
-    masks = skip_masks(ORDER, tasks, BRANCHED, patterns, RULES, np.random.default_rng(0), 2000)
+    masks = skip_masks(ORDER, tasks, BRANCHED, PastPatterns.of(patterns), RULES, np.random.default_rng(0), 2000)
     assert (masks["a"] != masks["b"]).all() and (masks["a"] == masks["a2"]).all()  # one branch, never both
     assert 0.70 <= masks["b"].mean() <= 0.80 and not masks["join"].any()
     forecast = forecast_run(NOW, tasks, BRANCHED, durations(), patterns=patterns, trigger_rules=RULES)
@@ -63,7 +63,7 @@ def test_only_past_runs_that_agree_with_the_run_so_far_are_drawn():
                 {"pick": True, "x": False, "y": False, "z": True}] * 4
     tasks = {"pick": TaskState("success", NOW - 5_000, NOW - 4_000), "x": TaskState(None),
              "y": TaskState("skipped", NOW - 4_000, NOW - 4_000), "z": TaskState(None)}
-    masks = skip_masks(order, tasks, upstream, patterns, {}, np.random.default_rng(1), 500)
+    masks = skip_masks(order, tasks, upstream, PastPatterns.of(patterns), {}, np.random.default_rng(1), 500)
     assert masks["x"].all() and not masks["z"].any()  # the only past runs that skipped y
 
 
@@ -73,7 +73,7 @@ def test_with_no_past_run_like_this_one_skips_spread_by_trigger_rule():
     tasks = state(branch=TaskState("success", NOW - 20_000, NOW - 15_000), b=TaskState("running", NOW - 10_000),
                   a=TaskState("skipped", NOW - 15_000, NOW - 15_000))
     for patterns in ([took("a")] * 10, [took("b")] * 2):  # none agree; too few to draw from
-        masks = skip_masks(ORDER, tasks, BRANCHED, patterns, RULES, np.random.default_rng(2), 100)
+        masks = skip_masks(ORDER, tasks, BRANCHED, PastPatterns.of(patterns), RULES, np.random.default_rng(2), 100)
         assert masks["a2"].all() and not masks["b2"].any() and not masks["join"].any()
     forecast = forecast_run(NOW, tasks, BRANCHED, durations(long_s=60.0), patterns=[took("a")] * 10,
                             trigger_rules=RULES)
@@ -190,3 +190,16 @@ def test_a_tasks_window_is_read_from_every_replay_that_runs_it():
     plain = forecast_run(NOW, tasks, upstream, history)
     patterned = forecast_run(NOW, tasks, upstream, history, patterns=patterns)
     assert patterned.windows["w"] == plain.windows["w"]
+
+
+def test_a_dags_past_patterns_built_once_serve_each_of_its_runs_as_the_runs_themselves():
+    """The stage builds a DAG's PastPatterns once a cycle; each run's forecast only picks
+    the agreeing ones and draws: the same forecast as from the past runs themselves."""
+    patterns = [took("a")] * 15 + [took("b")] * 5
+    built = PastPatterns.of(patterns)
+    assert built.runs == 20 and sorted(built.counts) == [5.0, 15.0]
+    for tasks in (state(branch=TaskState("running", NOW - 1_000)),
+                  state(branch=TaskState("success", NOW - 20_000, NOW - 15_000), b=TaskState("skipped", NOW, NOW))):
+        once = forecast_run(NOW, tasks, BRANCHED, durations(), patterns=built, trigger_rules=RULES)
+        listed = forecast_run(NOW, tasks, BRANCHED, durations(), patterns=patterns, trigger_rules=RULES)
+        assert np.array_equal(once.samples, listed.samples) and once.windows == listed.windows
