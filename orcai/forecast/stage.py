@@ -109,9 +109,8 @@ class ForecastStage:
         dags = sorted({run["dag_id"] for run in runs})
         tasks, upstream, rules = self._structure(graph, dags)
         history = self._history(graph, dags, now_ms)
-        patterns = self._patterns(graph, dags, now_ms)
+        patterns, closes = self._past_runs(graph, dags, now_ms)
         durations, waits = history.durations, history.waits
-        closes = self._close_lags(graph, dags, now_ms)
         load_now = forecast_store.pool_load_now(graph)
         instances: dict[str, list[dict]] = defaultdict(list)
         for row in run_store.task_runs_of(graph, [run["key"] for run in runs]):
@@ -159,19 +158,26 @@ class ForecastStage:
                 upstream[dag][_task_id(dag, edge["task"])].add(_task_id(dag, edge["upstream"]))
         return tasks, upstream, rules
 
-    def _patterns(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, PastPatterns]:
-        """Per DAG, its successful runs of the lookback (as for durations), each task id ->
-        whether it ran (False: it was skipped), built once for all its runs' forecasts."""
+    def _past_runs(self, graph: Graph, dags: list[str], now_ms: int) -> tuple[dict[str, PastPatterns],
+                                                                               dict[str, np.ndarray]]:
+        """Per DAG, from its successful runs of the lookback (as for durations): which tasks
+        each ran (False: it was skipped), built once for all its runs' forecasts, and its
+        close lags (seconds from the last task's end to the run's)."""
         since = now_ms - self.settings.detect_lookback_days * DAY_MS
         patterns: dict[str, list[dict[str, bool]]] = defaultdict(list)
-        rows = forecast_store.run_patterns(graph, dags, since, RAN_IF_SKIPPED_AFTER_MS)
+        closes: dict[str, list[float]] = defaultdict(list)
         # sorted, as the graph returns them in no set order, so that a run's replays draw
-        # the same patterns cycle after cycle
-        for row in sorted(rows, key=lambda r: r["run_id"]):
-            # a mapped task with instances of both kinds ran
-            patterns[row["dag_id"]].append({**{t: False for t in row.get("skipped") or ()},
-                                            **{t: True for t in row.get("ran") or ()}})
-        return {dag: PastPatterns.of(runs) for dag, runs in patterns.items()}
+        # the same patterns and lags cycle after cycle
+        for row in sorted(forecast_store.past_runs(graph, dags, since, RAN_IF_SKIPPED_AFTER_MS),
+                          key=lambda r: (r["dag_id"], r["run_id"])):
+            if row.get("close_s") is not None:
+                closes[row["dag_id"]].append(max(0.0, float(row["close_s"])))
+            if row.get("ran") or row.get("skipped"):
+                # a mapped task with instances of both kinds ran
+                patterns[row["dag_id"]].append({**{t: False for t in row.get("skipped") or ()},
+                                                **{t: True for t in row.get("ran") or ()}})
+        return ({dag: PastPatterns.of(runs) for dag, runs in patterns.items()},
+                {dag: np.asarray(values) for dag, values in closes.items()})
 
     def _history(self, graph: Graph, dags: list[str], now_ms: int) -> "History":
         since = now_ms - self.settings.detect_lookback_days * DAY_MS
@@ -203,10 +209,3 @@ class ForecastStage:
         as_arrays = lambda by_dag: defaultdict(dict, {dag: {t: np.asarray(v, dtype=float) for t, v in per_task.items()}
                                                       for dag, per_task in by_dag.items()})
         return History(as_arrays(runs), as_arrays(waits), as_arrays(loads), pool_of)
-
-    def _close_lags(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, np.ndarray]:
-        since = now_ms - self.settings.detect_lookback_days * DAY_MS
-        lags: dict[str, list[float]] = defaultdict(list)
-        for row in forecast_store.close_lags(graph, dags, since):
-            lags[row["dag_id"]].append(max(0.0, float(row["close_s"])))
-        return {dag: np.asarray(values) for dag, values in lags.items()}

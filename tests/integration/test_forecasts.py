@@ -109,7 +109,7 @@ def test_a_dags_deadline_param_and_the_lags_around_its_tasks(graph, graph_uri):
     lags = sorted((row["task_id"], row["lag_s"]) for row in forecast_store.success_durations(graph, ["report"], start))
     # the run going now: its extract started with the run
     assert lags == [("extract", 0.0), ("extract", 10.0), ("publish", 10.0), ("transform", 10.0)]
-    closes = {row["close_s"] for row in forecast_store.close_lags(graph, ["report"], start)}
+    closes = {row["close_s"] for row in forecast_store.past_runs(graph, ["report"], start, 1000)}
     assert closes == {3.0}
 
     # an admin's deadline on the Runs page wins over the param; only an admin may set one
@@ -222,7 +222,7 @@ def test_a_branching_run_is_forecast_from_the_branches_its_past_runs_took(graph,
     load_dag_runs(graph, runs)
     load_task_runs(graph, task_runs)
     patterns = {row["run_id"]: (sorted(row["ran"]), sorted(row["skipped"]))
-                for row in forecast_store.run_patterns(graph, ["branchy"], now - DAY_MS, 1000)}
+                for row in forecast_store.past_runs(graph, ["branchy"], now - DAY_MS, 1000)}
     assert patterns["r0"] == (["done", "pick", "slow"], ["fast"]) and patterns["r5"] == (["done", "fast", "pick"], ["slow"])
     assert "now" not in patterns  # a run still going shows no finished pattern
     stage = ForecastStage(load_settings(graph_uri=graph_uri))
@@ -258,5 +258,5 @@ def test_a_task_that_skipped_itself_after_running_a_while_counts_as_ran(graph):
     load_dag_runs(graph, runs)
     load_task_runs(graph, task_runs)
     patterns = {row["run_id"]: (sorted(row["ran"]), sorted(row["skipped"]))
-                for row in forecast_store.run_patterns(graph, ["sensing"], now - DAY_MS, 1000)}
+                for row in forecast_store.past_runs(graph, ["sensing"], now - DAY_MS, 1000)}
     assert patterns == {"late": (["wait"], ["load"]), "at_once": ([], ["load", "wait"])}
