@@ -154,11 +154,7 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     if samples < 1:
         raise ValueError(f"a forecast needs at least one replay, not {samples}")
     rng = np.random.default_rng(seed)
-    next_up = {t for t, state in tasks.items() if state.start_ms is None and state.state not in DONE_STATES
-               and all(tasks[u].state in DONE_STATES or tasks[u].start_ms is not None
-                       for u in upstream.get(t, ()) if u in tasks)}
-    near = {t: w for t, w in (waits_now or {}).items() if t in next_up and w is not None and len(w) >= MIN_HISTORY}
-    context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, {**(waits or {}), **near},
+    context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, _lags(tasks, upstream, waits, waits_now),
                       slow_ratios(durations), typical_duration_s(durations), rng, samples, trigger_rules or {})
     skipped_already = {t for t, ran in shown_by_run(tasks).items() if not ran}
     if any(t.state in FAILED_STATES for t in tasks.values()):
@@ -184,17 +180,37 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     end = np.maximum(end, now_ms)  # a run still going ends no earlier than now
     skipped = _median_skips(end, skips, order)
     progress = _progress(tasks, skipped | skipped_already)
-    # each task's times over the replays that run it: with several independent skips
-    # (short-circuits) few replays skip exactly what the median replay skips
-    ran = {t: ~skips[t] for t in order if t not in skipped}
-    windows = {t: (int(np.median(begins[t][ran[t]])), int(np.median(finish[t][ran[t]]))) for t in ran
-               if tasks[t].state not in DONE_STATES}
-    watch = watch_task(critical_path({t: finish[t][ran[t]] for t in ran}, upstream, skipped),
-                       tasks, now_ms, durations)
+    windows, watch = _median_branch(tasks, upstream, durations, now_ms, begins, finish, skips, skipped)
     p50, p80 = (int(v) for v in np.quantile(end, [0.5, 0.8]))
     risk = None if deadline_ms is None else float((end > deadline_ms).mean())
     reason = _watch_reason(watch, tasks[watch], now_ms, durations.get(watch)) if watch else ""
     return RunForecast(p50, p80, progress, deadline_ms, risk, watch, reason, end, windows)
+
+
+def _lags(tasks: dict[str, TaskState], upstream: dict[str, set[str]], waits: dict[str, np.ndarray] | None,
+          waits_now: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Each task's past start lags; for the tasks to start next (their upstream tasks all
+    done or running), those of when their pool was about as busy as now."""
+    next_up = {t for t, state in tasks.items() if state.start_ms is None and state.state not in DONE_STATES
+               and all(tasks[u].state in DONE_STATES or tasks[u].start_ms is not None
+                       for u in upstream.get(t, ()) if u in tasks)}
+    near = {t: w for t, w in (waits_now or {}).items() if t in next_up and w is not None and len(w) >= MIN_HISTORY}
+    return {**(waits or {}), **near}
+
+
+def _median_branch(tasks: dict[str, TaskState], upstream: dict[str, set[str]], durations: dict[str, np.ndarray],
+                   now_ms: int, begins: dict[str, np.ndarray], finish: dict[str, np.ndarray],
+                   skips: dict[str, np.ndarray], skipped: set[str]) -> tuple[dict[str, tuple[int, int]], str | None]:
+    """Along the median replay's branch (the tasks not in `skipped`): the Gantt windows of
+    the tasks not done yet and the task to watch. Each task's times are read from the
+    replays that run it: with several independent skips (short-circuits) few replays skip
+    exactly what the median replay skips."""
+    ran = {t: ~skips[t] for t in finish if t not in skipped}
+    windows = {t: (int(np.median(begins[t][ran[t]])), int(np.median(finish[t][ran[t]]))) for t in ran
+               if tasks[t].state not in DONE_STATES}
+    watch = watch_task(critical_path({t: finish[t][ran[t]] for t in ran}, upstream, skipped),
+                       tasks, now_ms, durations)
+    return windows, watch
 
 
 def _progress(tasks: dict[str, TaskState], skipped: set[str]) -> float:
