@@ -6,7 +6,8 @@ forecast draws one of the DAG's past runs and follows its pattern of which tasks
 which were skipped: a whole pattern, so that the alternatives of a branch stay exclusive
 (the run takes branch a or branch b, not both or neither). Only the past runs that agree
 with what this run already shows are drawn from (a task it already skipped was skipped
-in them, a task it already ran ran in them). When none agree, or there are too few past
+in them, a task it already ran ran in them; a task that skipped itself after running a
+while ran). When none agree, or there are too few past
 runs to say, or a task is missing from the pattern drawn (a new task), the skips this run
 shows spread downstream by the tasks' trigger rules, and a task with no skipped upstream
 task runs, as it did before branches were forecast.
@@ -55,7 +56,7 @@ def _skipped_late(start_ms: int | None, end_ms: int | None) -> bool:
 
 @dataclass(frozen=True)
 class PastPatterns:
-    """A DAG's past runs' patterns, read once per DAG per cycle and shared by its runs'
+    """A DAG's past runs' patterns, built once per DAG a cycle and shared by its runs'
     forecasts: the distinct patterns (a DAG has a few, one per branch taken, however many
     runs the lookback holds) as rows of RAN / SKIPPED / UNKNOWN, one column per task, and
     how many past runs had each."""
