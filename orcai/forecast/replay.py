@@ -11,8 +11,9 @@ The run ends when its last task does, plus one of the DAG's
 usual close lags (Airflow marks a run done a moment after its last task), and not before
 now. The p50 and p80 of those endings are the ETA band; the share of endings after the
 deadline is the breach risk; on the chain of tasks that decides the end, the one running
-furthest past its usual time is the one to watch (read from the replays that take the
-median replay's branch, so never a task it skips).
+furthest past its usual time is the one to watch (along the median replay's branch, so
+never a task it skips; each task's times, as its Gantt window, read from the replays that
+run it).
 
 Deadlines (a `deadline:` tag or param, or the `ORCAI_DEADLINES` setting) are read in
 deadlines.py.
@@ -26,7 +27,7 @@ from graphlib import CycleError, TopologicalSorter
 import numpy as np
 
 from orcai.detect.reasons import format_duration, format_ratio
-from orcai.forecast.branches import skip_masks
+from orcai.forecast.branches import NO_PATTERNS, SKIPPED_IF_ANY, PastPatterns, shown_by_run, skip_masks
 
 SAMPLES = 400
 DONE_STATES = ("success", "skipped", "upstream_failed", "removed")
@@ -46,7 +47,7 @@ class TaskState:
 class RunForecast:
     eta_p50: int | None  # epoch ms; None when the run cannot finish well (a task failed)
     eta_p80: int | None
-    progress: float  # share of the run's tasks that are done (of those it will not skip)
+    progress: float  # share of the run's tasks that are done, of those it has not skipped and will not skip
     deadline: int | None = None
     breach_risk: float | None = None  # share of replays ending after the deadline
     watch_task: str | None = None  # the task whose end most often decides the run's end
@@ -136,7 +137,7 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
                  durations: dict[str, np.ndarray], waits: dict[str, np.ndarray] | None = None,
                  deadline_ms: int | None = None, samples: int = SAMPLES, seed: int = 0,
                  run_start_ms: int | None = None, close_s: np.ndarray | None = None,
-                 waits_now: dict[str, np.ndarray] | None = None, patterns: list[dict[str, bool]] | None = None,
+                 waits_now: dict[str, np.ndarray] | None = None, patterns: PastPatterns | list[dict[str, bool]] | None = None,
                  trigger_rules: dict[str, str | None] | None = None) -> RunForecast:
     """Forecast one run. `tasks`: every task id of the DAG with its state in this run (no
     state: not started); `upstream`: task id -> direct upstream task ids; `durations` /
@@ -146,50 +147,78 @@ def forecast_run(now_ms: int, tasks: dict[str, TaskState], upstream: dict[str, s
     `waits_now`: task id -> its past start lags when its pool was about as busy as now
     (load.lags_like_now), used for the tasks to start next: those whose upstream tasks are
     all done or running (the load now says little about a task due hours from now);
-    `patterns`: the DAG's earlier runs, each task id -> whether it ran (False: skipped), and
+    `patterns`: the DAG's earlier runs, each task id -> whether it ran (False: skipped), or
+    those built once for all the DAG's runs (branches.PastPatterns), and
     `trigger_rules`: task id -> its trigger rule, which decide the tasks each replay skips
     (branches.py): a skipped task takes no time."""
+    if samples < 1:
+        raise ValueError(f"a forecast needs at least one replay, not {samples}")
     rng = np.random.default_rng(seed)
-    next_up = {t for t, state in tasks.items() if state.start_ms is None and state.state not in DONE_STATES
-               and all(tasks[u].state in DONE_STATES or tasks[u].start_ms is not None
-                       for u in upstream.get(t, ()) if u in tasks)}
-    near = {t: w for t, w in (waits_now or {}).items() if t in next_up and w is not None and len(w) >= MIN_HISTORY}
-    context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, {**(waits or {}), **near},
-                      slow_ratios(durations), typical_duration_s(durations), rng, samples)
-    done = sum(1 for t in tasks.values() if t.state in DONE_STATES)
-    progress = done / len(tasks) if tasks else 1.0
+    context = _Replay(now_ms, run_start_ms or now_ms, upstream, durations, _lags(tasks, upstream, waits, waits_now),
+                      slow_ratios(durations), typical_duration_s(durations), rng, samples, trigger_rules or {})
+    skipped_already = {t for t, ran in shown_by_run(tasks).items() if not ran}
     if any(t.state in FAILED_STATES for t in tasks.values()):
-        return RunForecast(None, None, progress, deadline_ms, watch_reason="a task failed")
+        return RunForecast(None, None, _progress(tasks, skipped_already), deadline_ms, watch_reason="a task failed")
     try:
         order = list(TopologicalSorter({t: upstream.get(t, set()) & tasks.keys() for t in tasks}).static_order())
     except CycleError:
         order = sorted(tasks)
     # its own generator: a DAG that never skips draws its durations exactly as before
-    skips = skip_masks(order, tasks, upstream, patterns or [], trigger_rules or {},
+    if isinstance(patterns, list):
+        patterns = PastPatterns.of(patterns)
+    skips = skip_masks(order, tasks, upstream, patterns or NO_PATTERNS, trigger_rules or {},
                        np.random.default_rng((seed, 1)), samples)
     begins: dict[str, np.ndarray] = {}
     finish: dict[str, np.ndarray] = {}
     for task in order:
-        begins[task], finish[task] = _span(task, tasks[task], finish, context, skips[task])
+        begins[task], finish[task] = _span(task, tasks[task], finish, context, skips)
     if not finish:
-        return RunForecast(now_ms, now_ms, progress, deadline_ms)
+        return RunForecast(now_ms, now_ms, 1.0, deadline_ms)
     end = np.column_stack([finish[t] for t in order]).max(axis=1)
     if close_s is not None and len(close_s) >= MIN_HISTORY:
         end = end + 1000 * rng.choice(close_s, size=samples)
     end = np.maximum(end, now_ms)  # a run still going ends no earlier than now
-    alike, skipped = _median_branch(end, skips, order)
-    # the tasks the median replay will skip are not work left: a run down its short branch
-    # with only its join to go is nearly done, not halfway
-    to_skip = sum(1 for t in skipped if tasks[t].state not in DONE_STATES)
-    progress = done / (len(tasks) - to_skip)
-    windows = {t: (int(np.median(begins[t][alike])), int(np.median(finish[t][alike]))) for t in order
-               if tasks[t].state not in DONE_STATES and t not in skipped}
-    watch = watch_task(critical_path({t: f[alike] for t, f in finish.items()}, upstream, skipped),
-                       tasks, now_ms, durations)
+    skipped = _median_skips(end, skips, order)
+    progress = _progress(tasks, skipped | skipped_already)
+    windows, watch = _median_branch(tasks, upstream, durations, now_ms, begins, finish, skips, skipped)
     p50, p80 = (int(v) for v in np.quantile(end, [0.5, 0.8]))
     risk = None if deadline_ms is None else float((end > deadline_ms).mean())
     reason = _watch_reason(watch, tasks[watch], now_ms, durations.get(watch)) if watch else ""
     return RunForecast(p50, p80, progress, deadline_ms, risk, watch, reason, end, windows)
+
+
+def _lags(tasks: dict[str, TaskState], upstream: dict[str, set[str]], waits: dict[str, np.ndarray] | None,
+          waits_now: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Each task's past start lags; for the tasks to start next (their upstream tasks all
+    done or running), those of when their pool was about as busy as now."""
+    next_up = {t for t, state in tasks.items() if state.start_ms is None and state.state not in DONE_STATES
+               and all(tasks[u].state in DONE_STATES or tasks[u].start_ms is not None
+                       for u in upstream.get(t, ()) if u in tasks)}
+    near = {t: w for t, w in (waits_now or {}).items() if t in next_up and w is not None and len(w) >= MIN_HISTORY}
+    return {**(waits or {}), **near}
+
+
+def _median_branch(tasks: dict[str, TaskState], upstream: dict[str, set[str]], durations: dict[str, np.ndarray],
+                   now_ms: int, begins: dict[str, np.ndarray], finish: dict[str, np.ndarray],
+                   skips: dict[str, np.ndarray], skipped: set[str]) -> tuple[dict[str, tuple[int, int]], str | None]:
+    """Along the median replay's branch (the tasks not in `skipped`): the Gantt windows of
+    the tasks not done yet and the task to watch. Each task's times are read from the
+    replays that run it: with several independent skips (short-circuits) few replays skip
+    exactly what the median replay skips."""
+    ran = {t: ~skips[t] for t in finish if t not in skipped}
+    windows = {t: (int(np.median(begins[t][ran[t]])), int(np.median(finish[t][ran[t]]))) for t in ran
+               if tasks[t].state not in DONE_STATES}
+    watch = watch_task(critical_path({t: finish[t][ran[t]] for t in ran}, upstream, skipped),
+                       tasks, now_ms, durations)
+    return windows, watch
+
+
+def _progress(tasks: dict[str, TaskState], skipped: set[str]) -> float:
+    """The share of the run's tasks that are done, of those it does not skip: a skipped
+    task is no work, done or to do (a run down its short branch with only its join to go is
+    nearly done, not halfway); a run with no work left is done."""
+    counted = [state for task, state in tasks.items() if task not in skipped]
+    return sum(state.state in DONE_STATES for state in counted) / len(counted) if counted else 1.0
 
 
 @dataclass(frozen=True)
@@ -204,21 +233,20 @@ class _Replay:
     fallback_s: float
     rng: np.random.Generator
     n: int
+    trigger_rules: dict[str, str | None]
 
 
-def _median_branch(end: np.ndarray, skips: dict[str, np.ndarray], order: list[str]) -> tuple[np.ndarray, set[str]]:
-    """The replays that skip the same tasks as the median replay (by end), and those tasks:
-    the branch the Gantt and the task to watch are read from, so neither is ever a task
-    that replay skips."""
-    matrix = np.column_stack([skips[t] for t in order])
-    median = matrix[int(np.argsort(end, kind="stable")[len(end) // 2])]
-    return (matrix == median).all(axis=1), {t for t, skip in zip(order, median) if skip}
+def _median_skips(end: np.ndarray, skips: dict[str, np.ndarray], order: list[str]) -> set[str]:
+    """The tasks the median replay (by end) skips: its branch, which the Gantt and the task
+    to watch are read from, so neither is ever a task it skips."""
+    median = int(np.argsort(end, kind="stable")[len(end) // 2])
+    return {t for t in order if skips[t][median]}
 
 
 def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay,
-          skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+          skips: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """When `task` starts running and when it ends in each replay (epoch ms); in the replays
-    that `skip` it, it takes no time: it ends as it becomes ready (not before now)."""
+    that skip it (`skips`: task -> per replay), it takes no time (_skipped_at)."""
     if state.state in DONE_STATES:
         return np.full(r.n, float(state.start_ms or r.now_ms)), np.full(r.n, float(state.end_ms or r.now_ms))
     history = r.durations.get(task)
@@ -231,8 +259,23 @@ def _span(task: str, state: TaskState, finish: dict[str, np.ndarray], r: _Replay
     waited = np.maximum(0.0, (r.now_ms - ready) / 1000)
     begin = np.maximum(ready + 1000 * _draw_lag(r.waits.get(task), waited, r.rng), r.now_ms)
     end = begin + 1000 * _draw(history, r.fallback_s, r.rng, r.n)  # drawn for every replay: the same draws as without skips
-    skipped_at = np.maximum(ready, r.now_ms)  # not decided yet: Airflow skips it from now on
-    return np.where(skip, skipped_at, begin), np.where(skip, skipped_at, end)
+    skipped_at = _skipped_at(task, ready, finish, r, skips)
+    return np.where(skips[task], skipped_at, begin), np.where(skips[task], skipped_at, end)
+
+
+def _skipped_at(task: str, ready: np.ndarray, finish: dict[str, np.ndarray], r: _Replay,
+                skips: dict[str, np.ndarray]) -> np.ndarray:
+    """When a task a replay skips is skipped: as it becomes ready (a branch not taken, as
+    its branch operator ends), but a task skipped as soon as one upstream task is (all_success,
+    none_skipped, all_done_min_one_success) when the first of its skipped upstream tasks
+    ends, without waiting for the others; not before now (not decided yet: Airflow skips it
+    from now on)."""
+    at = ready
+    if (r.trigger_rules.get(task) or "all_success") in SKIPPED_IF_ANY:
+        ends = [np.where(skips[p], finish[p], np.inf) for p in r.upstream.get(task, ()) if p in finish]
+        first = np.min(ends, axis=0) if ends else np.full(r.n, np.inf)
+        at = np.where(np.isfinite(first), first, ready)
+    return np.maximum(at, r.now_ms)
 
 
 def held_risk(previous: float | None, now: float | None) -> float | None:

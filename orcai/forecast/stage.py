@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orcai.config import Settings
+from orcai.forecast.branches import RAN_IF_SKIPPED_AFTER_MS, PastPatterns
 from orcai.forecast.deadlines import deadline_at, deadline_spec
 from orcai.forecast.load import PoolTimeline, lags_like_now
 from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run, held_risk
@@ -37,8 +38,9 @@ class ForecastReport:
 
 def task_states(rows: list[dict]) -> dict[str, TaskState]:
     """Task instances of one run -> one state per task (a mapped task: all its instances):
-    failed if any failed, done when all are done (skipped when all were skipped), running
-    from its first start; scheduled or queued (bound to run) before it starts."""
+    failed if any failed, done when all are done (skipped when all were skipped or removed,
+    one at least skipped), running from its first start; scheduled or queued (bound to run)
+    before it starts."""
     grouped: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         grouped[row["task_id"]].append(row)
@@ -50,7 +52,9 @@ def task_states(rows: list[dict]) -> dict[str, TaskState]:
             states[task_id] = TaskState("failed", min(starts, default=None), None)
         elif all(k in DONE_STATES for k in kinds):
             ends = [i["end_date"] for i in instances if i.get("end_date") is not None]
-            done = "skipped" if all(k == "skipped" for k in kinds) else "success"
+            # a mapped task's removed instances (its input shrank) neither ran nor skipped
+            skipped = "skipped" in kinds and all(k in ("skipped", "removed") for k in kinds)
+            done = "skipped" if skipped else "success"
             states[task_id] = TaskState(done, min(starts, default=None), max(ends, default=None))
         elif any(k in RUNNING_STATES for k in kinds) and starts:
             states[task_id] = TaskState("running", min(starts), None)
@@ -105,22 +109,21 @@ class ForecastStage:
         dags = sorted({run["dag_id"] for run in runs})
         tasks, upstream, rules = self._structure(graph, dags)
         history = self._history(graph, dags, now_ms)
-        patterns = self._patterns(graph, dags, now_ms)
+        patterns, closes = self._past_runs(graph, dags, now_ms)
         durations, waits = history.durations, history.waits
-        closes = self._close_lags(graph, dags, now_ms)
         load_now = forecast_store.pool_load_now(graph)
         instances: dict[str, list[dict]] = defaultdict(list)
         for row in run_store.task_runs_of(graph, [run["key"] for run in runs]):
-            instances[row["run_id"]].append(row)
+            instances[row["run_key"]].append(row)
         rows = []
         for run in runs:
             dag = run["dag_id"]
             states = {task: TaskState(None) for task in tasks[dag]}
-            states.update(task_states([i for i in instances[run["run_id"]]]))
+            states.update(task_states(instances[run["key"]]))
             spec = deadline_spec(dag, run.get("tags") or [], self.settings.deadline_rules, run.get("deadline_param"),
                                  run.get("deadline_setting"))
             deadline = deadline_at(spec, run.get("logical_date"))
-            waits_now = history.waits_now(dag, instances[run["run_id"]], load_now)
+            waits_now = history.waits_now(dag, instances[run["key"]], load_now)
             forecast = forecast_run(now_ms, states, upstream[dag], durations[dag], waits[dag], deadline,
                                     seed=zlib.crc32(run["key"].encode()), run_start_ms=run.get("start_date"),
                                     close_s=closes.get(dag), waits_now=waits_now, patterns=patterns.get(dag),
@@ -155,17 +158,26 @@ class ForecastStage:
                 upstream[dag][_task_id(dag, edge["task"])].add(_task_id(dag, edge["upstream"]))
         return tasks, upstream, rules
 
-    def _patterns(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, list[dict[str, bool]]]:
-        """Per DAG, its successful runs of the lookback (as for durations, so the read does not
-        grow with history), each task id -> whether it ran (False: it was skipped)."""
+    def _past_runs(self, graph: Graph, dags: list[str], now_ms: int) -> tuple[dict[str, PastPatterns],
+                                                                               dict[str, np.ndarray]]:
+        """Per DAG, from its successful runs of the lookback (as for durations): which tasks
+        each ran (False: it was skipped), built once for all its runs' forecasts, and its
+        close lags (seconds from the last task's end to the run's)."""
         since = now_ms - self.settings.detect_lookback_days * DAY_MS
         patterns: dict[str, list[dict[str, bool]]] = defaultdict(list)
-        # in run order, so that a run's replays draw the same patterns cycle after cycle
-        for row in sorted(forecast_store.run_patterns(graph, dags, since), key=lambda r: r["run_id"]):
-            # a mapped task with instances of both kinds ran
-            patterns[row["dag_id"]].append({**{t: False for t in row.get("skipped") or ()},
-                                            **{t: True for t in row.get("ran") or ()}})
-        return patterns
+        closes: dict[str, list[float]] = defaultdict(list)
+        # sorted, as the graph returns them in no set order, so that a run's replays draw
+        # the same patterns and lags cycle after cycle
+        for row in sorted(forecast_store.past_runs(graph, dags, since, RAN_IF_SKIPPED_AFTER_MS),
+                          key=lambda r: (r["dag_id"], r["run_id"])):
+            if row.get("close_s") is not None:
+                closes[row["dag_id"]].append(max(0.0, float(row["close_s"])))
+            if row.get("ran") or row.get("skipped"):
+                # a mapped task with instances of both kinds ran
+                patterns[row["dag_id"]].append({**{t: False for t in row.get("skipped") or ()},
+                                                **{t: True for t in row.get("ran") or ()}})
+        return ({dag: PastPatterns.of(runs) for dag, runs in patterns.items()},
+                {dag: np.asarray(values) for dag, values in closes.items()})
 
     def _history(self, graph: Graph, dags: list[str], now_ms: int) -> "History":
         since = now_ms - self.settings.detect_lookback_days * DAY_MS
@@ -197,10 +209,3 @@ class ForecastStage:
         as_arrays = lambda by_dag: defaultdict(dict, {dag: {t: np.asarray(v, dtype=float) for t, v in per_task.items()}
                                                       for dag, per_task in by_dag.items()})
         return History(as_arrays(runs), as_arrays(waits), as_arrays(loads), pool_of)
-
-    def _close_lags(self, graph: Graph, dags: list[str], now_ms: int) -> dict[str, np.ndarray]:
-        since = now_ms - self.settings.detect_lookback_days * DAY_MS
-        lags: dict[str, list[float]] = defaultdict(list)
-        for row in forecast_store.close_lags(graph, dags, since):
-            lags[row["dag_id"]].append(max(0.0, float(row["close_s"])))
-        return {dag: np.asarray(values) for dag, values in lags.items()}

@@ -42,18 +42,26 @@ def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[R
         {"dags": dag_ids, "since": since_ms})
 
 
-def run_patterns(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
-    """The DAGs' successful runs started since `since_ms`, each with the tasks that ran and
-    those that were skipped (a branch not taken, a short-circuit): what a forecast draws
-    the tasks a branching run will skip from. A run only, not its task runs, per row."""
+def past_runs(graph: Graph, dag_ids: list[str], since_ms: int, ran_if_skipped_after_ms: int) -> list[Row]:
+    """The DAGs' successful runs started since `since_ms`, one row per run (not per task
+    run): the tasks that ran and those that were skipped (a branch not taken, a
+    short-circuit), what a forecast draws the tasks a branching run will skip from; and
+    the seconds from its last task's end to its own (null when either is unknown): Airflow
+    marks a run done a moment after its last task. A task skipped after running at least
+    `ran_if_skipped_after_ms` (a soft_fail sensor timing out) counts as ran: what a
+    forecast reads is whether it took time. The runs are found through the DAG index and
+    each kept run of the DAGs is read to compare its start (no index on it): the read
+    grows with the runs kept, their task runs only with the lookback's."""
     return graph.read("""
         MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
         WHERE r.dag_id IN $dags AND r.state = 'success' AND r.start_date >= $since
-              AND tr.state IN ['success', 'skipped']
-        WITH r, collect(DISTINCT CASE WHEN tr.state = 'success' THEN tr.task_id END) AS ran,
-             collect(DISTINCT CASE WHEN tr.state = 'skipped' THEN tr.task_id END) AS skipped
-        RETURN r.dag_id AS dag_id, r.run_id AS run_id, ran, skipped""",
-        {"dags": dag_ids, "since": since_ms})
+        WITH r, tr, tr.state = 'success' OR (tr.state = 'skipped' AND coalesce(tr.end_date - tr.start_date >= $late, false))
+             AS took_time
+        WITH r, max(tr.end_date) AS last_end,
+             collect(DISTINCT CASE WHEN took_time THEN tr.task_id END) AS ran,
+             collect(DISTINCT CASE WHEN tr.state = 'skipped' AND NOT took_time THEN tr.task_id END) AS skipped
+        RETURN r.dag_id AS dag_id, r.run_id AS run_id, ran, skipped, (r.end_date - last_end) / 1000.0 AS close_s""",
+        {"dags": dag_ids, "since": since_ms, "late": ran_if_skipped_after_ms})
 
 
 def pool_spans(graph: Graph, pools: list[str], since_ms: int) -> list[Row]:
@@ -76,17 +84,6 @@ def pool_load_now(graph: Graph) -> dict[str, int]:
         RETURN tr.pool AS pool, count(tr) AS n""",
         {"runs": ACTIVE_STATES, "states": list(LOAD_STATES)})
     return {row["pool"]: int(row["n"]) for row in rows}
-
-
-def close_lags(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
-    """Seconds from the last task's end to the end of the DAGs' successful runs started
-    since `since_ms`: Airflow marks a run done a moment after its last task."""
-    return graph.read("""
-        MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
-        WHERE r.dag_id IN $dags AND r.state = 'success' AND r.start_date >= $since AND r.end_date IS NOT NULL
-        WITH r, max(tr.end_date) AS last_end WHERE last_end IS NOT NULL
-        RETURN r.dag_id AS dag_id, (r.end_date - last_end) / 1000.0 AS close_s""",
-        {"dags": dag_ids, "since": since_ms})
 
 
 # Forecast row field -> DagRun property.

@@ -55,11 +55,12 @@ def dag_runs(graph: Graph, dag_id: str, since_ms: int, until_ms: int, limit: int
 
 
 def task_runs_of(graph: Graph, dag_run_keys: list[str]) -> list[Row]:
-    """Every task run of the given DAG runs (looked up by their indexed keys)."""
+    """Every task run of the given DAG runs (looked up by their indexed keys), with its run's
+    key: a run_id is unique within a DAG only (two DAGs' scheduled runs share theirs)."""
     return graph.read("""
         UNWIND $keys AS run_key
         MATCH (r:DagRun {key: run_key})-[:HAS_TASK_RUN]->(tr:TaskRun)
-        RETURN r.run_id AS run_id, tr.task_id AS task_id, tr.map_index AS map_index,
+        RETURN r.key AS run_key, r.run_id AS run_id, tr.task_id AS task_id, tr.map_index AS map_index,
                tr.state AS state, tr.try_number AS try_number, tr.start_date AS start_date,
                tr.end_date AS end_date, tr.duration_s AS duration_s, tr.queued_s AS queued_s, tr.pool AS pool
     """, {"keys": dag_run_keys})

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_streamlit_
 MIN = 60_000
 
 
-def load_report_dag(graph, now: int) -> None:
+def load_report_dag(graph, now: int, run_id: str = "now") -> None:
     """report: extract -> transform -> publish, 60 s each, 20 finished runs; one run now
     with extract done and transform running for 30 min (its usual is 1 min)."""
     load_dags(graph, [DagRecord("report", is_paused=False, tags=("deadline:+2h",))])
@@ -40,10 +40,10 @@ def load_report_dag(graph, now: int) -> None:
             task_runs.append(TaskRunRecord("report", f"r{i}", task, -1, "success", start_date=start + j * MIN,
                                            end_date=start + (j + 1) * MIN, duration_s=58.0 + i % 5, queued_s=1.0))
     logical = now - 31 * MIN
-    runs.append(DagRunRecord("report", "now", "running", logical_date=logical, start_date=logical))
-    task_runs += [TaskRunRecord("report", "now", "extract", -1, "success", start_date=logical,
+    runs.append(DagRunRecord("report", run_id, "running", logical_date=logical, start_date=logical))
+    task_runs += [TaskRunRecord("report", run_id, "extract", -1, "success", start_date=logical,
                                 end_date=logical + MIN, duration_s=60.0),
-                  TaskRunRecord("report", "now", "transform", -1, "running", start_date=now - 30 * MIN)]
+                  TaskRunRecord("report", run_id, "transform", -1, "running", start_date=now - 30 * MIN)]
     load_dag_runs(graph, runs)
     load_task_runs(graph, task_runs)
 
@@ -66,6 +66,23 @@ def test_a_running_run_gets_an_eta_its_deadline_and_the_task_to_watch(graph, gra
     assert set(windows) == {"transform", "publish"} and windows["publish"][1] == pytest.approx(run["eta_p50"], abs=60_000)
     finished = graph.read("MATCH (r:DagRun {key: 'report/r0'}) RETURN r.eta_p50 AS eta")
     assert finished[0]["eta"] is None  # only active runs are forecast
+
+
+def test_two_dags_running_runs_of_the_same_run_id_each_read_their_own_task_runs(graph, graph_uri):
+    """Two DAGs' scheduled runs share their run_id: each run's forecast reads its own task runs."""
+    now, shared = int(time.time() * 1000), "scheduled__2025-11-30T00:00:00+00:00"
+    load_report_dag(graph, now, run_id=shared)
+    load_dags(graph, [DagRecord("other", is_paused=False)])
+    load_tasks(graph, ["other"], [TaskRecord("other", "extract", downstream_task_ids=("transform",)),
+                                  TaskRecord("other", "transform", downstream_task_ids=("publish",)),
+                                  TaskRecord("other", "publish")])
+    load_dag_runs(graph, [DagRunRecord("other", shared, "running", logical_date=now - MIN, start_date=now - MIN)])
+    load_task_runs(graph, [TaskRunRecord("other", shared, "extract", -1, "running", start_date=now - MIN)])
+
+    assert ForecastStage(load_settings(graph_uri=graph_uri)).run(graph, now).forecast == 2
+
+    progress = {row["dag_id"]: row["progress"] for row in forecast_store.running_now(graph)}
+    assert progress == {"report": pytest.approx(1 / 3, abs=0.001), "other": 0.0}
 
 
 def test_a_dags_deadline_param_and_the_lags_around_its_tasks(graph, graph_uri):
@@ -92,7 +109,7 @@ def test_a_dags_deadline_param_and_the_lags_around_its_tasks(graph, graph_uri):
     lags = sorted((row["task_id"], row["lag_s"]) for row in forecast_store.success_durations(graph, ["report"], start))
     # the run going now: its extract started with the run
     assert lags == [("extract", 0.0), ("extract", 10.0), ("publish", 10.0), ("transform", 10.0)]
-    closes = {row["close_s"] for row in forecast_store.close_lags(graph, ["report"], start)}
+    closes = {row["close_s"] for row in forecast_store.past_runs(graph, ["report"], start, 1000)}
     assert closes == {3.0}
 
     # an admin's deadline on the Runs page wins over the param; only an admin may set one
@@ -205,7 +222,7 @@ def test_a_branching_run_is_forecast_from_the_branches_its_past_runs_took(graph,
     load_dag_runs(graph, runs)
     load_task_runs(graph, task_runs)
     patterns = {row["run_id"]: (sorted(row["ran"]), sorted(row["skipped"]))
-                for row in forecast_store.run_patterns(graph, ["branchy"], now - DAY_MS)}
+                for row in forecast_store.past_runs(graph, ["branchy"], now - DAY_MS, 1000)}
     assert patterns["r0"] == (["done", "pick", "slow"], ["fast"]) and patterns["r5"] == (["done", "fast", "pick"], ["slow"])
     assert "now" not in patterns  # a run still going shows no finished pattern
     stage = ForecastStage(load_settings(graph_uri=graph_uri))
@@ -222,3 +239,24 @@ def test_a_branching_run_is_forecast_from_the_branches_its_past_runs_took(graph,
     stage.run(graph, now + 1_000)
     decided = forecast()
     assert decided["p80"] < now + 5 * MIN and set(json.loads(decided["windows"])) == {"fast", "done"}
+
+
+def test_a_task_that_skipped_itself_after_running_a_while_counts_as_ran(graph):
+    """A soft_fail sensor timing out after 10 min is skipped, but the run waited for it:
+    the pattern a forecast draws says it ran; skipped at once, it was skipped."""
+    now = int(time.time() * 1000)
+    load_dags(graph, [DagRecord("sensing", is_paused=False)])
+    load_tasks(graph, ["sensing"], [TaskRecord("sensing", "wait", downstream_task_ids=("load",)),
+                                    TaskRecord("sensing", "load")])
+    runs, task_runs = [], []
+    for run_id, waited in (("late", 10 * MIN), ("at_once", 0)):
+        start = now - 60 * MIN
+        runs.append(DagRunRecord("sensing", run_id, "success", start_date=start, end_date=start + waited + 1_000))
+        task_runs += [TaskRunRecord("sensing", run_id, "wait", -1, "skipped", start_date=start, end_date=start + waited),
+                      TaskRunRecord("sensing", run_id, "load", -1, "skipped", start_date=start + waited,
+                                    end_date=start + waited)]
+    load_dag_runs(graph, runs)
+    load_task_runs(graph, task_runs)
+    patterns = {row["run_id"]: (sorted(row["ran"]), sorted(row["skipped"]))
+                for row in forecast_store.past_runs(graph, ["sensing"], now - DAY_MS, 1000)}
+    assert patterns == {"late": (["wait"], ["load"]), "at_once": ([], ["load", "wait"])}

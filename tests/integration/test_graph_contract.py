@@ -184,9 +184,9 @@ def test_both_adapters_read_the_same_answers(falkordb_bolt_server):
     bolt = Neo4jGraph(f"bolt://127.0.0.1:{BOLT_PORT}", None, "falkordb", "")
     try:
         assert len(dag_overview(bolt, 3)) == 2
-        patterns = lambda g: forecast_store.run_patterns(g, ["etl"], NOW)
-        assert patterns(bolt) == patterns(native) == [{"dag_id": "etl", "run_id": "branched", "ran": ["extract"],
-                                                       "skipped": ["load"]}]
+        past = lambda g: forecast_store.past_runs(g, ["etl"], NOW, 1000)
+        assert past(bolt) == past(native) == [{"dag_id": "etl", "run_id": "branched", "ran": ["extract"],
+                                               "skipped": ["load"], "close_s": None}]
         for ask in (lambda g: dag_overview(g, 3), lambda g: run_states_since(g, NOW - 86_400_000),
                     lambda g: failed_dags_since(g, 0), worker_heartbeats, live_dag_ids,
                     read_watermarks):
