@@ -18,6 +18,7 @@ from orcai.dag_health import SUMMARY_RUNS, newest_runs, summarize
 from orcai.graph import dag_store
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
 from orcai.graph.properties import STALE, remove_properties, remove_stale, split_nulls
+from orcai.graph.row_shapes import by_shape, for_shape, shaped_params
 from orcai.graph.cypher import live
 from orcai.lineage.systems import system_for_operator, system_for_uri
 from orcai.model import (
@@ -161,13 +162,15 @@ def ensure_schema(graph: Graph) -> None:
 
 
 def upsert(graph: Graph, kind: NodeKind, cypher: str, rows: Sequence[dict]) -> WriteCounts:
-    """Write `_rows` with an `_UPSERT` query, then remove what their nulls removed (on its
+    """Write `_rows` with an `_UPSERT` query (compiled per shape of the rows, which travel
+    as lists: orcai/graph/row_shapes.py), then remove what their nulls removed (on its
     own: orcai/graph/properties.py) and set the fingerprints the write held back."""
     cypher += _RETURN_STALE.format(stale=STALE.format(node="n", names="row.unset"), key=kind.key)
     counts, stale = WriteCounts(), []
     for chunk in batches(rows):
-        written, found = graph.write_returning(cypher, {"rows": list(chunk)})
-        counts, stale = counts + written, stale + found
+        for shape, values in by_shape(chunk, kind.key).items():  # rows as lists: row_shapes.py
+            written, found = graph.write_returning(for_shape(cypher, shape), shaped_params(shape, values))
+            counts, stale = counts + written, stale + found
     if stale:
         counts += remove_properties(graph, kind.label, kind.key, stale)
         fingerprints = {row["props"][kind.key]: row["fp"] for row in rows}
