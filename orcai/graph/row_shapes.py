@@ -1,9 +1,9 @@
 """Upsert rows sent as lists of values, one query per shape, instead of a list of maps.
 
-An upsert's rows (`load._rows`: `props` without nulls, `unset`, `fp`, and extras such as a
-task run's `dag_run_key`) used to travel as a list of maps. The falkordb client inlines
-parameters as Cypher literals, so every row repeated every property name, and the query
-then read the values through map accesses (`row.props.dag_id`, `row.props`), which
+An upsert's rows (`load._rows`: a record's properties without nulls, the names of its null
+ones, its fingerprint `fp`, and extras such as a task run's `dag_run_key`) used to travel as
+a list of maps. The falkordb client inlines parameters as Cypher literals, so every row
+repeated every property name, and the query then read the values through map accesses (`row.props.dag_id`, `row.props`), which
 FalkorDB pays per access. Rows with the same property names (their *shape*: in a catch-up
 nearly all rows of a batch share one) go instead as one list of value lists, and the query
 written against a row map is compiled for that shape: `row.props.dag_id` becomes `row[4]`,
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
 
 from orcai.graph.properties import PROPERTY_NAME
 
@@ -37,18 +36,24 @@ class Shape:
         return {field: i for i, field in enumerate(fields)}
 
 
-def by_shape(rows: Sequence[dict], key: str) -> dict[Shape, list[list]]:
-    """`rows` as value lists grouped by shape; of rows with the same `props[key]` only the
-    last is kept (it alone decides what the node holds: every property is either in its
-    props or in its unset), so grouping cannot reorder two writes of one node."""
-    last = {row["props"][key]: row for row in rows}
-    shapes: dict[Shape, list[list]] = {}
-    for row in last.values():
-        extras = tuple(name for name in row if name not in ("props", "unset", "fp"))
-        shape = Shape(tuple(row["props"]), tuple(row["unset"]), extras)
-        shapes.setdefault(shape, []).append([row["fp"], *(row[name] for name in extras),
-                                             *row["props"].values()])
-    return shapes
+# Upsert rows: per shape, one list per row (`Shape.index`).
+Rows = dict[Shape, list[list]]
+
+
+def shaped(by_names: dict[tuple, list[list]], extras: tuple[str, ...]) -> Rows:
+    """Rows collected per (all property names, present ones): cheaper to key by, row after
+    row, than a `Shape`, whose `unset` is the names not present."""
+    return {Shape(present, tuple(sorted(set(names) - set(present))), extras): values
+            for (names, present), values in by_names.items()}
+
+
+def fingerprints(rows: Rows, key: str) -> dict:
+    """Each row's fingerprint by its `key` property."""
+    found = {}
+    for shape, values in rows.items():
+        at = shape.index()[f"props.{key}"]
+        found.update((row[at], row[0]) for row in values)
+    return found
 
 
 def for_shape(cypher: str, shape: Shape) -> str:

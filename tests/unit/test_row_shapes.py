@@ -2,24 +2,38 @@
 
 import pytest
 
-from orcai.graph.row_shapes import Shape, by_shape, for_shape, shaped_params
+from orcai.graph.load import fingerprint, prepare_task_runs
+from orcai.graph.row_shapes import Shape, fingerprints, for_shape, shaped_params
+from orcai.model import TaskRunRecord
+
+ALL = tuple(TaskRunRecord("d", "r", "t", -1, "success").props())
 
 
-def row(key, fp="f", unset=(), **props):
-    return {"props": {"key": key, **props}, "unset": list(unset), "fp": fp, "task_key": f"t.{key}"}
+def task_run(task, state, **fields):
+    return TaskRunRecord("d", "r", task, -1, state, **fields)
 
 
-def test_rows_of_one_shape_go_together_in_order():
-    rows = [row("a", state="ok"), row("b", unset=["state"]), row("c", state="failed")]
-    shapes = by_shape(rows, "key")
-    assert shapes == {Shape(("key", "state"), (), ("task_key",)): [["f", "t.a", "a", "ok"], ["f", "t.c", "c", "failed"]],
-                      Shape(("key",), ("state",), ("task_key",)): [["f", "t.b", "b"]]}
+def test_rows_of_one_shape_go_together_as_lists():
+    runs = [task_run("a", "success", try_number=1), task_run("b", None, try_number=1), task_run("c", "failed", try_number=2)]
+    rows = prepare_task_runs(runs).rows
+    full = tuple(name for name in ALL if name in ("key", "dag_id", "run_id", "task_id", "map_index", "state",
+                                                  "try_number", "source"))
+    extras = ("dag_run_key", "task_key")
+    with_state = Shape(full, tuple(sorted(set(ALL) - set(full))), extras)
+    no_state = Shape(tuple(n for n in full if n != "state"), tuple(sorted(set(ALL) - set(full) | {"state"})), extras)
+    assert rows == {
+        with_state: [[fingerprint(runs[0].props()), "d/r", "d.a", "d/r/a/-1", "d", "r", "a", -1, "success", 1, "airflow"],
+                     [fingerprint(runs[2].props()), "d/r", "d.c", "d/r/c/-1", "d", "r", "c", -1, "failed", 2, "airflow"]],
+        no_state: [[fingerprint(runs[1].props()), "d/r", "d.b", "d/r/b/-1", "d", "r", "b", -1, 1, "airflow"]]}
+    assert fingerprints(rows, "key") == {run.key: fingerprint(run.props()) for run in runs}
 
 
 def test_only_the_last_row_of_a_node_is_written():
-    """Otherwise grouping by shape could write a node's older row after its newer one."""
-    rows = [row("a", fp="old", state="running"), row("a", fp="new", unset=["state"])]
-    assert by_shape(rows, "key") == {Shape(("key",), ("state",), ("task_key",)): [["new", "t.a", "a"]]}
+    """Otherwise writing shapes one after the other could write a node's older row last."""
+    older, newer = task_run("a", "running", hostname="h"), task_run("a", "success")
+    rows = prepare_task_runs([older, newer]).rows
+    assert [values for values in rows.values()] == [[[fingerprint(newer.props()), "d/r", "d.a", "d/r/a/-1",
+                                                      "d", "r", "a", -1, "success", "airflow"]]]
 
 
 def test_a_query_reads_the_shape_by_index():
