@@ -88,6 +88,8 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
 # `new`: the node has no fingerprint yet, so no upsert has written it (it is created now, or
 # was a stub a child MERGEd, or a deletion mark cleared it): only such a node needs its
 # parent and the edge to it, which an upsert writes in the same query as the fingerprint.
+# The templates read a row as a map (`row.props.key`, `row.fp`); `upsert` compiles them for
+# each shape of its rows, which travel as lists (row_shapes.py).
 _UPSERT = """
 UNWIND $rows AS row
 MERGE (n:{label} {{{key}: row.props.{key}}})
