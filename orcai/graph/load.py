@@ -17,7 +17,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 from orcai.dag_health import SUMMARY_RUNS, newest_runs, summarize
 from orcai.graph import dag_store
 from orcai.graph.base import Graph, IndexSpec, WriteCounts
-from orcai.graph.properties import STALE, remove_properties, remove_stale, split_nulls
+from orcai.graph.properties import STALE, remove_properties, remove_stale
+from orcai.graph.row_shapes import Rows, fingerprints, for_shape, shaped, shaped_params
 from orcai.graph.cypher import live
 from orcai.lineage.systems import system_for_operator, system_for_uri
 from orcai.model import (
@@ -87,6 +88,8 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
 # `new`: the node has no fingerprint yet, so no upsert has written it (it is created now, or
 # was a stub a child MERGEd, or a deletion mark cleared it): only such a node needs its
 # parent and the edge to it, which an upsert writes in the same query as the fingerprint.
+# The templates read a row as a map (`row.props.key`, `row.fp`); `upsert` compiles them for
+# each shape of its rows, which travel as lists (row_shapes.py).
 _UPSERT = """
 UNWIND $rows AS row
 MERGE (n:{label} {{{key}: row.props.{key}}})
@@ -160,34 +163,42 @@ def ensure_schema(graph: Graph) -> None:
     graph.ensure_indexes(SCHEMA)
 
 
-def upsert(graph: Graph, kind: NodeKind, cypher: str, rows: Sequence[dict]) -> WriteCounts:
-    """Write `_rows` with an `_UPSERT` query, then remove what their nulls removed (on its
-    own: orcai/graph/properties.py) and set the fingerprints the write held back."""
+def upsert(graph: Graph, kind: NodeKind, cypher: str, rows: Rows) -> WriteCounts:
+    """Write `_rows` with an `_UPSERT` query (compiled for each shape of the rows, which
+    travel as lists: orcai/graph/row_shapes.py), then remove what their nulls removed (on
+    its own: orcai/graph/properties.py) and set the fingerprints the write held back."""
     cypher += _RETURN_STALE.format(stale=STALE.format(node="n", names="row.unset"), key=kind.key)
     counts, stale = WriteCounts(), []
-    for chunk in batches(rows):
-        written, found = graph.write_returning(cypher, {"rows": list(chunk)})
-        counts, stale = counts + written, stale + found
+    for shape, values in rows.items():
+        compiled = for_shape(cypher, shape)
+        for chunk in batches(values):
+            written, found = graph.write_returning(compiled, shaped_params(shape, list(chunk)))
+            counts, stale = counts + written, stale + found
     if stale:
         counts += remove_properties(graph, kind.label, kind.key, stale)
-        fingerprints = {row["props"][kind.key]: row["fp"] for row in rows}
+        fps = fingerprints(rows, kind.key)
         counts += write_batched(graph, f"UNWIND $rows AS row MATCH (n:{kind.label} {{{kind.key}: row.key}}) "
                                        "SET n.fp = row.fp",
-                                [{"key": row["key"], "fp": fingerprints[row["key"]]} for row in stale])
+                                [{"key": row["key"], "fp": fps[row["key"]]} for row in stale])
     return counts
 
 
-def _rows(records: Iterable, **extra_fields) -> list[dict]:
-    """Upsert rows: the record's properties without nulls, the names of its null ones, and
-    the fingerprint of all of them."""
-    rows = []
+def _rows(kind: NodeKind, records: Iterable, **extra_fields) -> Rows:
+    """Upsert rows, by shape (row_shapes.py): a record's fingerprint (of all its properties),
+    its `extra_fields`, then its properties that are not null. Of records with the same key
+    only the last is kept: it alone decides what the node holds (each property is either
+    set or removed by it), and rows of different shapes are written in different queries."""
+    latest = {}
     for record in records:
         props = record.props()
-        present, unset = split_nulls(props)
-        row = {"props": present, "unset": unset, "fp": fingerprint(props)}
-        row.update({name: field(record) for name, field in extra_fields.items()})
-        rows.append(row)
-    return rows
+        latest[props[kind.key]] = record, props
+    by_names: dict[tuple, list[list]] = {}
+    fields = tuple(extra_fields.values())
+    for record, props in latest.values():
+        present = [(name, value) for name, value in props.items() if value is not None]
+        by_names.setdefault((tuple(props), tuple(name for name, _ in present)), []).append(
+            [fingerprint(props), *(field(record) for field in fields), *(value for _, value in present)])
+    return shaped(by_names, tuple(extra_fields))
 
 
 # --- edges --------------------------------------------------------------------------------
@@ -227,7 +238,7 @@ def replace_edges(graph: Graph, kind: EdgeKind, pairs: list[tuple[str, str]],
 def merge_named_nodes(graph: Graph, kind: NodeKind, records: Iterable) -> WriteCounts:
     """Small reference nodes (owners, tags, external systems), keyed by `name`."""
     return upsert(graph, kind, _UPSERT.format(label=kind.label, key=kind.key, extra_set=""),
-                  _rows({r.name: r for r in records}.values()))
+                  _rows(kind, records))
 
 
 # --- records ------------------------------------------------------------------------------
@@ -243,7 +254,7 @@ class _Named:
 def load_dags(graph: Graph, dags: Iterable[DagRecord]) -> WriteCounts:
     dags = list(dags)
     cypher = _UPSERT.format(label="Dag", key="dag_id", extra_set=", n.is_deleted = false")
-    counts = upsert(graph, DAG, cypher, _rows(dags))
+    counts = upsert(graph, DAG, cypher, _rows(DAG, dags))
     scope = ("dag_id", [d.dag_id for d in dags])
     for kind, node, values_of in ((OWNED_BY, OWNER, lambda d: d.owners), (TAGGED, TAG, lambda d: d.tags)):
         pairs = [(d.dag_id, value) for d in dags for value in values_of(d)]
@@ -255,7 +266,7 @@ def load_dags(graph: Graph, dags: Iterable[DagRecord]) -> WriteCounts:
 def load_tasks(graph: Graph, dag_ids: list[str], tasks: list[TaskRecord]) -> WriteCounts:
     """Upsert the tasks of `dag_ids` and make their edges match Airflow exactly."""
     cypher = _UPSERT.format(label="Task", key="key", extra_set=", n.is_deleted = false")
-    counts = upsert(graph, TASK, cypher + _ATTACH_TO_DAG.format(rel="HAS_TASK"), _rows(tasks))
+    counts = upsert(graph, TASK, cypher + _ATTACH_TO_DAG.format(rel="HAS_TASK"), _rows(TASK, tasks))
     scope = ("dag_id", dag_ids)
     dependencies = [(task_key(t.dag_id, child), t.key) for t in tasks for child in t.downstream_task_ids]
     counts += replace_edges(graph, DEPENDS_ON, dependencies, scope)
@@ -270,7 +281,7 @@ def load_tasks(graph: Graph, dag_ids: list[str], tasks: list[TaskRecord]) -> Wri
 @dataclass(frozen=True)
 class PreparedRuns:
     """DAG runs as their writes need them, built without the graph (`prepare_dag_runs`)."""
-    rows: list[dict]
+    rows: Rows
     arrived: dict[str, list[dict]]  # per DAG, its runs as its summary keeps them
 
 
@@ -279,7 +290,7 @@ def prepare_dag_runs(runs: Iterable[DagRunRecord]) -> PreparedRuns:
     arrived: dict[str, list[dict]] = {}
     for run in runs:
         arrived.setdefault(run.dag_id, []).append(_summary_run(run))
-    return PreparedRuns(_rows(runs), arrived)
+    return PreparedRuns(_rows(DAG_RUN, runs), arrived)
 
 
 def write_dag_runs(graph: Graph, prepared: PreparedRuns) -> WriteCounts:
@@ -341,13 +352,13 @@ def _refresh_summaries(graph: Graph, arrived: dict[str, list[dict]]) -> WriteCou
 @dataclass(frozen=True)
 class PreparedTaskRuns:
     """Task runs as their writes need them, built without the graph (`prepare_task_runs`)."""
-    rows: list[dict]
+    rows: Rows
     latest: dict[str, tuple[int, str | None]]  # per task, its newest run: `last_runs`
 
 
 def prepare_task_runs(task_runs: Iterable[TaskRunRecord]) -> PreparedTaskRuns:
     task_runs = list(task_runs)
-    rows = _rows(task_runs, dag_run_key=lambda tr: tr.dag_run_key, task_key=lambda tr: tr.task_key)
+    rows = _rows(TASK_RUN, task_runs, dag_run_key=lambda tr: tr.dag_run_key, task_key=lambda tr: tr.task_key)
     return PreparedTaskRuns(rows, latest_by(task_runs, lambda tr: tr.task_key, lambda tr: tr.start_date))
 
 
@@ -424,7 +435,7 @@ def load_assets(graph: Graph, assets: list[AssetRecord], owns: Callable[[str], b
     worker passes `owns` and `scope` (the DAG ids it owns) so that it writes and deletes
     only the edges that start at its own DAGs and tasks. Asset and storage nodes depend on
     the URI alone: every shard writes the same ones, which MERGE makes harmless."""
-    counts = upsert(graph, ASSET, _UPSERT.format(label="Asset", key="uri", extra_set=""), _rows(assets))
+    counts = upsert(graph, ASSET, _UPSERT.format(label="Asset", key="uri", extra_set=""), _rows(ASSET, assets))
     produces = [(task_key(d, t), a.uri) for a in assets for d, t in a.producers if owns(d)]
     consumes = [(task_key(d, t), a.uri) for a in assets for d, t in a.consumers if owns(d)]
     scheduled = [(dag_id, a.uri) for a in assets for dag_id in a.scheduled_dags if owns(dag_id)]

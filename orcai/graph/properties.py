@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from orcai.graph.base import Graph, WriteCounts
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def split_nulls(props: dict) -> tuple[dict, list[str]]:
@@ -56,7 +56,7 @@ def remove_properties(graph: Graph, label: str, key: str, stale: list[dict]) -> 
             by_name[name].append(row["key"])
     counts = WriteCounts()
     for name, values in sorted(by_name.items()):
-        if not _NAME.fullmatch(name):  # names come from record fields, never from input
+        if not PROPERTY_NAME.fullmatch(name):  # names come from record fields, never from input
             raise ValueError(f"not a property name: {name!r}")
         counts += graph.write(f"UNWIND $keys AS k MATCH (n:{label} {{{key}: k}}) SET n.{name} = null",
                               {"keys": values})
