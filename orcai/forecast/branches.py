@@ -26,10 +26,6 @@ if TYPE_CHECKING:  # replay.py imports this module
 
 MIN_PATTERNS = 3  # past runs needed before their patterns are drawn from
 UNKNOWN, SKIPPED, RAN = -1, 0, 1
-# A task that skipped itself after running a while (a soft_fail sensor timing out, an
-# AirflowSkipException raised late) took its time: for what a run takes it ran. A branch
-# not taken, a short-circuited task, is skipped within the scheduler's loop.
-RAN_IF_SKIPPED_AFTER_MS = 1000
 
 # Airflow 3's trigger rules (airflow/ti_deps/deps/trigger_rule_dep.py) in a run without
 # failures, by which of a task's direct upstream tasks are skipped. The others (all_done,
@@ -44,14 +40,13 @@ SKIPPED_IF_ANY_RAN = ("all_skipped",)  # skipped as soon as one upstream task ra
 
 
 def shown_by_run(states: dict[str, TaskState]) -> dict[str, bool]:
-    """What the run already shows, task -> ran (False: skipped, at once); tasks not decided
-    yet (no state, not started) are left out."""
-    return {task: state.state != "skipped" or _skipped_late(state.start_ms, state.end_ms)
+    """What the run already shows, task -> ran (False: skipped); tasks not decided yet (no
+    state, not started) are left out. A task that skipped itself, however long it took
+    first (an operator raising AirflowSkipException, a soft_fail sensor timing out), is
+    skipped for its downstream tasks' trigger rules like any skip: on a busy machine even
+    an instant skip takes seconds from start to end, so its time cannot tell the two apart."""
+    return {task: state.state != "skipped"
             for task, state in states.items() if state.state is not None or state.start_ms is not None}
-
-
-def _skipped_late(start_ms: int | None, end_ms: int | None) -> bool:
-    return start_ms is not None and end_ms is not None and end_ms - start_ms >= RAN_IF_SKIPPED_AFTER_MS
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orcai.config import Settings
-from orcai.forecast.branches import RAN_IF_SKIPPED_AFTER_MS, PastPatterns
+from orcai.forecast.branches import PastPatterns
 from orcai.forecast.deadlines import deadline_at, deadline_spec
 from orcai.forecast.load import PoolTimeline, lags_like_now
 from orcai.forecast.replay import DONE_STATES, TaskState, forecast_run, held_risk
@@ -168,7 +168,7 @@ class ForecastStage:
         closes: dict[str, list[float]] = defaultdict(list)
         # sorted, as the graph returns them in no set order, so that a run's replays draw
         # the same patterns and lags cycle after cycle
-        for row in sorted(forecast_store.past_runs(graph, dags, since, RAN_IF_SKIPPED_AFTER_MS),
+        for row in sorted(forecast_store.past_runs(graph, dags, since),
                           key=lambda r: (r["dag_id"], r["run_id"])):
             if row.get("close_s") is not None:
                 closes[row["dag_id"]].append(max(0.0, float(row["close_s"])))

@@ -42,26 +42,22 @@ def success_durations(graph: Graph, dag_ids: list[str], since_ms: int) -> list[R
         {"dags": dag_ids, "since": since_ms})
 
 
-def past_runs(graph: Graph, dag_ids: list[str], since_ms: int, ran_if_skipped_after_ms: int) -> list[Row]:
+def past_runs(graph: Graph, dag_ids: list[str], since_ms: int) -> list[Row]:
     """The DAGs' successful runs started since `since_ms`, one row per run (not per task
     run): the tasks that ran and those that were skipped (a branch not taken, a
     short-circuit), what a forecast draws the tasks a branching run will skip from; and
     the seconds from its last task's end to its own (null when either is unknown): Airflow
-    marks a run done a moment after its last task. A task skipped after running at least
-    `ran_if_skipped_after_ms` (a soft_fail sensor timing out) counts as ran: what a
-    forecast reads is whether it took time. The runs are found through the DAG index and
+    marks a run done a moment after its last task. The runs are found through the DAG index and
     each kept run of the DAGs is read to compare its start (no index on it): the read
     grows with the runs kept, their task runs only with the lookback's."""
     return graph.read("""
         MATCH (r:DagRun)-[:HAS_TASK_RUN]->(tr:TaskRun)
         WHERE r.dag_id IN $dags AND r.state = 'success' AND r.start_date >= $since
-        WITH r, tr, tr.state = 'success' OR (tr.state = 'skipped' AND coalesce(tr.end_date - tr.start_date >= $late, false))
-             AS took_time
         WITH r, max(tr.end_date) AS last_end,
-             collect(DISTINCT CASE WHEN took_time THEN tr.task_id END) AS ran,
-             collect(DISTINCT CASE WHEN tr.state = 'skipped' AND NOT took_time THEN tr.task_id END) AS skipped
+             collect(DISTINCT CASE WHEN tr.state = 'success' THEN tr.task_id END) AS ran,
+             collect(DISTINCT CASE WHEN tr.state = 'skipped' THEN tr.task_id END) AS skipped
         RETURN r.dag_id AS dag_id, r.run_id AS run_id, ran, skipped, (r.end_date - last_end) / 1000.0 AS close_s""",
-        {"dags": dag_ids, "since": since_ms, "late": ran_if_skipped_after_ms})
+        {"dags": dag_ids, "since": since_ms})
 
 
 def pool_spans(graph: Graph, pools: list[str], since_ms: int) -> list[Row]:

@@ -185,7 +185,7 @@ def test_both_adapters_read_the_same_answers(falkordb_bolt_server):
     bolt = Neo4jGraph(f"bolt://127.0.0.1:{BOLT_PORT}", None, "falkordb", "")
     try:
         assert len(dag_overview(bolt, 3)) == 2
-        past = lambda g: forecast_store.past_runs(g, ["etl"], NOW, 1000)
+        past = lambda g: forecast_store.past_runs(g, ["etl"], NOW)
         assert past(bolt) == past(native) == [{"dag_id": "etl", "run_id": "branched", "ran": ["extract"],
                                                "skipped": ["load"], "close_s": None}]
         for ask in (lambda g: dag_overview(g, 3), lambda g: run_states_since(g, NOW - 86_400_000),
