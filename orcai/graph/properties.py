@@ -22,7 +22,7 @@ PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def split_nulls(props: dict) -> tuple[dict, list[str]]:
     """The properties to set and the names of those a null should remove."""
     present, unset = {}, []
-    for name, value in props.items():  # one pass: the loader calls this once a row
+    for name, value in props.items():
         if value is None:
             unset.append(name)
         else:
