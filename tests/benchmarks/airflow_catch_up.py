@@ -28,8 +28,11 @@ ten files), then:
    (the first while Airflow runs, the second after it stopped; the machine is shared: the
    mean of the two is compared): a hand-written
    `UNWIND $rows MERGE` of task-run nodes and their INSTANCE_OF edges
-   (tests/benchmarks/graph_load.py), on `--raw-rows` rows each time. Target: the
-   catch-up's task-run write rate >= 50% of it.
+   (tests/benchmarks/graph_load.py), on as many task runs as the catch-up writes (or
+   `--raw-rows`), of as many DAGs, each time. Target: the catch-up's task-run write rate
+   >= 50% of it. Beside the rates, what each writer cost the FalkorDB server in CPU per
+   row, its own and its snapshots' (forked children), which the machine's load does not
+   change.
 5. A quiet sync after the catch-up (same target as 1, against the catch-up).
 
 Exit status 1 when a target is missed. The ports are shifted by TEST_PORT_OFFSET.
@@ -48,6 +51,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import redis
+
 from orcai.airflow import AirflowClient
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph.load import load_tasks
@@ -57,7 +62,8 @@ from orcai.sync import sync_once
 from tests.benchmarks.airflow_scale import settings_for, sync_cost
 from tests.benchmarks.graph_load import deployment_runs, raw_limit
 from tests.benchmarks.harness import (
-    AIRFLOW_VENV, Stopwatch, Target, airflow, empty_graph, falkordb, postgres, postgres_driver, print_table, report_targets,
+    AIRFLOW_VENV, ServerCpu, Stopwatch, Target, airflow, empty_graph, falkordb, postgres, postgres_driver, print_table,
+    report_targets, server_cpu,
 )
 
 FALKOR_PORT, AIRFLOW_PORT, POSTGRES_PORT = 6388, 8288, 5488
@@ -164,14 +170,21 @@ def catch_up(settings) -> dict:
     return outcome
 
 
-def raw_rate(falkor_port: int, n_task_runs: int, name: str) -> tuple[int, float]:
-    """Task runs per second of the hand-written UNWIND, into a fresh graph holding the tasks."""
-    runs_per_dag = 10
-    dags, tasks = synthetic_deployment(max(1, n_task_runs // (runs_per_dag * 6)), 6)
-    _, task_runs = deployment_runs(tasks, runs_per_dag)
+def raw_rate(falkor_port: int, n_dags: int, n_task_runs: int, name: str) -> tuple[int, float, ServerCpu]:
+    """Task runs per second of the hand-written UNWIND, at the catch-up's scale: as many task
+    runs of as many 6-task DAGs, into a fresh graph holding the tasks (a MERGE's lookups and
+    the snapshots of a graph cost more as it grows, so a small graph would flatter the raw).
+    Also what it cost the server."""
+    dags, tasks = synthetic_deployment(n_dags, 6)
+    _, task_runs = deployment_runs(tasks, max(1, -(-n_task_runs // (n_dags * 6))))
     graph = empty_graph(falkor_port, name)
     load_tasks(graph, [d.dag_id for d in dags], tasks)
-    return len(task_runs), len(task_runs) / raw_limit(graph, task_runs)
+    before = server_cpu(falkor_port)
+    seconds = raw_limit(graph, task_runs)
+    cost = server_cpu(falkor_port) - before
+    with redis.Redis("127.0.0.1", falkor_port) as connection:  # its snapshots would weigh on what comes next
+        connection.execute_command("GRAPH.DELETE", name)
+    return len(task_runs), len(task_runs) / seconds, cost
 
 
 def progress(message: str) -> None:
@@ -184,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--every-h", type=float, default=24, help="hours between runs of each DAG")
     parser.add_argument("--page-limit", type=int, default=1000, help="Airflow's maximum_page_limit and ORCAI_PAGE_SIZE")
-    parser.add_argument("--raw-rows", type=int, default=100_000)
+    parser.add_argument("--raw-rows", type=int, default=0,
+                        help="rows of each raw measurement (default: as many as the task instances written)")
     parser.add_argument("--no-history", action="store_true", help="stop after the syncs without history")
     parser.add_argument("--postgres", action="store_true",
                         help="Airflow's metadata DB on a throwaway local PostgreSQL instead of SQLite")
@@ -218,18 +232,21 @@ def main(argv: list[str] | None = None) -> int:
             progress("writing history into Airflow's metadata DB")
             written = write_history(home, dags_folder, args.days, args.every_h, env)
             progress(f"written: {written}; the raw UNWIND rate before the catch-up")
-            raw_rows, raw_before = raw_rate(falkor_port, args.raw_rows, "raw_before")
+            raw_rows = args.raw_rows or written["task_instances"]
+            raw_rows, raw_before, raw_before_cpu = raw_rate(falkor_port, args.dags, raw_rows, "raw_before")
             progress("catching up")
             history = settings.model_copy(update={"graph_uri": f"falkor://127.0.0.1:{falkor_port}/catch_up"})
             empty_graph(falkor_port, "catch_up")
+            before = server_cpu(falkor_port)
             caught = catch_up(history)
+            caught_cpu = server_cpu(falkor_port) - before
             progress("quiet sync after the catch-up")
             client = AirflowClient(history)
             quiets = [sync_once(client, FalkorGraph("127.0.0.1", falkor_port, "catch_up"), history) for _ in range(3)]
             quiet = next((q for q in quiets if q.written.total == 0), quiets[-1])
             client.close()
         progress("the raw UNWIND rate after the catch-up")
-        _, raw_after = raw_rate(falkor_port, args.raw_rows, "raw_after")
+        _, raw_after, raw_after_cpu = raw_rate(falkor_port, args.dags, raw_rows, "raw_after")
         raw = (raw_before + raw_after) / 2
 
     task_rate = caught["task runs"] / caught["load task runs s"]
@@ -244,14 +261,19 @@ def main(argv: list[str] | None = None) -> int:
                   "worker peak RSS MB": caught["peak RSS MB"]},
                  {"what": "quiet sync after it", "cycles": 1, "requests": quiet.requests, "seconds": quiet.duration_s,
                   "of which loading": "", "runs": quiet.dag_runs_seen, "task runs": quiet.task_runs_seen, "worker peak RSS MB": ""}])
+
+    def cpu(cost: ServerCpu, rows: int) -> dict:
+        return {"server CPU µs/row": 1e6 * cost.own / rows, "snapshots CPU µs/row": 1e6 * cost.snapshots / rows,
+                "snapshots": cost.forks}
     print_table([{"writer": "catch-up: task runs (loader)", "rows": caught["task runs"],
-                  "seconds": caught["load task runs s"], "task runs/s": task_rate},
-                 {"writer": "catch-up: runs + task runs (loader)", "rows": caught["task runs"],
-                  "seconds": loading_s, "task runs/s": load_rate},
+                  "seconds": caught["load task runs s"], "task runs/s": task_rate,
+                  **dict.fromkeys(cpu(caught_cpu, 1), "")},
+                 {"writer": "catch-up (all its queries): runs + task runs (loader)", "rows": caught["task runs"],
+                  "seconds": loading_s, "task runs/s": load_rate, **cpu(caught_cpu, caught["task runs"])},
                  {"writer": "raw UNWIND MERGE node + INSTANCE_OF, before the catch-up", "rows": raw_rows,
-                  "seconds": raw_rows / raw_before, "task runs/s": raw_before},
+                  "seconds": raw_rows / raw_before, "task runs/s": raw_before, **cpu(raw_before_cpu, raw_rows)},
                  {"writer": "raw UNWIND MERGE node + INSTANCE_OF, after it", "rows": raw_rows,
-                  "seconds": raw_rows / raw_after, "task runs/s": raw_after}])
+                  "seconds": raw_rows / raw_after, "task runs/s": raw_after, **cpu(raw_after_cpu, raw_rows)}])
     targets += [
         Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate", task_rate >= RAW_SHARE * raw,
                f"{task_rate:,.0f} vs {raw:,.0f} task runs/s, the raw mean ({task_rate / raw:.0%}; with the runs' loads "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import redis
 
 from orcai.graph.falkor import FalkorGraph
 from orcai.graph.load import ensure_schema
@@ -41,6 +42,28 @@ def falkordb(base_port: int) -> Iterator[int]:
             yield port(base_port)
         finally:
             server.stop()
+
+
+@dataclass(frozen=True)
+class ServerCpu:
+    """CPU seconds a FalkorDB server has used so far: its own threads (queries) and its
+    forked children (the snapshots Redis writes while the graph changes), and how many
+    snapshots it forked. Differences of two readings say what a piece of work cost the
+    server, whatever else the machine was doing."""
+    own: float
+    snapshots: float
+    forks: int
+
+    def __sub__(self, other: "ServerCpu") -> "ServerCpu":
+        return ServerCpu(self.own - other.own, self.snapshots - other.snapshots, self.forks - other.forks)
+
+
+def server_cpu(falkor_port: int) -> ServerCpu:
+    with redis.Redis("127.0.0.1", falkor_port) as connection:
+        cpu, stats = connection.info("cpu"), connection.info("stats")
+    return ServerCpu(float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+                     float(cpu["used_cpu_user_children"]) + float(cpu["used_cpu_sys_children"]),
+                     int(stats["total_forks"]))
 
 
 def empty_graph(falkor_port: int, name: str) -> FalkorGraph:
