@@ -243,7 +243,9 @@ def incident_resolved_message(alerts: Sequence[AlertRequest], links: Links) -> M
     minutes = max(0, int(((p.get("resolved_at") or 0) - (p.get("opened_at") or 0)) / 60_000))
     item = Item(title=f"Resolved: {_root(p)}", emoji=":white_check_mark:",
                 detail=f"The root and every symptom recovered after {minutes} min "
-                       f"({_plural(int(p.get('size') or 0), 'symptom')} in {_plural(len(p.get('dags_hit') or []), 'DAG')}).",
+                       f"({_plural(int(p.get('size') or 0), 'symptom')} in {_plural(len(p.get('dags_hit') or []), 'DAG')})."
+                       + (f" It came back {_plural(int(p['reopened']), 'time')} after it seemed to recover."
+                          if p.get("reopened") else ""),
                 links=(Link("Open the incident in ORC AI", links.orcai_page("incidents", key=p.get("incident_key"))),))
     return Message(alert.kind, f"Resolved: {_root(p)}", (item,), tuple(a.key for a in alerts),
                    incident_key=p.get("incident_key"))

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 #                      size, dags_hit, blast_dags, blast_assets, evidence (one message per incident)
 #   incident_update  — the same, as the incident grew (edits the incident's message in place)
 #   incident_resolved — incident_key, summary, root_kind, root_key, opened_at, resolved_at, size,
-#                      dags_hit, blast_dags
+#                      dags_hit, blast_dags, reopened (times it came back after it resolved); queued
+#                      once it stayed resolved for the re-open window (orcai.incidents.lifecycle)
 KINDS = ("anomaly", "anomaly_resolved", "policy_action", "policy_disabled", "digest",
          "incident", "incident_update", "incident_resolved")
 

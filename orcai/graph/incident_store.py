@@ -1,7 +1,7 @@
 """Incidents in the graph, and the reads that find their symptoms.
 
-`(:Incident {key, status, opened_at, resolved_at, updated_at, summary, root_kind, root_key,
-root_dag, size, dags_hit, blast_dags, blast_assets, evidence, candidates})`
+`(:Incident {key, status, opened_at, resolved_at, reopened, reopened_at, updated_at, summary,
+root_kind, root_key, root_dag, size, dags_hit, blast_dags, blast_assets, evidence, candidates})`
 `-[:ROOT_CAUSE]->(Task|Asset|Pool|ExternalSystem|Dag)` (none when the root is Airflow itself)
 and `-[:INCLUDES]->(Anomaly|TaskRun|DagRun)`. Written with MERGE on the key; labels only
 from the allow-lists below.
@@ -237,6 +237,30 @@ def open_incidents(graph: Graph) -> list[Row]:
         OPTIONAL MATCH (i)-[:INCLUDES]->(s)
         RETURN i.key AS key, i.root_kind AS root_kind, i.root_key AS root_key, i.opened_at AS opened_at,
                i.size AS size, collect(s.key) AS symptoms""")
+
+
+def resolved_incidents_since(graph: Graph, since_ms: int) -> list[Row]:
+    """Incidents resolved since `since_ms`, as open_incidents gives them, with when they
+    resolved and how often they came back before: what a flap may re-open."""
+    return graph.read("""
+        MATCH (i:Incident) WHERE i.status = 'resolved' AND i.resolved_at >= $since
+        OPTIONAL MATCH (i)-[:INCLUDES]->(s)
+        RETURN i.key AS key, i.root_kind AS root_kind, i.root_key AS root_key, i.opened_at AS opened_at,
+               i.size AS size, i.resolved_at AS resolved_at, i.reopened AS reopened,
+               collect(s.key) AS symptoms""", {"since": since_ms})
+
+
+def quietly_resolved(graph: Graph, since_ms: int, until_ms: int) -> list[Row]:
+    """Incidents resolved between `since_ms` and `until_ms` whose opening was announced (an
+    `incident:<key>` alert) and whose resolution was not yet (no `incident_resolved:<key>`):
+    the resolved notices now due."""
+    rows = graph.read("""
+        MATCH (i:Incident) WHERE i.status = 'resolved' AND i.resolved_at >= $since AND i.resolved_at <= $until
+        MATCH (:Alert {key: 'incident:' + i.key})
+        OPTIONAL MATCH (done:Alert {key: 'incident_resolved:' + i.key})
+        WITH i, done WHERE done IS NULL
+        RETURN properties(i) AS incident ORDER BY i.resolved_at, i.key""", {"since": since_ms, "until": until_ms})
+    return [r["incident"] for r in rows]
 
 
 _UPSERT = """

@@ -56,6 +56,9 @@ class Symptom:
     queued_s: float | None = None
     usual_queued_s: float | None = None
     pool_full: bool = False  # the pool had no free slot while this waited
+    # When the run it was found on started, where that is before `at`: a late or missing run
+    # is known (`at`) when it is detected, but the run that revealed it began earlier
+    run_start: int | None = None
 
     @property
     def node(self) -> str:
@@ -96,6 +99,12 @@ class Draft:
     @property
     def opened_at(self) -> int:
         return min(s.at for s in self.symptoms)
+
+    @property
+    def began_at(self) -> int:
+        """When its condition was first there: its first symptom, or the earlier start of a
+        run one was found on (the re-open rule of orcai.incidents.lifecycle)."""
+        return min(min(s.at, s.run_start if s.run_start is not None else s.at) for s in self.symptoms)
 
     @property
     def dags_hit(self) -> list[str]:

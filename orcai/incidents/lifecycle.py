@@ -2,9 +2,20 @@
 none of its symptoms is active any more (its root and its victims recovered). Pure.
 
 This cycle's drafts are matched to the open incidents: first by the same root, then by a
-shared symptom (the root was refined as more evidence arrived). A draft nothing matches
+shared symptom (the root was refined as more evidence arrived). A draft nothing open matches
+may re-open an incident that resolved within `REOPEN_WINDOW_MS` (a flap, below); otherwise it
 opens a new incident, keyed by its root and when it began, so re-running a cycle opens
 nothing twice.
+
+A flap: a late success resolves an incident, and a cycle later the condition is back (a
+scheduler fallen behind misses runs again). The draft that brings it back re-opens the
+incident under its old key when it has the same root or shares a symptom, and its
+condition began before the incident was called resolved (`Draft.began_at`: its first
+symptom, or the start of the run a missing or late run was found on, which the detector
+reports only once that run came): that recovery was a moment's.
+A fault that begins after the resolution is a new incident, however soon it comes and
+whatever its root (the same pool starved twice in a row is two faults): time alone cannot
+tell a flap from the next fault on the same root, which may come seconds later.
 """
 
 from __future__ import annotations
@@ -12,6 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orcai.incidents.grouping import Draft
+from orcai.model import MINUTE_MS
+
+# How long a resolved incident may still be re-opened by its condition coming back, and so how
+# long its resolved notice waits (orcai.incidents.stage): a flap sends nothing. Five minutes
+# is five cycles of the default 60-s sync, and Alertmanager's default resolve_timeout.
+REOPEN_WINDOW_MS = 5 * MINUTE_MS
 
 
 @dataclass
@@ -22,29 +39,53 @@ class Change:
     new: bool  # opened this cycle
     grew: bool  # symptoms joined since the last cycle
     symptom_keys: list[str] = field(default_factory=list)
+    reopened: int = 0  # how many times it came back after it resolved, counting this cycle's (0: never)
+    reopened_now: bool = False  # it had resolved, and came back this cycle
 
 
 def incident_key(draft: Draft) -> str:
     return f"{draft.root_kind}:{draft.root_key}@{draft.opened_at}"
 
 
-def reconcile(open_incidents: list[dict], drafts: list[Draft]) -> tuple[list[Change], list[str]]:
+def flapped(incident: dict, draft: Draft, now_ms: int) -> bool:
+    """Whether `draft` is the resolved `incident` coming back: resolved within the window, and
+    the condition the draft is about began before it resolved."""
+    resolved_at = incident.get("resolved_at")
+    return resolved_at is not None and now_ms - resolved_at < REOPEN_WINDOW_MS and draft.began_at <= resolved_at
+
+
+def _match(draft: Draft, incidents: list[dict], matched: set) -> dict | None:
+    """The incident of the same root, else the first one sharing a symptom, not matched yet."""
+    for incident in incidents:
+        if (incident["root_kind"], incident["root_key"]) == (draft.root_kind, draft.root_key) \
+                and incident["key"] not in matched:
+            return incident
+    keys = {s.key for s in draft.symptoms}
+    return next((i for i in incidents if i["key"] not in matched and keys & set(i.get("symptoms") or [])), None)
+
+
+def reconcile(open_incidents: list[dict], drafts: list[Draft], resolved_recently: list[dict] = (),
+              now_ms: int = 0) -> tuple[list[Change], list[str]]:
     """open incidents ({key, root_kind, root_key, opened_at, symptoms: [keys]}) + this cycle's
-    drafts → the incidents to write (new or carried on) and the keys of those that resolved."""
-    by_root = {(i["root_kind"], i["root_key"]): i for i in open_incidents}
-    by_symptom = {s: i for i in open_incidents for s in i.get("symptoms") or []}
+    drafts → the incidents to write (new, carried on or re-opened) and the keys of those that
+    resolved. `resolved_recently`: incidents resolved lately (the same fields, resolved_at and
+    reopened), which a draft of a flap re-opens."""
     changes, matched = [], set()
     for draft in drafts:
         keys = [s.key for s in draft.symptoms]
-        found = by_root.get((draft.root_kind, draft.root_key))
-        if found is None or found["key"] in matched:
-            found = next((by_symptom[k] for k in keys if k in by_symptom and by_symptom[k]["key"] not in matched), None)
+        found = _match(draft, open_incidents, matched)
+        back = None
+        if found is None:
+            back = _match(draft, [i for i in resolved_recently if flapped(i, draft, now_ms)], matched)
+            found = back
         if found is None:
             changes.append(Change(incident_key(draft), draft, draft.opened_at, new=True, grew=False, symptom_keys=keys))
             continue
         matched.add(found["key"])
-        grew = bool(set(keys) - set(found.get("symptoms") or []))
+        before = set(found.get("symptoms") or [])
         changes.append(Change(found["key"], draft, min(found["opened_at"], draft.opened_at), new=False,
-                              grew=grew, symptom_keys=sorted(set(keys) | set(found.get("symptoms") or []))))
+                              grew=bool(set(keys) - before), symptom_keys=sorted(set(keys) | before),
+                              reopened=int(found.get("reopened") or 0) + (back is not None),
+                              reopened_now=back is not None))
     resolved = [i["key"] for i in open_incidents if i["key"] not in matched]
     return changes, resolved

@@ -6,7 +6,10 @@ others kept their pace, all since `LOOKBACK_MS` and not recovered since), group
 them into incidents (orcai.incidents.grouping), carry the open incidents on (lifecycle),
 write them with their ROOT_CAUSE and INCLUDES edges, store the time breakdown on the
 task runs involved, and queue one Slack notice per incident: when it opens, when it grows
-(updated in place where Slack allows it) and when it resolves.
+(updated in place where Slack allows it) and when it resolves. An incident that resolved and
+came back within the re-open window (a flap, orcai.incidents.lifecycle) is re-opened under
+its key; its resolved notice waits until it has stayed resolved that long, so a flap sends
+nothing: no resolved notice, no second opening.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from orcai.incidents.estate import CycleEstate
 from orcai.incidents.grouping import (
     AIRFLOW_IDLE_MS, FAILURE_KINDS, POOL_FULL_WAIT_S, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms,
 )
-from orcai.incidents.lifecycle import Change, reconcile
+from orcai.incidents.lifecycle import REOPEN_WINDOW_MS, Change, reconcile
 from orcai.model import MINUTE_MS
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class IncidentReport:
     opened: int = 0
     grew: int = 0
     resolved: int = 0
+    reopened: int = 0  # resolved incidents that came back this cycle (flaps)
 
 
 def pages_someone(draft: Draft, min_severity: str) -> bool:
@@ -74,7 +78,8 @@ def incident_row(change: Change, now_ms: int) -> dict:
             "symptoms": [{"label": s.label, "key": s.key} for s in d.symptoms],
             "props": {"summary": d.summary, "root_kind": d.root_kind, "root_key": d.root_key,
                       "root_dag": d.root_dag, "size": len(set(change.symptom_keys)), "dags_hit": d.dags_hit,
-                      "blast_dags": d.blast_dags, "blast_assets": d.blast_assets, "updated_at": now_ms}}
+                      "blast_dags": d.blast_dags, "blast_assets": d.blast_assets, "updated_at": now_ms,
+                      **({"reopened": change.reopened, "reopened_at": now_ms} if change.reopened_now else {})}}
 
 
 class IncidentStage:
@@ -120,20 +125,27 @@ class IncidentStage:
         drafts = []
         if symptoms:
             drafts = group_symptoms(symptoms, (estate or CycleEstate(graph)).topology(), pulse)
-        changes, resolved_keys = reconcile(open_now, drafts)
+        recent = store.resolved_incidents_since(graph, now_ms - REOPEN_WINDOW_MS) if drafts else []
+        changes, resolved_keys = reconcile(open_now, drafts, recent, now_ms)
         if changes:
             store.write_incidents(graph, [incident_row(c, now_ms) for c in changes])
             self._store_breakdowns(graph, drafts, now_ms)
         resolved = store.resolve_incidents(graph, resolved_keys, now_ms)
-        alert_store.enqueue(graph, self._alerts(graph, changes, resolved, now_ms))
+        # Resolved notices of incidents that stayed resolved the whole window (this cycle's
+        # re-opened ones are open again): a day back, so a worker that was down catches up
+        settled = store.quietly_resolved(graph, now_ms - LOOKBACK_MS, now_ms - REOPEN_WINDOW_MS)
+        alert_store.enqueue(graph, self._alerts(graph, changes, settled, now_ms))
         report = IncidentReport(open=len(changes), opened=sum(c.new for c in changes),
-                                grew=sum(c.grew for c in changes), resolved=len(resolved))
+                                grew=sum(c.grew for c in changes), resolved=len(resolved),
+                                reopened=sum(c.reopened_now for c in changes))
         return report
 
-    def _alerts(self, graph: Graph, changes: list[Change], resolved: list[dict], now_ms: int) -> list[AlertRequest]:
+    def _alerts(self, graph: Graph, changes: list[Change], settled: list[dict], now_ms: int) -> list[AlertRequest]:
+        """An opening for a new incident worth a message, an update for an announced one that
+        grew (a flap's return among them: its message is edited back, nothing new is posted),
+        and a resolved notice for each announced incident that stayed resolved (`settled`)."""
         alerts = []
-        announced = alert_store.existing_keys(graph, [f"incident:{c.key}" for c in changes]
-                                              + [f"incident:{r['key']}" for r in resolved])
+        announced = alert_store.existing_keys(graph, [f"incident:{c.key}" for c in changes])
         for change in changes:
             worthy = pages_someone(change.draft, self.settings.alert_min_severity)
             payload = incident_payload(change.key, change.draft, change.opened_at)
@@ -144,14 +156,14 @@ class IncidentStage:
             elif change.grew:
                 alerts.append(AlertRequest(f"incident:{change.key}:size{payload['size']}", "incident_update",
                                            payload, now_ms, dag))
-        for row in resolved:
-            if f"incident:{row['key']}" in announced:
-                payload = {"incident_key": row["key"], "status": "resolved", "summary": row.get("summary"),
-                           "root_kind": row.get("root_kind"), "root_key": row.get("root_key"),
-                           "opened_at": row.get("opened_at"), "resolved_at": now_ms, "size": row.get("size"),
-                           "dags_hit": row.get("dags_hit") or [], "blast_dags": (row.get("blast_dags") or [])[:10]}
-                alerts.append(AlertRequest(f"incident_resolved:{row['key']}", "incident_resolved", payload, now_ms,
-                                           row.get("root_dag") or (row.get("dags_hit") or [None])[0]))
+        for row in settled:
+            payload = {"incident_key": row["key"], "status": "resolved", "summary": row.get("summary"),
+                       "root_kind": row.get("root_kind"), "root_key": row.get("root_key"),
+                       "opened_at": row.get("opened_at"), "resolved_at": row.get("resolved_at"),
+                       "size": row.get("size"), "dags_hit": row.get("dags_hit") or [],
+                       "blast_dags": (row.get("blast_dags") or [])[:10], "reopened": row.get("reopened") or 0}
+            alerts.append(AlertRequest(f"incident_resolved:{row['key']}", "incident_resolved", payload, now_ms,
+                                       row.get("root_dag") or (row.get("dags_hit") or [None])[0]))
         return alerts
 
     def _store_breakdowns(self, graph: Graph, drafts: list[Draft], now_ms: int) -> None:

@@ -31,7 +31,8 @@ def from_anomaly(row: dict) -> Symptom:
     at = row.get("detected_at") if kind in SCHEDULE_KINDS or row.get("run_start") is None else row["run_start"]
     return Symptom(key=row["key"], label="Anomaly", kind=kind, dag_id=row["dag_id"], at=int(at),
                    task_key=None if on_dag_run else row.get("task_key"), severity=row.get("severity") or "medium",
-                   reason=row.get("reason") or "", run_id=row.get("run_id"))
+                   reason=row.get("reason") or "", run_id=row.get("run_id"),
+                   run_start=int(row["run_start"]) if row.get("run_start") is not None else None)
 
 
 def from_failed_task_run(row: dict) -> Symptom:

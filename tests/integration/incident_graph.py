@@ -97,3 +97,16 @@ def slow_extract(graph, at: int, minutes: float, others_pace: float) -> None:
         TaskRunRecord(dag, f"meanwhile{i}", t, -1, "success", start_date=at + i * MIN + j * MIN,
                       end_date=at + i * MIN + j * MIN + int(ran * 1000), duration_s=ran, queued_s=1.0, try_number=1)
         for i, dag in enumerate(("transform", "report"), 1) for j, t in enumerate(TASKS[dag])])
+
+
+def late_run(graph, dag: str, run: str, start: int, missed_found_at: int | None = None) -> None:
+    """A run of `dag` that came late and succeeded (started at `start`); with
+    `missed_found_at`, the detector found then that runs before it were missed (flagged on it)."""
+    load_dag_runs(graph, [DagRunRecord(dag, run, "success", logical_date=start, queued_at=start, start_date=start,
+                                       end_date=start + 2 * MIN, duration_s=120.0)])
+    load_task_runs(graph, [TaskRunRecord(dag, run, t, -1, "success", start_date=start, end_date=start + MIN,
+                                         duration_s=60.0, queued_s=1.0, try_number=1) for t in TASKS[dag]])
+    if missed_found_at is not None:
+        load_anomalies(graph, [{**anomaly("missing", dag, TASKS[dag][0], run, missed_found_at, "DagRun",
+                                          f"{dag}/{run}", "2 scheduled runs of this DAG did not happen"),
+                                "run_start": start}])

@@ -1,6 +1,8 @@
 """One Slack message per incident, against a real FalkorDB and the Slack-compatible sink:
-the cascade of tests/integration/incident_graph.py over four cycles (fault, growth, quiet,
-recovery), counted against what the same cycles send without the incident stage."""
+the cascade of tests/integration/incident_graph.py over five cycles (fault, growth, growth,
+recovery, and a quiet one once the incident stayed resolved for the re-open window), counted
+against what the same cycles send without the incident stage; and a flapping incident, which
+sends one message."""
 
 from __future__ import annotations
 
@@ -11,17 +13,18 @@ from orcai.alerts.slack import SlackSender
 from orcai.config import load_settings
 from orcai.incidents.estate import CycleEstate
 from orcai.incidents.stage import IncidentStage
-from tests.integration.incident_graph import MIN, NOW, fail_ingest, load_estate, miss, recover
+from orcai.incidents.lifecycle import REOPEN_WINDOW_MS
+from tests.integration.incident_graph import MIN, NOW, fail_ingest, late_run, load_estate, miss, recover
 
 pytestmark = pytest.mark.integration
 
 
 def cycles(graph, settings, with_incidents: bool):
-    """The fault's cycles, one at a time (fault, grew, grew, recovered): yields each cycle's
-    dispatch report once its messages were sent."""
+    """The fault's cycles, one at a time (fault, grew, grew, recovered, stayed resolved):
+    yields each cycle's dispatch report once its messages were sent."""
     stage, dispatcher = IncidentStage(settings), AlertDispatcher(settings, graph, SlackSender(settings))
     steps = [lambda: fail_ingest(graph, NOW), lambda: miss(graph, "transform", NOW + 20 * MIN),
-             lambda: miss(graph, "report", NOW + 40 * MIN), lambda: recover(graph, NOW + 60 * MIN)]
+             lambda: miss(graph, "report", NOW + 40 * MIN), lambda: recover(graph, NOW + 60 * MIN), lambda: None]
     for i, step in enumerate(steps):
         step()
         now = NOW + (i + 1) * 25 * MIN
@@ -89,3 +92,46 @@ def test_a_cycle_reads_the_lineage_once_for_the_incident_and_the_slack_stages(gr
     assert estate.reads == 1
     assert graph.read("MATCH (i:Incident)-[:ROOT_CAUSE]->(t:Task) RETURN t.key AS root") == [{"root": "ingest.load"}]
     assert any("transform" in m.text for m in slack_sink.received)
+
+
+def flapping(graph, settings) -> list:
+    """`report` misses runs; a late run's success resolves the incident; a cycle later the
+    detector finds runs missed again, on a late run that had started before that resolution
+    (the scheduler fell behind); then it recovers for good. Each cycle's dispatch report."""
+    stage, dispatcher = IncidentStage(settings), AlertDispatcher(settings, graph, SlackSender(settings))
+    t = NOW + 10 * MIN
+    steps = [(t + 3 * MIN, lambda: late_run(graph, "report", "late1", t, missed_found_at=t + 2 * MIN)),
+             (t + 6 * MIN, lambda: late_run(graph, "report", "late2", t + 4 * MIN)),  # resolves it
+             (t + 8 * MIN, lambda: late_run(graph, "report", "late2", t + 4 * MIN, missed_found_at=t + 7 * MIN)),
+             (t + 11 * MIN, lambda: late_run(graph, "report", "late3", t + 10 * MIN)),  # resolves it again
+             (t + 12 * MIN, lambda: None),
+             (t + 11 * MIN + REOPEN_WINDOW_MS, lambda: None),  # stayed resolved the whole window
+             (t + 12 * MIN + REOPEN_WINDOW_MS, lambda: None)]
+    reports = []
+    for now, step in steps:
+        step()
+        stage.run(graph, now)
+        reports.append(dispatcher.run(now))
+    return reports
+
+
+def test_a_flapping_incident_is_one_webhook_message_and_one_resolved_notice_once_it_stays_resolved(
+        graph, graph_uri, slack_sink):
+    load_estate(graph)
+    reports = flapping(graph, settings_for(graph_uri, slack_sink, bot=False))
+
+    assert [r.messages for r in reports] == [1, 0, 0, 0, 0, 1, 0]
+    texts = [m.text for m in slack_sink.received]
+    assert "Resolved" not in texts[0] and "Resolved" in texts[1] and "came back 1 time" in texts[1]
+    [incident] = graph.read("MATCH (i:Incident) RETURN properties(i) AS i")
+    assert incident["i"]["status"] == "resolved" and incident["i"]["reopened"] == 1
+
+
+def test_a_flapping_incident_with_a_bot_token_posts_once_and_resolves_in_its_thread_once(graph, graph_uri, slack_sink):
+    load_estate(graph)
+    flapping(graph, settings_for(graph_uri, slack_sink, bot=True))
+
+    paths = [m.path for m in slack_sink.received]
+    # opened; the flap's return grew it (edited in place); resolved at last (edited, and a thread reply)
+    assert paths == ["/api/chat.postMessage", "/api/chat.update", "/api/chat.update", "/api/chat.postMessage"]
+    assert "thread_ts" in slack_sink.received[-1].body

@@ -11,9 +11,10 @@ from orcai.config import load_settings
 from orcai.graph import alert_store
 from orcai.graph.incident_store import estate_fingerprint, last_task_start
 from orcai.model import DAY_MS
+from orcai.incidents.lifecycle import REOPEN_WINDOW_MS
 from orcai.incidents.stage import IncidentStage
 from tests.integration.incident_graph import (
-    MIN, NOW, ORDERS, fail_ingest, learn_bands, load_estate, miss, recover, slow_extract,
+    MIN, NOW, ORDERS, fail_ingest, late_run, learn_bands, load_estate, miss, recover, slow_extract,
 )
 
 pytestmark = pytest.mark.integration
@@ -58,7 +59,36 @@ def test_a_cascade_is_one_incident_that_opens_grows_and_resolves(graph, graph_ur
     assert done.resolved == 1
     [after] = graph.read("MATCH (i:Incident) RETURN i.status AS status, i.resolved_at AS at")
     assert after == {"status": "resolved", "at": NOW + 90 * MIN}
-    assert ("incident_resolved", f"incident_resolved:{incident['key']}") in alerts(graph)
+    resolved_notice = ("incident_resolved", f"incident_resolved:{incident['key']}")
+    assert resolved_notice not in alerts(graph)  # not yet: it may still come back (a flap)
+    stage.run(graph, NOW + 90 * MIN + REOPEN_WINDOW_MS)
+    assert resolved_notice in alerts(graph)
+    stage.run(graph, NOW + 91 * MIN + REOPEN_WINDOW_MS)
+    assert [a for a in alerts(graph) if a[0] == "incident_resolved"] == [resolved_notice]  # once
+
+
+def test_an_incident_that_comes_back_after_a_moments_recovery_is_reopened_under_its_key(graph, graph_uri):
+    stage = IncidentStage(load_settings(graph_uri=graph_uri))
+    load_estate(graph)
+    t = NOW + 10 * MIN
+    late_run(graph, "report", "late1", t, missed_found_at=t + 2 * MIN)
+    assert stage.run(graph, t + 3 * MIN).opened == 1
+    [first] = graph.read("MATCH (i:Incident) RETURN properties(i) AS i")
+    late_run(graph, "report", "late2", t + 4 * MIN)  # its success resolves the incident
+    assert stage.run(graph, t + 6 * MIN).resolved == 1
+
+    # the detector finds runs missed again, on the late run that started before the resolution
+    late_run(graph, "report", "late2", t + 4 * MIN, missed_found_at=t + 7 * MIN)
+    back = stage.run(graph, t + 8 * MIN)
+
+    assert (back.opened, back.reopened, back.open) == (0, 1, 1)
+    [again] = graph.read("MATCH (i:Incident) RETURN properties(i) AS i")
+    i = again["i"]
+    assert (i["key"], i["status"], i["opened_at"], i["reopened"], i["reopened_at"]) == (
+        first["i"]["key"], "open", first["i"]["opened_at"], 1, t + 8 * MIN)
+    assert "resolved_at" not in i and i["size"] == 2
+    assert graph.read("MATCH (:Incident)-[:INCLUDES]->(a:Anomaly) RETURN count(a) AS n") == [{"n": 2}]
+    assert [a for a in alerts(graph) if a[0] != "incident_update"] == [("incident", f"incident:{i['key']}")]
 
 
 def test_policies_see_the_root_and_the_victims_of_an_open_incident(graph, graph_uri):

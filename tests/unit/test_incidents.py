@@ -9,7 +9,7 @@ import pytest
 
 from orcai.incidents.breakdown import PARTS, RunTiming, breakdown
 from orcai.incidents.grouping import AirflowPulse, group_symptoms
-from orcai.incidents.lifecycle import reconcile
+from orcai.incidents.lifecycle import REOPEN_WINDOW_MS, reconcile
 from orcai.incidents.topology import Topology
 from tests.incident_scenarios import (
     MARTS, MIN, ORDERS, T0, cascade, concurrent_pairs, dag_symptom, estate, own_slowness, partner_api_down,
@@ -134,6 +134,72 @@ def test_an_incident_whose_root_was_refined_keeps_its_key():
                "symptoms": [fault.symptoms[-1].key]}]
     [change], resolved = reconcile(stored, group_symptoms(fault.symptoms, TOPO))
     assert change.key == "dag:transform@1" and change.draft.root_key == "ingest.load" and not resolved
+
+
+def resolved_as(change, resolved_at: int, reopened: int = 0) -> dict:
+    """A change as resolved_incidents_since gives it back once it resolved at `resolved_at`."""
+    return {"key": change.key, "root_kind": change.draft.root_kind, "root_key": change.draft.root_key,
+            "opened_at": change.opened_at, "symptoms": change.symptom_keys, "resolved_at": resolved_at,
+            "reopened": reopened}
+
+
+def flap(tag: str, at: int, run_start: int | None = None):
+    """Runs of `transform` found missed at `at` (the scheduler fell behind), on the late run
+    started at `run_start` that revealed them: one draft rooted at the DAG."""
+    [draft] = group_symptoms([replace(dag_symptom("transform", "missing", at, tag), run_start=run_start)], TOPO)
+    return draft
+
+
+def test_a_condition_back_soon_after_a_moments_recovery_reopens_the_same_incident():
+    [opened], _ = reconcile([], [flap("a", T0)])
+    resolved_at = T0 + 4 * MIN  # a late run's success: the incident resolved
+    # a cycle later runs are found missing again, on a late run that had started before that success
+    back = flap("b", T0 + 5 * MIN, run_start=T0 + 3 * MIN)
+    [change], resolved = reconcile([], [back], [resolved_as(opened, resolved_at, reopened=1)], resolved_at + MIN)
+    assert change.key == opened.key and not change.new and change.reopened_now and change.reopened == 2
+    assert change.opened_at == T0 and set(change.symptom_keys) == set(opened.symptom_keys) | {s.key for s in back.symptoms}
+    assert not resolved
+
+
+def test_runs_missed_again_on_a_run_started_after_the_resolution_are_a_new_incident():
+    [opened], _ = reconcile([], [flap("a", T0)])
+    resolved_at = T0 + 4 * MIN
+    [change], _ = reconcile([], [flap("b", T0 + 6 * MIN, run_start=T0 + 5 * MIN)], [resolved_as(opened, resolved_at)],
+                            resolved_at + 2 * MIN)
+    assert change.new and change.key != opened.key
+
+
+def test_a_condition_back_after_the_window_is_a_new_incident():
+    [opened], _ = reconcile([], [flap("a", T0)])
+    resolved_at = T0 + 4 * MIN
+    [change], _ = reconcile([], [flap("b", T0 + 5 * MIN, run_start=T0 + 3 * MIN)], [resolved_as(opened, resolved_at)],
+                            resolved_at + REOPEN_WINDOW_MS)
+    assert change.new and change.key != opened.key and not change.reopened_now
+
+
+def test_a_fault_that_began_after_the_resolution_is_a_new_incident_however_soon_and_on_whatever_root():
+    # the same pool starved again seconds after it recovered: two faults, as the fault suite injects them
+    [opened], _ = reconcile([], drafts_of(pool_starvation(["ingest.load", "transform.build"], T0, "a")))
+    resolved_at = T0 + 30 * MIN
+    again = drafts_of(pool_starvation(["ingest.load", "transform.build"], resolved_at + 1000, "b"))
+    changes, _ = reconcile([], again, [resolved_as(opened, resolved_at)], resolved_at + MIN)
+    assert [c.new for c in changes] == [True] and changes[0].key != opened.key
+
+
+def test_another_root_back_within_the_window_is_a_new_incident():
+    [opened], _ = reconcile([], [flap("a", T0)])
+    resolved_at = T0 + 4 * MIN
+    [other], _ = reconcile([], drafts_of(cascade("ingest.load", T0 + MIN, "b")),
+                           [resolved_as(opened, resolved_at)], resolved_at + MIN)
+    assert other.new and other.draft.root_key == "ingest.load" and other.key != opened.key
+
+
+def test_an_open_incident_is_matched_before_a_resolved_one_of_the_same_root():
+    [first], _ = reconcile([], [flap("a", T0)])
+    [second], _ = reconcile([], [flap("b", T0 + 10 * MIN)])
+    still_open = {**resolved_as(second, 0), "resolved_at": None}
+    [change], _ = reconcile([still_open], [flap("c", T0 + MIN)], [resolved_as(first, T0 + 12 * MIN)], T0 + 13 * MIN)
+    assert change.key == second.key and not change.reopened_now
 
 
 # --- the time breakdown --------------------------------------------------------------------
