@@ -52,6 +52,8 @@ st.subheader(f"Root cause: {incident['root']}")
 status = incident.get("status")
 st.markdown(f"**{status}** · opened {absolute_time(incident.get('opened_at'))}"
             + (f" · resolved {absolute_time(incident.get('resolved_at'))}" if incident.get("resolved_at") else "")
+            + (f" · came back {reopened} time{'s' * (reopened != 1)} after it resolved, last "
+               f"{absolute_time(incident.get('reopened_at'))}" if (reopened := incident.get("reopened")) else "")
             + f" · {incident.get('size') or 0} symptoms")
 st.markdown("\n".join(f"- {md_text(line)}" for line in incident.get("evidence") or []))
 others = [f"{kind} {key}" for kind, key in (incident.get("candidates") or [])[1:3]]

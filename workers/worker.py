@@ -211,9 +211,9 @@ class Worker:
         """Group the active symptoms into incidents with a root cause; open, grow, resolve."""
         report = self.incidents.run(self.graph, outcome.now_ms, outcome.estate)
         outcome.incidents = report
-        if report.opened or report.grew or report.resolved:
-            log.info("incidents: %d open (%d new, %d grew), %d resolved", report.open, report.opened,
-                     report.grew, report.resolved)
+        if report.opened or report.grew or report.resolved or report.reopened:
+            log.info("incidents: %d open (%d new, %d grew, %d came back), %d resolved", report.open,
+                     report.opened, report.grew, report.reopened, report.resolved)
 
     def _apply_policies(self, outcome: CycleOutcome) -> None:
         """Evaluate enabled policies on the freshly synced and scored DAGs; act, record, notify."""
