@@ -250,16 +250,15 @@ def resolved_incidents_since(graph: Graph, since_ms: int) -> list[Row]:
                collect(s.key) AS symptoms""", {"since": since_ms})
 
 
-def quietly_resolved(graph: Graph, since_ms: int, until_ms: int) -> list[Row]:
-    """Incidents resolved between `since_ms` and `until_ms` whose opening was announced (an
-    `incident:<key>` alert) and whose resolution was not yet (no `incident_resolved:<key>`):
-    the resolved notices now due."""
+def unannounced_resolutions(graph: Graph, since_ms: int) -> list[Row]:
+    """Incidents resolved since `since_ms` whose opening was announced (an `incident:<key>`
+    alert) and whose resolution was not yet (no `incident_resolved:<key>`)."""
     rows = graph.read("""
-        MATCH (i:Incident) WHERE i.status = 'resolved' AND i.resolved_at >= $since AND i.resolved_at <= $until
+        MATCH (i:Incident) WHERE i.status = 'resolved' AND i.resolved_at >= $since
         MATCH (:Alert {key: 'incident:' + i.key})
         OPTIONAL MATCH (done:Alert {key: 'incident_resolved:' + i.key})
         WITH i, done WHERE done IS NULL
-        RETURN properties(i) AS incident ORDER BY i.resolved_at, i.key""", {"since": since_ms, "until": until_ms})
+        RETURN properties(i) AS incident ORDER BY i.resolved_at, i.key""", {"since": since_ms})
     return [r["incident"] for r in rows]
 
 

@@ -47,11 +47,16 @@ def incident_key(draft: Draft) -> str:
     return f"{draft.root_kind}:{draft.root_key}@{draft.opened_at}"
 
 
+def settled(incident: dict, now_ms: int) -> bool:
+    """Whether a resolved incident has stayed resolved the whole re-open window: nothing
+    re-opens it any more, and its resolved notice is due. Before that, a flap may."""
+    return now_ms - incident["resolved_at"] >= REOPEN_WINDOW_MS
+
+
 def flapped(incident: dict, draft: Draft, now_ms: int) -> bool:
-    """Whether `draft` is the resolved `incident` coming back: resolved within the window, and
-    the condition the draft is about began before it resolved."""
-    resolved_at = incident.get("resolved_at")
-    return resolved_at is not None and now_ms - resolved_at < REOPEN_WINDOW_MS and draft.began_at <= resolved_at
+    """Whether `draft` is the resolved `incident` coming back: not settled yet, and the
+    condition the draft is about began before it resolved."""
+    return not settled(incident, now_ms) and draft.began_at <= incident["resolved_at"]
 
 
 def _match(draft: Draft, incidents: list[dict], matched: set) -> dict | None:

@@ -28,7 +28,7 @@ from orcai.incidents.estate import CycleEstate
 from orcai.incidents.grouping import (
     AIRFLOW_IDLE_MS, FAILURE_KINDS, POOL_FULL_WAIT_S, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms,
 )
-from orcai.incidents.lifecycle import REOPEN_WINDOW_MS, Change, reconcile
+from orcai.incidents.lifecycle import REOPEN_WINDOW_MS, Change, reconcile, settled
 from orcai.model import MINUTE_MS
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ class IncidentStage:
         resolved = store.resolve_incidents(graph, resolved_keys, now_ms)
         # Resolved notices of incidents that stayed resolved the whole window (this cycle's
         # re-opened ones are open again): a day back, so a worker that was down catches up
-        settled = store.quietly_resolved(graph, now_ms - LOOKBACK_MS, now_ms - REOPEN_WINDOW_MS)
-        alert_store.enqueue(graph, self._alerts(graph, changes, settled, now_ms))
+        quiet = [i for i in store.unannounced_resolutions(graph, now_ms - LOOKBACK_MS) if settled(i, now_ms)]
+        alert_store.enqueue(graph, self._alerts(graph, changes, quiet, now_ms))
         report = IncidentReport(open=len(changes), opened=sum(c.new for c in changes),
                                 grew=sum(c.grew for c in changes), resolved=len(resolved),
                                 reopened=sum(c.reopened_now for c in changes))
