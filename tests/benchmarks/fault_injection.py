@@ -49,6 +49,7 @@ from orcai.config import load_settings
 from orcai.errors import AirflowError
 from orcai.graph import connect, incident_store
 from orcai.incidents.breakdown import breakdown
+from orcai.incidents.lifecycle import REOPEN_WINDOW_MS
 from orcai.incidents.stage import timing
 from orcai.localstack.airflow import PASSWORDS_FILE, REPO_ROOT, airflow_env, start_airflow
 from tests.benchmarks.harness import (
@@ -584,7 +585,10 @@ def main() -> int:
                 thread.join()
             if not args.quick:
                 scheduler_fault(bench, service.process.pid, faults)
-            bench.wait_cycles(2)  # the last resolved notices go out
+            # the last resolved notices go out once their incidents stayed resolved the re-open window
+            settled_at = now_ms() + REOPEN_WINDOW_MS
+            bench.wait(lambda: now_ms() >= settled_at, timeout_s=REOPEN_WINDOW_MS / 1000 + 60, every_s=5)
+            bench.wait_cycles(2)
             log(f"done in {(time.monotonic() - started) / 60:.1f} min")
             status = report(faults, sink, read_graph, since)
         finally:
