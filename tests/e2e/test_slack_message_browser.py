@@ -31,6 +31,7 @@ def test_an_incident_message_edited_in_place_then_resolved_in_its_thread(graph, 
     assert screenshot(page, "slack-incident").exists()
 
     next(played)  # recovered
+    next(played)  # stayed resolved the re-open window: the resolved notice goes out
     page.reload()
     channel.first.wait_for(timeout=30_000)
     thread = page.locator(".thread .message")
