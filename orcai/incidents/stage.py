@@ -140,10 +140,10 @@ class IncidentStage:
                                 reopened=sum(c.reopened_now for c in changes))
         return report
 
-    def _alerts(self, graph: Graph, changes: list[Change], settled: list[dict], now_ms: int) -> list[AlertRequest]:
+    def _alerts(self, graph: Graph, changes: list[Change], quiet: list[dict], now_ms: int) -> list[AlertRequest]:
         """An opening for a new incident worth a message, an update for an announced one that
         grew (a flap's return among them: its message is edited back, nothing new is posted),
-        and a resolved notice for each announced incident that stayed resolved (`settled`)."""
+        and a resolved notice for each announced incident that stayed resolved (`quiet`)."""
         alerts = []
         announced = alert_store.existing_keys(graph, [f"incident:{c.key}" for c in changes])
         for change in changes:
@@ -156,7 +156,7 @@ class IncidentStage:
             elif change.grew:
                 alerts.append(AlertRequest(f"incident:{change.key}:size{payload['size']}", "incident_update",
                                            payload, now_ms, dag))
-        for row in settled:
+        for row in quiet:
             payload = {"incident_key": row["key"], "status": "resolved", "summary": row.get("summary"),
                        "root_kind": row.get("root_kind"), "root_key": row.get("root_key"),
                        "opened_at": row.get("opened_at"), "resolved_at": row.get("resolved_at"),
