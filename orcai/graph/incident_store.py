@@ -299,15 +299,16 @@ def write_incidents(graph: Graph, rows: list[dict]) -> WriteCounts:
     return counts
 
 
-def resolve_incidents(graph: Graph, keys: list[str], at_ms: int) -> list[Row]:
-    """Mark open incidents resolved; returns what they were (for the resolved notice)."""
+def resolve_incidents(graph: Graph, keys: list[str], at_ms: int) -> list[str]:
+    """Mark open incidents resolved; returns the keys of those that were open. Their resolved
+    notices go out later, once they stayed resolved (unannounced_resolutions)."""
     if not keys:
         return []
     rows = graph.read("UNWIND $keys AS k MATCH (i:Incident {key: k}) WHERE i.status = 'open' "
-                      "RETURN properties(i) AS incident", {"keys": keys})
+                      "RETURN i.key AS key", {"keys": keys})
     graph.write("UNWIND $keys AS k MATCH (i:Incident {key: k}) WHERE i.status = 'open' "
                 "SET i.status = 'resolved', i.resolved_at = $at, i.updated_at = $at", {"keys": keys, "at": at_ms})
-    return [r["incident"] for r in rows]
+    return [r["key"] for r in rows]
 
 
 def incidents(graph: Graph, since_ms: int, limit: int = 200) -> list[Row]:
