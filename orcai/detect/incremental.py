@@ -102,7 +102,8 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
         success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),
         outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
-        dag_times=dag_times, times=tails(table["dag_id"], table["time_ns"].to_numpy(dtype=float), w), floors=pd.Series(frame["floor"].to_numpy(), index=names.to_numpy()).groupby(level=0).last(),
+        dag_times=dag_times, times=tails(table["dag_id"], table["time_ns"].to_numpy(dtype=float), w),
+        floors=pd.Series(frame["floor"].to_numpy(), index=names.to_numpy()).groupby(level=0).last(),
         delays=tails(table["dag_id"], table["delay_s"].to_numpy() if "delay_s" in table else
                      np.full(len(table), np.nan), w))
 
