@@ -91,13 +91,19 @@ class RobustDetector:
     def score_new(self, new_runs: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
         """Judge runs that came after the fitted history against the fitted baselines.
         Several new runs of one task are each judged against the fitted state (their
-        failures do count towards streaks and rates); refit to fold them in."""
+        failures do count towards streaks and rates); refit to fold them in. The schedule
+        is the exception: each call moves every DAG's recent scheduled times and start
+        delays past the DAG runs it judged, and a DAG run already judged (passed again, as
+        the monitor's overlapping reads do) gets no second missing or late verdict. Without
+        this, a DAG's next runs counted their gap from the fit's last run, and every
+        on-time run after a gap was flagged again with a growing number of missed runs."""
         validate_runs(new_runs)
         if not hasattr(self, "state_"):
             raise ValueError("score_new needs a fitted detector: call fit(history) first")
         if new_runs.empty:
             return empty_output(new_runs, self.label)
         frame, table, timing, failing = incremental.judge_new(self, self.state_, new_runs, now)
+        self.state_ = incremental.advance_schedule(self.state_, table)
         return write_output(new_runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold,
                             self.min_excess_s)
 

@@ -2,14 +2,16 @@
 
 `fit_state` keeps, per task, the last few values every rolling window needs (as small
 NaN-padded matrices), per task and season bucket the last seasonal residuals, and per
-DAG the last scheduled run and recent start delays. `judge_new` computes the same
-verdicts `RobustDetector.score` would for the first new run of each task.
+DAG its recent scheduled times and start delays. `judge_new` computes the same
+verdicts `RobustDetector.score` would for the first new run of each task; `advance_schedule`
+then moves each DAG's recent scheduled times and delays past the runs it judged, so the
+next sync's runs are judged on the schedule from the newest run seen, not from the fit.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ import pandas as pd
 from orcai.detect import durations, failures, schedule
 from orcai.detect.tails import fit_sorted
 from orcai.detect.frame import NS_PER_S, fill_elapsed, log_durations, prepare_runs
+from orcai.detect.windows import GroupRolling
 
 
 @dataclass
@@ -29,6 +32,19 @@ class Tails:
         position = self.keys.get_indexer(keys)
         padded = np.vstack([self.values, np.full((1, self.values.shape[1]), np.nan)])
         return padded[position]  # -1 (unknown key) picks the all-NaN row
+
+    def extend(self, keys: pd.Series, values: np.ndarray) -> Tails:
+        """These tails with `values` (in time order within each key) appended to their keys."""
+        return tails(*_after_tails(self, keys, values), self.values.shape[1])
+
+
+def _after_tails(past: Tails, keys: pd.Series, values: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    """Each key's kept row, then its new values. A row's NaN padding sits before its first
+    kept value, so any window over the result sees the same values the unpadded one would."""
+    width = past.values.shape[1]
+    old_keys = np.repeat(past.keys.to_numpy(dtype=object), width)
+    return (pd.Series(np.concatenate([old_keys, np.asarray(keys, dtype=object)])),
+            np.concatenate([past.values.ravel(), np.asarray(values, dtype=float)]))
 
 
 def tails(keys: pd.Series, values: np.ndarray, width: int) -> Tails:
@@ -54,7 +70,8 @@ class FittedState:
     success_x: Tails
     confirmed: Tails
     outcome: Tails           # finished runs: 1 failed, 0 success
-    dag_times: pd.DataFrame  # per DAG: last scheduled time, interval
+    dag_times: pd.DataFrame  # per DAG: interval, and whether missing runs may be judged on it
+    times: Tails             # per DAG: scheduled times of its recent runs (ns), the newest last
     floors: pd.Series        # per task: the duration floor before the log (frame.task_floors)
     delays: Tails            # per DAG: start delays
 
@@ -74,8 +91,7 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
     w, k = params.window, params.confirm_runs
     season_keys = names + "\x1f" + frame["bucket"].astype(str)
     on = lambda mask, column, width, keys=names: tails(keys[mask], np.asarray(column)[mask], width)  # noqa: E731
-    times = table.groupby("dag_id").agg(last_ns=("time_ns", "last"), interval_s=("interval_s", "last"),
-                                        trusted=("trusted", "last"))
+    dag_times = table.groupby("dag_id").agg(interval_s=("interval_s", "last"), trusted=("trusted", "last"))
     return FittedState(
         sample_x=on(sample, frame["x"], w), spread=on(sample, timing["spread"], w),
         season=on(sample, timing["residual"], params.season_window, season_keys),
@@ -86,7 +102,8 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
         success_x=on(success, frame["x"], k),
         confirmed=on(success, timing["confirmed"], 2 * w - 1),
         outcome=on(outcome, frame["failed"].astype(float), params.failure_history + params.rate_window),
-        dag_times=times, floors=pd.Series(frame["floor"].to_numpy(), index=names.to_numpy()).groupby(level=0).last(),
+        dag_times=dag_times, times=tails(table["dag_id"], table["time_ns"].to_numpy(dtype=float), w),
+        floors=pd.Series(frame["floor"].to_numpy(), index=names.to_numpy()).groupby(level=0).last(),
         delays=tails(table["dag_id"], table["delay_s"].to_numpy() if "delay_s" in table else
                      np.full(len(table), np.nan), w))
 
@@ -185,21 +202,48 @@ def _new_failures(params, state: FittedState, frame: pd.DataFrame, names: pd.Ser
 
 
 def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """Missing and late verdicts for the new DAG runs, continuing from the fitted last run."""
+    """Missing and late verdicts for the DAG runs not judged before, each continuing from the
+    newest earlier run seen: kept in the state, or earlier in this batch."""
     table = schedule.dag_runs(runs, frame)
     known = state.dag_times.reindex(table["dag_id"])
     given = table["dag_id"].map(getattr(params, "schedules_", {}) or {}).astype(float).to_numpy()
     table["interval_s"] = np.where(np.isfinite(given), given, known["interval_s"].to_numpy())
     trusted = np.isfinite(given) | known["trusted"].fillna(False).to_numpy(dtype=bool)
-    previous = table.groupby("dag")["time_ns"].shift(1).to_numpy()
-    table["prev_ns"] = np.where(np.isfinite(previous), previous, known["last_ns"].to_numpy())
-    gap_s = (table["time_ns"] - table["prev_ns"]).to_numpy() / NS_PER_S
-    table["missed"] = schedule.missed_runs(gap_s, table["interval_s"].to_numpy(), trusted, params)
+    time_ns, kept = table["time_ns"].to_numpy(dtype=float), state.times.at(table["dag_id"])
+    # A DAG run whose scheduled time is kept was judged already: the monitor re-reads runs
+    # that ended just before its watermark, and a DAG run's later tasks come in later syncs
+    # (where its first task run here is not its start). One older than every kept time is
+    # past what the state remembers. Neither is judged again.
+    fresh = ~(kept == time_ns[:, None]).any(axis=1) & ~(time_ns < _nan(np.nanmin, kept))
+    earlier_kept = _nan(np.nanmax, np.where(kept < time_ns[:, None], kept, np.nan))
+    table["prev_ns"] = np.fmax(table.groupby("dag")["time_ns"].shift(1).to_numpy(dtype=float), earlier_kept)
+    gap_s = (time_ns - table["prev_ns"].to_numpy()) / NS_PER_S
+    missed = schedule.missed_runs(gap_s, table["interval_s"].to_numpy(), trusted, params)
+    table["fresh"], table["missed"] = fresh, np.where(fresh, missed, 0)
     table["missing"], table["late"] = table["missed"] >= 1, False
     if "logical_ns" in table:
         delay = ((table["start_ns"] - table["logical_ns"]) / NS_PER_S).where(table["logical_ns"] >= 0)
-        past = state.delays.at(table["dag_id"])
-        usual = pd.Series(_nan(np.nanmedian, past), index=table.index)
-        count = pd.Series(np.isfinite(past).sum(axis=1), index=table.index)
-        table = schedule.late_rule(table, delay, usual, count, params)
+        usual, count = np.full(len(table), np.nan), np.zeros(len(table))
+        usual[fresh], count[fresh] = _medians_after(state.delays, table["dag_id"][fresh], delay[fresh].to_numpy())
+        table = schedule.late_rule(table, delay, pd.Series(usual, index=table.index),
+                                   pd.Series(count, index=table.index), params)
+        table["late"] &= fresh
     return table
+
+
+def _medians_after(past: Tails, keys: pd.Series, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per new value, the median and count of the values before it in its key's window: its
+    kept tail, then the key's earlier new values (as `score`'s rolling window sees them)."""
+    all_keys, all_values = _after_tails(past, keys, values)
+    rolling = GroupRolling(pd.Series(all_values), [all_keys], past.values.shape[1])
+    before = lambda column: column.groupby(all_keys.to_numpy()).shift(1).to_numpy()[len(all_keys) - len(keys):]  # noqa: E731
+    return before(rolling.median()), np.nan_to_num(before(rolling.count()))
+
+
+def advance_schedule(state: FittedState, table: pd.DataFrame) -> FittedState:
+    """`state` with the DAG runs `judge_new` judged (its `table`) added to each DAG's recent
+    scheduled times and start delays, so the next sync's runs continue from them."""
+    fresh = table[table["fresh"].to_numpy()]
+    delays = fresh["delay_s"].to_numpy(dtype=float) if "delay_s" in fresh else np.full(len(fresh), np.nan)
+    return replace(state, times=state.times.extend(fresh["dag_id"], fresh["time_ns"].to_numpy(dtype=float)),
+                   delays=state.delays.extend(fresh["dag_id"], delays))
