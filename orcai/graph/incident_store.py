@@ -242,23 +242,30 @@ def open_incidents(graph: Graph) -> list[Row]:
 def resolved_incidents_since(graph: Graph, since_ms: int) -> list[Row]:
     """Incidents resolved since `since_ms`, as open_incidents gives them, with when they
     resolved and how often they came back before: what a flap may re-open."""
-    return graph.read("""
-        MATCH (i:Incident) WHERE i.status = 'resolved' AND i.resolved_at >= $since
-        OPTIONAL MATCH (i)-[:INCLUDES]->(s)
-        RETURN i.key AS key, i.root_kind AS root_kind, i.root_key AS root_key, i.opened_at AS opened_at,
-               i.size AS size, i.resolved_at AS resolved_at, i.reopened AS reopened,
-               collect(s.key) AS symptoms""", {"since": since_ms})
+    return graph.read(RESOLVED_SINCE, {"since": since_ms})
+
+
+# Both reads start from the resolved_at index and look each Alert up by its key after a WITH:
+# in one pattern FalkorDB scans every Incident, and every Alert once per incident, each cycle
+# (the whole history, growing forever).
+RESOLVED_SINCE = """
+    MATCH (i:Incident) WHERE i.resolved_at >= $since AND i.status = 'resolved'
+    WITH i OPTIONAL MATCH (i)-[:INCLUDES]->(s)
+    RETURN i.key AS key, i.root_kind AS root_kind, i.root_key AS root_key, i.opened_at AS opened_at,
+           i.size AS size, i.resolved_at AS resolved_at, i.reopened AS reopened,
+           collect(s.key) AS symptoms"""
+UNANNOUNCED = """
+    MATCH (i:Incident) WHERE i.resolved_at >= $since AND i.status = 'resolved'
+    WITH i MATCH (opening:Alert) WHERE opening.key = 'incident:' + i.key
+    WITH i OPTIONAL MATCH (done:Alert) WHERE done.key = 'incident_resolved:' + i.key
+    WITH i, done WHERE done IS NULL
+    RETURN properties(i) AS incident ORDER BY i.resolved_at, i.key"""
 
 
 def unannounced_resolutions(graph: Graph, since_ms: int) -> list[Row]:
     """Incidents resolved since `since_ms` whose opening was announced (an `incident:<key>`
     alert) and whose resolution was not yet (no `incident_resolved:<key>`)."""
-    rows = graph.read("""
-        MATCH (i:Incident) WHERE i.status = 'resolved' AND i.resolved_at >= $since
-        MATCH (:Alert {key: 'incident:' + i.key})
-        OPTIONAL MATCH (done:Alert {key: 'incident_resolved:' + i.key})
-        WITH i, done WHERE done IS NULL
-        RETURN properties(i) AS incident ORDER BY i.resolved_at, i.key""", {"since": since_ms})
+    rows = graph.read(UNANNOUNCED, {"since": since_ms})
     return [r["incident"] for r in rows]
 
 

@@ -78,6 +78,7 @@ SCHEMA = [IndexSpec(kind.label, kind.key)
     # Incidents and their roots (orcai/incidents).
     IndexSpec("Incident", "key"),
     IndexSpec("Incident", "status", unique=False),
+    IndexSpec("Incident", "resolved_at", unique=False),  # the recently resolved, each cycle (incident_store)
     IndexSpec("Pool", "name"),
 ]
 

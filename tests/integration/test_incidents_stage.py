@@ -4,12 +4,13 @@ resolves, with its ROOT_CAUSE and INCLUDES edges, and one Slack notice per step.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from orcai.config import load_settings
 from orcai.graph import alert_store
-from orcai.graph.incident_store import estate_fingerprint, last_task_start
+from orcai.graph.incident_store import RESOLVED_SINCE, UNANNOUNCED, estate_fingerprint, last_task_start
 from orcai.model import DAY_MS
 from orcai.incidents.lifecycle import REOPEN_WINDOW_MS
 from orcai.incidents.stage import IncidentStage
@@ -147,3 +148,27 @@ def test_the_last_task_start_is_found_in_the_last_day_or_before_it(graph):
     assert last_task_start(graph, NOW) == NOW - 3 * DAY_MS
     graph.write("CREATE (:TaskRun {key: 'new', start_date: $at})", {"at": NOW - 5 * MIN})
     assert last_task_start(graph, NOW) == NOW - 5 * MIN
+
+
+def records_read(graph, cypher: str, params: dict) -> int:
+    """The rows every operation of the query's plan produced (GRAPH.PROFILE): its cost."""
+    lines = graph._select().profile(cypher, params).plan
+    return sum(int(n) for line in lines for n in re.findall(r"Records produced: (\d+)", line))
+
+
+@pytest.mark.parametrize("query", [RESOLVED_SINCE, UNANNOUNCED])
+def test_the_recently_resolved_are_read_without_the_history(graph, query):
+    """Each cycle reads the incidents resolved in the last minutes (and a day, for resolved
+    notices): the cost must follow those and their alerts, not every incident and alert ever."""
+    def seed(n: int) -> None:
+        graph.write("UNWIND range(1, $n) AS k CREATE (:Incident {key: 'old' + toString(k), status: 'resolved', "
+                    "resolved_at: k, opened_at: k}), (:Alert {key: 'incident:old' + toString(k)}), "
+                    "(:Alert {key: 'incident_resolved:old' + toString(k)})", {"n": n})
+    graph.write("UNWIND range(1, 3) AS k CREATE (:Incident {key: 'new' + toString(k), status: 'resolved', "
+                "resolved_at: $now + k, opened_at: $now}), (:Alert {key: 'incident:new' + toString(k)})", {"now": NOW})
+    params = {"since": NOW - REOPEN_WINDOW_MS}
+    seed(200)
+    small = records_read(graph, query, params)
+    seed(2000)
+    assert len(graph.read(query, params)) == 3
+    assert records_read(graph, query, params) == small < 50
