@@ -269,6 +269,14 @@ def unannounced_resolutions(graph: Graph, since_ms: int) -> list[Row]:
     return [r["incident"] for r in rows]
 
 
+def taken_incident_keys(graph: Graph, keys: list[str]) -> set[str]:
+    """Which of `keys` an incident already has (open or resolved)."""
+    if not keys:
+        return set()
+    return {r["key"] for r in graph.read("UNWIND $keys AS k MATCH (i:Incident {key: k}) RETURN i.key AS key",
+                                         {"keys": keys})}
+
+
 _UPSERT = """
 UNWIND $rows AS row
 MERGE (i:Incident {key: row.key})

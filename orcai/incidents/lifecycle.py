@@ -5,7 +5,7 @@ This cycle's drafts are matched to the open incidents: first by the same root, t
 shared symptom (the root was refined as more evidence arrived). A draft nothing open matches
 may re-open an incident that resolved within `REOPEN_WINDOW_MS` (a flap, below); otherwise it
 opens a new incident, keyed by its root and when it began, so re-running a cycle opens
-nothing twice.
+nothing twice (numbered past a resolved incident with that key: `numbered_key`).
 
 A flap: a late success resolves an incident, and a cycle later the condition is back (a
 scheduler fallen behind misses runs again). The draft that brings it back re-opens the
@@ -45,6 +45,13 @@ class Change:
 
 def incident_key(draft: Draft) -> str:
     return f"{draft.root_kind}:{draft.root_key}@{draft.opened_at}"
+
+
+def numbered_key(key: str, n: int) -> str:
+    """The `n`-th incident whose natural key is `key` (n >= 2): the same symptoms may come back
+    after their incident resolved for good (a recovering run cleared in Airflow), and that is
+    a new incident, announced and resolved on its own, never the old one re-opened by its key."""
+    return key if n <= 1 else f"{key}#{n}"
 
 
 def settled(incident: dict, now_ms: int) -> bool:

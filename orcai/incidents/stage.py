@@ -28,7 +28,7 @@ from orcai.incidents.estate import CycleEstate
 from orcai.incidents.grouping import (
     AIRFLOW_IDLE_MS, FAILURE_KINDS, POOL_FULL_WAIT_S, POOL_WAIT_S, AirflowPulse, Draft, group_symptoms,
 )
-from orcai.incidents.lifecycle import REOPEN_WINDOW_MS, Change, reconcile, settled
+from orcai.incidents.lifecycle import REOPEN_WINDOW_MS, Change, incident_key, numbered_key, reconcile, settled
 from orcai.model import MINUTE_MS
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ class IncidentStage:
             drafts = group_symptoms(symptoms, (estate or CycleEstate(graph)).topology(), pulse)
         recent = store.resolved_incidents_since(graph, now_ms - REOPEN_WINDOW_MS) if drafts else []
         changes, resolved_keys = reconcile(open_now, drafts, recent, now_ms)
+        changes = self._fresh_keys(graph, changes)
         if changes:
             store.write_incidents(graph, [incident_row(c, now_ms) for c in changes])
             self._store_breakdowns(graph, drafts, now_ms)
@@ -139,6 +140,21 @@ class IncidentStage:
                                 grew=sum(c.grew for c in changes), resolved=len(resolved),
                                 reopened=sum(c.reopened_now for c in changes))
         return report
+
+    @staticmethod
+    def _fresh_keys(graph: Graph, changes: list[Change]) -> list[Change]:
+        """A new incident whose key a resolved one already has (nothing open has it: that one
+        would have matched by its root) is numbered past it (`numbered_key`): written under
+        the old key it would re-open the old incident silently. Numbering is deterministic,
+        and a re-run cycle finds the new incident open, so nothing opens twice."""
+        new = [c for c in changes if c.new]
+        n, clash = 1, new
+        while clash:  # almost always no round at all: natural keys rarely repeat
+            taken = store.taken_incident_keys(graph, [numbered_key(incident_key(c.draft), n) for c in clash])
+            for c in clash:
+                c.key = numbered_key(incident_key(c.draft), n)
+            n, clash = n + 1, [c for c in clash if c.key in taken]
+        return changes
 
     def _alerts(self, graph: Graph, changes: list[Change], quiet: list[dict], now_ms: int) -> list[AlertRequest]:
         """An opening for a new incident worth a message, an update for an announced one that

@@ -92,6 +92,37 @@ def test_an_incident_that_comes_back_after_a_moments_recovery_is_reopened_under_
     assert [a for a in alerts(graph) if a[0] != "incident_update"] == [("incident", f"incident:{i['key']}")]
 
 
+def test_the_same_symptoms_back_after_the_window_are_a_new_incident_not_the_old_one_silently(graph, graph_uri):
+    """An operator clears the recovering runs in Airflow: the same symptoms are active again,
+    with the same root and first moment, so the same natural key. Past the re-open window
+    that is a new incident: announced, and resolved with a notice of its own."""
+    stage = IncidentStage(load_settings(graph_uri=graph_uri))
+    load_estate(graph)
+    fail_ingest(graph, NOW)
+    miss(graph, "transform", NOW + 20 * MIN)
+    stage.run(graph, NOW + 25 * MIN)
+    [first] = graph.read("MATCH (i:Incident) RETURN i.key AS key")
+    recover(graph, NOW + 60 * MIN)
+    stage.run(graph, NOW + 90 * MIN)
+    stage.run(graph, NOW + 90 * MIN + REOPEN_WINDOW_MS)
+    graph.write("MATCH (r:DagRun) WHERE r.run_id = 'fixed' SET r.state = 'queued'")
+    graph.write("MATCH (tr:TaskRun) WHERE tr.run_id = 'fixed' SET tr.state = 'queued'")
+
+    back = stage.run(graph, NOW + 120 * MIN)
+    assert stage.run(graph, NOW + 121 * MIN).opened == 0  # a cycle later: nothing opens twice
+
+    second = f"{first['key']}#2"
+    assert (back.opened, back.reopened) == (1, 0)
+    rows = graph.read("MATCH (i:Incident) RETURN i.key AS key, i.status AS status ORDER BY key")
+    assert rows == [{"key": first["key"], "status": "resolved"}, {"key": second, "status": "open"}]
+    assert ("incident", f"incident:{second}") in alerts(graph)
+    graph.write("MATCH (n) WHERE (n:DagRun OR n:TaskRun) AND n.run_id = 'fixed' SET n.state = 'success'")
+    stage.run(graph, NOW + 130 * MIN)
+    stage.run(graph, NOW + 130 * MIN + REOPEN_WINDOW_MS)
+    assert [a for a in alerts(graph) if a[0] == "incident_resolved"] == [
+        ("incident_resolved", f"incident_resolved:{k}") for k in (first["key"], second)]
+
+
 def test_policies_see_the_root_and_the_victims_of_an_open_incident(graph, graph_uri):
     from orcai.policy.runner import current_facts
     load_estate(graph)
