@@ -241,7 +241,9 @@ def open_incidents(graph: Graph) -> list[Row]:
 
 def resolved_incidents_since(graph: Graph, since_ms: int) -> list[Row]:
     """Incidents resolved since `since_ms`, as open_incidents gives them, with when they
-    resolved and how often they came back before: what a flap may re-open."""
+    resolved and how often they came back before: what a flap may re-open. Never one whose
+    resolved notice is queued or sent (an `incident_resolved:<key>` alert, whatever the
+    clock says: a deploy between versions, a skewed clock): a notice is never contradicted."""
     return graph.read(RESOLVED_SINCE, {"since": since_ms})
 
 
@@ -250,7 +252,9 @@ def resolved_incidents_since(graph: Graph, since_ms: int) -> list[Row]:
 # (the whole history, growing forever).
 RESOLVED_SINCE = """
     MATCH (i:Incident) WHERE i.resolved_at >= $since AND i.status = 'resolved'
-    WITH i OPTIONAL MATCH (i)-[:INCLUDES]->(s)
+    WITH i OPTIONAL MATCH (done:Alert) WHERE done.key = 'incident_resolved:' + i.key
+    WITH i, done WHERE done IS NULL
+    OPTIONAL MATCH (i)-[:INCLUDES]->(s)
     RETURN i.key AS key, i.root_kind AS root_kind, i.root_key AS root_key, i.opened_at AS opened_at,
            i.size AS size, i.resolved_at AS resolved_at, i.reopened AS reopened,
            collect(s.key) AS symptoms"""

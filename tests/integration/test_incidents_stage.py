@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from orcai.alerts.outbox import AlertRequest
 from orcai.config import load_settings
 from orcai.graph import alert_store
 from orcai.graph.incident_store import RESOLVED_SINCE, UNANNOUNCED, estate_fingerprint, last_task_start
@@ -90,6 +91,28 @@ def test_an_incident_that_comes_back_after_a_moments_recovery_is_reopened_under_
     assert "resolved_at" not in i and i["size"] == 2
     assert graph.read("MATCH (:Incident)-[:INCLUDES]->(a:Anomaly) RETURN count(a) AS n") == [{"n": 2}]
     assert [a for a in alerts(graph) if a[0] != "incident_update"] == [("incident", f"incident:{i['key']}")]
+
+
+def test_an_incident_whose_resolved_notice_is_out_is_never_reopened(graph, graph_uri):
+    """Within the window by the clock, but its resolved notice already queued (by a version
+    that sent it at once, or a skewed clock): the flap is a new incident, the notice stands."""
+    stage = IncidentStage(load_settings(graph_uri=graph_uri))
+    load_estate(graph)
+    t = NOW + 10 * MIN
+    late_run(graph, "report", "late1", t, missed_found_at=t + 2 * MIN)
+    stage.run(graph, t + 3 * MIN)
+    [first] = graph.read("MATCH (i:Incident) RETURN i.key AS key")
+    late_run(graph, "report", "late2", t + 4 * MIN)
+    stage.run(graph, t + 6 * MIN)
+    alert_store.enqueue(graph, [AlertRequest(f"incident_resolved:{first['key']}", "incident_resolved",
+                                             {"incident_key": first["key"]}, t + 6 * MIN, "report")])
+
+    late_run(graph, "report", "late2", t + 4 * MIN, missed_found_at=t + 7 * MIN)
+    back = stage.run(graph, t + 8 * MIN)
+
+    assert (back.opened, back.reopened) == (1, 0)
+    rows = graph.read("MATCH (i:Incident) RETURN i.key AS key, i.status AS status ORDER BY i.opened_at")
+    assert rows[0] == {"key": first["key"], "status": "resolved"} and rows[1]["status"] == "open"
 
 
 def test_the_same_symptoms_back_after_the_window_are_a_new_incident_not_the_old_one_silently(graph, graph_uri):
