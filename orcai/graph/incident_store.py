@@ -26,12 +26,14 @@ SYMPTOM_LABELS = ("Anomaly", "TaskRun", "DagRun")  # what INCLUDES may point at,
 # --- symptoms ------------------------------------------------------------------------------
 
 def open_anomaly_symptoms(graph: Graph, since_ms: int) -> list[Row]:
-    """Open anomalies detected since `since_ms`, with what they flag."""
+    """Open anomalies detected since `since_ms`, with what they flag (and, for a task run,
+    when it began to wait: scheduled, else queued)."""
     return graph.read("""
         MATCH (a:Anomaly)-[:FLAGS]->(target) WHERE a.status = 'open' AND a.detected_at >= $since
         RETURN a.key AS key, a.kind AS kind, a.dag_id AS dag_id, a.task_key AS task_key, a.run_id AS run_id,
                a.run_start AS run_start, a.detected_at AS detected_at, a.severity AS severity,
-               a.reason AS reason, labels(target)[0] AS target""", {"since": since_ms})
+               a.reason AS reason, labels(target)[0] AS target,
+               coalesce(target.scheduled_when, target.queued_when) AS waited_from""", {"since": since_ms})
 
 
 def failed_runs(graph: Graph, since_ms: int) -> tuple[list[Row], list[Row]]:
@@ -55,14 +57,14 @@ _WAITED_S = ("(tr.start_date - coalesce(tr.scheduled_when, tr.queued_when, tr.st
 
 def long_waiting_runs(graph: Graph, since_ms: int, min_s: float, min_full_s: float) -> list[Row]:
     """Task runs that waited at least `min_s` to start, or `min_full_s` while their pool was
-    full, with the task's usual wait and how full the pool was."""
+    full, with the task's usual wait, how full the pool was and when the wait began."""
     rows = graph.read(f"""
         MATCH (tr:TaskRun)-[:INSTANCE_OF]->(t:Task) WHERE tr.start_date >= $since
         WITH tr, t, {_WAITED_S} AS waited
         WHERE waited >= $min OR (tr.pool_full IS NOT NULL AND waited >= $min_full)
         RETURN tr.key AS key, t.dag_id AS dag_id, t.key AS task_key, tr.run_id AS run_id,
                tr.start_date AS at, waited AS queued_s, coalesce(tr.pool, t.pool) AS pool,
-               tr.pool_full AS pool_full""", {"since": since_ms, "min": min_s, "min_full": min_full_s})
+               tr.pool_full AS pool_full, coalesce(tr.scheduled_when, tr.queued_when) AS waited_from""", {"since": since_ms, "min": min_s, "min_full": min_full_s})
     if not rows:
         return rows
     usual = {r["key"]: r["usual"] for r in graph.read(f"""

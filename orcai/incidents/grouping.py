@@ -38,6 +38,7 @@ POOL_WAIT_S = 120.0  # queued this long (and several times its usual) counts as 
 POOL_FULL_WAIT_S = 45.0  # … or this long while the pool was seen full (orcai.sync marks those runs)
 FAILURE_KINDS = ("failed", "failure_streak", "failure_rate", "retries")
 SCHEDULE_KINDS = ("late", "missing", "queued", "stuck_queued")
+WAIT_KINDS = ("queued", "stuck_queued")  # a task run waiting to start: it began when the wait did
 ROOT_KINDS = ("task", "asset", "pool", "external_system", "dag", "airflow")
 
 
@@ -56,8 +57,9 @@ class Symptom:
     queued_s: float | None = None
     usual_queued_s: float | None = None
     pool_full: bool = False  # the pool had no free slot while this waited
-    # When the run it was found on started, where that is before `at`: a late or missing run
-    # is known (`at`) when it is detected, but the run that revealed it began earlier
+    # When its condition began, where that is before `at`: a late or missing run is known
+    # (`at`) when it is detected, but the run that revealed it began earlier; a wait began
+    # when the task run was scheduled (else queued), not when it finally started
     run_start: int | None = None
 
     @property

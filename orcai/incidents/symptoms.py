@@ -6,7 +6,7 @@ successful run that started after it: a later success is the recovery that resol
 
 from __future__ import annotations
 
-from orcai.incidents.grouping import SCHEDULE_KINDS, Symptom
+from orcai.incidents.grouping import SCHEDULE_KINDS, WAIT_KINDS, Symptom
 from orcai.model import MINUTE_MS
 from orcai.schedules import known_interval_s
 
@@ -24,6 +24,14 @@ SLOW_HISTORY = 30
 DAG_LEVEL_LABELS = ("DagRun",)
 
 
+def began(row: dict, kind: str) -> int | None:
+    """When a symptom's condition began, if before it was seen: a wait when the task run was
+    scheduled (else queued), anything else when its run started."""
+    start = row.get("waited_from") if kind in WAIT_KINDS and row.get("waited_from") is not None \
+        else row.get("run_start")
+    return int(start) if start is not None else None
+
+
 def from_anomaly(row: dict) -> Symptom:
     on_dag_run = row.get("target") in ("DagRun", "Dag")
     kind = row.get("kind") or "anomaly"
@@ -31,8 +39,7 @@ def from_anomaly(row: dict) -> Symptom:
     at = row.get("detected_at") if kind in SCHEDULE_KINDS or row.get("run_start") is None else row["run_start"]
     return Symptom(key=row["key"], label="Anomaly", kind=kind, dag_id=row["dag_id"], at=int(at),
                    task_key=None if on_dag_run else row.get("task_key"), severity=row.get("severity") or "medium",
-                   reason=row.get("reason") or "", run_id=row.get("run_id"),
-                   run_start=int(row["run_start"]) if row.get("run_start") is not None else None)
+                   reason=row.get("reason") or "", run_id=row.get("run_id"), run_start=began(row, kind))
 
 
 def from_failed_task_run(row: dict) -> Symptom:
@@ -55,7 +62,7 @@ def from_queued_task_run(row: dict) -> Symptom:
     return Symptom(key=row["key"], label="TaskRun", kind="queued", dag_id=row["dag_id"], at=int(row["at"]),
                    task_key=row["task_key"], run_id=row.get("run_id"), pool=row.get("pool"),
                    queued_s=row.get("queued_s"), usual_queued_s=row.get("usual_queued_s"),
-                   pool_full=bool(row.get("pool_full")),
+                   pool_full=bool(row.get("pool_full")), run_start=began(row, "queued"),
                    reason=f"waited {_span(row.get('queued_s'))} {where}")
 
 

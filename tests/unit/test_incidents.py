@@ -195,6 +195,23 @@ def test_the_resolved_notice_waits_out_the_window_in_which_a_flap_could_still_re
         assert settled(resolved, now) and not flapped(resolved, back, now)  # the notice: nothing re-opens it
 
 
+def test_a_wait_began_when_the_task_run_was_scheduled_not_when_it_started():
+    """A task run scheduled before the resolution that only starts after it is the same wait
+    coming back: a flap, not a new fault."""
+    from orcai.incidents.grouping import Draft
+    from orcai.incidents.symptoms import from_anomaly, from_queued_task_run
+    run = {"key": "d/r/t/-1", "dag_id": "d", "task_key": "d.t", "run_id": "r", "at": T0 + 10 * MIN,
+           "queued_s": 600.0, "pool": "p", "waited_from": T0}
+    waited = from_queued_task_run(run)
+    assert (waited.at, Draft("pool", "p", [waited]).began_at) == (T0 + 10 * MIN, T0)
+    assert flapped({"resolved_at": T0 + 8 * MIN}, Draft("pool", "p", [waited]), T0 + 11 * MIN)
+    assert from_queued_task_run({**run, "waited_from": None}).run_start is None
+    stuck = {"key": "stuck_queued:d/r/t/-1", "kind": "stuck_queued", "dag_id": "d", "task_key": "d.t",
+             "detected_at": T0 + 10 * MIN, "run_start": T0 + 9 * MIN, "waited_from": T0, "target": "TaskRun"}
+    assert from_anomaly(stuck).run_start == T0
+    assert from_anomaly({**stuck, "kind": "late"}).run_start == T0 + 9 * MIN  # not a wait: its run's start
+
+
 def test_another_root_back_within_the_window_is_a_new_incident():
     [opened], _ = reconcile([], [flap("a", T0)])
     resolved_at = T0 + 4 * MIN
