@@ -238,7 +238,7 @@ def open_incidents(graph: Graph) -> list[Row]:
         MATCH (i:Incident) WHERE i.status = 'open'
         OPTIONAL MATCH (i)-[:INCLUDES]->(s)
         RETURN i.key AS key, i.root_kind AS root_kind, i.root_key AS root_key, i.opened_at AS opened_at,
-               i.size AS size, collect(s.key) AS symptoms""")
+               i.size AS size, i.dags_hit AS dags_hit, collect(s.key) AS symptoms""")
 
 
 def resolved_incidents_since(graph: Graph, since_ms: int) -> list[Row]:
@@ -246,7 +246,8 @@ def resolved_incidents_since(graph: Graph, since_ms: int) -> list[Row]:
     resolved and how often they came back before: what a flap may re-open. Never one whose
     resolved notice is queued or sent (an `incident_resolved:<key>` alert, whatever the
     clock says: a deploy between versions, a skewed clock): a notice is never contradicted."""
-    return graph.read(RESOLVED_SINCE, {"since": since_ms})
+    return [{**r, "evidence": json.loads(r["evidence"] or "[]")}
+            for r in graph.read(RESOLVED_SINCE, {"since": since_ms})]
 
 
 # Both reads start from the resolved_at index and look each Alert up by its key after a WITH:
@@ -258,8 +259,8 @@ RESOLVED_SINCE = """
     WITH i, done WHERE done IS NULL
     OPTIONAL MATCH (i)-[:INCLUDES]->(s)
     RETURN i.key AS key, i.root_kind AS root_kind, i.root_key AS root_key, i.opened_at AS opened_at,
-           i.size AS size, i.resolved_at AS resolved_at, i.reopened AS reopened,
-           collect(s.key) AS symptoms"""
+           i.size AS size, i.resolved_at AS resolved_at, i.reopened AS reopened, i.dags_hit AS dags_hit,
+           i.evidence AS evidence, collect(s.key) AS symptoms"""
 UNANNOUNCED = """
     MATCH (i:Incident) WHERE i.resolved_at >= $since AND i.status = 'resolved'
     WITH i MATCH (opening:Alert) WHERE opening.key = 'incident:' + i.key

@@ -114,10 +114,14 @@ class Draft:
 
     @property
     def summary(self) -> str:
+        return self.summary_of(len(self.symptoms), len(self.dags_hit))
+
+    def summary_of(self, n: int, dags: int) -> str:
+        """The summary of an incident of this root with `n` symptoms in `dags` DAGs (an incident
+        carried on over cycles holds more than this cycle's draft)."""
         name = {"task": "task", "asset": "asset", "pool": "pool", "external_system": "external system",
                 "dag": "DAG", "airflow": "Airflow itself"}[self.root_kind]
         root = name if self.root_kind == "airflow" else f"{name} {self.root_key}"
-        n, dags = len(self.symptoms), len(self.dags_hit)
         return (f"{root}: {n} symptom{'s' * (n != 1)} in {dags} DAG{'s' * (dags != 1)}"
                 + (f", {len(self.blast_dags)} DAGs downstream" if len(self.blast_dags) > dags else ""))
 

@@ -41,6 +41,18 @@ class Change:
     symptom_keys: list[str] = field(default_factory=list)
     reopened: int = 0  # how many times it came back after it resolved, counting this cycle's (0: never)
     reopened_now: bool = False  # it had resolved, and came back this cycle
+    # The whole incident, not only this cycle's draft: the DAGs its symptoms are in, and for a
+    # re-opened one its earlier evidence first (what it was, then what brought it back)
+    dags_hit: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.symptom_keys)
+
+    @property
+    def summary(self) -> str:
+        return self.draft.summary_of(self.size, len(self.dags_hit))
 
 
 def incident_key(draft: Draft) -> str:
@@ -78,10 +90,10 @@ def _match(draft: Draft, incidents: list[dict], matched: set) -> dict | None:
 
 def reconcile(open_incidents: list[dict], drafts: list[Draft], resolved_recently: list[dict] = (),
               now_ms: int = 0) -> tuple[list[Change], list[str]]:
-    """open incidents ({key, root_kind, root_key, opened_at, symptoms: [keys]}) + this cycle's
+    """open incidents ({key, root_kind, root_key, opened_at, dags_hit, symptoms: [keys]}) + this cycle's
     drafts → the incidents to write (new, carried on or re-opened) and the keys of those that
-    resolved. `resolved_recently`: incidents resolved lately (the same fields, resolved_at and
-    reopened), which a draft of a flap re-opens."""
+    resolved. `resolved_recently`: incidents resolved lately (the same fields, resolved_at,
+    reopened and evidence), which a draft of a flap re-opens."""
     changes, matched = [], set()
     for draft in drafts:
         keys = [s.key for s in draft.symptoms]
@@ -91,13 +103,18 @@ def reconcile(open_incidents: list[dict], drafts: list[Draft], resolved_recently
             back = _match(draft, [i for i in resolved_recently if flapped(i, draft, now_ms)], matched)
             found = back
         if found is None:
-            changes.append(Change(incident_key(draft), draft, draft.opened_at, new=True, grew=False, symptom_keys=keys))
+            changes.append(Change(incident_key(draft), draft, draft.opened_at, new=True, grew=False,
+                                  symptom_keys=sorted(set(keys)), dags_hit=draft.dags_hit,
+                                  evidence=list(draft.evidence)))
             continue
         matched.add(found["key"])
         before = set(found.get("symptoms") or [])
+        earlier = list(found.get("evidence") or []) if back is not None else []
         changes.append(Change(found["key"], draft, min(found["opened_at"], draft.opened_at), new=False,
                               grew=bool(set(keys) - before), symptom_keys=sorted(set(keys) | before),
                               reopened=int(found.get("reopened") or 0) + (back is not None),
-                              reopened_now=back is not None))
+                              reopened_now=back is not None,
+                              dags_hit=sorted(set(draft.dags_hit) | set(found.get("dags_hit") or [])),
+                              evidence=earlier + [e for e in draft.evidence if e not in earlier]))
     resolved = [i["key"] for i in open_incidents if i["key"] not in matched]
     return changes, resolved

@@ -61,23 +61,25 @@ def pages_someone(draft: Draft, min_severity: str) -> bool:
                for s in draft.symptoms)
 
 
-def incident_payload(key: str, draft: Draft, opened_at: int, status: str = "open") -> dict:
-    """What a Slack message about the incident says (orcai.alerts.messages.incident_message)."""
+def incident_payload(change: Change, status: str = "open") -> dict:
+    """What a Slack message about the incident says (orcai.alerts.messages.incident_message):
+    the whole incident, with the symptoms of earlier cycles (and before a flap) too."""
+    draft = change.draft
     root = draft.symptoms[0]
-    return {"incident_key": key, "status": status, "summary": draft.summary, "root_kind": draft.root_kind,
-            "root_key": draft.root_key, "root_dag": draft.root_dag, "opened_at": opened_at,
-            "size": len(draft.symptoms), "dags_hit": draft.dags_hit, "blast_dags": draft.blast_dags[:10],
-            "blast_assets": draft.blast_assets[:10], "evidence": draft.evidence[:4],
+    return {"incident_key": change.key, "status": status, "summary": change.summary, "root_kind": draft.root_kind,
+            "root_key": draft.root_key, "root_dag": draft.root_dag, "opened_at": change.opened_at,
+            "size": change.size, "dags_hit": change.dags_hit, "blast_dags": draft.blast_dags[:10],
+            "blast_assets": draft.blast_assets[:10], "evidence": change.evidence[:4],
             "first_run_id": root.run_id, "first_dag_id": root.dag_id}
 
 
 def incident_row(change: Change, now_ms: int) -> dict:
     d = change.draft
     return {"key": change.key, "opened_at": change.opened_at, "root_kind": d.root_kind, "root_key": d.root_key,
-            "evidence": d.evidence, "candidates": [list(c) for c in d.candidates],
+            "evidence": change.evidence, "candidates": [list(c) for c in d.candidates],
             "symptoms": [{"label": s.label, "key": s.key} for s in d.symptoms],
-            "props": {"summary": d.summary, "root_kind": d.root_kind, "root_key": d.root_key,
-                      "root_dag": d.root_dag, "size": len(set(change.symptom_keys)), "dags_hit": d.dags_hit,
+            "props": {"summary": change.summary, "root_kind": d.root_kind, "root_key": d.root_key,
+                      "root_dag": d.root_dag, "size": change.size, "dags_hit": change.dags_hit,
                       "blast_dags": d.blast_dags, "blast_assets": d.blast_assets, "updated_at": now_ms,
                       **({"reopened": change.reopened, "reopened_at": now_ms} if change.reopened_now else {})}}
 
@@ -164,7 +166,7 @@ class IncidentStage:
         announced = alert_store.existing_keys(graph, [f"incident:{c.key}" for c in changes])
         for change in changes:
             worthy = pages_someone(change.draft, self.settings.alert_min_severity)
-            payload = incident_payload(change.key, change.draft, change.opened_at)
+            payload = incident_payload(change)
             dag = change.draft.root_dag or change.draft.dags_hit[0]
             if f"incident:{change.key}" not in announced:
                 if worthy:

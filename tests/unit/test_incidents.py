@@ -140,7 +140,7 @@ def resolved_as(change, resolved_at: int, reopened: int = 0) -> dict:
     """A change as resolved_incidents_since gives it back once it resolved at `resolved_at`."""
     return {"key": change.key, "root_kind": change.draft.root_kind, "root_key": change.draft.root_key,
             "opened_at": change.opened_at, "symptoms": change.symptom_keys, "resolved_at": resolved_at,
-            "reopened": reopened}
+            "reopened": reopened, "dags_hit": change.dags_hit, "evidence": change.evidence}
 
 
 def flap(tag: str, at: int, run_start: int | None = None):
@@ -159,6 +159,19 @@ def test_a_condition_back_soon_after_a_moments_recovery_reopens_the_same_inciden
     assert change.key == opened.key and not change.new and change.reopened_now and change.reopened == 2
     assert change.opened_at == T0 and set(change.symptom_keys) == set(opened.symptom_keys) | {s.key for s in back.symptoms}
     assert not resolved
+
+
+def test_a_reopened_incident_is_described_whole_not_by_the_symptoms_that_came_back():
+    from orcai.incidents.stage import incident_payload
+    fault = cascade("ingest.load", T0, "x")
+    [opened], _ = reconcile([], group_symptoms(fault.symptoms, TOPO))
+    back = group_symptoms([fault.symptoms[0]], TOPO)  # only the root's failure is back
+    [change], _ = reconcile([], back, [resolved_as(opened, T0 + 60 * MIN)], T0 + 61 * MIN)
+    assert change.reopened_now and len(back[0].symptoms) == 1 and len(opened.dags_hit) == 4
+    payload = incident_payload(change)
+    assert (payload["size"], payload["dags_hit"]) == (opened.size, opened.dags_hit)
+    assert payload["summary"].startswith(f"task ingest.load: {opened.size} symptoms in 4 DAGs")
+    assert change.evidence[:len(opened.evidence)] == opened.evidence
 
 
 def test_runs_missed_again_on_a_run_started_after_the_resolution_are_a_new_incident():
