@@ -20,6 +20,7 @@ tell a flap from the next fault on the same root, which may come seconds later.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orcai.incidents.grouping import Draft
@@ -88,19 +89,23 @@ def _match(draft: Draft, incidents: list[dict], matched: set) -> dict | None:
     return next((i for i in incidents if i["key"] not in matched and keys & set(i.get("symptoms") or [])), None)
 
 
-def reconcile(open_incidents: list[dict], drafts: list[Draft], resolved_recently: list[dict] = (),
-              now_ms: int = 0) -> tuple[list[Change], list[str]]:
+def reconcile(open_incidents: list[dict], drafts: list[Draft], *, resolved_recently: Sequence[dict] = (),
+              now_ms: int | None = None) -> tuple[list[Change], list[str]]:
     """open incidents ({key, root_kind, root_key, opened_at, dags_hit, symptoms: [keys]}) + this cycle's
     drafts → the incidents to write (new, carried on or re-opened) and the keys of those that
     resolved. `resolved_recently`: incidents resolved lately (the same fields, resolved_at,
-    reopened and evidence), which a draft of a flap re-opens."""
+    reopened and evidence), which a draft of a flap re-opens, judged at `now_ms` (required
+    with them); the latest resolved first, when two of the same root could be."""
+    if resolved_recently and now_ms is None:
+        raise ValueError("reconcile: resolved_recently needs now_ms")
+    latest_first = sorted(resolved_recently, key=lambda i: i["resolved_at"], reverse=True)
     changes, matched = [], set()
     for draft in drafts:
         keys = [s.key for s in draft.symptoms]
         found = _match(draft, open_incidents, matched)
         back = None
         if found is None:
-            back = _match(draft, [i for i in resolved_recently if flapped(i, draft, now_ms)], matched)
+            back = _match(draft, [i for i in latest_first if flapped(i, draft, now_ms)], matched)
             found = back
         if found is None:
             changes.append(Change(incident_key(draft), draft, draft.opened_at, new=True, grew=False,

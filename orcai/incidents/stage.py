@@ -128,7 +128,7 @@ class IncidentStage:
         if symptoms:
             drafts = group_symptoms(symptoms, (estate or CycleEstate(graph)).topology(), pulse)
         recent = store.resolved_incidents_since(graph, now_ms - REOPEN_WINDOW_MS) if drafts else []
-        changes, resolved_keys = reconcile(open_now, drafts, recent, now_ms)
+        changes, resolved_keys = reconcile(open_now, drafts, resolved_recently=recent, now_ms=now_ms)
         changes = self._fresh_keys(graph, changes)
         if changes:
             store.write_incidents(graph, [incident_row(c, now_ms) for c in changes])

@@ -155,7 +155,8 @@ def test_a_condition_back_soon_after_a_moments_recovery_reopens_the_same_inciden
     resolved_at = T0 + 4 * MIN  # a late run's success: the incident resolved
     # a cycle later runs are found missing again, on a late run that had started before that success
     back = flap("b", T0 + 5 * MIN, run_start=T0 + 3 * MIN)
-    [change], resolved = reconcile([], [back], [resolved_as(opened, resolved_at, reopened=1)], resolved_at + MIN)
+    [change], resolved = reconcile([], [back], resolved_recently=[resolved_as(opened, resolved_at, reopened=1)],
+                                   now_ms=resolved_at + MIN)
     assert change.key == opened.key and not change.new and change.reopened_now and change.reopened == 2
     assert change.opened_at == T0 and set(change.symptom_keys) == set(opened.symptom_keys) | {s.key for s in back.symptoms}
     assert not resolved
@@ -166,7 +167,7 @@ def test_a_reopened_incident_is_described_whole_not_by_the_symptoms_that_came_ba
     fault = cascade("ingest.load", T0, "x")
     [opened], _ = reconcile([], group_symptoms(fault.symptoms, TOPO))
     back = group_symptoms([fault.symptoms[0]], TOPO)  # only the root's failure is back
-    [change], _ = reconcile([], back, [resolved_as(opened, T0 + 60 * MIN)], T0 + 61 * MIN)
+    [change], _ = reconcile([], back, resolved_recently=[resolved_as(opened, T0 + 60 * MIN)], now_ms=T0 + 61 * MIN)
     assert change.reopened_now and len(back[0].symptoms) == 1 and len(opened.dags_hit) == 4
     payload = incident_payload(change)
     assert (payload["size"], payload["dags_hit"]) == (opened.size, opened.dags_hit)
@@ -177,16 +178,16 @@ def test_a_reopened_incident_is_described_whole_not_by_the_symptoms_that_came_ba
 def test_runs_missed_again_on_a_run_started_after_the_resolution_are_a_new_incident():
     [opened], _ = reconcile([], [flap("a", T0)])
     resolved_at = T0 + 4 * MIN
-    [change], _ = reconcile([], [flap("b", T0 + 6 * MIN, run_start=T0 + 5 * MIN)], [resolved_as(opened, resolved_at)],
-                            resolved_at + 2 * MIN)
+    [change], _ = reconcile([], [flap("b", T0 + 6 * MIN, run_start=T0 + 5 * MIN)],
+                            resolved_recently=[resolved_as(opened, resolved_at)], now_ms=resolved_at + 2 * MIN)
     assert change.new and change.key != opened.key
 
 
 def test_a_condition_back_after_the_window_is_a_new_incident():
     [opened], _ = reconcile([], [flap("a", T0)])
     resolved_at = T0 + 4 * MIN
-    [change], _ = reconcile([], [flap("b", T0 + 5 * MIN, run_start=T0 + 3 * MIN)], [resolved_as(opened, resolved_at)],
-                            resolved_at + REOPEN_WINDOW_MS)
+    [change], _ = reconcile([], [flap("b", T0 + 5 * MIN, run_start=T0 + 3 * MIN)],
+                            resolved_recently=[resolved_as(opened, resolved_at)], now_ms=resolved_at + REOPEN_WINDOW_MS)
     assert change.new and change.key != opened.key and not change.reopened_now
 
 
@@ -195,7 +196,7 @@ def test_a_fault_that_began_after_the_resolution_is_a_new_incident_however_soon_
     [opened], _ = reconcile([], drafts_of(pool_starvation(["ingest.load", "transform.build"], T0, "a")))
     resolved_at = T0 + 30 * MIN
     again = drafts_of(pool_starvation(["ingest.load", "transform.build"], resolved_at + 1000, "b"))
-    changes, _ = reconcile([], again, [resolved_as(opened, resolved_at)], resolved_at + MIN)
+    changes, _ = reconcile([], again, resolved_recently=[resolved_as(opened, resolved_at)], now_ms=resolved_at + MIN)
     assert [c.new for c in changes] == [True] and changes[0].key != opened.key
 
 
@@ -229,15 +230,33 @@ def test_another_root_back_within_the_window_is_a_new_incident():
     [opened], _ = reconcile([], [flap("a", T0)])
     resolved_at = T0 + 4 * MIN
     [other], _ = reconcile([], drafts_of(cascade("ingest.load", T0 + MIN, "b")),
-                           [resolved_as(opened, resolved_at)], resolved_at + MIN)
+                           resolved_recently=[resolved_as(opened, resolved_at)], now_ms=resolved_at + MIN)
     assert other.new and other.draft.root_key == "ingest.load" and other.key != opened.key
+
+
+def test_reconcile_needs_the_time_to_judge_the_recently_resolved():
+    [opened], _ = reconcile([], [flap("a", T0)])
+    with pytest.raises(ValueError):  # a silent 0 would make every resolved incident look re-openable
+        reconcile([], [flap("b", T0 + MIN)], resolved_recently=[resolved_as(opened, T0)])
+    with pytest.raises(TypeError):
+        reconcile([], [flap("b", T0 + MIN)], [resolved_as(opened, T0)], T0 + MIN)
+
+
+def test_a_flap_reopens_the_latest_resolved_of_two_with_its_root():
+    [first], _ = reconcile([], [flap("a", T0)])
+    [second], _ = reconcile([], [flap("b", T0 + 2 * MIN)])
+    recent = [resolved_as(first, T0 + MIN), resolved_as(second, T0 + 3 * MIN)]
+    back = flap("c", T0 + 4 * MIN, run_start=T0)
+    [change], _ = reconcile([], [back], resolved_recently=recent, now_ms=T0 + 4 * MIN)
+    assert change.reopened_now and change.key == second.key
 
 
 def test_an_open_incident_is_matched_before_a_resolved_one_of_the_same_root():
     [first], _ = reconcile([], [flap("a", T0)])
     [second], _ = reconcile([], [flap("b", T0 + 10 * MIN)])
     still_open = {**resolved_as(second, 0), "resolved_at": None}
-    [change], _ = reconcile([still_open], [flap("c", T0 + MIN)], [resolved_as(first, T0 + 12 * MIN)], T0 + 13 * MIN)
+    [change], _ = reconcile([still_open], [flap("c", T0 + MIN)], resolved_recently=[resolved_as(first, T0 + 12 * MIN)],
+                            now_ms=T0 + 13 * MIN)
     assert change.key == second.key and not change.reopened_now
 
 
