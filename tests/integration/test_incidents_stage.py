@@ -93,6 +93,15 @@ def test_an_incident_that_comes_back_after_a_moments_recovery_is_reopened_under_
     assert alerts(graph) == [("incident", f"incident:{i['key']}"),  # its update: the whole incident
                              ("incident_update", f"incident:{i['key']}:size2")]
 
+    late_run(graph, "report", "late3", t + 10 * MIN)  # it resolves again, and stays resolved
+    assert stage.run(graph, t + 11 * MIN).resolved == 1
+    resolved_notice = ("incident_resolved", f"incident_resolved:{i['key']}")
+    stage.run(graph, t + 11 * MIN + REOPEN_WINDOW_MS - MIN)
+    assert resolved_notice not in alerts(graph)
+    for later in (REOPEN_WINDOW_MS, REOPEN_WINDOW_MS + MIN):
+        stage.run(graph, t + 11 * MIN + later)
+    assert [a for a in alerts(graph) if a[0] == "incident_resolved"] == [resolved_notice]  # once, after the window
+
 
 def test_an_incident_whose_resolved_notice_is_out_is_never_reopened(graph, graph_uri):
     """Within the window by the clock, but its resolved notice already queued (by a version

@@ -9,7 +9,7 @@ import pytest
 
 from orcai.incidents.breakdown import PARTS, RunTiming, breakdown
 from orcai.incidents.grouping import AirflowPulse, group_symptoms
-from orcai.incidents.lifecycle import REOPEN_WINDOW_MS, flapped, reconcile, settled
+from orcai.incidents.lifecycle import REOPEN_WINDOW_MS, flapped, reconcile
 from orcai.incidents.topology import Topology
 from tests.incident_scenarios import (
     MARTS, MIN, ORDERS, T0, cascade, concurrent_pairs, dag_symptom, estate, own_slowness, partner_api_down,
@@ -198,15 +198,6 @@ def test_a_fault_that_began_after_the_resolution_is_a_new_incident_however_soon_
     again = drafts_of(pool_starvation(["ingest.load", "transform.build"], resolved_at + 1000, "b"))
     changes, _ = reconcile([], again, resolved_recently=[resolved_as(opened, resolved_at)], now_ms=resolved_at + MIN)
     assert [c.new for c in changes] == [True] and changes[0].key != opened.key
-
-
-def test_the_resolved_notice_waits_out_the_window_in_which_a_flap_could_still_reopen_it():
-    resolved = {"resolved_at": T0}
-    back = flap("b", T0 + MIN, run_start=T0 - MIN)
-    for now in (T0, T0 + MIN, T0 + REOPEN_WINDOW_MS - 1):
-        assert not settled(resolved, now) and flapped(resolved, back, now)  # no notice: it may come back
-    for now in (T0 + REOPEN_WINDOW_MS, T0 + 60 * MIN):
-        assert settled(resolved, now) and not flapped(resolved, back, now)  # the notice: nothing re-opens it
 
 
 def test_a_wait_began_when_the_task_run_was_scheduled_not_when_it_started():
