@@ -26,13 +26,16 @@ ten files), then:
    cycles, requests, the worker's peak RSS, and how fast the graph took the task runs.
 4. The raw limit, in the same run and FalkorDB: a hand-written `UNWIND $rows MERGE` of
    task-run nodes and their INSTANCE_OF edges (tests/benchmarks/graph_load.py), on as
-   many task runs as the catch-up writes (or `--raw-rows`), of as many DAGs: just before
-   the catch-up (Airflow idle), during it (a batch of 5,000 more into that graph before
-   every 4th write of the loader, by its writer thread: at the same scale and under the
-   same load as the loader, which shares 2 cores with Airflow's API server and PostgreSQL
-   serving the pages, never at the same moment as its writes), and just after it (Airflow
-   stopped). Target: the catch-up's task-run write rate >= 50% of the raw rate during it;
-   the ratio to the mean of before and after is printed too. Beside the rates, what each
+   many task runs as the catch-up writes (or `--raw-rows`), of as many DAGs, its rows sent
+   as lists of values as the loader's are: just before the catch-up (Airflow idle), during
+   it (a batch of 5,000 beside every 4th write of the loader, by its writer thread, into a
+   graph that holds 3/8 of the catch-up's task runs at the start and 5/8 at the end, half
+   on average like the loader's; under the same load as the loader, which shares 2 cores
+   with Airflow's API server and PostgreSQL serving the pages, never at the same moment as
+   its writes), and just after it (Airflow stopped). Target: the catch-up's task-run write
+   rate >= 50% of the faster of the raw during it and the mean of before and after (the raw
+   batches between the loader's writes may meet an idle reading thread, after a hand-off,
+   more often than the loader's writes do). Beside the rates, what each
    writer cost the FalkorDB server in CPU per row, its own and its snapshots' (forked
    children), which the machine's load does not change.
 5. A quiet sync after the catch-up (same target as 1, against the catch-up).
@@ -66,7 +69,7 @@ from orcai.simulate import synthetic_deployment
 from orcai.sync import sync_once
 from tests.benchmarks.airflow_scale import settings_for, sync_cost
 from tests.benchmarks.catch_up_replay import timed_queries
-from tests.benchmarks.graph_load import RAW_BATCH, RAW_TASK_RUNS, deployment_runs, raw_limit, raw_rows
+from tests.benchmarks.graph_load import RAW_BATCH, RawRows, deployment_runs, raw_limit, raw_rows
 from tests.benchmarks.harness import (
     AIRFLOW_VENV, ServerCpu, Stopwatch, Target, airflow, empty_graph, falkordb, peak_rss_mb, postgres, postgres_driver,
     print_table, report_targets, server_cpu,
@@ -119,20 +122,19 @@ def write_history(home: Path, dags_folder: Path, days: float, every_h: float, ex
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-RAW_EVERY = 4  # a raw batch before every 4th write of task runs
+RAW_EVERY = 4  # a raw batch beside every 4th write of task runs
 
 
 @dataclass(frozen=True)
 class RawBeside:
-    """Where the worker writes raw batches between its own writes: graph `name` (the raw
-    graph written before the catch-up, so at its scale) holding the tasks of `n_dags` DAGs,
-    whose runs up to `first_run` are taken."""
+    """Where the worker writes raw batches between its own writes: graph `name`, holding the
+    tasks of `n_dags` DAGs and their runs before `first_run` (`RawWriter.prefill`)."""
     falkor_port: int
     name: str
     n_dags: int
     first_run: int
 
-    def batches(self) -> Iterator[list[dict]]:
+    def batches(self) -> Iterator[RawRows]:
         _, tasks = synthetic_deployment(self.n_dags, 6)
         runs = -(-RAW_BATCH // len(tasks))  # of each DAG, for a whole batch
         for n in itertools.count(self.first_run, runs):
@@ -146,12 +148,13 @@ def catch_up_worker(settings, raw: RawBeside, results) -> None:
     prepared in the reading thread plus their writes in the writer thread (orcai.sync), added
     up, so the writes get no credit for overlapping the reading.
 
-    Before every RAW_EVERY-th write of task runs, the writer thread also writes one raw batch
-    (timed apart): the raw rate under exactly the loader's conditions (Airflow's API server
-    and PostgreSQL serving the next pages on the same 2 cores, the reading thread, the
-    snapshots of a growing graph), never at the same moment as the loader's own writes."""
+    Beside every RAW_EVERY-th write of task runs (before it, then after the next, in turn),
+    the writer thread also writes one raw batch, timed apart with what it cost the server:
+    the raw rate under the loader's conditions (Airflow's API server and PostgreSQL serving
+    the next pages on the same 2 cores, the reading thread, the snapshots), never at the same
+    moment as the loader's own writes."""
     from orcai.graph import connect, load
-    timed = {"load_dag_runs": 0.0, "load_task_runs": 0.0, "raw": 0.0, "raw rows": 0}
+    timed = {"load_dag_runs": 0.0, "load_task_runs": 0.0, "raw": 0.0, "raw rows": 0, "raw cpu": 0.0}
     parts = {"prepare_dag_runs": "load_dag_runs", "write_dag_runs": "load_dag_runs",
              "prepare_task_runs": "load_task_runs", "write_task_runs": "load_task_runs",
              "write_last_runs": "load_task_runs"}
@@ -171,13 +174,22 @@ def catch_up_worker(settings, raw: RawBeside, results) -> None:
     raw_graph, raw_batches, writes = FalkorGraph("127.0.0.1", raw.falkor_port, raw.name), raw.batches(), itertools.count()
     loader_write = load.write_task_runs
 
+    def write_raw() -> None:
+        batch = next(raw_batches)  # built before the clock starts
+        before = server_cpu(raw.falkor_port)
+        with Stopwatch() as watch:
+            batch.write(raw_graph)
+        timed["raw"], timed["raw rows"] = timed["raw"] + watch.seconds, timed["raw rows"] + len(batch.rows)
+        timed["raw cpu"] += (server_cpu(raw.falkor_port) - before).own
+
     def write_beside_raw(*args, **kwargs):
-        if next(writes) % RAW_EVERY == 0:
-            batch = next(raw_batches)
-            with Stopwatch() as watch:
-                raw_graph.write(RAW_TASK_RUNS, {"rows": batch})
-            timed["raw"], timed["raw rows"] = timed["raw"] + watch.seconds, timed["raw rows"] + len(batch)
-        return loader_write(*args, **kwargs)
+        n = next(writes)
+        if n % (2 * RAW_EVERY) == 0:
+            write_raw()
+        written = loader_write(*args, **kwargs)
+        if n % (2 * RAW_EVERY) == RAW_EVERY:
+            write_raw()
+        return written
     load.write_task_runs = write_beside_raw
     query_s, query_calls = defaultdict(float), Counter()
     timed_queries(query_s, query_calls)  # the raw batches are among them: they are left out below
@@ -193,10 +205,11 @@ def catch_up_worker(settings, raw: RawBeside, results) -> None:
     results.put({"cycles": len(reports), "seconds": watch.seconds, "requests": sum(r.requests for r in reports),
                  "runs": sum(r.dag_runs_seen for r in reports), "task runs": sum(r.task_runs_seen for r in reports),
                  "load runs s": timed["load_dag_runs"], "load task runs s": timed["load_task_runs"],
-                 "raw s": timed["raw"], "raw rows": timed["raw rows"], "peak RSS MB": peak_rss_mb(),
+                 "raw s": timed["raw"], "raw rows": timed["raw rows"], "raw server cpu s": timed["raw cpu"],
+                 "peak RSS MB": peak_rss_mb(),
                  "queries": [{"query": name, "calls": query_calls[name], "seconds": seconds}
                              for name, seconds in sorted(query_s.items(), key=lambda item: -item[1])
-                             if "MERGE (t:TaskRun {key: r.key})" not in name][:10]})
+                             if "MERGE (t:TaskRun {key: r[0]})" not in name][:10]})
 
 
 def catch_up_process(settings, raw: RawBeside, results) -> None:
@@ -236,6 +249,16 @@ class RawWriter:
         before = server_cpu(self.port)
         seconds = raw_limit(graph, task_runs)
         return len(task_runs), len(task_runs) / seconds, server_cpu(self.port) - before
+
+    def prefill(self, name: str, n_task_runs: int) -> RawBeside:
+        """A fresh graph `name` with the tasks and about `n_task_runs` task runs (untimed), for
+        the raw batches written during the catch-up."""
+        runs = max(1, n_task_runs // (len(self.dags) * 6))
+        _, task_runs = deployment_runs(self.tasks, runs)
+        graph = empty_graph(self.port, name)
+        load_tasks(graph, [d.dag_id for d in self.dags], self.tasks)
+        raw_rows(task_runs).write(graph)
+        return RawBeside(self.port, name, len(self.dags), runs)
 
     def drop(self, name: str) -> None:
         with redis.Redis("127.0.0.1", self.port) as connection:  # its snapshots would weigh on what comes next
@@ -289,13 +312,18 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"written: {written}; the raw UNWIND rate before the catch-up")
             raw = RawWriter(falkor_port, args.dags, args.raw_rows or written["task_instances"])
             n_raw, raw_before, raw_before_cpu = raw.rate("raw_before")
+            raw.drop("raw_before")
+            # The batches during the catch-up add about a quarter of its task runs to a graph
+            # holding 3/8 of them: on average it holds half, as the loader's graph does.
+            beside = raw.prefill("raw_during", 3 * n_raw // 8)
             progress("catching up")
             history = settings.model_copy(update={"graph_uri": f"falkor://127.0.0.1:{falkor_port}/catch_up"})
             empty_graph(falkor_port, "catch_up")
             before = server_cpu(falkor_port)
-            caught = catch_up(history, RawBeside(falkor_port, "raw_before", args.dags, raw.runs_per_dag))
+            caught = catch_up(history, beside)
             caught_cpu = server_cpu(falkor_port) - before
-            raw.drop("raw_before")
+            caught_cpu = ServerCpu(caught_cpu.own - caught["raw server cpu s"], caught_cpu.snapshots, caught_cpu.forks)
+            raw.drop("raw_during")
             progress("quiet sync after the catch-up")
             client = AirflowClient(history)
             quiets = [sync_once(client, FalkorGraph("127.0.0.1", falkor_port, "catch_up"), history) for _ in range(3)]
@@ -306,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         raw.drop("raw_after")
 
     task_rate = caught["task runs"] / caught["load task runs s"]
-    during = caught["raw rows"] / caught["raw s"]
+    during = caught["raw rows"] / caught["raw s"] if caught["raw s"] else float("nan")
     load_rate = caught["task runs"] / (caught["load task runs s"] + caught["load runs s"])
     print(f"Catch-up from Airflow 3.3 ({database}, standalone): {written['dags']:,} DAGs, {written['runs']:,} runs, "
           f"{written['task_instances']:,} task instances over {args.days:g} days, written into Airflow in "
@@ -329,21 +357,24 @@ def main(argv: list[str] | None = None) -> int:
                   "seconds": loading_s, "task runs/s": load_rate, **cpu(caught_cpu, caught["task runs"])},
                  {"writer": "raw UNWIND MERGE node + INSTANCE_OF, before the catch-up", "rows": n_raw,
                   "seconds": n_raw / raw_before, "task runs/s": raw_before, **cpu(raw_before_cpu, n_raw)},
-                 {"writer": f"raw UNWIND during it: a batch before every {RAW_EVERY}th write (same graph)",
+                 {"writer": f"raw UNWIND during it: a batch beside every {RAW_EVERY}th write",
                   "rows": caught["raw rows"], "seconds": caught["raw s"], "task runs/s": during,
                   **dict.fromkeys(cpu(caught_cpu, 1), "")},
                  {"writer": "raw UNWIND MERGE node + INSTANCE_OF, after it", "rows": n_raw,
                   "seconds": n_raw / raw_after, "task runs/s": raw_after, **cpu(raw_after_cpu, n_raw)}])
     quiet_mean = (raw_before + raw_after) / 2
+    print("Server CPU: the catch-up's own without the raw batches' (measured around each); its snapshots' "
+          "include those of the raw graph beside it.")
     print("The catch-up's graph queries by time (wall, each in the thread that sent it), the ten slowest kinds:")
     print_table(caught["queries"])
     targets += [
-        Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate during it",
-               task_rate >= RAW_SHARE * during,
-               f"{task_rate:,.0f} vs {during:,.0f} task runs/s ({task_rate / during:.0%}; with the runs' "
-               f"loads {load_rate / during:.0%})"),
-        Target("the same against the raw before and after it (reported; no target)", True,
-               f"{task_rate:,.0f} vs {quiet_mean:,.0f} task runs/s, their mean ({task_rate / quiet_mean:.0%})"),
+        # Against the faster of the two: the raw between the loader's writes runs when the reading
+        # thread may be idle (after a hand-off), the idle-machine mean without Airflow's load.
+        Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate (the faster of during it and "
+               "the idle mean)", task_rate >= RAW_SHARE * max(during, quiet_mean),
+               f"{task_rate:,.0f} task runs/s: {task_rate / during:.0%} of the raw during it ({during:,.0f}/s), "
+               f"{task_rate / quiet_mean:.0%} of the mean before and after ({quiet_mean:,.0f}/s); with the runs' "
+               f"loads {load_rate / max(during, quiet_mean):.0%}"),
         Target("quiet sync after the catch-up writes nothing", quiet.written.total == 0,
                f"{quiet.written.total} writes"),
         Target("quiet sync < 5% of the catch-up", quiet.duration_s < 0.05 * caught["seconds"],
