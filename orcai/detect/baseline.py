@@ -106,7 +106,7 @@ class RobustDetector:
         if new_runs.empty:
             return empty_output(new_runs, self.label)
         frame, table, timing, failing = incremental.judge_new(self, self.state_, new_runs, now)
-        self.next_state_ = incremental.advance_schedule(self.state_, table)
+        self.next_state_ = incremental.advance_schedule(self.state_, new_runs, frame, table)
         if commit:
             self.commit()
         return write_output(new_runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold,

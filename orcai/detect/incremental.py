@@ -66,6 +66,9 @@ def tails(keys: pd.Series, values: np.ndarray, width: int) -> Tails:
     return Tails(pd.Index(uniques), matrix)
 
 
+RUNNING_AT_FIT = 3  # per DAG, its newest runs of the fit remembered by run id
+
+
 @dataclass
 class FittedState:
     sample_x: Tails          # baseline sample: log durations
@@ -83,7 +86,9 @@ class FittedState:
     times: Tails             # per DAG: scheduled times of its recent runs (ns), the newest last
     floors: pd.Series        # per task: the duration floor before the log (frame.task_floors)
     delays: Tails            # per DAG: start delays, in the order of `times`
-    judged: frozenset = frozenset()  # (dag_id, time_ns) of the DAG runs judge_new judged since the fit
+    # (dag_id, run_id) of the fit's newest DAG runs, then one set per call: adding a call's
+    # runs copies nothing (the state before it stays as it was, see RobustDetector.commit)
+    judged: tuple[frozenset, ...] = ()
 
 
 def _task_names(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
@@ -116,7 +121,17 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
         dag_times=dag_times, times=tails(table["dag_id"], table["time_ns"].to_numpy(dtype=float), w),
         floors=pd.Series(frame["floor"].to_numpy(), index=names.to_numpy()).groupby(level=0).last(),
         delays=tails(table["dag_id"], table["delay_s"].to_numpy() if "delay_s" in table else
-                     np.full(len(table), np.nan), w))
+                     np.full(len(table), np.nan), w),
+        # a DAG run still running at the fit is among its DAG's newest few; its later tasks,
+        # without a logical date, come at their own start, so only its run id tells it
+        judged=(frozenset(_run_keys(runs, frame, table.groupby("dag_id", sort=False).tail(RUNNING_AT_FIT))),))
+
+
+def _run_keys(runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame):
+    """(dag_id, run_id) per DAG run of `table`: its identity whatever time it is judged at
+    (without a logical date its time is its earliest task run's start in the batch at hand)."""
+    rows = runs.iloc[frame.loc[table["frame_row"].to_numpy(), "row"].to_numpy()]
+    return zip(rows["dag_id"].to_numpy(), rows["run_id"].to_numpy())
 
 
 def _chain_end(names: pd.Series, timing: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
@@ -221,13 +236,15 @@ def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.Data
     table["interval_s"] = np.where(np.isfinite(given), given, known["interval_s"].to_numpy())
     trusted = np.isfinite(given) | known["trusted"].fillna(False).to_numpy(dtype=bool)
     time_ns, kept = table["time_ns"].to_numpy(dtype=float), state.times.at(table["dag_id"])
-    # A DAG run up to the fit's newest was judged by the refit's exact `score`; a later one
-    # may have been judged by an earlier call: the monitor re-reads runs that ended just
+    # A DAG run up to the fit's newest was judged by the refit's exact `score` (one still
+    # running then is among the kept, known by its run id); a later one may have been
+    # judged by an earlier call: the monitor re-reads runs that ended just
     # before its watermark, and a DAG run's later tasks come in later syncs (where its first
     # task run here is not its start). Neither is judged again. A run older than every kept
     # time (it arrived after more than a window of newer ones) is still judged: its delay
     # needs no gap, only its missing-run count lacks the run before it.
-    seen = np.fromiter(((dag, t) in state.judged for dag, t in zip(table["dag_id"], time_ns)), bool, len(table))
+    seen = np.fromiter((any(key in judged for judged in state.judged) for key in _run_keys(runs, frame, table)),
+                       bool, len(table))
     fresh = ~seen & ~(time_ns <= known["fit_last_ns"].to_numpy(dtype=float))
     earlier_kept = _nan(np.nanmax, np.where(kept < time_ns[:, None], kept, np.nan))
     table["prev_ns"] = np.fmax(table.groupby("dag")["time_ns"].shift(1).to_numpy(dtype=float), earlier_kept)
@@ -254,8 +271,8 @@ def _medians_after(past: Tails, keys: pd.Series, values: np.ndarray) -> tuple[np
     return before(rolling.median()), np.nan_to_num(before(rolling.count()))
 
 
-def advance_schedule(state: FittedState, table: pd.DataFrame) -> FittedState:
-    """`state` with the DAG runs `judge_new` judged (its `table`) added to each DAG's recent
+def advance_schedule(state: FittedState, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame) -> FittedState:
+    """`state` with the DAG runs `judge_new` judged (its `table`, of `runs` and their `frame`) added to each DAG's recent
     scheduled times and start delays, so the next sync's runs continue from them. Only the
     batch's DAGs are touched; each keeps its newest times in time order (a run held back
     to a later sync goes where it belongs), its delays in the same order."""
@@ -272,6 +289,6 @@ def advance_schedule(state: FittedState, table: pd.DataFrame) -> FittedState:
     order = np.lexsort((at, codes))
     order = order[np.isfinite(at[order])]  # the padding
     ordered_keys = pd.Series(keys[order])
-    judged = state.judged | frozenset(zip(fresh["dag_id"], fresh["time_ns"].to_numpy(dtype=float)))
+    judged = state.judged + (frozenset(_run_keys(runs, frame, fresh)),)
     return replace(state, times=state.times.with_rows(tails(ordered_keys, at[order], width)),
                    delays=state.delays.with_rows(tails(ordered_keys, delay[order], width)), judged=judged)

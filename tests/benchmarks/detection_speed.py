@@ -98,11 +98,13 @@ def schedule_state_cost(n_dags: int = 20_000, width: int = 30, reps: int = 5) ->
     state = incremental.FittedState(**fields)
     batch = pd.Series(keys[:20].tolist() * 2)
     table = pd.DataFrame({"dag_id": batch, "time_ns": 2e18 + np.arange(len(batch)) * 1e9,
-                          "delay_s": rng.random(len(batch)), "fresh": True})
+                          "delay_s": rng.random(len(batch)), "fresh": True, "frame_row": np.arange(len(batch))})
+    runs = pd.DataFrame({"dag_id": batch, "run_id": [f"run_{i}" for i in range(len(batch))]})
+    frame = pd.DataFrame({"row": np.arange(len(batch))})
     started = time.perf_counter()
     for _ in range(reps):
         incremental._medians_after(state.delays, batch, table["delay_s"].to_numpy())
-        incremental.advance_schedule(state, table)
+        incremental.advance_schedule(state, runs, frame, table)
     seconds = (time.perf_counter() - started) / reps
     return {"case": f"schedule state: {len(batch)} DAG runs of 20 DAGs against {n_dags:,} DAGs",
             "seconds": seconds, "peak_gb": peak_rss_gb(), "input_gb": np.nan, "flagged": 0,

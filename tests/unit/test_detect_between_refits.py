@@ -172,3 +172,26 @@ def test_cycle_by_cycle_over_several_dags_matches_the_exact_score(seed):
     assert {key: (kind, expected[key]) for key, kind in first_seen.items()
             if (kind in schedule_kinds or expected[key] in schedule_kinds) and kind != expected[key]} == {}
     assert not any(kind in schedule_kinds for kind in again)
+
+
+def test_a_dag_run_first_read_without_its_logical_date_is_known_by_its_run_id():
+    # a task run synced before its DAG run (a stub DagRun: no logical date) is placed at its
+    # start; the run's next task, read once the DAG run is synced, is at its logical date.
+    # Known by the time alone, it was a second DAG run, its start read as 30 min late
+    tasks = (("extract", 0.0), ("load", 1800.0))
+    # (min_history below the window: the stub's unknown delay is in the delays' window)
+    detector = RobustDetector(min_history=20).fit(dag_runs(range(40), every_s=3600, tasks=tasks),
+                                                  schedules={"tick": 3600})
+    new = dag_runs([40], every_s=3600, tasks=tasks)
+    stub = new[new["task_id"] == "extract"].assign(logical_date=pd.Series(pd.NaT, dtype="datetime64[ns, UTC]"))
+    detector.score_new(stub)  # at its start, an interval after its logical date: "1 missing" (no date to go by)
+    assert list(detector.score_new(new[new["task_id"] == "load"])["kind"]) == [""]
+
+
+def test_a_dag_run_still_running_at_the_fit_is_not_judged_again():
+    # its first task was in the fit, its next arrives after it, without a logical date
+    tasks = (("extract", 0.0), ("load", 1800.0))
+    runs = dag_runs(range(41), every_s=3600, tasks=tasks).assign(logical_date=pd.Series(pd.NaT, dtype="datetime64[ns, UTC]"))
+    fitted = runs[~((runs["run_id"] == "scheduled__40") & (runs["task_id"] == "load"))]
+    detector = RobustDetector().fit(fitted, schedules={"tick": 3600})
+    assert list(detector.score_new(runs.iloc[[-1]])["kind"]) == [""]
