@@ -76,6 +76,7 @@ class RobustDetector:
         frame, table, timing, failing = self._verdicts(runs, schedules, None)
         self.schedules_ = dict(schedules or {})
         self.state_ = incremental.fit_state(self, runs, frame, table, timing)
+        self.next_state_ = self.state_  # a commit() before the next score_new keeps the fit
         return self
 
     def score(self, runs: pd.DataFrame, schedules: dict[str, float] | None = None,
@@ -114,7 +115,7 @@ class RobustDetector:
 
     def commit(self) -> None:
         """Adopt the schedule state the last `score_new` advanced to (see its `commit`)."""
-        self.state_ = getattr(self, "next_state_", self.state_)
+        self.state_ = self.next_state_
 
     def _verdicts(self, runs: pd.DataFrame, schedules, now):
         frame = prepare_runs(runs)

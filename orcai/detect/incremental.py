@@ -237,9 +237,9 @@ def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.Data
     trusted = np.isfinite(given) | known["trusted"].fillna(False).to_numpy(dtype=bool)
     time_ns, kept = table["time_ns"].to_numpy(dtype=float), state.times.at(table["dag_id"])
     # A DAG run up to the fit's newest was judged by the refit's exact `score` (one still
-    # running then is among the kept, known by its run id); a later one may have been
-    # judged by an earlier call: the monitor re-reads runs that ended just
-    # before its watermark, and a DAG run's later tasks come in later syncs (where its first
+    # running then is among the fit's newest, known by its run id); a later one may have
+    # been judged by an earlier call: the monitor re-reads runs that ended just before its
+    # watermark, and a DAG run's later tasks come in later syncs (where its first
     # task run here is not its start). Neither is judged again. A run older than every kept
     # time (it arrived after more than a window of newer ones) is still judged: its delay
     # needs no gap, only its missing-run count lacks the run before it.
@@ -272,8 +272,9 @@ def _medians_after(past: Tails, keys: pd.Series, values: np.ndarray) -> tuple[np
 
 
 def advance_schedule(state: FittedState, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame) -> FittedState:
-    """`state` with the DAG runs `judge_new` judged (its `table`, of `runs` and their `frame`) added to each DAG's recent
-    scheduled times and start delays, so the next sync's runs continue from them. Only the
+    """`state` with the DAG runs `judge_new` judged (its `table`, of `runs` and their `frame`)
+    added to each DAG's recent scheduled times and start delays, and to the runs judged, so
+    the next sync's runs continue from them. Only the
     batch's DAGs are touched; each keeps its newest times in time order (a run held back
     to a later sync goes where it belongs), its delays in the same order."""
     fresh = table[table["fresh"].to_numpy()]
