@@ -112,10 +112,14 @@ class AnomalyMonitor:
             new = runs_frame(run_store.task_run_history(graph, since, ended_after, dag_ids=dag_ids))
             if new.empty:
                 return report
-            scored = self.detector.score_new(new.drop(columns=["key", "end_date"]), now=now)
+            # the schedule state moves past these runs only once their anomalies are stored:
+            # if storing fails, the next cycle re-reads them and flags them again
+            scored = self.detector.score_new(new.drop(columns=["key", "end_date"]), now=now, commit=False)
         scored = scored.assign(key=new["key"].to_numpy(), duration_s=new["duration_s"].to_numpy())
         flagged = apply_tolerance(scored[scored["is_anomaly"]], anomaly_store.task_tolerances(graph))
         anomaly_store.load_anomalies(graph, anomaly_records(flagged, now_ms))
+        if not report.refitted:
+            self.detector.commit()
         finished = new["end_date"].dropna()
         self.watermark_ms = max(self.watermark_ms or 0, int(finished.max()) if len(finished) else 0)
         report.judged, report.flagged = len(new), len(flagged)

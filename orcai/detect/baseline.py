@@ -76,6 +76,7 @@ class RobustDetector:
         frame, table, timing, failing = self._verdicts(runs, schedules, None)
         self.schedules_ = dict(schedules or {})
         self.state_ = incremental.fit_state(self, runs, frame, table, timing)
+        self.next_state_ = self.state_  # a commit() before the next score_new keeps the fit
         return self
 
     def score(self, runs: pd.DataFrame, schedules: dict[str, float] | None = None,
@@ -88,7 +89,8 @@ class RobustDetector:
         return write_output(runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold,
                             self.min_excess_s)
 
-    def score_new(self, new_runs: pd.DataFrame, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    def score_new(self, new_runs: pd.DataFrame, now: pd.Timestamp | None = None,
+                  commit: bool = True) -> pd.DataFrame:
         """Judge runs that came after the fitted history against the fitted baselines.
         Several new runs of one task are each judged against the fitted state (their
         failures do count towards streaks and rates); refit to fold them in. The schedule
@@ -96,16 +98,24 @@ class RobustDetector:
         delays past the DAG runs it judged, and a DAG run already judged (passed again, as
         the monitor's overlapping reads do) gets no second missing or late verdict. Without
         this, a DAG's next runs counted their gap from the fit's last run, and every
-        on-time run after a gap was flagged again with a growing number of missed runs."""
+        on-time run after a gap was flagged again with a growing number of missed runs.
+        `commit=False` keeps the state as it was until `commit()`: a caller whose storing
+        of the verdicts fails passes the same runs again and gets the same verdicts."""
         validate_runs(new_runs)
         if not hasattr(self, "state_"):
             raise ValueError("score_new needs a fitted detector: call fit(history) first")
         if new_runs.empty:
             return empty_output(new_runs, self.label)
         frame, table, timing, failing = incremental.judge_new(self, self.state_, new_runs, now)
-        self.state_ = incremental.advance_schedule(self.state_, table)
+        self.next_state_ = incremental.advance_schedule(self.state_, new_runs, frame, table)
+        if commit:
+            self.commit()
         return write_output(new_runs, self._detail(frame, table, timing, failing), self.label, self.surprise_threshold,
                             self.min_excess_s)
+
+    def commit(self) -> None:
+        """Adopt the schedule state the last `score_new` advanced to (see its `commit`)."""
+        self.state_ = self.next_state_
 
     def _verdicts(self, runs: pd.DataFrame, schedules, now):
         frame = prepare_runs(runs)

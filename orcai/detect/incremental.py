@@ -33,9 +33,18 @@ class Tails:
         padded = np.vstack([self.values, np.full((1, self.values.shape[1]), np.nan)])
         return padded[position]  # -1 (unknown key) picks the all-NaN row
 
-    def extend(self, keys: pd.Series, values: np.ndarray) -> Tails:
-        """These tails with `values` (in time order within each key) appended to their keys."""
-        return tails(*_after_tails(self, keys, values), self.values.shape[1])
+    def with_rows(self, rows: Tails) -> Tails:
+        """These tails with the rows of `rows`' keys replaced by (or added as) theirs."""
+        position = self.keys.get_indexer(rows.keys)
+        values, known = self.values.copy(), position >= 0
+        values[position[known]] = rows.values[known]
+        return Tails(self.keys.append(rows.keys[~known]), np.vstack([values, rows.values[~known]]))
+
+    def only(self, keys) -> Tails:
+        """The rows of `keys` alone (all-NaN for unknown keys): the work on a batch's keys
+        then costs nothing per key the batch does not touch."""
+        keys = pd.Index(pd.unique(np.asarray(keys, dtype=object)))
+        return Tails(keys, self.at(keys))
 
 
 def _after_tails(past: Tails, keys: pd.Series, values: np.ndarray) -> tuple[pd.Series, np.ndarray]:
@@ -57,6 +66,9 @@ def tails(keys: pd.Series, values: np.ndarray, width: int) -> Tails:
     return Tails(pd.Index(uniques), matrix)
 
 
+RUNNING_AT_FIT = 3  # per DAG, its newest runs of the fit remembered by run id
+
+
 @dataclass
 class FittedState:
     sample_x: Tails          # baseline sample: log durations
@@ -73,7 +85,10 @@ class FittedState:
     dag_times: pd.DataFrame  # per DAG: interval, and whether missing runs may be judged on it
     times: Tails             # per DAG: scheduled times of its recent runs (ns), the newest last
     floors: pd.Series        # per task: the duration floor before the log (frame.task_floors)
-    delays: Tails            # per DAG: start delays
+    delays: Tails            # per DAG: start delays, in the order of `times`
+    # (dag_id, run_id) of the fit's newest DAG runs, then one set per call: adding a call's
+    # runs copies nothing (the state before it stays as it was, see RobustDetector.commit)
+    judged: tuple[frozenset, ...] = ()
 
 
 def _task_names(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
@@ -91,7 +106,8 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
     w, k = params.window, params.confirm_runs
     season_keys = names + "\x1f" + frame["bucket"].astype(str)
     on = lambda mask, column, width, keys=names: tails(keys[mask], np.asarray(column)[mask], width)  # noqa: E731
-    dag_times = table.groupby("dag_id").agg(interval_s=("interval_s", "last"), trusted=("trusted", "last"))
+    dag_times = table.groupby("dag_id").agg(interval_s=("interval_s", "last"), trusted=("trusted", "last"),
+                                            fit_last_ns=("time_ns", "max"))
     return FittedState(
         sample_x=on(sample, frame["x"], w), spread=on(sample, timing["spread"], w),
         season=on(sample, timing["residual"], params.season_window, season_keys),
@@ -105,7 +121,17 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
         dag_times=dag_times, times=tails(table["dag_id"], table["time_ns"].to_numpy(dtype=float), w),
         floors=pd.Series(frame["floor"].to_numpy(), index=names.to_numpy()).groupby(level=0).last(),
         delays=tails(table["dag_id"], table["delay_s"].to_numpy() if "delay_s" in table else
-                     np.full(len(table), np.nan), w))
+                     np.full(len(table), np.nan), w),
+        # a DAG run still running at the fit is among its DAG's newest few; its later tasks,
+        # without a logical date, come at their own start, so only its run id tells it
+        judged=(frozenset(_run_keys(runs, frame, table.groupby("dag_id", sort=False).tail(RUNNING_AT_FIT))),))
+
+
+def _run_keys(runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame):
+    """(dag_id, run_id) per DAG run of `table`: its identity whatever time it is judged at
+    (without a logical date its time is its earliest task run's start in the batch at hand)."""
+    rows = runs.iloc[frame.loc[table["frame_row"].to_numpy(), "row"].to_numpy()]
+    return zip(rows["dag_id"].to_numpy(), rows["run_id"].to_numpy())
 
 
 def _chain_end(names: pd.Series, timing: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
@@ -210,11 +236,16 @@ def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.Data
     table["interval_s"] = np.where(np.isfinite(given), given, known["interval_s"].to_numpy())
     trusted = np.isfinite(given) | known["trusted"].fillna(False).to_numpy(dtype=bool)
     time_ns, kept = table["time_ns"].to_numpy(dtype=float), state.times.at(table["dag_id"])
-    # A DAG run whose scheduled time is kept was judged already: the monitor re-reads runs
-    # that ended just before its watermark, and a DAG run's later tasks come in later syncs
-    # (where its first task run here is not its start). One older than every kept time is
-    # past what the state remembers. Neither is judged again.
-    fresh = ~(kept == time_ns[:, None]).any(axis=1) & ~(time_ns < _nan(np.nanmin, kept))
+    # A DAG run up to the fit's newest was judged by the refit's exact `score` (one still
+    # running then is among the fit's newest, known by its run id); a later one may have
+    # been judged by an earlier call: the monitor re-reads runs that ended just before its
+    # watermark, and a DAG run's later tasks come in later syncs (where its first
+    # task run here is not its start). Neither is judged again. A run older than every kept
+    # time (it arrived after more than a window of newer ones) is still judged: its delay
+    # needs no gap, only its missing-run count lacks the run before it.
+    seen = np.fromiter((any(key in judged for judged in state.judged) for key in _run_keys(runs, frame, table)),
+                       bool, len(table))
+    fresh = ~seen & ~(time_ns <= known["fit_last_ns"].to_numpy(dtype=float))
     earlier_kept = _nan(np.nanmax, np.where(kept < time_ns[:, None], kept, np.nan))
     table["prev_ns"] = np.fmax(table.groupby("dag")["time_ns"].shift(1).to_numpy(dtype=float), earlier_kept)
     gap_s = (time_ns - table["prev_ns"].to_numpy()) / NS_PER_S
@@ -234,16 +265,31 @@ def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.Data
 def _medians_after(past: Tails, keys: pd.Series, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per new value, the median and count of the values before it in its key's window: its
     kept tail, then the key's earlier new values (as `score`'s rolling window sees them)."""
-    all_keys, all_values = _after_tails(past, keys, values)
+    all_keys, all_values = _after_tails(past.only(keys), keys, values)
     rolling = GroupRolling(pd.Series(all_values), [all_keys], past.values.shape[1])
     before = lambda column: column.groupby(all_keys.to_numpy()).shift(1).to_numpy()[len(all_keys) - len(keys):]  # noqa: E731
     return before(rolling.median()), np.nan_to_num(before(rolling.count()))
 
 
-def advance_schedule(state: FittedState, table: pd.DataFrame) -> FittedState:
-    """`state` with the DAG runs `judge_new` judged (its `table`) added to each DAG's recent
-    scheduled times and start delays, so the next sync's runs continue from them."""
+def advance_schedule(state: FittedState, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame) -> FittedState:
+    """`state` with the DAG runs `judge_new` judged (its `table`, of `runs` and their `frame`)
+    added to each DAG's recent scheduled times and start delays, and to the runs judged, so
+    the next sync's runs continue from them. Only the
+    batch's DAGs are touched; each keeps its newest times in time order (a run held back
+    to a later sync goes where it belongs), its delays in the same order."""
     fresh = table[table["fresh"].to_numpy()]
-    delays = fresh["delay_s"].to_numpy(dtype=float) if "delay_s" in fresh else np.full(len(fresh), np.nan)
-    return replace(state, times=state.times.extend(fresh["dag_id"], fresh["time_ns"].to_numpy(dtype=float)),
-                   delays=state.delays.extend(fresh["dag_id"], delays))
+    if fresh.empty:
+        return state
+    times, delays = state.times.only(fresh["dag_id"]), state.delays.only(fresh["dag_id"])
+    width = times.values.shape[1]
+    new_delays = fresh["delay_s"].to_numpy(dtype=float) if "delay_s" in fresh else np.full(len(fresh), np.nan)
+    keys = np.concatenate([np.repeat(times.keys.to_numpy(dtype=object), width), fresh["dag_id"].to_numpy(dtype=object)])
+    at = np.concatenate([times.values.ravel(), fresh["time_ns"].to_numpy(dtype=float)])
+    delay = np.concatenate([delays.values.ravel(), new_delays])
+    codes = times.keys.get_indexer(keys)
+    order = np.lexsort((at, codes))
+    order = order[np.isfinite(at[order])]  # the padding
+    ordered_keys = pd.Series(keys[order])
+    judged = state.judged + (frozenset(_run_keys(runs, frame, fresh)),)
+    return replace(state, times=state.times.with_rows(tails(ordered_keys, at[order], width)),
+                   delays=state.delays.with_rows(tails(ordered_keys, delay[order], width)), judged=judged)

@@ -90,3 +90,35 @@ def test_between_refits_only_new_runs_are_scored(history_graph):
     assert not report.refitted and report.judged <= 3 and report.flagged == 1  # new run + overlap
     flagged = [r["anomaly"] for r in anomalies(graph, ["open"]) if r["anomaly"]["run_id"] == "late_slow"]
     assert flagged[0]["kind"] == "slow" and "its median" in flagged[0]["reason"]
+
+
+def test_a_failed_store_between_refits_flags_the_re_read_run_again(history_graph, monkeypatch):
+    # the schedule state moves past a cycle's runs only once their anomalies are stored: a
+    # failed store, then the next cycle re-reading the run, must flag it again
+    from orcai.anomalies import monitor as monitor_module
+    from orcai.graph.load import load_dag_runs, load_task_runs
+    from orcai.model import DagRunRecord, TaskRunRecord
+    graph, settings, history = history_graph
+    monitor = AnomalyMonitor(settings.model_copy(update={"detect_refit_min": 600}))  # no refit in between
+    monitor.run(graph, NOW)
+    last = max((r for r in history.dag_runs if r.logical_date is not None and r.start_date is not None
+                and r.run_type in (None, "scheduled")), key=lambda r: r.logical_date)
+    logical = last.logical_date + 3_600_000
+    start = max(tr.end_date for tr in history.task_runs if tr.end_date) + 2_700_000  # 45 min late or more
+    start = max(start, logical + (last.start_date - last.logical_date) + 2_700_000)
+    load_dag_runs(graph, [DagRunRecord("etl", "held_up", "success", "scheduled", logical_date=logical,
+                                       run_after=logical)])
+    load_task_runs(graph, [TaskRunRecord("etl", "held_up", "extract", -1, "success", start_date=start,
+                                         end_date=start + 60_000, duration_s=60.0)])
+    stored = monitor_module.anomaly_store.load_anomalies
+
+    def unavailable(graph, records):
+        raise ConnectionError("graph unavailable")
+    monkeypatch.setattr(monitor_module.anomaly_store, "load_anomalies", unavailable)
+    with pytest.raises(ConnectionError):
+        monitor.run(graph, start + 120_000)
+    monkeypatch.setattr(monitor_module.anomaly_store, "load_anomalies", stored)
+    report = monitor.run(graph, start + 180_000)
+    assert not report.refitted
+    kinds = [r["anomaly"]["kind"] for r in anomalies(graph, ["open"]) if r["anomaly"]["run_id"] == "held_up"]
+    assert "late" in kinds or "missing" in kinds

@@ -109,3 +109,89 @@ def test_cycle_by_cycle_schedule_verdicts_match_the_exact_score(seed):
                   and first_seen[slot] != expected[slot]}
     assert mismatches == {}
     assert not any(kind in schedule_kinds for kind in again), "a run read again is not judged again"
+
+
+def test_a_run_older_than_every_kept_time_still_gets_the_late_rule():
+    # a sync brought slots 41-74 first (more than the kept window), then slot 40, which had
+    # started 15 min late: the exact score flags it, and so must score_new (it only needs
+    # the delays; without the run before it, its missing-run count is left unjudged)
+    detector = RobustDetector().fit(dag_runs(range(40)), schedules={"tick": MINUTE})
+    assert list(detector.score_new(dag_runs(range(41, 75)))["kind"]) == ["missing"] + [""] * 33  # 40 not yet there
+    assert list(detector.score_new(dag_runs([40], delays_s=[900]))["kind"]) == ["late"]
+    assert list(detector.score_new(dag_runs([40], delays_s=[900]))["kind"]) == [""], "judged once"
+
+
+def test_uncommitted_verdicts_are_given_again_until_committed():
+    # the monitor commits only once the anomalies are stored: a failed store, then the same
+    # runs re-read, must flag them again
+    detector = RobustDetector().fit(dag_runs(range(48)), schedules={"tick": MINUTE})
+    assert list(detector.score_new(dag_runs([50]), commit=False)["kind"]) == ["missing"]
+    assert list(detector.score_new(dag_runs([50]), commit=False)["kind"]) == ["missing"]
+    detector.commit()
+    assert list(detector.score_new(dag_runs([50, 51]))["kind"]) == ["", ""]
+
+
+def test_a_run_held_back_to_a_later_sync_is_kept_in_time_order():
+    detector = RobustDetector().fit(dag_runs(range(48)), schedules={"tick": MINUTE})
+    detector.score_new(dag_runs([48, 50], delays_s=[1.0, 3.0]))
+    detector.score_new(dag_runs([49], delays_s=[2.0]))
+    times = detector.state_.times.values[0]
+    start = START.value + MINUTE * 1e9 * np.array([47, 48, 49, 50])
+    assert list(times[-4:]) == list(start)
+    assert list(detector.state_.delays.values[0][-3:]) == [61.0, 62.0, 63.0]  # a DAG run starts at its interval's end
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cycle_by_cycle_over_several_dags_matches_the_exact_score(seed):
+    # each sync brings every DAG's next few runs (re-reading its last one); DAG ids out of
+    # alphabetical order, so a mix-up of their rows shows
+    rng = np.random.default_rng(seed)
+    data, fitted, n = {}, 35, 70
+    for dag in ("zeta", "alpha", "mid"):
+        slots = np.cumsum(rng.choice([1, 1, 1, 1, 1, 1, 2, 3, 5], size=n))
+        data[dag] = (slots, np.where(rng.random(n) < 0.1, rng.uniform(700, 1500, n), rng.uniform(0, 3, n)))
+    schedules = {dag: MINUTE for dag in data}
+    all_runs = pd.concat([dag_runs(s, delays_s=d, dag_id=dag) for dag, (s, d) in data.items()], ignore_index=True)
+    exact = detect(all_runs, schedules=schedules)
+    expected = dict(zip(zip(all_runs["dag_id"], all_runs["run_id"]), exact["kind"]))
+    detector = RobustDetector().fit(pd.concat([dag_runs(s[:fitted], delays_s=d[:fitted], dag_id=dag)
+                                               for dag, (s, d) in data.items()], ignore_index=True), schedules=schedules)
+    done, first_seen, again = dict.fromkeys(data, fitted), {}, []
+    while any(position < n for position in done.values()):
+        parts = []
+        for dag, (s, d) in data.items():
+            low, high = max(done[dag] - 1, fitted), min(done[dag] + int(rng.integers(1, 4)), n)
+            if low < high:
+                parts.append(dag_runs(s[low:high], delays_s=d[low:high], dag_id=dag))
+            done[dag] = high
+        batch = pd.concat(parts, ignore_index=True)
+        for key, kind in zip(zip(batch["dag_id"], batch["run_id"]), detector.score_new(batch)["kind"]):
+            (again.append(kind) if key in first_seen else first_seen.setdefault(key, kind))
+    schedule_kinds = ("missing", "late")
+    assert sum(expected[key] in schedule_kinds for key in first_seen) >= 3
+    assert {key: (kind, expected[key]) for key, kind in first_seen.items()
+            if (kind in schedule_kinds or expected[key] in schedule_kinds) and kind != expected[key]} == {}
+    assert not any(kind in schedule_kinds for kind in again)
+
+
+def test_a_dag_run_first_read_without_its_logical_date_is_known_by_its_run_id():
+    # a task run synced before its DAG run (a stub DagRun: no logical date) is placed at its
+    # start; the run's next task, read once the DAG run is synced, is at its logical date.
+    # Known by the time alone, it was a second DAG run, its start read as 30 min late
+    tasks = (("extract", 0.0), ("load", 1800.0))
+    # (min_history below the window: the stub's unknown delay is in the delays' window)
+    detector = RobustDetector(min_history=20).fit(dag_runs(range(40), every_s=3600, tasks=tasks),
+                                                  schedules={"tick": 3600})
+    new = dag_runs([40], every_s=3600, tasks=tasks)
+    stub = new[new["task_id"] == "extract"].assign(logical_date=pd.Series(pd.NaT, dtype="datetime64[ns, UTC]"))
+    detector.score_new(stub)  # at its start, an interval after its logical date: "1 missing" (no date to go by)
+    assert list(detector.score_new(new[new["task_id"] == "load"])["kind"]) == [""]
+
+
+def test_a_dag_run_still_running_at_the_fit_is_not_judged_again():
+    # its first task was in the fit, its next arrives after it, without a logical date
+    tasks = (("extract", 0.0), ("load", 1800.0))
+    runs = dag_runs(range(41), every_s=3600, tasks=tasks).assign(logical_date=pd.Series(pd.NaT, dtype="datetime64[ns, UTC]"))
+    fitted = runs[~((runs["run_id"] == "scheduled__40") & (runs["task_id"] == "load"))]
+    detector = RobustDetector().fit(fitted, schedules={"tick": 3600})
+    assert list(detector.score_new(runs.iloc[[-1]])["kind"]) == [""]
