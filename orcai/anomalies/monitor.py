@@ -91,6 +91,7 @@ class AnomalyMonitor:
         backfilled = window_runs > 1.5 * self.window_runs + 100
         self.window_runs = window_runs
         report = DetectionReport(refitted=self.refit_due(now_ms) or backfilled)
+        fitted = None
         if report.refitted:
             # Score the whole window exactly (each run on the runs before it) and store every
             # verdict: history that arrived late (a backfill, `make simulate`) is judged too,
@@ -104,9 +105,8 @@ class AnomalyMonitor:
             scored = detector.score(window.drop(columns=["key", "end_date"]), schedules=schedules, now=now)
             new = window
             if self.settings.detector == "robust":
-                self.detector = detector.fit(window[window["end_date"].notna()].drop(columns=["key", "end_date"]),
-                                             schedules=schedules)
-            self.fitted_at_ms = now_ms
+                fitted = detector.fit(window[window["end_date"].notna()].drop(columns=["key", "end_date"]),
+                                      schedules=schedules)
             self._store_bands(graph, window, scored, detector, since, dag_ids, now)
         else:
             new = runs_frame(run_store.task_run_history(graph, since, ended_after, dag_ids=dag_ids))
@@ -118,7 +118,12 @@ class AnomalyMonitor:
         scored = scored.assign(key=new["key"].to_numpy(), duration_s=new["duration_s"].to_numpy())
         flagged = apply_tolerance(scored[scored["is_anomaly"]], anomaly_store.task_tolerances(graph))
         anomaly_store.load_anomalies(graph, anomaly_records(flagged, now_ms))
-        if not report.refitted:
+        # Only now, with the verdicts stored, does the worker move on: a refit whose store
+        # failed is done again next cycle, and a fit that counts these runs as judged
+        # would otherwise drop their unstored verdicts until the refit after.
+        if report.refitted:
+            self.detector, self.fitted_at_ms = fitted or self.detector, now_ms
+        else:
             self.detector.commit()
         finished = new["end_date"].dropna()
         self.watermark_ms = max(self.watermark_ms or 0, int(finished.max()) if len(finished) else 0)

@@ -122,3 +122,22 @@ def test_a_failed_store_between_refits_flags_the_re_read_run_again(history_graph
     assert not report.refitted
     kinds = [r["anomaly"]["kind"] for r in anomalies(graph, ["open"]) if r["anomaly"]["run_id"] == "held_up"]
     assert "late" in kinds or "missing" in kinds
+
+
+def test_a_refit_whose_store_failed_is_done_again(history_graph, monkeypatch):
+    # a refit is adopted only once its verdicts are stored: otherwise the next cycle would
+    # score the same runs incrementally against a fit that counts them as judged already
+    from orcai.anomalies import monitor as monitor_module
+    graph, settings, _ = history_graph
+    monitor = AnomalyMonitor(settings)
+    stored = monitor_module.anomaly_store.load_anomalies
+
+    def unavailable(graph, records):
+        raise ConnectionError("graph unavailable")
+    monkeypatch.setattr(monitor_module.anomaly_store, "load_anomalies", unavailable)
+    with pytest.raises(ConnectionError):
+        monitor.run(graph, NOW)
+    monkeypatch.setattr(monitor_module.anomaly_store, "load_anomalies", stored)
+    report = monitor.run(graph, NOW + 60_000)
+    assert report.refitted and report.flagged > 0
+    assert anomalies(graph, ["open"])
