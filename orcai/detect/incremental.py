@@ -86,9 +86,10 @@ class FittedState:
     times: Tails             # per DAG: scheduled times of its recent runs (ns), the newest last
     floors: pd.Series        # per task: the duration floor before the log (frame.task_floors)
     delays: Tails            # per DAG: start delays, in the order of `times`
-    # (dag_id, run_id) of the fit's newest DAG runs, then one set per call: adding a call's
-    # runs copies nothing (the state before it stays as it was, see RobustDetector.commit)
-    judged: tuple[frozenset, ...] = ()
+    # (dag_id, run_id) of the fit's newest DAG runs and of those judged since: one set, a
+    # new one per call (the state before it stays as it was, see RobustDetector.commit); it
+    # holds the DAG runs between two refits, so copying it is cheap and a lookup is one probe
+    judged: frozenset = frozenset()
 
 
 def _task_names(runs: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
@@ -124,7 +125,7 @@ def fit_state(params, runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFra
                      np.full(len(table), np.nan), w),
         # a DAG run still running at the fit is among its DAG's newest few; its later tasks,
         # without a logical date, come at their own start, so only its run id tells it
-        judged=(frozenset(_run_keys(runs, frame, table.groupby("dag_id", sort=False).tail(RUNNING_AT_FIT))),))
+        judged=frozenset(_run_keys(runs, frame, table.groupby("dag_id", sort=False).tail(RUNNING_AT_FIT))))
 
 
 def _run_keys(runs: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame):
@@ -243,8 +244,7 @@ def _new_schedule(params, state: FittedState, runs: pd.DataFrame, frame: pd.Data
     # task run here is not its start). Neither is judged again. A run older than every kept
     # time (it arrived after more than a window of newer ones) is still judged: its delay
     # needs no gap, only its missing-run count lacks the run before it.
-    seen = np.fromiter((any(key in judged for judged in state.judged) for key in _run_keys(runs, frame, table)),
-                       bool, len(table))
+    seen = np.fromiter((key in state.judged for key in _run_keys(runs, frame, table)), bool, len(table))
     fresh = ~seen & ~(time_ns <= known["fit_last_ns"].to_numpy(dtype=float))
     earlier_kept = _nan(np.nanmax, np.where(kept < time_ns[:, None], kept, np.nan))
     table["prev_ns"] = np.fmax(table.groupby("dag")["time_ns"].shift(1).to_numpy(dtype=float), earlier_kept)
@@ -290,6 +290,6 @@ def advance_schedule(state: FittedState, runs: pd.DataFrame, frame: pd.DataFrame
     order = np.lexsort((at, codes))
     order = order[np.isfinite(at[order])]  # the padding
     ordered_keys = pd.Series(keys[order])
-    judged = state.judged + (frozenset(_run_keys(runs, frame, fresh)),)
+    judged = state.judged | frozenset(_run_keys(runs, frame, fresh))
     return replace(state, times=state.times.with_rows(tails(ordered_keys, at[order], width)),
                    delays=state.delays.with_rows(tails(ordered_keys, delay[order], width)), judged=judged)
