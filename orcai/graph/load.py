@@ -140,12 +140,12 @@ SET d.is_deleted = true, d.deleted_at = $now
 # comes back reads its own lookback window again (orcai.sync).
 
 
-# json.dumps with these options builds a new encoder on every call; the loader calls it once a row.
-_ENCODE = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False).encode
-
-
 def fingerprint(props: dict) -> str:
-    return hashlib.blake2b(_ENCODE(props).encode(), digest_size=8).hexdigest()
+    """A digest of `props`, names and values in their order: the same dict gives the same
+    digest in every process (repr, unlike hash(), is not salted). The loader takes one a row,
+    so it is `repr`, not sorted JSON (3.9 vs 6.8 µs a task run): a record type's properties
+    always come in its fields' order, and a new order only rewrites each node once."""
+    return hashlib.blake2b(repr(props).encode(), digest_size=8).hexdigest()
 
 
 def batches(rows: Sequence, size: int = BATCH_SIZE) -> Iterator[Sequence]:
@@ -193,13 +193,14 @@ def _rows(kind: NodeKind, records: Iterable, **extra_fields) -> Rows:
     for record in records:
         props = record.props()
         latest[props[kind.key]] = record, props
-    by_names: dict[tuple, list[list]] = {}
+    by_nulls: dict[tuple, list[list]] = {}
     fields = tuple(extra_fields.values())
     for record, props in latest.values():
-        present = [(name, value) for name, value in props.items() if value is not None]
-        by_names.setdefault((tuple(props), tuple(name for name, _ in present)), []).append(
-            [fingerprint(props), *(field(record) for field in fields), *(value for _, value in present)])
-    return shaped(by_names, tuple(extra_fields))
+        values = props.values()
+        row = [fingerprint(props), *(field(record) for field in fields)]
+        row.extend(value for value in values if value is not None)
+        by_nulls.setdefault((tuple(props), tuple(value is None for value in values)), []).append(row)
+    return shaped(by_nulls, tuple(extra_fields))
 
 
 # --- edges --------------------------------------------------------------------------------
@@ -412,8 +413,10 @@ def latest_by(records: Iterable, key_of, time_of) -> dict[str, tuple[int, str | 
     latest: dict[str, tuple[int, str | None]] = {}
     for record in records:
         at = time_of(record)
-        if at is not None and (key_of(record) not in latest or at >= latest[key_of(record)][0]):
-            latest[key_of(record)] = (at, record.state)
+        if at is not None:
+            key = key_of(record)
+            if key not in latest or at >= latest[key][0]:
+                latest[key] = (at, record.state)
     return latest
 
 

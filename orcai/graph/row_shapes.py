@@ -40,11 +40,14 @@ class Shape:
 Rows = dict[Shape, list[list]]
 
 
-def shaped(by_names: dict[tuple, list[list]], extras: tuple[str, ...]) -> Rows:
-    """Rows collected per (all property names, present ones): cheaper to key by, row after
-    row, than a `Shape`, whose `unset` is the names not present."""
-    return {Shape(present, tuple(sorted(set(names) - set(present))), extras): values
-            for (names, present), values in by_names.items()}
+def shaped(by_nulls: dict[tuple, list[list]], extras: tuple[str, ...]) -> Rows:
+    """Rows collected per (all property names, which of them are null): cheaper to key by,
+    row after row, than a `Shape`, whose `props` are the names not null and `unset` the rest."""
+    rows = {}
+    for (names, nulls), values in by_nulls.items():
+        present = tuple(name for name, null in zip(names, nulls) if not null)
+        rows[Shape(present, tuple(sorted(name for name, null in zip(names, nulls) if null)), extras)] = values
+    return rows
 
 
 def fingerprints(rows: Rows, key: str) -> dict:

@@ -1,6 +1,10 @@
 """Pure pieces of the sync: where a stream pass starts, which task lists a sync reads, the
 page budget, the catch-up's progress, and change fingerprints."""
 
+import os
+import subprocess
+import sys
+
 from orcai.graph.load import batches, fingerprint
 from orcai.model import DAY_MS, MINUTE_MS
 from orcai.sync_plan import (
@@ -76,9 +80,22 @@ def test_progress_follows_the_days_covered_without_a_total():
 
 
 def test_fingerprint_is_stable_and_sensitive():
-    props = {"state": "success", "duration_s": 1.5, "tags": ["a"]}
-    assert fingerprint(props) == fingerprint(dict(reversed(props.items())))
-    assert fingerprint(props) != fingerprint({**props, "state": "failed"})
+    props = {"state": "success", "duration_s": 1.5, "tags": ["a"], "pool": None}
+    assert fingerprint(props) == fingerprint(dict(props))
+    for changed in ({**props, "state": "failed"}, {**props, "duration_s": 1}, {**props, "tags": ["a", "b"]},
+                    {**props, "pool": "p"}, {**props, "duration_s": "1.5"}):
+        assert fingerprint(props) != fingerprint(changed), changed
+    # a value moving from one property to another is a change, though the values are the same
+    assert fingerprint({"pool": "p", "hostname": None}) != fingerprint({"pool": None, "hostname": "p"})
+
+
+def test_fingerprint_is_the_same_in_another_process():
+    """Stored fingerprints are compared by later syncs: no per-process salt (as hash() has)."""
+    props = {"key": "d/r/t/-1", "state": "success", "duration_s": 1.5, "tags": ["a"], "pool": None}
+    code = f"from orcai.graph.load import fingerprint; print(fingerprint({props!r}))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert other.stdout.strip() == fingerprint(props)
 
 
 def test_batches_cover_every_row_once():
