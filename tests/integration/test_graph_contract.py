@@ -109,6 +109,22 @@ def test_load_is_idempotent(engine):
     assert second.total == 0
 
 
+def test_a_task_run_that_changes_keeps_one_edge_of_each_kind(engine):
+    """A changed task run is rewritten, not attached again (its edges are created only
+    with the node: load._UPSERT_TASK_RUNS)."""
+    dags, tasks, runs, task_runs = small_deployment()
+    load_all(engine, dags, tasks, runs, task_runs)
+    changed = [dataclasses.replace(tr, state="success", end_date=(tr.start_date or NOW) + 60_000, duration_s=60.0,
+                       hostname="worker-2") for tr in task_runs]
+    counts = load_task_runs(engine, changed) + load_task_runs(engine, changed)
+    assert counts.nodes_created == counts.relationships_created == 0 and counts.properties_set > 0
+    edges = engine.read("MATCH (tr:TaskRun) OPTIONAL MATCH (r:DagRun)-[h:HAS_TASK_RUN]->(tr) "
+                        "WITH tr, count(h) AS runs OPTIONAL MATCH (tr)-[i:INSTANCE_OF]->(:Task) "
+                        "RETURN tr.key AS key, runs, count(i) AS tasks, tr.hostname AS hostname")
+    assert len(edges) == len(task_runs)
+    assert all(row["runs"] == 1 and row["tasks"] == 1 and row["hostname"] == "worker-2" for row in edges), edges
+
+
 def test_overview_and_counts(engine):
     load_all(engine, *small_deployment())
     overview = {row["dag_id"]: row for row in dag_overview(engine, last_n_runs=3)}
