@@ -145,10 +145,13 @@ SET d.is_deleted = true, d.deleted_at = $now
 
 
 def fingerprint(props: dict) -> str:
-    """A digest of `props`, names and values in their order: the same dict gives the same
-    digest in every process (repr, unlike hash(), is not salted). The loader takes one a row,
-    so it is `repr`, not sorted JSON (3.9 vs 6.8 µs a task run): a record type's properties
-    always come in its fields' order, and a new order only rewrites each node once."""
+    """A digest of `props`, names and values in their order. Records hold str, int, float,
+    bool, None and lists of those (model.py), whose repr is the same in every process (unlike
+    hash(), which is salted; a set or an object with the default repr would not be). The
+    loader takes one a row, so it is `repr`, not sorted JSON as until the eighth session (3.9
+    vs 6.8 µs a task run): a record type's properties always come in its fields' order. A
+    changed digest only costs a rewrite: after that upgrade, each node, DAG summary and
+    anomaly was written once more when next read."""
     return hashlib.blake2b(repr(props).encode(), digest_size=8).hexdigest()
 
 

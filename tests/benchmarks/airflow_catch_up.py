@@ -72,7 +72,9 @@ from orcai.simulate import synthetic_deployment
 from orcai.sync import sync_once
 from tests.benchmarks.airflow_scale import settings_for, sync_cost
 from tests.benchmarks.catch_up_replay import timed_queries
-from tests.benchmarks.graph_load import RAW_BATCH, RawRows, deployment_runs, raw_limit, raw_rows
+from tests.benchmarks.graph_load import (
+    RAW_BATCH, RAW_ONE_EDGE, RAW_PARENTS, RAW_TASK_RUNS, RawRows, deployment_runs, raw_rows,
+)
 from tests.benchmarks.harness import (
     AIRFLOW_VENV, ServerCpu, Stopwatch, Target, airflow, empty_graph, falkordb, peak_rss_mb, postgres, postgres_driver,
     print_table, report_targets, server_cpu,
@@ -158,7 +160,7 @@ def catch_up_worker(settings, raw: RawBeside, results) -> None:
     moment as the loader's own writes."""
     from orcai.graph import connect, load
     timed = {"load_dag_runs": 0.0, "load_task_runs": 0.0, "raw": 0.0, "raw rows": 0, "raw cpu": 0.0,
-             "raw setup cpu": 0.0}
+             "raw setup cpu": 0.0, "raw before s": 0.0, "raw before rows": 0, "raw after s": 0.0, "raw after rows": 0}
     parts = {"prepare_dag_runs": "load_dag_runs", "write_dag_runs": "load_dag_runs",
              "prepare_task_runs": "load_task_runs", "write_task_runs": "load_task_runs",
              "write_last_runs": "load_task_runs"}
@@ -178,7 +180,7 @@ def catch_up_worker(settings, raw: RawBeside, results) -> None:
     raw_graph, raw_batches, writes = FalkorGraph("127.0.0.1", raw.falkor_port, raw.name), raw.batches(), itertools.count()
     loader_write = load.write_task_runs
 
-    def write_raw() -> None:
+    def write_raw(position: str) -> None:
         batch = next(raw_batches)  # built, and its DAG runs written, before the clock starts
         setup = server_cpu(raw.falkor_port)
         batch.add_parents(raw_graph)
@@ -186,16 +188,18 @@ def catch_up_worker(settings, raw: RawBeside, results) -> None:
         with Stopwatch() as watch:
             batch.write(raw_graph)
         timed["raw"], timed["raw rows"] = timed["raw"] + watch.seconds, timed["raw rows"] + len(batch.rows)
+        timed[f"raw {position} s"] += watch.seconds
+        timed[f"raw {position} rows"] += len(batch.rows)
         timed["raw cpu"] += (server_cpu(raw.falkor_port) - before).own
         timed["raw setup cpu"] += (before - setup).own
 
     def write_beside_raw(*args, **kwargs):
         n = next(writes)
         if n % (2 * RAW_EVERY) == 0:
-            write_raw()
+            write_raw("before")
         written = loader_write(*args, **kwargs)
         if n % (2 * RAW_EVERY) == RAW_EVERY:
-            write_raw()
+            write_raw("after")
         return written
     load.write_task_runs = write_beside_raw
     query_s, query_calls = defaultdict(float), Counter()
@@ -214,10 +218,11 @@ def catch_up_worker(settings, raw: RawBeside, results) -> None:
                  "load runs s": timed["load_dag_runs"], "load task runs s": timed["load_task_runs"],
                  "raw s": timed["raw"], "raw rows": timed["raw rows"], "raw server cpu s": timed["raw cpu"],
                  "raw setup server cpu s": timed["raw setup cpu"],
+                 **{f"raw {at} {what}": timed[f"raw {at} {what}"] for at in ("before", "after") for what in ("s", "rows")},
                  "peak RSS MB": peak_rss_mb(),
                  "queries": [{"query": name, "calls": query_calls[name], "seconds": seconds}
                              for name, seconds in sorted(query_s.items(), key=lambda item: -item[1])
-                             if "MERGE (t:TaskRun {key: r[0]})" not in name][:10]})
+                             if "MERGE (t:TaskRun {key: r[0]})" not in name and name != RAW_PARENTS][:10]})
 
 
 def catch_up_process(settings, raw: RawBeside, results) -> None:
@@ -249,14 +254,18 @@ class RawWriter:
         self.dags, self.tasks = synthetic_deployment(n_dags, 6)
         self.runs_per_dag = max(1, -(-n_task_runs // (n_dags * 6)))
 
-    def rate(self, name: str) -> tuple[int, float, ServerCpu]:
-        """Rows, task runs per second, and what they cost the server, into a fresh graph `name`."""
+    def rate(self, name: str, query: str = RAW_TASK_RUNS) -> tuple[int, float, ServerCpu]:
+        """Rows, task runs per second, and what they cost the server, into a fresh graph `name`
+        holding the tasks and the DAG runs (`query`: graph_load's raw, or its former one)."""
         _, task_runs = deployment_runs(self.tasks, self.runs_per_dag)
         graph = empty_graph(self.port, name)
         load_tasks(graph, [d.dag_id for d in self.dags], self.tasks)
+        rows = raw_rows(task_runs, query)
+        rows.add_parents(graph)
         before = server_cpu(self.port)
-        seconds = raw_limit(graph, task_runs)
-        return len(task_runs), len(task_runs) / seconds, server_cpu(self.port) - before
+        with Stopwatch() as watch:
+            rows.write(graph)
+        return len(task_runs), len(task_runs) / watch.seconds, server_cpu(self.port) - before
 
     def prefill(self, name: str, n_task_runs: int) -> RawBeside:
         """A fresh graph `name` with the tasks and about `n_task_runs` task runs (untimed), for
@@ -323,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             raw = RawWriter(falkor_port, args.dags, args.raw_rows or written["task_instances"])
             n_raw, raw_before, raw_before_cpu = raw.rate("raw_before")
             raw.drop("raw_before")
+            _, one_edge_before, _ = raw.rate("raw_before", RAW_ONE_EDGE)
+            raw.drop("raw_before")
             # The batches during the catch-up add about a quarter of its task runs to a graph
             # holding 3/8 of them: on average it holds half, as the loader's graph does.
             beside = raw.prefill("raw_during", 3 * n_raw // 8)
@@ -343,9 +354,15 @@ def main(argv: list[str] | None = None) -> int:
         progress("the raw UNWIND rate after the catch-up")
         _, raw_after, raw_after_cpu = raw.rate("raw_after")
         raw.drop("raw_after")
+        _, one_edge_after, _ = raw.rate("raw_after", RAW_ONE_EDGE)
+        raw.drop("raw_after")
 
     task_rate = caught["task runs"] / caught["load task runs s"]
     during = caught["raw rows"] / caught["raw s"] if caught["raw s"] else float("nan")
+    # The raw batches just before a loader write and just after one: whether the reading
+    # thread's state at each (handing off, or decoding the next page) favours one of them.
+    position_rates = {at: caught[f"raw {at} rows"] / caught[f"raw {at} s"] if caught[f"raw {at} s"] else float("nan")
+                      for at in ("before", "after")}
     load_rate = caught["task runs"] / (caught["load task runs s"] + caught["load runs s"])
     print(f"Catch-up from Airflow 3.3 ({database}, standalone): {written['dags']:,} DAGs, {written['runs']:,} runs, "
           f"{written['task_instances']:,} task instances over {args.days:g} days, written into Airflow in "
@@ -371,9 +388,15 @@ def main(argv: list[str] | None = None) -> int:
                  {"writer": f"raw UNWIND during it: a batch beside every {RAW_EVERY}th write",
                   "rows": caught["raw rows"], "seconds": caught["raw s"], "task runs/s": during,
                   **dict.fromkeys(cpu(caught_cpu, 1), "")},
+                 *({"writer": f"  of which those {at} a loader write", "rows": caught[f"raw {at} rows"],
+                    "seconds": caught[f"raw {at} s"], "task runs/s": rate, **dict.fromkeys(cpu(caught_cpu, 1), "")}
+                   for at, rate in position_rates.items()),
                  {"writer": "raw UNWIND MERGE node + 2 edges, after it", "rows": n_raw,
-                  "seconds": n_raw / raw_after, "task runs/s": raw_after, **cpu(raw_after_cpu, n_raw)}])
-    quiet_mean = (raw_before + raw_after) / 2
+                  "seconds": n_raw / raw_after, "task runs/s": raw_after, **cpu(raw_after_cpu, n_raw)},
+                 {"writer": "former raw (node + INSTANCE_OF only), before / after", "rows": n_raw,
+                  "seconds": "", "task runs/s": f"{one_edge_before:,.0f} / {one_edge_after:,.0f}",
+                  **dict.fromkeys(cpu(caught_cpu, 1), "")}])
+    quiet_mean, one_edge_mean = (raw_before + raw_after) / 2, (one_edge_before + one_edge_after) / 2
     print("Server CPU: the catch-up's own without the raw batches' (measured around each); its forked children's "
           "include those of the raw graph beside it.")
     print("The catch-up's graph queries by time (wall, each in the thread that sent it), the ten slowest kinds:")
@@ -386,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
                f"{task_rate:,.0f} task runs/s: {task_rate / during:.0%} of the raw during it ({during:,.0f}/s), "
                f"{task_rate / quiet_mean:.0%} of the mean before and after ({quiet_mean:,.0f}/s); with the runs' "
                f"loads {load_rate / max(during, quiet_mean):.0%}"),
+        Target("the same against the former raw (node + INSTANCE_OF only, one of the two edges; idle mean, as "
+               "it was not run during the catch-up)", task_rate >= RAW_SHARE * one_edge_mean,
+               f"{task_rate / one_edge_mean:.0%} of {one_edge_mean:,.0f}/s"),
         Target("quiet sync after the catch-up writes nothing", quiet.written.total == 0,
                f"{quiet.written.total} writes"),
         Target("quiet sync < 5% of the catch-up", quiet.duration_s < 0.05 * caught["seconds"],
