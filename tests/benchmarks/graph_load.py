@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
          "seconds": loader_s["structure"], "task runs/s": ""},
         {"writer": "ORC AI loader: DAG runs", "rows": len(dag_runs), "seconds": loader_s["dag runs"],
          "task runs/s": ""},
-        {"writer": "raw limit: UNWIND MERGE node + HAS_TASK_RUN + INSTANCE_OF", "rows": len(task_runs),
+        {"writer": "raw limit: UNWIND MERGE node, CREATE HAS_TASK_RUN + INSTANCE_OF", "rows": len(task_runs),
          "seconds": raw_s, "task runs/s": raw_rate},
         {"writer": f"(raw without HAS_TASK_RUN, the limit until the eighth session: loader at "
                    f"{loader_rate / one_edge_rate:.0%} of it)", "rows": len(task_runs), "seconds": one_edge_s,
