@@ -52,6 +52,7 @@ import argparse
 import itertools
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import tempfile
@@ -285,7 +286,8 @@ class RawWriter:
 
 
 def progress(message: str) -> None:
-    print(f"[airflow_catch_up] {message}", file=sys.stderr, flush=True)
+    """`message` on stderr, with the machine's load (1-minute average): the rates follow it."""
+    print(f"[airflow_catch_up] {message} (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,9 +332,11 @@ def main(argv: list[str] | None = None) -> int:
             written = write_history(home, dags_folder, args.days, args.every_h, env)
             progress(f"written: {written}; the raw UNWIND rate before the catch-up")
             raw = RawWriter(falkor_port, args.dags, args.raw_rows or written["task_instances"])
-            n_raw, raw_before, raw_before_cpu = raw.rate("raw_before")
+            # The two raws in turn, the former first here and second after the catch-up: the
+            # first after a graph is dropped may meet the drop's cleanup.
+            _, one_edge_before, one_edge_before_cpu = raw.rate("raw_before", RAW_ONE_EDGE)
             raw.drop("raw_before")
-            _, one_edge_before, _ = raw.rate("raw_before", RAW_ONE_EDGE)
+            n_raw, raw_before, raw_before_cpu = raw.rate("raw_before")
             raw.drop("raw_before")
             # The batches during the catch-up add about a quarter of its task runs to a graph
             # holding 3/8 of them: on average it holds half, as the loader's graph does.
@@ -354,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         progress("the raw UNWIND rate after the catch-up")
         _, raw_after, raw_after_cpu = raw.rate("raw_after")
         raw.drop("raw_after")
-        _, one_edge_after, _ = raw.rate("raw_after", RAW_ONE_EDGE)
+        _, one_edge_after, one_edge_after_cpu = raw.rate("raw_after", RAW_ONE_EDGE)
         raw.drop("raw_after")
 
     task_rate = caught["task runs"] / caught["load task runs s"]
@@ -383,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                   **dict.fromkeys(cpu(caught_cpu, 1), "")},
                  {"writer": "catch-up (all its queries): runs + task runs (loader)", "rows": caught["task runs"],
                   "seconds": loading_s, "task runs/s": load_rate, **cpu(caught_cpu, caught["task runs"])},
-                 {"writer": "raw UNWIND MERGE node + 2 edges, before the catch-up", "rows": n_raw,
+                 {"writer": "raw UNWIND MERGE node, CREATE 2 edges, before the catch-up", "rows": n_raw,
                   "seconds": n_raw / raw_before, "task runs/s": raw_before, **cpu(raw_before_cpu, n_raw)},
                  {"writer": f"raw UNWIND during it: a batch beside every {RAW_EVERY}th write",
                   "rows": caught["raw rows"], "seconds": caught["raw s"], "task runs/s": during,
@@ -391,11 +395,12 @@ def main(argv: list[str] | None = None) -> int:
                  *({"writer": f"  of which those {at} a loader write", "rows": caught[f"raw {at} rows"],
                     "seconds": caught[f"raw {at} s"], "task runs/s": rate, **dict.fromkeys(cpu(caught_cpu, 1), "")}
                    for at, rate in position_rates.items()),
-                 {"writer": "raw UNWIND MERGE node + 2 edges, after it", "rows": n_raw,
+                 {"writer": "raw UNWIND MERGE node, CREATE 2 edges, after it", "rows": n_raw,
                   "seconds": n_raw / raw_after, "task runs/s": raw_after, **cpu(raw_after_cpu, n_raw)},
-                 {"writer": "former raw (node + INSTANCE_OF only), before / after", "rows": n_raw,
-                  "seconds": "", "task runs/s": f"{one_edge_before:,.0f} / {one_edge_after:,.0f}",
-                  **dict.fromkeys(cpu(caught_cpu, 1), "")}])
+                 *({"writer": f"former raw (MERGE node + INSTANCE_OF only), {when}", "rows": n_raw,
+                    "seconds": n_raw / rate, "task runs/s": rate, **cpu(cost, n_raw)}
+                   for when, rate, cost in (("before the catch-up", one_edge_before, one_edge_before_cpu),
+                                            ("after it", one_edge_after, one_edge_after_cpu)))])
     quiet_mean, one_edge_mean = (raw_before + raw_after) / 2, (one_edge_before + one_edge_after) / 2
     print("Server CPU: the catch-up's own without the raw batches' (measured around each); its forked children's "
           "include those of the raw graph beside it.")
@@ -405,10 +410,10 @@ def main(argv: list[str] | None = None) -> int:
         # Against the faster of the two: the raw between the loader's writes runs when the reading
         # thread may be idle (after a hand-off), the idle-machine mean without Airflow's load.
         Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate (the faster of during it and "
-               "the idle mean)", task_rate >= RAW_SHARE * max(during, quiet_mean),
+               "the idle mean)", task_rate >= RAW_SHARE * max(rate for rate in (during, quiet_mean) if rate == rate),
                f"{task_rate:,.0f} task runs/s: {task_rate / during:.0%} of the raw during it ({during:,.0f}/s), "
                f"{task_rate / quiet_mean:.0%} of the mean before and after ({quiet_mean:,.0f}/s); with the runs' "
-               f"loads {load_rate / max(during, quiet_mean):.0%}"),
+               f"loads {load_rate / max(rate for rate in (during, quiet_mean) if rate == rate):.0%}"),
         Target("the same against the former raw (node + INSTANCE_OF only, one of the two edges; idle mean, as "
                "it was not run during the catch-up)", task_rate >= RAW_SHARE * one_edge_mean,
                f"{task_rate / one_edge_mean:.0%} of {one_edge_mean:,.0f}/s"),

@@ -157,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                      "queries": defaultdict(float), "calls": Counter()} for name in names}
     with falkordb(FALKOR_PORT) as port:
         graphs = {name: graph_with_tasks(port, f"replay{i}", dags, tasks) for i, name in enumerate(names)}
-        raw_rows(task_runs).add_parents(graphs[RAW])  # untimed: the raw's HAS_TASK_RUN needs them
+        parents = raw_rows(task_runs)
+        for graph in graphs.values():  # untimed: the DAG runs, as a sync writes them before their task runs
+            parents.add_parents(graph)
         for k, start in enumerate(range(0, len(task_runs), args.cycle)):
             for name in names[k % len(names):] + names[:k % len(names)]:  # the machine's load moves: rotate
                 timed_slice(totals[name], graphs[name], writers[name], task_runs[start:start + args.cycle],

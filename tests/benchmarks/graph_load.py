@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
          "task runs/s": ""},
         {"writer": "raw limit: UNWIND MERGE node, CREATE HAS_TASK_RUN + INSTANCE_OF", "rows": len(task_runs),
          "seconds": raw_s, "task runs/s": raw_rate},
-        {"writer": f"(raw without HAS_TASK_RUN, the limit until the eighth session: loader at "
+        {"writer": f"(former raw: MERGE node + INSTANCE_OF only, the limit until the eighth session: loader at "
                    f"{loader_rate / one_edge_rate:.0%} of it)", "rows": len(task_runs), "seconds": one_edge_s,
          "task runs/s": one_edge_rate},
         {"writer": f"naive: 3 queries per task run ({3 * naive_rate:,.0f} queries/s)",
