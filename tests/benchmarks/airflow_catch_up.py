@@ -281,8 +281,14 @@ class RawWriter:
         return RawBeside(self.port, name, len(self.dags), runs)
 
     def drop(self, name: str) -> None:
-        with redis.Redis("127.0.0.1", self.port) as connection:  # its snapshots would weigh on what comes next
-            connection.execute_command("GRAPH.DELETE", name)
+        """Delete graph `name` (its snapshots would weigh on what comes next), before returning:
+        FalkorDB deletes in a thread of its own by default, which ran into the next raw."""
+        with redis.Redis("127.0.0.1", self.port) as connection:
+            connection.execute_command("GRAPH.CONFIG", "SET", "ASYNC_DELETE", "no")
+            try:
+                connection.execute_command("GRAPH.DELETE", name)
+            finally:
+                connection.execute_command("GRAPH.CONFIG", "SET", "ASYNC_DELETE", "yes")
 
 
 def progress(message: str) -> None:
