@@ -118,7 +118,7 @@ FOREACH (_ IN CASE WHEN new THEN [1] ELSE [] END |
 # A task run's edges are CREATEd, not MERGEd: a TaskRun that is `new` was created by this
 # very MERGE, so it has no edges a MERGE could find. Nothing else creates TaskRun nodes (no
 # stubs), and a created node gets its fingerprint in the same query (it has nothing stale to
-# hold it back for). MERGE looked for the edges first: 7% of the upsert (catch_up_replay).
+# hold it back for). MERGE looked for the edges first: ~7% of the upsert (docs/performance.md).
 _UPSERT_TASK_RUNS = _UPSERT.format(label="TaskRun", key="key", extra_set="") + """
 FOREACH (_ IN CASE WHEN new THEN [1] ELSE [] END |
   MERGE (r:DagRun {key: row.dag_run_key})

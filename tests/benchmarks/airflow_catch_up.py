@@ -338,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
             written = write_history(home, dags_folder, args.days, args.every_h, env)
             progress(f"written: {written}; the raw UNWIND rate before the catch-up")
             raw = RawWriter(falkor_port, args.dags, args.raw_rows or written["task_instances"])
-            # The two raws in turn, the former first here and second after the catch-up: the
-            # first after a graph is dropped may meet the drop's cleanup.
+            # The two raws in turn, the former first here and second after the catch-up, so
+            # neither always meets what the one before it left (a drop's cleanup, until drops
+            # were made synchronous; the allocator's state).
             _, one_edge_before, one_edge_before_cpu = raw.rate("raw_before", RAW_ONE_EDGE)
             raw.drop("raw_before")
             n_raw, raw_before, raw_before_cpu = raw.rate("raw_before")
