@@ -259,10 +259,8 @@ class RawWriter:
         """Rows, task runs per second, and what they cost the server, into a fresh graph `name`
         holding the tasks and the DAG runs (`query`: graph_load's raw, or its former one)."""
         _, task_runs = deployment_runs(self.tasks, self.runs_per_dag)
-        graph = empty_graph(self.port, name)
-        load_tasks(graph, [d.dag_id for d in self.dags], self.tasks)
         rows = raw_rows(task_runs, query)
-        rows.add_parents(graph)
+        graph = self._graph_for(name, rows)
         before = server_cpu(self.port)
         with Stopwatch() as watch:
             rows.write(graph)
@@ -273,12 +271,16 @@ class RawWriter:
         the raw batches written during the catch-up."""
         runs = max(1, n_task_runs // (len(self.dags) * 6))
         _, task_runs = deployment_runs(self.tasks, runs)
+        rows = raw_rows(task_runs)
+        rows.write(self._graph_for(name, rows))
+        return RawBeside(self.port, name, len(self.dags), runs)
+
+    def _graph_for(self, name: str, rows: RawRows) -> FalkorGraph:
+        """A fresh graph `name` holding the tasks and the DAG runs `rows` hang from."""
         graph = empty_graph(self.port, name)
         load_tasks(graph, [d.dag_id for d in self.dags], self.tasks)
-        rows = raw_rows(task_runs)
         rows.add_parents(graph)
-        rows.write(graph)
-        return RawBeside(self.port, name, len(self.dags), runs)
+        return graph
 
     def drop(self, name: str) -> None:
         """Delete graph `name` (its snapshots would weigh on what comes next), before returning:
@@ -409,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                    for when, rate, cost in (("before the catch-up", one_edge_before, one_edge_before_cpu),
                                             ("after it", one_edge_after, one_edge_after_cpu)))])
     quiet_mean, one_edge_mean = (raw_before + raw_after) / 2, (one_edge_before + one_edge_after) / 2
+    faster = max(rate for rate in (during, quiet_mean) if rate == rate)  # a NaN: no raw batch ran
     print("Server CPU: the catch-up's own without the raw batches' (measured around each); its forked children's "
           "include those of the raw graph beside it.")
     print("The catch-up's graph queries by time (wall, each in the thread that sent it), the ten slowest kinds:")
@@ -417,10 +420,10 @@ def main(argv: list[str] | None = None) -> int:
         # Against the faster of the two: the raw between the loader's writes runs when the reading
         # thread may be idle (after a hand-off), the idle-machine mean without Airflow's load.
         Target(f"catch-up task-run writes >= {RAW_SHARE:.0%} of the raw UNWIND rate (the faster of during it and "
-               "the idle mean)", task_rate >= RAW_SHARE * max(rate for rate in (during, quiet_mean) if rate == rate),
+               "the idle mean)", task_rate >= RAW_SHARE * faster,
                f"{task_rate:,.0f} task runs/s: {task_rate / during:.0%} of the raw during it ({during:,.0f}/s), "
                f"{task_rate / quiet_mean:.0%} of the mean before and after ({quiet_mean:,.0f}/s); with the runs' "
-               f"loads {load_rate / max(rate for rate in (during, quiet_mean) if rate == rate):.0%}"),
+               f"loads {load_rate / faster:.0%}"),
         Target("the same against the former raw (node + INSTANCE_OF only, one of the two edges; idle mean, as "
                "it was not run during the catch-up)", task_rate >= RAW_SHARE * one_edge_mean,
                f"{task_rate / one_edge_mean:.0%} of {one_edge_mean:,.0f}/s"),
